@@ -1,0 +1,1 @@
+"""LLM-facing work: classification, extraction, repair and vision agents (through the Dapr Conversation API)."""

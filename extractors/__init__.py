@@ -1,0 +1,1 @@
+"""Deterministic work on documents: intake, pages, OCR, document-type schemas and validation rules."""

@@ -1,0 +1,1 @@
+"""The docline application: workflows, activities, REST API, inbox, output store, review page, CLI."""

@@ -1,0 +1,3 @@
+"""Shared fixtures. Each fixture module in tests/support starts real things and cleans up after itself."""
+
+pytest_plugins: list[str] = []
