@@ -1,0 +1,117 @@
+"""Page clean-up before OCR: grayscale, resolution, orientation (Tesseract OSD) and small-angle deskew.
+
+Every step is a pure function of the image and a few numbers recorded on the Page (rotation, skew, dpi), so
+``render_page`` can rebuild exactly the picture the OCR boxes refer to.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pytesseract
+from PIL import Image
+
+from extractors.errors import CorruptFile
+
+log = logging.getLogger(__name__)
+
+TARGET_DPI = 300.0
+UPSCALE_BELOW_DPI = 250.0  # Tesseract's LSTM reads best with x-heights of ~20-30 px, i.e. ~300 dpi for print
+DOWNSCALE_ABOVE_DPI = 450.0  # more pixels than this only slows Tesseract down
+MAX_SCALE = 4.0
+MIN_SKEW, MAX_SKEW = 0.15, 6.0  # degrees: below is noise, above is not "small"
+
+
+def decode(image_png: bytes) -> Image.Image:
+    """The page image as 8-bit grayscale."""
+    try:
+        image = Image.open(io.BytesIO(image_png))
+        image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise CorruptFile("The page image is damaged and cannot be read.") from exc
+    return image if image.mode == "L" else image.convert("L")
+
+
+def scale_for(dpi: float) -> float:
+    """How much to resize a page scanned at ``dpi`` (1.0 = leave it)."""
+    if dpi < UPSCALE_BELOW_DPI:
+        return min(TARGET_DPI / dpi, MAX_SCALE)
+    if dpi > DOWNSCALE_ABOVE_DPI:
+        return TARGET_DPI / dpi
+    return 1.0
+
+
+def rescale(image: Image.Image, scale: float) -> Image.Image:
+    if abs(scale - 1.0) < 1e-3:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.LANCZOS)
+
+
+def rotate_clockwise(image: Image.Image, degrees: int) -> Image.Image:
+    """Rotate by a multiple of 90 degrees clockwise (lossless)."""
+    ops = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
+    degrees %= 360
+    return image.transpose(ops[degrees]) if degrees in ops else image
+
+
+@dataclass(frozen=True)
+class Orientation:
+    rotation: int  # clockwise degrees that make the page upright
+    script: str  # Tesseract script name, e.g. "Latin", "Han", "Japanese"
+    confidence: float
+
+
+_OSD_FIELD = re.compile(r"^(Rotate|Orientation confidence|Script|Script confidence):\s*(.+)$", re.M)
+
+
+def detect_orientation(image: Image.Image, *, timeout: float = 60.0) -> Orientation | None:
+    """Tesseract OSD on ``image``; None when the page has too little text to tell."""
+    # OSD needs only a few hundred characters: a ~1500 px long side is plenty and 4x cheaper than full size.
+    small = rescale(image, min(1.0, 1600 / max(image.size)))
+    try:
+        out = pytesseract.image_to_osd(small, config="--psm 0", timeout=timeout)
+    except (pytesseract.TesseractError, RuntimeError) as exc:
+        log.debug("OSD found nothing: %s", exc)
+        return None
+    fields = dict(_OSD_FIELD.findall(str(out)))
+    try:
+        return Orientation(
+            rotation=int(fields.get("Rotate", "0")) % 360,
+            script=fields.get("Script", "Latin").strip(),
+            confidence=float(fields.get("Orientation confidence", "0")),
+        )
+    except ValueError:
+        return None
+
+
+def estimate_skew(image: Image.Image) -> float:
+    """The small angle (degrees, counter-clockwise correction) that makes text lines horizontal; 0 if none."""
+    small = rescale(image, min(1.0, 1000 / max(image.size)))
+    ink = np.asarray(small) < 128
+    ys, xs = np.nonzero(ink)
+    if len(xs) < 200 or len(xs) > 0.5 * ink.size:
+        return 0.0
+    height = small.height
+
+    def sharpness(angle: float) -> float:
+        shifted = ys - xs * np.tan(np.radians(angle))
+        rows = np.bincount(np.clip(np.round(shifted).astype(np.int64) + height, 0, 3 * height), minlength=1)
+        return float(np.dot(rows, rows))
+
+    coarse = np.arange(-MAX_SKEW, MAX_SKEW + 1e-9, 0.5)
+    best = float(max(coarse, key=sharpness))
+    fine = np.arange(best - 0.5, best + 0.5 + 1e-9, 0.1)
+    best = float(max(fine, key=sharpness))
+    return round(best, 2) if MIN_SKEW <= abs(best) <= MAX_SKEW else 0.0
+
+
+def deskew(image: Image.Image, angle: float) -> Image.Image:
+    """Rotate counter-clockwise by ``angle`` degrees about the centre, keeping the page size."""
+    if angle == 0:
+        return image
+    return image.rotate(angle, resample=Image.Resampling.BILINEAR, expand=False, fillcolor=255)

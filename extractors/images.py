@@ -1,0 +1,106 @@
+"""Image files (TIFF incl. multi-page, PNG, JPEG, WebP, BMP) as pages, via Pillow.
+
+Sizes are checked from the header before any pixel is decoded (decompression bombs); EXIF orientation is
+honoured so page 1 is what the user sees in a viewer.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from extractors.errors import CorruptFile, ImageTooLarge, TooManyPages
+from extractors.intake import PNG, Limits
+from extractors.pages import PageSource
+
+log = logging.getLogger(__name__)
+
+A4_LONG_SIDE_INCHES = 11.69
+MIN_DPI, MAX_DPI = 50.0, 1200.0
+
+# Pillow raises these for damaged or truncated data; each becomes CorruptFile.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, UnidentifiedImageError)
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge("The image has too many pixels to read safely.") from exc
+    except _DECODE_ERRORS as exc:
+        raise CorruptFile("The image is damaged or incomplete and cannot be read.") from exc
+
+
+def count_pages(data: bytes, media_type: str, limits: Limits) -> int:
+    image = _open(data)
+    try:
+        n = int(getattr(image, "n_frames", 1))
+    except _DECODE_ERRORS as exc:
+        raise CorruptFile("The image is damaged or incomplete and cannot be read.") from exc
+    if n > limits.max_pages:
+        raise TooManyPages(f"The file has {n} pages; the limit is {limits.max_pages}.")
+    return n
+
+
+def guess_dpi(image: Image.Image) -> float:
+    """The resolution the file declares, else the one that makes it an A4 page."""
+    declared = image.info.get("dpi")
+    dpi = 0.0
+    if isinstance(declared, tuple) and declared:
+        try:
+            dpi = float(declared[0])
+        except (TypeError, ValueError):
+            dpi = 0.0
+    if not MIN_DPI <= dpi <= MAX_DPI:
+        dpi = max(image.size) / A4_LONG_SIDE_INCHES
+    return round(min(max(dpi, MIN_DPI), MAX_DPI), 2)
+
+
+def iter_pages(
+    data: bytes, media_type: str, limits: Limits, *, first: int = 1, last: int | None = None
+) -> Iterator[PageSource]:
+    """Frames ``first..last`` as PNG page images, decoded one at a time."""
+    n = count_pages(data, media_type, limits)
+    last = n if last is None else min(last, n)
+    image = _open(data)
+    for number in range(max(first, 1), last + 1):
+        try:
+            if n > 1:
+                image.seek(number - 1)
+            width, height = image.size
+            if width * height > limits.max_pixels:
+                raise ImageTooLarge(
+                    f"Page {number} is {width}×{height} pixels; the limit is {limits.max_pixels / 1e6:.0f} megapixels."
+                )
+            dpi = guess_dpi(image)
+            orientation = image.getexif().get(0x0112, 1) if media_type != PNG else 1
+            if n == 1 and media_type == PNG and image.mode in ("L", "RGB", "1"):
+                image.load()  # prove the data decodes, then pass the original bytes on untouched
+                png = data
+            else:
+                frame = ImageOps.exif_transpose(image) if orientation != 1 else image.copy()
+                png = _to_png(frame, dpi)
+        except (ImageTooLarge, CorruptFile):
+            raise
+        except _DECODE_ERRORS as exc:
+            raise CorruptFile(f"Page {number} of the image is damaged or incomplete.") from exc
+        yield PageSource(number=number, dpi=dpi, image_png=png)
+
+
+def _to_png(image: Image.Image, dpi: float) -> bytes:
+    if image.mode not in ("L", "RGB", "1"):
+        # Palette, CMYK, 16-bit and alpha images: flatten onto white so transparent areas do not read as black.
+        if image.mode in ("RGBA", "LA", "PA", "P"):
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, rgba).convert("RGB")
+        elif image.mode.startswith("I"):
+            image = image.point(lambda v: v / 256).convert("L") if image.mode != "I" else image.convert("L")
+        else:
+            image = image.convert("RGB")
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=1, dpi=(dpi, dpi))
+    return out.getvalue()

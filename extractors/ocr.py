@@ -1,0 +1,222 @@
+"""OCR of page images with Tesseract (pytesseract, ``--oem 1``), and the one-shot ``read_document``.
+
+Per page: grayscale and resolution first; then one Tesseract pass with the best guess of languages at the page's
+current orientation. Only when that pass reads poorly is Tesseract OSD asked for orientation and script, and only
+when the text turns out to be in another language is the page read again with that language's model, so a clean
+upright page costs one Tesseract run, like the raw ``tesseract`` command.
+
+Tesseract runs as a subprocess with ``OMP_THREAD_LIMIT=1``; parallelism comes from reading pages concurrently.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pytesseract
+from PIL import Image
+
+from extractors import cleanup, language
+from extractors.errors import OcrFailed
+from extractors.intake import PDF, Limits, sniff
+from extractors.model import Document, Line, Page, Word
+from extractors.pages import PageSource, iter_pages
+
+log = logging.getLogger(__name__)
+
+GOOD_CONFIDENCE = 0.75  # a first pass reading at least this well is kept as is
+DEFAULT_TIMEOUT = 180.0  # seconds per Tesseract run: a page that takes longer is hostile, not slow
+
+
+@dataclass(frozen=True)
+class _Reading:
+    lines: list[Line]
+    languages: list[str]
+
+    @property
+    def words(self) -> list[Word]:
+        return [w for line in self.lines for w in line.words]
+
+    @property
+    def score(self) -> float:
+        """Mean confidence weighted towards pages where many characters were read."""
+        words = self.words
+        if not words:
+            return 0.0
+        chars = sum(len(w.text) for w in words)
+        return sum(w.conf * len(w.text) for w in words) / chars
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.text for line in self.lines)
+
+
+def _tesseract(image: Image.Image, languages: list[str], dpi: float, timeout: float) -> _Reading:
+    # Tesseract runs its LSTM with OpenMP threads that fight each other on a busy machine: one thread per run.
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    config = f"--oem 1 --psm 3 --dpi {round(dpi)}"
+    with tempfile.TemporaryDirectory(prefix="docline-ocr-") as tmp:
+        path = os.path.join(tmp, "page.pgm")
+        image.save(path, format="PPM")  # uncompressed: no PNG encode/decode round trip
+        try:
+            data = pytesseract.image_to_data(
+                path, lang="+".join(languages), config=config, timeout=timeout, output_type=pytesseract.Output.DICT
+            )
+        except RuntimeError as exc:  # pytesseract reports its timeout as a bare RuntimeError
+            raise OcrFailed("Reading the page took too long and was stopped.") from exc
+        except pytesseract.TesseractError as exc:
+            raise OcrFailed(f"Tesseract could not read the page: {exc.message}".strip()) from exc
+    return _Reading(lines=_lines(data), languages=languages)
+
+
+def _lines(data: dict[str, list[object]]) -> list[Line]:
+    grouped: dict[tuple[int, int, int], list[Word]] = {}
+    for i, raw in enumerate(data["text"]):
+        text = str(raw).strip()
+        conf = float(str(data["conf"][i]))
+        if not text or conf < 0:
+            continue
+        left, top = int(str(data["left"][i])), int(str(data["top"][i]))
+        width, height = int(str(data["width"][i])), int(str(data["height"][i]))
+        key = (int(str(data["block_num"][i])), int(str(data["par_num"][i])), int(str(data["line_num"][i])))
+        word = Word(text=text, conf=min(max(conf / 100.0, 0.0), 1.0), bbox=(left, top, left + width, top + height))
+        grouped.setdefault(key, []).append(word)
+    return [Line(words=words) for words in grouped.values()]
+
+
+def ocr_page(
+    image_png: bytes,
+    *,
+    number: int,
+    dpi: float,
+    languages: list[str] | None = None,
+    hint: list[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Page:
+    """Clean up and OCR one page image.
+
+    ``languages`` fixes the Tesseract models; None chooses per page (script from OSD, language from the text),
+    starting from ``hint`` (e.g. the languages of the document's first page) or English.
+    Boxes are in pixels of ``render_page(image_png, page)``.
+    """
+    image = cleanup.decode(image_png)
+    scale = cleanup.scale_for(dpi)
+    image = cleanup.rescale(image, scale)
+    page_dpi = dpi * scale
+    rotation = 0
+    skew = cleanup.estimate_skew(image)
+    upright = cleanup.deskew(image, skew)
+    auto = languages is None
+    langs = list(languages or hint or ["eng"])
+
+    best = _tesseract(upright, langs, page_dpi, timeout)
+    if best.score < GOOD_CONFIDENCE or len(best.words) < 3:
+        osd = cleanup.detect_orientation(image, timeout=timeout)
+        if osd is not None:
+            script_langs = language.languages_for_script(osd.script) if auto else langs
+            if osd.rotation or script_langs != langs:
+                turned = cleanup.rotate_clockwise(image, osd.rotation)
+                turned_skew = cleanup.estimate_skew(turned)
+                candidate_image = cleanup.deskew(turned, turned_skew)
+                candidate = _tesseract(candidate_image, script_langs, page_dpi, timeout)
+                if candidate.score > best.score:
+                    best, rotation, skew, upright = candidate, osd.rotation, turned_skew, candidate_image
+                    langs = script_langs
+    if auto:
+        detected = language.detect(best.text)
+        if detected is not None and detected not in langs:
+            again = _tesseract(upright, [detected], page_dpi, timeout)
+            # The right model reads the language's own letters; keep it unless it is clearly worse.
+            if again.score >= best.score - 0.03:
+                best, langs = again, [detected]
+    return Page(
+        number=number,
+        width=upright.width,
+        height=upright.height,
+        dpi=round(page_dpi, 2),
+        rotation=rotation,
+        skew=skew,
+        languages=langs,
+        source="ocr",
+        lines=best.lines,
+    )
+
+
+def upright_image(image_png: bytes, page: Page) -> Image.Image:
+    """The cleaned, upright page image that ``page``'s boxes refer to."""
+    image = cleanup.decode(image_png)
+    turned = page.rotation in (90, 270)
+    source_width = image.height if turned else image.width
+    scale = page.width / source_width
+    image = cleanup.rescale(image, scale)
+    image = cleanup.rotate_clockwise(image, page.rotation)
+    image = cleanup.deskew(image, page.skew)
+    if image.size != (page.width, page.height):  # rounding of the scale: pin to the page's exact size
+        image = image.resize((page.width, page.height), Image.Resampling.BICUBIC)
+    return image
+
+
+def render_page(source: bytes, page: Page) -> bytes:
+    """PNG of the upright cleaned page whose pixels ``page``'s word boxes land on.
+
+    ``source`` is the page image (for OCR pages) or the whole PDF (for text-layer pages).
+    """
+    if page.source == "text-layer" or sniff(source) == PDF:
+        from extractors import pdf
+
+        return pdf.render_page(source, page.number, page.dpi)
+    out = io.BytesIO()
+    upright_image(source, page).save(out, format="PNG", compress_level=1, dpi=(page.dpi, page.dpi))
+    return out.getvalue()
+
+
+def _page_from(source: PageSource, languages: list[str] | None, hint: list[str] | None) -> Page:
+    if source.page is not None:
+        return source.page
+    assert source.image_png is not None
+    return ocr_page(source.image_png, number=source.number, dpi=source.dpi, languages=languages, hint=hint)
+
+
+def read_document(
+    data: bytes,
+    *,
+    languages: list[str] | None = None,
+    limits: Limits | None = None,
+    workers: int | None = None,
+) -> Document:
+    """Every page of ``data`` as text with boxes: pages are split lazily and OCR'd ``workers`` at a time.
+
+    At most ``2 * workers`` page images are held at once. In automatic mode the first page's languages are the
+    starting guess for the others.
+    """
+    limits = limits or Limits()
+    media_type = sniff(data)
+    workers = max(1, workers or os.cpu_count() or 1)
+    sources = iter_pages(data, limits)
+    pages: list[Page] = []
+    first = next(sources, None)
+    if first is None:
+        return Document(media_type=media_type, pages=[])
+    pages.append(_page_from(first, languages, None))
+    hint = pages[0].languages if pages[0].source == "ocr" and pages[0].languages else None
+    pages.extend(_parallel(sources, languages, hint, workers))
+    return Document(media_type=media_type, pages=pages)
+
+
+def _parallel(
+    sources: Iterable[PageSource], languages: list[str] | None, hint: list[str] | None, workers: int
+) -> Iterator[Page]:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docline-ocr") as pool:
+        pending: deque[Future[Page]] = deque()
+        for source in sources:
+            pending.append(pool.submit(_page_from, source, languages, hint))
+            while len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
