@@ -430,6 +430,8 @@ function documentView(main, id) {
   const objectUrls = [];
   let doc = null;
   let dirty = false;
+  // Set after a decision is sent: the workflow applies it asynchronously, so poll until the document moves on.
+  let awaiting = null; // { updatedAt, until }
 
   main.replaceChildren(h("p.muted", {}, "Loading document…"));
 
@@ -439,8 +441,12 @@ function documentView(main, id) {
       if (stopped) return;
       const changed = JSON.stringify(next) !== JSON.stringify(doc);
       doc = next;
-      if (first || (changed && !dirty)) render(first);
-      if (["queued", "running"].includes(doc.status)) timer = setTimeout(() => load(false), POLL_MS);
+      if (awaiting && (doc.status !== "needs_review" || doc.updated_at !== awaiting.updatedAt || Date.now() > awaiting.until)) {
+        awaiting = null;
+        render(false);
+      } else if (first || (changed && !dirty)) render(first);
+      if (awaiting) timer = setTimeout(() => load(false), POLL_MS / 6);
+      else if (["queued", "running"].includes(doc.status)) timer = setTimeout(() => load(false), POLL_MS);
     } catch (e) {
       if (stopped) return;
       if (e.status === 404) {
@@ -456,7 +462,7 @@ function documentView(main, id) {
     for (const u of objectUrls.splice(0)) URL.revokeObjectURL(u);
     const fields = doc.fields || {};
     const errors = (doc.validation && doc.validation.errors) || [];
-    const reviewable = doc.status === "needs_review";
+    const reviewable = doc.status === "needs_review" && !awaiting;
     const src = doc.source || {};
 
     const pagesEl = h("section.pages", { "aria-label": "Pages" });
@@ -616,15 +622,23 @@ function documentView(main, id) {
           dirty = false;
           say(decision === "approve" ? "Approved." : "Rejected.", "ok");
           clearTimeout(timer);
-          await load(true);
-          // The workflow finishes the review asynchronously: poll until the status moves on.
-          if (doc && doc.status === "needs_review") timer = setTimeout(() => load(false), POLL_MS / 3);
+          awaiting = { updatedAt: doc.updated_at, until: Date.now() + 60000 };
+          render(false);
+          await load(false);
         } catch (e) {
           approve.disabled = reject.disabled = false;
           say(e.message, "error");
           showServerErrors(form, e.body);
+          // 409: someone else decided, or the review timed out; show the document as it is now.
+          if (e.status === 409) {
+            dirty = false;
+            await load(false);
+            render(false);
+          }
         }
       });
+    } else if (awaiting) {
+      form.append(h("p.muted.note", { id: "awaiting" }, "Decision sent; waiting for the workflow to apply it…"));
     } else {
       form.append(h("p.muted.note", {}, `This document is ${STATUS_LABELS[doc.status] ? STATUS_LABELS[doc.status].toLowerCase() : doc.status}; only documents that need review can be changed.`));
     }
