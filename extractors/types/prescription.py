@@ -1,0 +1,223 @@
+"""The ``prescription`` type: an eyeglass prescription or lens order, per eye powers, PD, patient and prescriber."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, Field
+
+from extractors.rules.prescription import PRESCRIPTION_RULES
+from extractors.types.base import DocumentType, FieldKind, Labels, TableHint
+
+
+class Patient(BaseModel):
+    name: str | None = None
+    date_of_birth: date | None = Field(None, description="ISO 8601")
+
+
+class Prescriber(BaseModel):
+    name: str | None = Field(None, description="optician, optometrist or ophthalmologist who wrote it")
+
+
+class EyeRx(BaseModel):
+    sphere: float | None = Field(None, description="dioptres, signed, 0.25 steps")
+    cylinder: float | None = Field(None, description="dioptres, signed, 0.25 steps")
+    axis: int | None = Field(None, description="degrees 0-180; required when cylinder is non-zero")
+    addition: float | None = Field(None, description="near addition in dioptres")
+    prism: float | None = Field(None, description="prism dioptres")
+    prism_base: str | None = Field(None, description="in, out, up, down, or degrees")
+
+
+class PupillaryDistance(BaseModel):
+    binocular: float | None = Field(None, description="millimetres")
+    right: float | None = Field(None, description="monocular, millimetres")
+    left: float | None = Field(None, description="monocular, millimetres")
+
+
+class Prescription(BaseModel):
+    """An eyeglass prescription or lens order."""
+
+    patient: Patient = Field(default_factory=Patient)
+    prescriber: Prescriber = Field(default_factory=Prescriber)
+    issue_date: date | None = Field(None, description="ISO 8601")
+    right: EyeRx = Field(default_factory=EyeRx, description="right eye (OD)")
+    left: EyeRx = Field(default_factory=EyeRx, description="left eye (OS/OG)")
+    pupillary_distance: PupillaryDistance = Field(default_factory=PupillaryDistance)
+    lens_type: str | None = Field(None, description="single vision, progressive, bifocal, …")
+    notes: str | None = None
+
+
+EYE_ROWS: Labels = {
+    "right": {
+        "en": ["Right", "R", "OD", "R.E."],
+        "de": ["Rechts", "R", "RA", "re."],
+        "fr": ["Droit", "OD", "D", "Œil droit"],
+        "es": ["Derecho", "OD", "D", "Ojo derecho"],
+        "it": ["Destro", "OD", "D", "Occhio destro"],
+        "pt": ["Direito", "OD", "D", "Olho direito"],
+        "nl": ["Rechts", "R", "OD"],
+    },
+    "left": {
+        "en": ["Left", "L", "OS", "L.E."],
+        "de": ["Links", "L", "LA", "li."],
+        "fr": ["Gauche", "OG", "G", "Œil gauche"],
+        "es": ["Izquierdo", "OI", "I", "Ojo izquierdo"],
+        "it": ["Sinistro", "OS", "S", "Occhio sinistro"],
+        "pt": ["Esquerdo", "OE", "E", "Olho esquerdo"],
+        "nl": ["Links", "L", "OS"],
+    },
+}
+
+EYE_COLUMNS: Labels = {
+    "sphere": {
+        "en": ["Sphere", "Sph", "SPH"],
+        "de": ["Sphäre", "Sph", "sph."],
+        "fr": ["Sphère", "Sph"],
+        "es": ["Esfera", "Esf"],
+        "it": ["Sfera", "Sf"],
+        "pt": ["Esférico", "Esf", "Esfera"],
+        "nl": ["Sfeer", "Sph", "S"],
+    },
+    "cylinder": {
+        "en": ["Cylinder", "Cyl", "CYL"],
+        "de": ["Zylinder", "Zyl", "Cyl"],
+        "fr": ["Cylindre", "Cyl"],
+        "es": ["Cilindro", "Cil"],
+        "it": ["Cilindro", "Cil"],
+        "pt": ["Cilíndrico", "Cil", "Cilindro"],
+        "nl": ["Cilinder", "Cyl", "C"],
+    },
+    "axis": {
+        "en": ["Axis", "Ax"],
+        "de": ["Achse", "A"],
+        "fr": ["Axe"],
+        "es": ["Eje"],
+        "it": ["Asse"],
+        "pt": ["Eixo"],
+        "nl": ["As", "Ax"],
+    },
+    "addition": {
+        "en": ["Add", "Addition", "Near add"],
+        "de": ["Add", "Addition"],
+        "fr": ["Add", "Addition"],
+        "es": ["Adición", "Add"],
+        "it": ["Addizione", "Add"],
+        "pt": ["Adição", "Add"],
+        "nl": ["Additie", "Add"],
+    },
+    "prism": {
+        "en": ["Prism", "Pr"],
+        "de": ["Prisma", "Pr"],
+        "fr": ["Prisme"],
+        "es": ["Prisma"],
+        "it": ["Prisma"],
+        "pt": ["Prisma"],
+        "nl": ["Prisma"],
+    },
+    "prism_base": {
+        "en": ["Base"],
+        "de": ["Basis"],
+        "fr": ["Base"],
+        "es": ["Base"],
+        "it": ["Base"],
+        "pt": ["Base"],
+        "nl": ["Basis"],
+    },
+}
+
+LABELS: Labels = {
+    "patient.name": {
+        "en": ["Patient", "Patient name", "Name", "Customer"],
+        "de": ["Patient", "Patientin", "Name", "Kunde", "Kundin"],
+        "fr": ["Patient", "Nom", "Client"],
+        "es": ["Paciente", "Nombre"],
+        "it": ["Paziente", "Nome", "Cliente"],
+        "pt": ["Paciente", "Nome", "Cliente"],
+        "nl": ["Patiënt", "Naam", "Klant"],
+    },
+    "patient.date_of_birth": {
+        "en": ["Date of birth", "DOB", "Born"],
+        "de": ["Geburtsdatum", "Geb.", "geboren am"],
+        "fr": ["Date de naissance", "Né le", "Née le"],
+        "es": ["Fecha de nacimiento", "F. nac."],
+        "it": ["Data di nascita", "Nato il", "Nata il"],
+        "pt": ["Data de nascimento", "Nascido em"],
+        "nl": ["Geboortedatum", "Geb."],
+    },
+    "prescriber.name": {
+        "en": ["Prescriber", "Optometrist", "Doctor", "Dr.", "Signed"],
+        "de": ["Verordnet von", "Augenarzt", "Augenärztin", "Optiker", "Arzt"],
+        "fr": ["Prescripteur", "Ophtalmologiste", "Docteur", "Opticien"],
+        "es": ["Prescriptor", "Oftalmólogo", "Óptico", "Doctor"],
+        "it": ["Prescrittore", "Oculista", "Optometrista", "Dottore"],
+        "pt": ["Prescritor", "Oftalmologista", "Optometrista", "Médico"],
+        "nl": ["Voorschrijver", "Oogarts", "Optometrist", "Opticien"],
+    },
+    "issue_date": {
+        "en": ["Date", "Date of prescription", "Issued"],
+        "de": ["Datum", "Verordnungsdatum", "Ausgestellt am"],
+        "fr": ["Date", "Date de prescription", "Fait le"],
+        "es": ["Fecha", "Fecha de prescripción"],
+        "it": ["Data", "Data prescrizione"],
+        "pt": ["Data", "Data da prescrição"],
+        "nl": ["Datum", "Datum voorschrift"],
+    },
+    "pupillary_distance.binocular": {
+        "en": ["PD", "Pupillary distance", "Pupil distance"],
+        "de": ["PD", "Pupillendistanz", "Pupillenabstand"],
+        "fr": ["EP", "Écart pupillaire", "PD"],
+        "es": ["DP", "Distancia pupilar", "DIP"],
+        "it": ["DP", "Distanza interpupillare", "DIP"],
+        "pt": ["DP", "Distância pupilar", "DNP"],
+        "nl": ["PD", "Pupilafstand"],
+    },
+    "lens_type": {
+        "en": ["Lens type", "Lenses", "Lens"],
+        "de": ["Glasart", "Glastyp", "Gläser"],
+        "fr": ["Type de verres", "Verres"],
+        "es": ["Tipo de lente", "Lentes"],
+        "it": ["Tipo di lente", "Lenti"],
+        "pt": ["Tipo de lente", "Lentes"],
+        "nl": ["Glastype", "Glazen"],
+    },
+    "notes": {
+        "en": ["Notes", "Remarks", "Comments"],
+        "de": ["Bemerkungen", "Anmerkungen", "Hinweise"],
+        "fr": ["Remarques", "Observations", "Notes"],
+        "es": ["Observaciones", "Notas"],
+        "it": ["Note", "Osservazioni"],
+        "pt": ["Observações", "Notas"],
+        "nl": ["Opmerkingen", "Notities"],
+    },
+}
+
+KEYWORDS = {
+    "en": ["prescription", "spectacle", "lens", "sphere", "cylinder", "axis", "pupillary", "optometrist"],
+    "de": ["brillenverordnung", "brillenrezept", "sphäre", "zylinder", "achse", "augenarzt", "brillengläser"],
+    "fr": ["ordonnance", "lunettes", "sphère", "cylindre", "axe", "verres", "ophtalmologiste"],
+    "es": ["receta", "gafas", "esfera", "cilindro", "eje", "lentes", "graduación"],
+    "it": ["prescrizione", "occhiali", "sfera", "cilindro", "asse", "lenti", "oculista"],
+    "pt": ["receita", "óculos", "esférico", "cilíndrico", "eixo", "lentes"],
+    "nl": ["brilvoorschrift", "bril", "sfeer", "cilinder", "glazen", "oogarts"],
+}
+
+KINDS: dict[str, FieldKind] = {
+    **{f"{eye}.{power}": "diopter" for eye in ("right", "left") for power in ("sphere", "cylinder", "addition")},
+    **{f"{eye}.prism": "number" for eye in ("right", "left")},
+    **{f"pupillary_distance.{part}": "number" for part in ("binocular", "right", "left")},
+    "patient.name": "name",
+    "prescriber.name": "name",
+}
+
+PRESCRIPTION = DocumentType(
+    name="prescription",
+    title="Eyeglass prescription",
+    description="Eyeglass prescriptions and lens orders: per-eye powers, PD, patient, prescriber.",
+    model=Prescription,
+    json_schema=Prescription.model_json_schema(),
+    labels=LABELS,
+    keywords=KEYWORDS,
+    rules=PRESCRIPTION_RULES,
+    kinds=KINDS,
+    tables=(TableHint(path="{row}.{column}", rows=EYE_ROWS, columns=EYE_COLUMNS),),
+)

@@ -1,0 +1,150 @@
+"""Each built-in type's deterministic rules, on valid and invalid data."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from extractors.types import get_type
+from extractors.validation import ValidationReport, validate
+
+VALID_INVOICE: dict[str, Any] = {
+    "invoice_number": "RE-2024-0042",
+    "issue_date": "2024-04-03",
+    "due_date": "2024-05-03",
+    "currency": "EUR",
+    "net_amount": 1234.56,
+    "tax_amount": 234.57,
+    "total_amount": 1469.13,
+    "seller": {
+        "name": "Optik Müller GmbH",
+        "vat_id": "DE 136 695 976",
+        "address": "Hauptstraße 1, 10115 Berlin",
+        "iban": "DE89 3704 0044 0532 0130 00",
+    },
+    "buyer": {"name": "Brillenhaus Schmidt", "vat_id": "FR40303265045", "address": "1 rue de la Paix, Paris"},
+    "line_items": [
+        {"description": "Gleitsichtgläser", "quantity": 2, "unit_price": 500.0, "amount": 1000.0},
+        {"description": "Fassung", "quantity": 1, "unit_price": 234.56, "amount": 234.56},
+    ],
+}
+
+VALID_PRESCRIPTION: dict[str, Any] = {
+    "patient": {"name": "Anna Schmidt", "date_of_birth": "1970-05-17"},
+    "prescriber": {"name": "Dr. Weber"},
+    "issue_date": "2024-04-03",
+    "right": {"sphere": -1.25, "cylinder": -0.5, "axis": 90, "addition": 2.0, "prism": 1.0, "prism_base": "in"},
+    "left": {"sphere": -1.0, "cylinder": 0.0, "axis": None, "addition": 2.0},
+    "pupillary_distance": {"binocular": 63.0, "right": 31.5, "left": 31.5},
+    "lens_type": "progressive",
+}
+
+
+def changed(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(base)
+    target = data
+    parts = path.split(".")
+    for part in parts[:-1]:
+        target = target[int(part)] if isinstance(target, list) else target[part]
+    if isinstance(target, list):
+        target[int(parts[-1])] = value
+    else:
+        target[parts[-1]] = value
+    return data
+
+
+def codes(report: ValidationReport) -> set[tuple[str, str]]:
+    return {(issue.field, issue.code) for issue in report.errors}
+
+
+def test_valid_invoice_passes() -> None:
+    report = validate(get_type("invoice"), VALID_INVOICE)
+    assert report.valid, report.errors
+    assert report.data["issue_date"] == "2024-04-03"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("total_amount", 1469.15, ("total_amount", "sum_mismatch")),
+        ("line_items.0.amount", 900.0, ("line_items.0.amount", "line_amount_mismatch")),
+        ("line_items.1.amount", 200.0, ("line_items", "line_items_mismatch")),
+        ("issue_date", "2024-02-30", ("issue_date", "invalid_value")),
+        ("issue_date", "1850-01-01", ("issue_date", "implausible_date")),
+        ("due_date", "2024-03-01", ("due_date", "date_order")),
+        ("currency", "EURO", ("currency", "invalid_currency")),
+        ("seller.iban", "DE89 3704 0044 0532 0130 01", ("seller.iban", "invalid_iban")),
+        ("seller.vat_id", "DE123456789", ("seller.vat_id", "invalid_vat_id")),
+        ("buyer.vat_id", "FR00303265045", ("buyer.vat_id", "invalid_vat_id")),
+        ("invoice_number", None, ("invoice_number", "missing")),
+        ("seller.name", "  ", ("seller.name", "missing")),
+        ("total_amount", "lots", ("total_amount", "invalid_value")),
+    ],
+)
+def test_invoice_rules_catch_errors(path: str, value: Any, expected: tuple[str, str]) -> None:
+    report = validate(get_type("invoice"), changed(VALID_INVOICE, path, value))
+    assert not report.valid
+    assert expected in codes(report)
+
+
+def test_invoice_tolerates_a_cent_and_gross_line_items() -> None:
+    within_cent = changed(VALID_INVOICE, "total_amount", 1469.14)
+    assert validate(get_type("invoice"), within_cent).valid
+    gross = changed(VALID_INVOICE, "line_items", [{"description": "all", "amount": 1469.13}])
+    assert validate(get_type("invoice"), gross).valid
+
+
+def test_negative_total_is_only_a_warning() -> None:
+    credit = {**VALID_INVOICE, "net_amount": -10.0, "tax_amount": -1.9, "total_amount": -11.9, "line_items": []}
+    report = validate(get_type("invoice"), credit)
+    assert report.valid
+    assert [issue.code for issue in report.warnings] == ["negative_total"]
+
+
+def test_partial_invoice_reports_missing_fields_without_crashing() -> None:
+    report = validate(get_type("invoice"), {})
+    assert {("invoice_number", "missing"), ("total_amount", "missing"), ("seller.name", "missing")} <= codes(report)
+
+
+def test_valid_prescription_passes() -> None:
+    report = validate(get_type("prescription"), VALID_PRESCRIPTION)
+    assert report.valid, report.errors
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("right.sphere", -1.3, ("right.sphere", "not_quarter_step")),
+        ("right.sphere", -35.0, ("right.sphere", "out_of_range")),
+        ("left.cylinder", -0.6, ("left.cylinder", "not_quarter_step")),
+        ("left.cylinder", 0.75, ("left.axis", "missing_axis")),
+        ("right.axis", 190, ("right.axis", "out_of_range")),
+        ("right.addition", 4.5, ("right.addition", "out_of_range")),
+        ("right.addition", 1.1, ("right.addition", "not_quarter_step")),
+        ("right.prism", 20.0, ("right.prism", "out_of_range")),
+        ("right.prism_base", None, ("right.prism_base", "missing_prism_base")),
+        ("right.prism_base", "sideways", ("right.prism_base", "invalid_prism_base")),
+        ("pupillary_distance.binocular", 95.0, ("pupillary_distance.binocular", "out_of_range")),
+        ("pupillary_distance.binocular", 66.0, ("pupillary_distance.binocular", "sum_mismatch")),
+        ("pupillary_distance.left", 12.0, ("pupillary_distance.left", "out_of_range")),
+        ("patient.date_of_birth", "2030-01-01", ("patient.date_of_birth", "implausible_date")),
+        ("issue_date", "2099-01-01", ("issue_date", "implausible_date")),
+        ("patient.name", None, ("patient.name", "missing")),
+    ],
+)
+def test_prescription_rules_catch_errors(path: str, value: Any, expected: tuple[str, str]) -> None:
+    report = validate(get_type("prescription"), changed(VALID_PRESCRIPTION, path, value))
+    assert not report.valid
+    assert expected in codes(report)
+
+
+def test_prescription_needs_some_sphere() -> None:
+    data = changed(changed(VALID_PRESCRIPTION, "right", {}), "left", {})
+    assert ("right.sphere", "missing") in codes(validate(get_type("prescription"), data))
+
+
+def test_prescription_base_in_degrees_is_valid() -> None:
+    data = changed(VALID_PRESCRIPTION, "right.prism_base", "270")
+    assert validate(get_type("prescription"), data).valid
