@@ -1,0 +1,83 @@
+"""Conversation components: a provider-neutral chat request/result, and the LLM component interface.
+
+Messages and tools use the OpenAI chat-completions shape internally (Dapr's Alpha2 API is modelled on it);
+each provider converts from it. Components are built from metadata only; clients are made at ``init``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from sidecar.components.duration import parse_duration
+from sidecar.components.errors import ComponentConfigError
+from sidecar.components.spec import Component
+
+__all__ = ["ChatChoice", "ChatRequest", "ChatResult", "ChatUsage", "ConversationComponent", "ToolCall"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass
+class ChatRequest:
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: str | None = None
+    response_format: dict[str, Any] | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatChoice:
+    index: int
+    finish_reason: str
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChatUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    choices: list[ChatChoice]
+    model: str = ""
+    usage: ChatUsage | None = None
+
+
+class ConversationComponent(ABC):
+    """An LLM behind a conversation component."""
+
+    def __init__(self, component: Component, *, default_model: str) -> None:
+        self.name = component.name
+        self.model = component.value("model") or default_model
+        # `timeout` and `maxRetries` are docline extras (daprd ignores unknown metadata).
+        self.timeout = parse_duration(component.value("timeout", "60s") or "60s", field="timeout")
+        retries = component.value("maxRetries", "3") or "3"
+        max_tokens = component.value("maxTokens")
+        if not retries.isdigit() or (max_tokens is not None and not max_tokens.isdigit()):
+            raise ComponentConfigError(f"{component.type} {component.name}: maxRetries/maxTokens must be integers")
+        self.max_retries = int(retries)
+        self.default_max_tokens = int(max_tokens) if max_tokens else None
+
+    async def init(self) -> None:  # noqa: B027 - optional hook
+        """Create the client."""
+
+    @abstractmethod
+    async def chat(self, request: ChatRequest) -> ChatResult: ...
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Close the client."""
