@@ -1,0 +1,254 @@
+"""The workflow's activities. Each one is idempotent (it may run more than once): it reads its inputs by key, calls
+plain functions from ``extractors`` and ``agents``, and writes content-addressed blobs or whole records.
+
+A document's own problem (a ``DocumentError``) is returned as ``error`` so the workflow can end ``rejected``
+without retrying; anything else raises and is retried by the workflow's retry policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from extractors.errors import DocumentError
+from extractors.intake import Limits
+from extractors.model import Document, Page
+from pipeline.activity_io import (
+    ApplyReviewIn,
+    ClassifyIn,
+    ClassifyOut,
+    DraftOut,
+    ExtractIn,
+    FinishIn,
+    OcrIn,
+    OcrOut,
+    PageRef,
+    PagesOut,
+    PagesRead,
+    RepairIn,
+    ReviewIn,
+    Step,
+)
+from pipeline.inbox import Inbox
+from pipeline.metrics import Metrics
+from pipeline.models import Draft, ErrorInfo, StoredDocument
+from pipeline.settings import Settings
+from pipeline.store import BlobStore, ResultStore
+from pipeline.tracing import activity_span
+from pipeline.understanding import Understanding
+
+log = logging.getLogger(__name__)
+
+In = TypeVar("In", bound=Step)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Activities:
+    """The activities with what they need, built once at start-up."""
+
+    settings: Settings
+    blobs: BlobStore
+    results: ResultStore
+    inbox: Inbox
+    metrics: Metrics
+    understanding: Understanding
+
+    # -- helpers
+    def _doc(self, doc_id: str) -> StoredDocument:
+        doc = self.results.get(doc_id)
+        if doc is None:
+            raise LookupError(f"document {doc_id} has no record (deleted while running?)")
+        return doc
+
+    def _document(self, page_keys: list[str], media_type: str | None) -> Document:
+        pages = [Page.model_validate(self.blobs.get_json(k)) for k in page_keys]
+        return Document(media_type=media_type or "application/octet-stream", pages=pages)
+
+    def _draft(self, key: str) -> Draft:
+        return Draft.model_validate(self.blobs.get_json(key))
+
+    def _draft_out(self, draft: Draft, usage: Any = None) -> DraftOut:
+        key = self.blobs.put_json(draft.model_dump(mode="json"))
+        confidences = [f.confidence for f in draft.fields.values() if f.confidence is not None]
+        out = DraftOut(draft_key=key, valid=draft.validation.valid, min_confidence=min(confidences, default=1.0))
+        if usage is not None:
+            out.usage = usage
+        return out
+
+    # -- the activities
+    def split_pages(self, step: Step) -> PagesOut:
+        from extractors.intake import sniff
+        from extractors.pages import iter_pages
+
+        doc = self._doc(step.doc_id)
+        data = self.blobs.get(doc.original_key)
+        limits = Limits(max_bytes=self.settings.max_upload_bytes, max_pages=self.settings.max_pages)
+        try:
+            media_type = sniff(data)
+            refs: list[PageRef] = []
+            images: dict[int, str] = {}
+            for source in iter_pages(data, limits):
+                if source.page is not None:
+                    from extractors.pdf import render_page
+
+                    text_key = self.blobs.put_json(source.page.model_dump(mode="json"))
+                    images[source.number] = self.blobs.put(render_page(data, source.number, source.page.dpi))
+                    refs.append(
+                        PageRef(
+                            number=source.number, dpi=source.dpi, text_key=text_key, image_key=images[source.number]
+                        )
+                    )
+                    self.metrics.pages.labels("text-layer").inc()
+                elif source.image_png is not None:
+                    images[source.number] = self.blobs.put(source.image_png)
+                    refs.append(PageRef(number=source.number, dpi=source.dpi, image_key=images[source.number]))
+        except DocumentError as exc:
+            return PagesOut(error=ErrorInfo(**exc.to_dict()))
+        doc.status = "running"
+        doc.source.media_type = media_type
+        doc.source.pages = len(refs)
+        doc.page_images = images  # the scans' images until OCR has made them upright
+        doc.updated_at = _now()
+        self.results.put(doc)
+        return PagesOut(media_type=media_type, pages=refs)
+
+    def ocr_page(self, inp: OcrIn) -> OcrOut:
+        if inp.page.text_key:
+            return OcrOut(page_key=inp.page.text_key, image_key=inp.page.image_key)
+        from extractors.ocr import ocr_page, render_page
+
+        if inp.page.image_key is None:
+            raise ValueError(f"page {inp.page.number} has neither text nor image")
+        png = self.blobs.get(inp.page.image_key)
+        try:
+            page = ocr_page(png, number=inp.page.number, dpi=inp.page.dpi, languages=self.settings.ocr_languages)
+            upright = self.blobs.put(render_page(png, page))
+        except DocumentError as exc:
+            return OcrOut(error=ErrorInfo(**exc.to_dict()))
+        self.metrics.pages.labels("ocr").inc()
+        return OcrOut(page_key=self.blobs.put_json(page.model_dump(mode="json")), image_key=upright)
+
+    def pages_read(self, inp: PagesRead) -> None:
+        """One writer for the page-image map (the OCR fan-out must not race on the record)."""
+        doc = self._doc(inp.doc_id)
+        doc.page_images = dict(inp.images)
+        doc.updated_at = _now()
+        self.results.put(doc)
+
+    def classify(self, inp: ClassifyIn) -> ClassifyOut:
+        doc = self._doc(inp.doc_id)
+        document = self._document(inp.page_keys, doc.source.media_type)
+        try:
+            return self.understanding.classify(inp.doc_id, document, inp.requested_type)
+        except DocumentError as exc:
+            return ClassifyOut(error=ErrorInfo(**exc.to_dict()))
+
+    def extract(self, inp: ExtractIn) -> DraftOut:
+        doc = self._doc(inp.doc_id)
+        document = self._document(inp.page_keys, doc.source.media_type)
+        try:
+            draft, usage = self.understanding.extract(inp.doc_id, document, inp.document_type, inp.language)
+        except DocumentError as exc:
+            return DraftOut(error=ErrorInfo(**exc.to_dict()))
+        return self._draft_out(draft, usage)
+
+    def repair(self, inp: RepairIn) -> DraftOut:
+        doc = self._doc(inp.doc_id)
+        document = self._document(inp.page_keys, doc.source.media_type)
+        try:
+            draft, usage = self.understanding.repair(inp.doc_id, document, self._draft(inp.draft_key), inp.attempt)
+        except DocumentError as exc:
+            return DraftOut(error=ErrorInfo(**exc.to_dict()))
+        return self._draft_out(draft, usage)
+
+    def mark_review(self, inp: ReviewIn) -> None:
+        doc = self._doc(inp.doc_id)
+        self._fill(doc, self._draft(inp.draft_key))
+        from pipeline.models import Review
+
+        doc.status = "needs_review"
+        doc.review = Review(required=True, reasons=inp.reasons)
+        doc.updated_at = _now()
+        self.results.put(doc)
+
+    def apply_review(self, inp: ApplyReviewIn) -> DraftOut:
+        draft = self._draft(inp.draft_key)
+        if inp.corrections:
+            draft = self.understanding.correct(draft, inp.corrections)
+        return self._draft_out(draft)
+
+    def finish(self, inp: FinishIn) -> None:
+        doc = self._doc(inp.doc_id)
+        if inp.draft_key:
+            self._fill(doc, self._draft(inp.draft_key))
+        doc.status = inp.status
+        doc.error = inp.error
+        doc.usage = inp.usage
+        if inp.review is not None:
+            doc.review = inp.review
+        doc.progress = None
+        doc.updated_at = _now()
+        # Order matters for at-least-once: the record, then the outbox, then the inbox file; each is idempotent.
+        self.results.put(doc)
+        self.results.write_outbox(doc.result())
+        if inp.inbox_path:
+            self.inbox.settle(inp.inbox_path, doc.result())
+        self.metrics.documents_finished.labels(inp.status).inc()
+        log.info("document %s finished: %s", inp.doc_id, inp.status, extra={"doc_id": inp.doc_id})
+
+    @staticmethod
+    def _fill(doc: StoredDocument, draft: Draft) -> None:
+        doc.document_type = draft.document_type
+        doc.language = draft.language
+        doc.data = draft.data
+        doc.fields = draft.fields
+        doc.validation = draft.validation
+
+    # -- registration
+    def register(self, runtime: Any) -> None:
+        """Register every activity on a ``WorkflowRuntime`` with tracing, metrics and typed I/O around it."""
+        table: dict[str, tuple[Callable[[Any], Any], type[Step]]] = {
+            "split_pages": (self.split_pages, Step),
+            "ocr_page": (self.ocr_page, OcrIn),
+            "classify": (self.classify, ClassifyIn),
+            "extract": (self.extract, ExtractIn),
+            "repair": (self.repair, RepairIn),
+            "pages_read": (self.pages_read, PagesRead),
+            "mark_review": (self.mark_review, ReviewIn),
+            "apply_review": (self.apply_review, ApplyReviewIn),
+            "finish": (self.finish, FinishIn),
+        }
+        for name, (fn, model) in table.items():
+            runtime.register_activity(self._wrap(name, fn, model), name=name)
+
+    def _wrap(self, name: str, fn: Callable[[Any], Any], model: type[Step]) -> Callable[[Any, Any], Any]:
+        metrics = self.metrics
+
+        def activity(ctx: Any, raw: Any) -> Any:
+            inp = model.model_validate(raw)
+            attrs = {"docline.document_id": inp.doc_id, "docline.workflow_id": str(getattr(ctx, "workflow_id", ""))}
+            started = time.perf_counter()
+            outcome = "ok"
+            with activity_span(name, inp.traceparent, attrs):
+                try:
+                    out = fn(inp)
+                except Exception:
+                    outcome = "error"
+                    log.exception("activity %s failed for document %s", name, inp.doc_id)
+                    raise
+                finally:
+                    metrics.activity_seconds.labels(name, outcome).observe(time.perf_counter() - started)
+            return out.model_dump(mode="json") if isinstance(out, BaseModel) else out
+
+        activity.__name__ = f"docline_{name}"
+        return activity

@@ -1,0 +1,122 @@
+"""Typed inputs and outputs of the workflow and its activities. All small: big things travel as blob keys."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from pipeline.models import ErrorInfo, Review, Usage
+
+
+class Options(BaseModel):
+    """Settings the workflow needs, fixed at submission so replays are deterministic."""
+
+    review_timeout_seconds: float
+    review_confidence_threshold: float
+    max_repairs: int
+    llm_max_attempts: int
+    llm_first_retry_seconds: float
+    activity_max_attempts: int
+
+
+class DocumentInput(BaseModel):
+    """The workflow's input: one document, already stored as a content-addressed blob."""
+
+    doc_id: str
+    filename: str
+    sha256: str
+    original_key: str
+    requested_type: str | None = None
+    inbox_path: str | None = None
+    traceparent: str | None = None
+    options: Options
+
+
+class Step(BaseModel):
+    """Every activity input: which document, and the trace it belongs to."""
+
+    doc_id: str
+    traceparent: str | None = None
+
+
+class Outcome(BaseModel):
+    """Every activity output carries the document's own error (a DocumentError), never an infrastructure one."""
+
+    error: ErrorInfo | None = None
+
+
+class PageRef(BaseModel):
+    number: int
+    dpi: float
+    image_key: str | None = None
+    text_key: str | None = Field(None, description="blob key of a text-layer Page (no OCR needed)")
+
+
+class PagesOut(Outcome):
+    media_type: str | None = None
+    pages: list[PageRef] = Field(default_factory=list)
+
+
+class OcrIn(Step):
+    page: PageRef
+    pages: int
+
+
+class OcrOut(Outcome):
+    page_key: str | None = None
+    image_key: str | None = Field(None, description="the upright page image the page's boxes refer to")
+
+
+class PagesRead(Step):
+    images: dict[int, str]
+
+
+class ClassifyIn(Step):
+    page_keys: list[str]
+    requested_type: str | None = None
+
+
+class ClassifyOut(Outcome):
+    document_type: str | None = None
+    language: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+
+class ExtractIn(Step):
+    page_keys: list[str]
+    document_type: str
+    language: str | None = None
+
+
+class DraftOut(Outcome):
+    draft_key: str | None = None
+    valid: bool = False
+    min_confidence: float = 1.0
+    usage: Usage = Field(default_factory=Usage)
+
+
+class RepairIn(Step):
+    page_keys: list[str]
+    draft_key: str
+    attempt: int
+
+
+class ReviewIn(Step):
+    draft_key: str
+    reasons: list[str]
+
+
+class ApplyReviewIn(Step):
+    draft_key: str
+    decision: Literal["approve", "reject"]
+    corrections: dict[str, object] = Field(default_factory=dict)
+
+
+class FinishIn(Step):
+    status: Literal["completed", "failed", "rejected"]
+    draft_key: str | None = None
+    error: ErrorInfo | None = None
+    review: Review | None = None
+    usage: Usage = Field(default_factory=Usage)
+    inbox_path: str | None = None

@@ -1,0 +1,50 @@
+"""The FastAPI application: REST API under /v1 (bearer auth when a token is set), operations endpoints, the
+inbox-scan route for the cron binding, and the review page at / (``pipeline.web``, when installed)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from extractors.errors import DocumentError
+from pipeline.api.deps import require_token
+from pipeline.api.routes import documents, health
+from pipeline.container import Container
+from pipeline.inbox import ScanReport
+
+log = logging.getLogger(__name__)
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="docline",
+        version="0.1.0",
+        description="Durable document extraction: scans in, validated structured data out.",
+    )
+    app.state.container = container
+    app.include_router(documents.router, dependencies=[Depends(require_token)])
+    app.include_router(health.router)
+    # The cron input binding posts to /<binding name>; daprd and docline sidecar both call it this way.
+    app.add_api_route(
+        f"/{container.settings.inbox_scan_route}",
+        health.scan_inbox,
+        methods=["POST", "OPTIONS"],
+        response_model=ScanReport,
+        tags=["operations"],
+    )
+
+    @app.exception_handler(DocumentError)
+    async def document_error(_request: Request, exc: DocumentError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": exc.message, "code": exc.code})
+
+    _mount_review_page(app)
+    return app
+
+
+def _mount_review_page(app: FastAPI) -> None:
+    """The review page (``pipeline.web``) is static and needs no token; the /v1 calls it makes carry one."""
+    from pipeline import web
+
+    app.include_router(web.router)

@@ -1,0 +1,43 @@
+"""FastAPI dependencies: the container built at start-up, and bearer-token auth for every /v1 route."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from pipeline.container import Container
+from pipeline.service import DocumentService
+
+_bearer = HTTPBearer(auto_error=False, description="Required when DOCLINE_API_TOKEN is set")
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def get_service(container: Annotated[Container, Depends(get_container)]) -> DocumentService:
+    return container.service
+
+
+def require_token(
+    container: Annotated[Container, Depends(get_container)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    token = container.settings.api_token
+    if token is None:
+        return
+    given = credentials.credentials if credentials else ""
+    if not secrets.compare_digest(given.encode(), token.get_secret_value().encode()):
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="Missing or wrong bearer token.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+ServiceDep = Annotated[DocumentService, Depends(get_service)]
+ContainerDep = Annotated[Container, Depends(get_container)]

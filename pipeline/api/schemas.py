@@ -1,0 +1,24 @@
+"""The REST API's request and response bodies (the result itself is ``pipeline.models.DocumentResult``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from pipeline.models import DocumentList, DocumentResult
+
+__all__ = ["DocumentList", "DocumentResult", "Problem", "ReviewDecision"]
+
+
+class ReviewDecision(BaseModel):
+    decision: Literal["approve", "reject"]
+    corrections: dict[str, Any] = Field(default_factory=dict)
+    reviewer: str | None = None
+
+
+class Problem(BaseModel):
+    """Error body of every 4xx/5xx the API returns on purpose."""
+
+    detail: str
+    code: str | None = None

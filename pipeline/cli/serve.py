@@ -1,0 +1,88 @@
+"""``docline serve``: the application (REST API, review page, inbox, workflow worker) on one port.
+
+Without ``DAPR_GRPC_ENDPOINT`` it starts an embedded ``docline sidecar`` first; with it, it connects to that sidecar
+(daprd on a cluster) exactly the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.cli import app
+
+log = logging.getLogger(__name__)
+
+SAMPLE_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+
+
+def sample_files(root: Path) -> list[Path]:
+    """The bundled sample documents (ground-truth files beside them are skipped)."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SAMPLE_SUFFIXES)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port of the API and review page")] = 8080,
+    resources_path: Annotated[Path, typer.Option(help="Dapr component files")] = Path("components"),
+    data: Annotated[Path, typer.Option(help="where the embedded sidecar keeps its state")] = Path(".docline"),
+    feed_samples: Annotated[bool, typer.Option(help="submit the bundled samples once the server is up")] = False,
+    samples: Annotated[Path, typer.Option(help="folder of samples for --feed-samples")] = Path("samples"),
+    log_level: Annotated[str, typer.Option(help="logging level")] = "info",
+) -> None:
+    """Run docline: REST API, review page, inbox and workflow worker."""
+    import uvicorn
+
+    from pipeline.api.app import create_app
+    from pipeline.container import build
+    from pipeline.embedded import sidecar_for
+    from pipeline.settings import Settings
+    from pipeline.tracing import setup_tracing
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings(host=host, port=port, resources_path=resources_path, data=data)
+    setup_tracing()
+    with sidecar_for(settings, app_port=port) as connected:
+        container = build(connected)
+        try:
+            api = create_app(container)
+            config = uvicorn.Config(api, host=host, port=port, log_level=log_level.lower(), access_log=False)
+            server = uvicorn.Server(config)
+            if feed_samples:
+                threading.Thread(
+                    target=_feed, args=(server, container, sample_files(samples), host, port), daemon=True
+                ).start()
+            server.run()
+        finally:
+            container.close()
+
+
+def _feed(server: object, container: object, files: list[Path], host: str, port: int) -> None:
+    from pipeline.container import Container
+
+    assert isinstance(container, Container)
+    while not getattr(server, "started", False):
+        time.sleep(0.1)
+    shown = "localhost" if host in ("0.0.0.0", "127.0.0.1") else host
+    base = f"http://{shown}:{port}"
+    ids = []
+    for path in files:
+        try:
+            doc, _ = container.service.submit(path.read_bytes(), path.name)
+            ids.append(doc.id)
+        except Exception as exc:  # one bad sample must not stop the others
+            log.warning("could not submit %s: %s", path, exc)
+    typer.echo(
+        f"\ndocline is up. Submitted {len(ids)} sample document(s).\n"
+        f"  review page:  {base}/\n"
+        f"  REST API:     {base}/v1/documents   (OpenAPI: {base}/docs)\n"
+        f"  one result:   curl {base}/v1/documents/{ids[0] if ids else '<id>'}\n"
+    )

@@ -1,0 +1,95 @@
+"""Start-up: build everything the application needs from the settings, once, and connect it to the sidecar.
+
+The sidecar is found at ``settings.dapr_grpc_endpoint`` (daprd, or an embedded ``docline sidecar`` started by the
+CLI); from here on docline uses only the Dapr SDK.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import dapr.ext.workflow as wf
+from dapr.clients import DaprClient
+from dapr.conf import settings as dapr_settings
+
+from pipeline.activities import Activities
+from pipeline.inbox import Inbox
+from pipeline.metrics import Metrics
+from pipeline.service import DocumentService
+from pipeline.settings import Settings
+from pipeline.store import BlobStore, ResultStore
+from pipeline.understanding import Understanding
+from pipeline.workflow import WORKFLOW_NAME, document_workflow
+
+log = logging.getLogger(__name__)
+
+
+def _host_port(endpoint: str) -> tuple[str, str]:
+    """'localhost:50001', 'http://127.0.0.1:50001' or 'dns:///host:port' → ('host', 'port')."""
+    rest = endpoint.split("://", 1)[-1].lstrip("/")
+    host, _, port = rest.rpartition(":")
+    return host or "127.0.0.1", port
+
+
+@dataclass
+class Container:
+    settings: Settings
+    client: DaprClient
+    workflows: wf.DaprWorkflowClient
+    runtime: wf.WorkflowRuntime
+    service: DocumentService
+    inbox: Inbox
+    metrics: Metrics
+    understanding: Understanding
+    started: bool = field(default=False)
+
+    def ready(self) -> bool:
+        """The sidecar answers and the workflow worker is connected."""
+        try:
+            self.client.get_metadata()
+        except Exception:
+            return False
+        return self.started
+
+    def close(self) -> None:
+        if self.started:
+            try:
+                self.runtime.shutdown()
+            except Exception:
+                log.debug("workflow runtime shutdown", exc_info=True)
+            self.started = False
+        self.workflows.close()
+        self.client.close()
+
+
+def build(settings: Settings, *, start_worker: bool = True) -> Container:
+    endpoint = settings.require_endpoint()
+    # The SDK's DaprClient waits for the sidecar's HTTP health endpoint before its first call.
+    if settings.dapr_http_endpoint:
+        dapr_settings.DAPR_HTTP_ENDPOINT = settings.dapr_http_endpoint  # type: ignore[attr-defined]
+    host, port = _host_port(endpoint)
+    client = DaprClient(address=f"{host}:{port}")
+    workflows = wf.DaprWorkflowClient(host=host, port=port)
+    runtime = wf.WorkflowRuntime(
+        host=host,
+        port=port,
+        maximum_concurrent_activity_work_items=settings.worker_concurrency,
+        maximum_thread_pool_workers=settings.worker_concurrency + 2,
+    )
+    metrics = Metrics()
+    results = ResultStore(client, settings)
+    blobs = BlobStore(client, settings.blob_binding)
+    inbox = Inbox(client, settings, results)
+    understanding = Understanding.from_sidecar(client, settings, results, metrics)
+    service = DocumentService(settings, results, blobs, workflows)
+    activities = Activities(settings, blobs, results, inbox, metrics, understanding)
+    runtime.register_workflow(document_workflow, name=WORKFLOW_NAME)
+    activities.register(runtime)
+    metrics.watch_statuses(service.status_counts)
+    container = Container(settings, client, workflows, runtime, service, inbox, metrics, understanding)
+    if start_worker:
+        runtime.start()
+        runtime.wait_for_worker_ready(timeout=30)
+        container.started = True
+    return container

@@ -1,0 +1,162 @@
+"""The inbox: files dropped into the inbox storage binding become documents.
+
+A cron input binding calls the app (``POST /docline-inbox-scan``); each scan lists the inbox through its binding
+(local folder by default, S3 or Azure Blob by changing the component). A file is submitted only once its content
+is the same on two consecutive scans (a copy still in progress is not), and never twice: what was submitted is
+remembered in the state store by path and SHA-256, across restarts. When its document finishes, the file moves to
+``processed/`` or ``failed/`` (with ``<name>.error.json`` beside it).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import posixpath
+from collections.abc import Callable
+from typing import Any
+
+from dapr.clients import DaprClient
+from pydantic import BaseModel, Field
+
+from extractors.errors import DocumentError
+from pipeline.models import TERMINAL, DocumentResult, StoredDocument
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROOT_MARKER = "docline-inbox.marker"
+PROCESSED = "processed/"
+FAILED = "failed/"
+
+# (data, filename, inbox_path) -> (document, created)
+Submit = Callable[[bytes, str, str], tuple[StoredDocument, bool]]
+
+
+class ScanReport(BaseModel):
+    seen: int = 0
+    submitted: list[str] = Field(default_factory=list, description="document ids submitted by this scan")
+    waiting: int = Field(0, description="files still changing (or seen once): picked up by a later scan")
+    settled: int = 0
+
+
+def _key(kind: str, *parts: str) -> str:
+    return f"inbox-{kind}-" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:40]
+
+
+class Inbox:
+    def __init__(self, client: DaprClient, settings: Settings, state: Any) -> None:
+        self._client = client
+        self._binding = settings.inbox_binding
+        self._state = state  # a ResultStore (get_value / put_value / get)
+        self._root_path: str | None = None
+
+    # -- binding operations
+    def _root(self) -> str:
+        """Where the binding keeps files: Dapr's localstorage ``list`` answers absolute paths, the other operations
+        take names relative to its rootPath, which the app is not told. A marker file it lists tells us."""
+        if self._root_path is None:
+            self._create(ROOT_MARKER, b"docline inbox\n")
+            for path in self._list_raw():
+                if path.endswith("/" + ROOT_MARKER):
+                    self._root_path = path[: -len(ROOT_MARKER)]
+                    break
+            else:
+                self._root_path = ""
+        return self._root_path
+
+    def _list_raw(self) -> list[str]:
+        resp = self._client.invoke_binding(self._binding, "list", b"", {})
+        raw = json.loads(resp.data or b"null") or []
+        return [item if isinstance(item, str) else str(item.get("name") or item.get("Key") or "") for item in raw]
+
+    def list_files(self) -> list[str]:
+        root = self._root()
+        names = [p[len(root) :] if root and p.startswith(root) else p for p in self._list_raw()]
+        return sorted(
+            n
+            for n in names
+            if n
+            and n != ROOT_MARKER
+            and not n.startswith((PROCESSED, FAILED))
+            and not n.endswith(".error.json")
+            and not n.endswith("/")
+        )
+
+    def _get(self, name: str) -> bytes:
+        return bytes(self._client.invoke_binding(self._binding, "get", b"", {"fileName": name}).data)
+
+    def _create(self, name: str, data: bytes) -> None:
+        # Storage bindings decode base64 data (and only send binary safely that way).
+        self._client.invoke_binding(self._binding, "create", base64.b64encode(data), {"fileName": name})
+
+    def _delete(self, name: str) -> None:
+        self._client.invoke_binding(self._binding, "delete", b"", {"fileName": name})
+
+    # -- the scan
+    def scan(self, submit: Submit) -> ScanReport:
+        report = ScanReport()
+        for name in self.list_files():
+            report.seen += 1
+            try:
+                self._scan_one(name, submit, report)
+            except Exception:  # one unreadable file must not stop the others
+                log.exception("inbox: could not handle %s", name)
+        return report
+
+    def _scan_one(self, name: str, submit: Submit, report: ScanReport) -> None:
+        data = self._get(name)
+        digest = hashlib.sha256(data).hexdigest()
+        seen_key = _key("seen", name)
+        observed = {"sha256": digest, "size": len(data)}
+        if self._state.get_value(seen_key) != observed:
+            self._state.put_value(seen_key, observed)
+            report.waiting += 1
+            return
+        claim_key = _key("claim", name, digest)
+        doc_id = self._state.get_value(claim_key)
+        if doc_id is None:
+            try:
+                doc, _created = submit(data, posixpath.basename(name), name)
+            except DocumentError as exc:  # refused before any workflow (e.g. over the size limit)
+                self._fail_unsubmitted(name, data, exc)
+                report.settled += 1
+                return
+            self._state.put_value(claim_key, doc.id)
+            report.submitted.append(doc.id)
+            log.info("inbox: %s submitted as document %s", name, doc.id, extra={"doc_id": doc.id})
+            doc_id = doc.id
+        # A file whose document already finished (same content submitted earlier, or a move interrupted by a crash)
+        # is settled here; normally the workflow's last activity settles it.
+        existing = self._state.get(doc_id)
+        if existing is not None and existing.status in TERMINAL:
+            self.settle(name, existing.result())
+            report.settled += 1
+
+    def _fail_unsubmitted(self, name: str, data: bytes, exc: DocumentError) -> None:
+        target = FAILED + posixpath.basename(name)
+        body = {"document_id": None, "status": "rejected", "error": exc.to_dict()}
+        self._create(target + ".error.json", json.dumps(body, indent=2).encode())
+        self._create(target, data)
+        self._delete(name)
+        log.warning("inbox: %s refused: %s", name, exc.message)
+
+    # -- after the document finished
+    def settle(self, name: str, result: DocumentResult) -> None:
+        """Move ``name`` to processed/ or failed/ (idempotent: a missing source means it already moved)."""
+        ok = result.status == "completed"
+        target = (PROCESSED if ok else FAILED) + posixpath.basename(name)
+        try:
+            data = self._get(name)
+        except Exception:
+            log.debug("inbox: %s already moved", name)
+            return
+        if not ok:
+            error = result.error.model_dump() if result.error else {"code": result.status, "message": result.status}
+            body = {"document_id": result.id, "status": result.status, "error": error}
+            self._create(target + ".error.json", json.dumps(body, indent=2).encode())
+        self._create(target, data)
+        self._delete(name)
+        self._state.delete_value(_key("seen", name))
+        log.info("inbox: %s moved to %s", name, target, extra={"doc_id": result.id})

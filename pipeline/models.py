@@ -1,0 +1,118 @@
+"""The document result shape every client (REST API, CLI, outbox, review page) sees, and the records behind it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Status = Literal["queued", "running", "needs_review", "completed", "failed", "rejected"]
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "rejected"})
+
+
+class FieldInfo(BaseModel):
+    value: Any = None
+    confidence: float | None = None
+    page: int | None = None
+    bbox: tuple[float, float, float, float] | None = None
+
+
+class ValidationIssue(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class Validation(BaseModel):
+    valid: bool = False
+    errors: list[ValidationIssue] = Field(default_factory=list)
+
+
+class Usage(BaseModel):
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            llm_calls=self.llm_calls + other.llm_calls,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+
+class Source(BaseModel):
+    filename: str
+    sha256: str
+    pages: int | None = None
+    media_type: str | None = None
+    size: int | None = None
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+
+
+class Review(BaseModel):
+    """Why the document went to review, and what the reviewer decided."""
+
+    required: bool = False
+    reasons: list[str] = Field(default_factory=list)
+    decision: Literal["approve", "reject", "timeout"] | None = None
+    corrections: dict[str, Any] = Field(default_factory=dict)
+    decided_at: datetime | None = None
+
+
+class Progress(BaseModel):
+    """Where a running document is: the stage and, while reading pages, page k of n."""
+
+    stage: str
+    page: int | None = None
+    pages: int | None = None
+
+
+class DocumentResult(BaseModel):
+    id: str
+    status: Status
+    document_type: str | None = None
+    language: str | None = None
+    data: dict[str, Any] | None = None
+    fields: dict[str, FieldInfo] = Field(default_factory=dict)
+    validation: Validation = Field(default_factory=Validation)
+    review: Review | None = None
+    usage: Usage = Field(default_factory=Usage)
+    source: Source
+    error: ErrorInfo | None = None
+    progress: Progress | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class DocumentList(BaseModel):
+    items: list[DocumentResult]
+    next: str | None = None
+
+
+class StoredDocument(DocumentResult):
+    """What the state store keeps per document: the result plus what the application needs to find its parts."""
+
+    workflow_id: str
+    original_key: str
+    page_images: dict[int, str] = Field(default_factory=dict, description="page number → blob key of its PNG")
+    requested_type: str | None = None
+    inbox_path: str | None = None
+
+    def result(self) -> DocumentResult:
+        return DocumentResult.model_validate(self.model_dump(include=set(DocumentResult.model_fields)))
+
+
+class Draft(BaseModel):
+    """The extraction as it moves through validate → repair → review; stored as a blob, passed by key."""
+
+    document_type: str
+    language: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    fields: dict[str, FieldInfo] = Field(default_factory=dict)
+    validation: Validation = Field(default_factory=Validation)

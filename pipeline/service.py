@@ -1,0 +1,218 @@
+"""What the REST API, the inbox and the CLI do with documents: submit, look up, list, review, delete.
+
+It talks to the sidecar only through the Dapr SDK (workflow client, state, bindings), so it runs unchanged against
+daprd. Submitting is idempotent: the document id is derived from the content, the workflow id from the document id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from datetime import UTC, datetime
+
+import dapr.ext.workflow as wf
+
+from extractors.errors import FileTooLarge
+from pipeline.activity_io import DocumentInput, Options
+from pipeline.models import TERMINAL, DocumentResult, Progress, Source, StoredDocument
+from pipeline.settings import Settings
+from pipeline.store import BlobStore, ResultStore, sha256_hex
+from pipeline.tracing import current_traceparent, tracer
+from pipeline.workflow import REVIEW_EVENT, WORKFLOW_NAME, workflow_id
+
+log = logging.getLogger(__name__)
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Conflict(RuntimeError):
+    """The request does not fit the document's state (e.g. a review for a document not waiting for one)."""
+
+
+def document_id(sha256: str) -> str:
+    """Ids are short, URL-safe and derived from the content: the same bytes are the same document."""
+    return sha256[:24]
+
+
+class DocumentService:
+    def __init__(
+        self, settings: Settings, results: ResultStore, blobs: BlobStore, workflows: wf.DaprWorkflowClient
+    ) -> None:
+        self.settings = settings
+        self.results = results
+        self.blobs = blobs
+        self.workflows = workflows
+
+    def options(self) -> Options:
+        s = self.settings
+        return Options(
+            review_timeout_seconds=s.review_timeout_seconds,
+            review_confidence_threshold=s.review_confidence_threshold,
+            max_repairs=s.max_repairs,
+            llm_max_attempts=s.llm_max_attempts,
+            llm_first_retry_seconds=s.llm_first_retry_seconds,
+            activity_max_attempts=s.activity_max_attempts,
+        )
+
+    # -- submit
+    def submit(
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        requested_type: str | None = None,
+        force: bool = False,
+        inbox_path: str | None = None,
+    ) -> tuple[StoredDocument, bool]:
+        """Store the original and start its workflow. Returns (document, created)."""
+        if len(data) > self.settings.max_upload_bytes:
+            raise FileTooLarge(
+                f"The file is {len(data) / 1e6:.1f} MB; the limit is {self.settings.max_upload_bytes / 1e6:.1f} MB."
+            )
+        digest = sha256_hex(data)
+        doc_id = document_id(digest)
+        if force:
+            doc_id = f"{doc_id}-{secrets.token_hex(4)}"
+        else:
+            existing = self.results.get(doc_id)
+            if existing is not None:
+                self._ensure_started(existing)
+                return existing, False
+        with tracer().start_as_current_span("docline.submit", attributes={"docline.document_id": doc_id}):
+            key = self.blobs.put(data)  # content-addressed: a retry writes the same blob
+            now = datetime.now(UTC)
+            doc = StoredDocument(
+                id=doc_id,
+                status="queued",
+                source=Source(filename=_clean_name(filename), sha256=digest, size=len(data)),
+                created_at=now,
+                updated_at=now,
+                workflow_id=workflow_id(doc_id),
+                original_key=key,
+                requested_type=requested_type,
+                inbox_path=inbox_path,
+            )
+            self.results.put(doc)
+            self.results.add_to_index(doc_id)
+            self._start(doc, current_traceparent())
+        log.info("document %s submitted (%s)", doc_id, doc.source.filename, extra={"doc_id": doc_id})
+        return doc, True
+
+    def _start(self, doc: StoredDocument, traceparent: str | None) -> None:
+        inp = DocumentInput(
+            doc_id=doc.id,
+            filename=doc.source.filename,
+            sha256=doc.source.sha256,
+            original_key=doc.original_key,
+            requested_type=doc.requested_type,
+            inbox_path=doc.inbox_path,
+            traceparent=traceparent,
+            options=self.options(),
+        )
+        self.workflows.schedule_new_workflow(
+            WORKFLOW_NAME, input=inp.model_dump(mode="json"), instance_id=doc.workflow_id
+        )
+
+    def _ensure_started(self, doc: StoredDocument) -> None:
+        """A crash between writing the record and starting the workflow leaves a queued record without one."""
+        if doc.status in TERMINAL:
+            return
+        if self.workflows.get_workflow_state(doc.workflow_id, fetch_payloads=False) is None:
+            log.warning("document %s had no workflow; starting it", doc.id, extra={"doc_id": doc.id})
+            self._start(doc, current_traceparent())
+
+    # -- read
+    def get(self, doc_id: str) -> StoredDocument:
+        doc = self.results.get(doc_id)
+        if doc is None:
+            raise NotFound(doc_id)
+        if doc.status not in TERMINAL:
+            self._overlay(doc)
+        return doc
+
+    def _overlay(self, doc: StoredDocument) -> None:
+        """The workflow engine knows best where a running document is."""
+        try:
+            state = self.workflows.get_workflow_state(doc.workflow_id, fetch_payloads=True)
+        except Exception:  # the record alone is still a good answer
+            log.debug("no workflow state for %s", doc.id, exc_info=True)
+            return
+        if state is None:
+            return
+        status = state.runtime_status.name
+        if status in ("FAILED", "TERMINATED") and doc.status not in TERMINAL:
+            doc.status = "failed"
+            details = getattr(state, "failure_details", None)
+            message = getattr(details, "message", None) or f"The workflow ended {status.lower()}."
+            from pipeline.models import ErrorInfo
+
+            doc.error = ErrorInfo(code="internal_error", message=str(message)[:500])
+            return
+        if status == "RUNNING" and doc.status == "queued":
+            doc.status = "running"
+        custom = getattr(state, "serialized_custom_status", None)
+        if custom:
+            try:
+                raw = json.loads(custom)
+                if isinstance(raw, str):  # some engines keep the JSON string JSON-encoded once more
+                    raw = json.loads(raw)
+                doc.progress = Progress.model_validate(raw)
+            except (ValueError, TypeError):
+                pass
+
+    def list(
+        self, *, status: str | None = None, type_: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[DocumentResult], str | None]:
+        page = self.results.list(status=status, type_=type_, limit=limit, cursor=cursor)
+        return page.items, page.next
+
+    def status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        ids = self.results.ids()
+        for i in range(0, len(ids), 200):
+            for doc in self.results.get_many(ids[i : i + 200]):
+                counts[doc.status] = counts.get(doc.status, 0) + 1
+        return counts
+
+    def page_png(self, doc_id: str, number: int) -> bytes:
+        doc = self.get(doc_id)
+        key = doc.page_images.get(number)
+        if key is None:
+            raise NotFound(f"{doc_id} page {number}")
+        return self.blobs.get(key)
+
+    # -- act
+    def review(self, doc_id: str, decision: str, corrections: dict[str, object]) -> StoredDocument:
+        doc = self.get(doc_id)
+        if doc.status != "needs_review":
+            raise Conflict(f"Document {doc_id} is {doc.status}, not waiting for a review.")
+        self.workflows.raise_workflow_event(
+            doc.workflow_id, REVIEW_EVENT, data={"decision": decision, "corrections": corrections}
+        )
+        return doc
+
+    def delete(self, doc_id: str) -> None:
+        doc = self.results.get(doc_id)
+        if doc is None:
+            raise NotFound(doc_id)
+        if doc.status not in TERMINAL:
+            try:
+                self.workflows.terminate_workflow(doc.workflow_id)
+            except Exception:
+                log.debug("terminate %s", doc.workflow_id, exc_info=True)
+        try:
+            self.workflows.purge_workflow(doc.workflow_id)
+        except Exception:
+            log.debug("purge %s", doc.workflow_id, exc_info=True)
+        self.results.delete(doc_id)
+        log.info("document %s deleted", doc_id, extra={"doc_id": doc_id})
+
+
+def _clean_name(filename: str) -> str:
+    """Only the base name, without path parts or control characters (names come from users)."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable())
+    return name[:255] or "document"

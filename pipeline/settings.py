@@ -1,0 +1,54 @@
+"""docline's application settings: read once at start-up (env prefix ``DOCLINE_``) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the application can be told. Component names match the files in ``components/``."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCLINE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    resources_path: Path = Path("components")
+    data: Path = Field(Path(".docline"), description="where the embedded sidecar keeps its state")
+    # Where the Dapr sidecar listens; unset means "start an embedded `docline sidecar`" (serve/extract only).
+    dapr_grpc_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("DAPR_GRPC_ENDPOINT", "DOCLINE_DAPR_GRPC_ENDPOINT")
+    )
+    dapr_http_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("DAPR_HTTP_ENDPOINT", "DOCLINE_DAPR_HTTP_ENDPOINT")
+    )
+    api_token: SecretStr | None = None
+
+    state_store: str = "docline-state"
+    blob_binding: str = "docline-blobs"
+    outbox_binding: str = "docline-outbox"
+    inbox_binding: str = "docline-inbox"
+    inbox_scan_route: str = "docline-inbox-scan"
+    # A conversation component name; unset means "the first conversation.* component the sidecar reports".
+    conversation_component: str | None = None
+    offline: bool = Field(False, description="never call an LLM: use the offline extractor")
+
+    max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
+    max_pages: int = Field(200, gt=0)
+    # Tesseract languages; unset lets OCR choose per page (script detection, then the text's language).
+    ocr_languages: list[str] | None = None
+    review_timeout_seconds: float = Field(7 * 24 * 3600, gt=0)
+    review_confidence_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    max_repairs: int = Field(2, ge=0)
+    llm_max_attempts: int = Field(5, ge=1)
+    llm_first_retry_seconds: float = Field(1.0, gt=0)
+    activity_max_attempts: int = Field(3, ge=1)
+    worker_concurrency: int = Field(4, ge=1)
+
+    def require_endpoint(self) -> str:
+        """The sidecar's gRPC endpoint, which start-up must have resolved by now."""
+        if not self.dapr_grpc_endpoint:
+            raise RuntimeError("no Dapr sidecar endpoint: set DAPR_GRPC_ENDPOINT or start an embedded sidecar")
+        return self.dapr_grpc_endpoint

@@ -1,0 +1,169 @@
+"""The output store: document records through the Dapr state API, results to the outbox binding, and a blob store
+(originals, page images, OCR output) through an output binding, content-addressed by SHA-256.
+
+Everything here goes through ``DaprClient`` only, so the components decide where data lives (SQLite, Redis,
+PostgreSQL; local files, S3, Azure Blob).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from dapr.clients import DaprClient
+from dapr.clients.grpc._state import Concurrency, StateOptions
+
+from pipeline.models import DocumentList, DocumentResult, StoredDocument
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INDEX_KEY = "docline-index"
+_DOC_PREFIX = "doc-"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def blob_key(digest: str) -> str:
+    """Flat names: object stores and local folders both take them without creating directories."""
+    return f"sha256-{digest}"
+
+
+class StoreError(RuntimeError):
+    """The state store or a binding failed (infrastructure, not the document): the activity is retried."""
+
+
+class BlobStore:
+    """Immutable, content-addressed blobs: writing the same bytes twice is a no-op by construction."""
+
+    def __init__(self, client: DaprClient, binding: str) -> None:
+        self._client = client
+        self._binding = binding
+
+    def put(self, data: bytes) -> str:
+        key = blob_key(sha256_hex(data))
+        # Storage bindings decode base64 data (and only carry binary safely that way).
+        self._client.invoke_binding(self._binding, "create", base64.b64encode(data), {"fileName": key})
+        return key
+
+    def put_json(self, value: Any) -> str:
+        return self.put(json.dumps(value, sort_keys=True, separators=(",", ":")).encode())
+
+    def get(self, key: str) -> bytes:
+        resp = self._client.invoke_binding(self._binding, "get", b"", {"fileName": key})
+        data = resp.data
+        if resp.binding_metadata.get("encoding") == "base64":
+            data = base64.b64decode(data)
+        return bytes(data)
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get(key))
+
+    def delete(self, key: str) -> None:
+        self._client.invoke_binding(self._binding, "delete", b"", {"fileName": key})
+
+
+class ResultStore:
+    """Document records in the state store, an index of ids for listing, and the outbox."""
+
+    def __init__(self, client: DaprClient, settings: Settings) -> None:
+        self._client = client
+        self._store = settings.state_store
+        self._outbox = settings.outbox_binding
+        self._index_lock = threading.Lock()
+
+    # -- records
+    def get(self, doc_id: str) -> StoredDocument | None:
+        item = self._client.get_state(self._store, _DOC_PREFIX + doc_id)
+        if not item.data:
+            return None
+        return StoredDocument.model_validate_json(item.data)
+
+    def get_many(self, ids: Iterable[str]) -> list[StoredDocument]:
+        keys = [_DOC_PREFIX + i for i in ids]
+        if not keys:
+            return []
+        found = {i.key: i.data for i in self._client.get_bulk_state(self._store, keys).items if i.data}
+        return [StoredDocument.model_validate_json(found[k]) for k in keys if k in found]
+
+    def put(self, doc: StoredDocument) -> None:
+        self._client.save_state(self._store, _DOC_PREFIX + doc.id, doc.model_dump_json())
+
+    def delete(self, doc_id: str) -> None:
+        self._client.delete_state(self._store, _DOC_PREFIX + doc_id)
+        self._update_index(lambda ids: [i for i in ids if i != doc_id])
+
+    # -- small key/value records for other parts of the application (inbox bookkeeping)
+    def get_value(self, key: str) -> Any:
+        item = self._client.get_state(self._store, key)
+        return json.loads(item.data) if item.data else None
+
+    def put_value(self, key: str, value: Any) -> None:
+        self._client.save_state(self._store, key, json.dumps(value))
+
+    def delete_value(self, key: str) -> None:
+        self._client.delete_state(self._store, key)
+
+    # -- index (newest last); optimistic concurrency so several app replicas can share it
+    def ids(self) -> list[str]:
+        value = self.get_value(INDEX_KEY)
+        return list(value) if value else []
+
+    def add_to_index(self, doc_id: str) -> None:
+        self._update_index(lambda ids: ids if doc_id in ids else [*ids, doc_id])
+
+    def _update_index(self, change: Any) -> None:
+        with self._index_lock:
+            for _ in range(20):
+                item = self._client.get_state(self._store, INDEX_KEY)
+                ids = json.loads(item.data) if item.data else []
+                new = change(ids)
+                if new == ids:
+                    return
+                try:
+                    self._client.save_state(
+                        self._store,
+                        INDEX_KEY,
+                        json.dumps(new),
+                        etag=item.etag or None,
+                        options=StateOptions(concurrency=Concurrency.first_write) if item.etag else None,
+                    )
+                    return
+                except Exception as exc:  # an etag mismatch: someone else wrote in between; read again
+                    log.debug("index write conflict, retrying: %s", exc)
+            raise StoreError("could not update the document index (too many concurrent writers)")
+
+    def list(
+        self, *, status: str | None = None, type_: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> DocumentList:
+        """Newest first. The cursor is the id of the last item of the previous page."""
+        ids = list(reversed(self.ids()))
+        if cursor is not None:
+            ids = ids[ids.index(cursor) + 1 :] if cursor in ids else []
+        items: list[DocumentResult] = []
+        pos = 0
+        while pos < len(ids) and len(items) < limit:
+            chunk = ids[pos : pos + max(limit, 50)]
+            docs = {d.id: d for d in self.get_many(chunk)}
+            for doc_id in chunk:
+                pos += 1
+                doc = docs.get(doc_id)
+                if doc is None or (status and doc.status != status) or (type_ and doc.document_type != type_):
+                    continue
+                items.append(doc.result())
+                if len(items) == limit:
+                    break
+        more = len(items) == limit and pos < len(ids)
+        return DocumentList(items=items, next=items[-1].id if more else None)
+
+    # -- outbox: one JSON file per result, named by document id, so rewriting it is idempotent
+    def write_outbox(self, result: DocumentResult) -> None:
+        body = result.model_dump_json(indent=2).encode()
+        self._client.invoke_binding(self._outbox, "create", base64.b64encode(body), {"fileName": f"{result.id}.json"})

@@ -1,0 +1,224 @@
+"""Classification, extraction, repair and corrections: the bridge from activities to ``agents`` and the document
+types in ``extractors``, with the LLM chosen by the component files (none → the offline extractor).
+
+Every LLM reply is remembered in the state store under the document and the exact request, so an activity that
+is retried after a crash (the call finished, the activity did not) never pays for the same call twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import pickle
+import time
+from typing import Any
+
+from dapr.clients import DaprClient
+
+from extractors.errors import UnknownDocumentType
+from extractors.model import Document
+from pipeline.activity_io import ClassifyOut
+from pipeline.metrics import Metrics
+from pipeline.models import Draft, FieldInfo, Usage, Validation, ValidationIssue
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def conversation_component(client: DaprClient, settings: Settings) -> str | None:
+    """The conversation component to use: the configured one, else the first ``conversation.*`` the sidecar has."""
+    if settings.offline:
+        return None
+    if settings.conversation_component:
+        return settings.conversation_component
+    try:
+        components = client.get_metadata().registered_components
+    except Exception:
+        log.warning("sidecar metadata unavailable; using the offline extractor", exc_info=True)
+        return None
+    names = sorted(c.name for c in components if c.type.startswith("conversation."))
+    return names[0] if names else None
+
+
+class CachingClient:
+    """A DaprClient whose ``converse_alpha2`` replies are kept in the state store (everything else passes through).
+
+    The cache key is the document id and a hash of the whole request; replies are pickled SDK objects, which only
+    this application writes and reads.
+    """
+
+    def __init__(self, client: DaprClient, state: Any, metrics: Metrics) -> None:
+        self._client = client
+        self._state = state
+        self._metrics = metrics
+        self.doc_id = ""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def converse_alpha2(self, name: str, inputs: Any, **kwargs: Any) -> Any:
+        digest = hashlib.sha256(repr((name, inputs, sorted(kwargs.items()))).encode()).hexdigest()[:40]
+        key = f"llm-{self.doc_id}-{digest}"
+        cached = self._state.get_value(key)
+        if cached is not None:
+            log.info("document %s: LLM reply from cache", self.doc_id, extra={"doc_id": self.doc_id})
+            return pickle.loads(base64.b64decode(cached))
+        started = time.perf_counter()
+        reply = self._client.converse_alpha2(name, inputs, **kwargs)
+        self._metrics.llm_seconds.labels(name).observe(time.perf_counter() - started)
+        self._state.put_value(key, base64.b64encode(pickle.dumps(reply)).decode())
+        return reply
+
+
+class Understanding:
+    """What the activities call for everything after OCR."""
+
+    def __init__(self, llm_client: CachingClient | None, component: str | None, metrics: Metrics) -> None:
+        self._client = llm_client
+        self.component = component
+        self._metrics = metrics
+
+    @classmethod
+    def from_sidecar(cls, client: DaprClient, settings: Settings, state: Any, metrics: Metrics) -> Understanding:
+        component = conversation_component(client, settings)
+        log.info("extraction through %s", f"conversation component {component!r}" if component else "offline extractor")
+        return cls(CachingClient(client, state, metrics) if component else None, component, metrics)
+
+    def _llm(self, doc_id: str) -> Any:
+        if self._client is None or self.component is None:
+            return None
+        from agents.llm import Llm
+
+        self._client.doc_id = doc_id
+        return Llm(self._client, self.component)
+
+    def _usage(self, usage: Any) -> Usage:
+        items = usage if isinstance(usage, list) else [usage] if usage is not None else []
+        total = Usage()
+        for u in items:
+            calls = int(getattr(u, "calls", 1) or 0)
+            tin = int(getattr(u, "input_tokens", 0) or 0)
+            tout = int(getattr(u, "output_tokens", 0) or 0)
+            total = total + Usage(llm_calls=calls, input_tokens=tin, output_tokens=tout)
+        if total.llm_calls:
+            self._metrics.llm_calls.labels("extraction").inc(total.llm_calls)
+            self._metrics.llm_tokens.labels("input").inc(total.input_tokens)
+            self._metrics.llm_tokens.labels("output").inc(total.output_tokens)
+        return total
+
+    @staticmethod
+    def _language(document: Document) -> str | None:
+        for page in document.pages:
+            if page.languages:
+                return page.languages[0]
+        return None
+
+    def classify(self, doc_id: str, document: Document, requested_type: str | None) -> ClassifyOut:
+        from extractors.types import get_type, registered_types
+
+        language = self._language(document)
+        if requested_type:
+            try:
+                get_type(requested_type)
+            except (KeyError, LookupError) as exc:
+                raise UnknownDocumentType(f"There is no document type {requested_type!r}.") from exc
+            return ClassifyOut(document_type=requested_type, language=language)
+        from agents.classify import classify
+
+        result = classify(document, registered_types(), self._llm(doc_id))
+        name = getattr(result, "type", None) or getattr(result, "document_type", None)
+        if not name:
+            raise UnknownDocumentType("docline could not tell what kind of document this is.")
+        language = getattr(result, "language", None) or language
+        return ClassifyOut(document_type=str(name), language=language, usage=self._usage(result.usage))
+
+    def _draft(self, doc_type: Any, language: str | None, extraction: Any) -> Draft:
+        from extractors.validation import validate
+
+        report = validate(doc_type, extraction.data)
+        fields = {
+            path: FieldInfo(
+                value=getattr(f, "value", None),
+                confidence=getattr(f, "confidence", None),
+                page=getattr(f, "page", None),
+                bbox=getattr(f, "bbox", None),
+            )
+            for path, f in extraction.fields.items()
+        }
+        issues = [ValidationIssue(field=e.field, code=e.code, message=e.message) for e in report.errors]
+        return Draft(
+            document_type=doc_type.name,
+            language=language,
+            data=dict(extraction.data),
+            fields=fields,
+            validation=Validation(valid=report.valid, errors=issues),
+        )
+
+    def extract(self, doc_id: str, document: Document, type_name: str, language: str | None) -> tuple[Draft, Usage]:
+        from agents.extract import extract
+
+        from extractors.types import get_type
+
+        doc_type = get_type(type_name)
+        extraction = extract(document, doc_type, self._llm(doc_id))
+        return self._draft(doc_type, language, extraction), self._usage(extraction.usage)
+
+    def repair(self, doc_id: str, document: Document, draft: Draft, attempt: int) -> tuple[Draft, Usage]:
+        from agents.extract import Extraction
+        from agents.repair import repair
+
+        from extractors.types import get_type
+        from extractors.validation import validate
+
+        doc_type = get_type(draft.document_type)
+        current = Extraction.model_validate(
+            {"data": draft.data, "fields": {k: v.model_dump() for k, v in draft.fields.items()}, "usage": []}
+        )
+        report = validate(doc_type, draft.data)
+        repaired = repair(document, doc_type, current, report, self._llm(doc_id))
+        return self._draft(doc_type, draft.language, repaired), self._usage(repaired.usage)
+
+    def correct(self, draft: Draft, corrections: dict[str, Any]) -> Draft:
+        """Apply a reviewer's ``{"dotted.path": value}`` corrections and validate again."""
+        from extractors.types import get_type
+        from extractors.validation import validate
+
+        data = _apply_corrections(draft.data, corrections)
+        fields = dict(draft.fields)
+        for path, value in corrections.items():
+            old = fields.get(path, FieldInfo())
+            fields[path] = old.model_copy(update={"value": value, "confidence": 1.0})
+        report = validate(get_type(draft.document_type), data)
+        issues = [ValidationIssue(field=e.field, code=e.code, message=e.message) for e in report.errors]
+        return draft.model_copy(
+            update={"data": data, "fields": fields, "validation": Validation(valid=report.valid, errors=issues)}
+        )
+
+
+def _apply_corrections(data: dict[str, Any], corrections: dict[str, Any]) -> dict[str, Any]:
+    """Set each dotted path (list items by index: ``items.0.amount``) in a copy of ``data``."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for path, value in corrections.items():
+        parts = path.split(".")
+        node: Any = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            key: Any = int(part) if isinstance(node, list) and part.isdigit() else part
+            if last:
+                if isinstance(node, list):
+                    if not (isinstance(key, int) and key < len(node)):
+                        raise ValueError(f"no list item at {path!r}")
+                    node[key] = value
+                else:
+                    node[key] = value
+            else:
+                if isinstance(node, list):
+                    if not (isinstance(key, int) and key < len(node)):
+                        raise ValueError(f"no list item at {path!r}")
+                    node = node[key]
+                else:
+                    node = node.setdefault(key, {})
+    return out

@@ -1,0 +1,197 @@
+"""The document workflow: one durable instance per document. It reads like the pipeline diagram; all work is in
+``pipeline.activities``.
+
+    store original → pages → OCR per page (fan-out) → classify → extract → validate → bounded repair
+      → review when invalid or unsure (waits for the reviewer's event, with a timeout) → persist + outbox
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any, Literal
+
+import dapr.ext.workflow as wf
+
+from pipeline.activity_io import (
+    ApplyReviewIn,
+    ClassifyIn,
+    ClassifyOut,
+    DocumentInput,
+    DraftOut,
+    ExtractIn,
+    FinishIn,
+    OcrIn,
+    OcrOut,
+    Outcome,
+    PagesOut,
+    PagesRead,
+    RepairIn,
+    ReviewIn,
+    Step,
+)
+from pipeline.models import ErrorInfo, Review, Usage
+
+WORKFLOW_NAME = "docline_document"
+REVIEW_EVENT = "review"
+
+
+def workflow_id(doc_id: str) -> str:
+    """The workflow instance id is derived from the document id, so submitting twice cannot start two workflows."""
+    return f"docline-{doc_id}"
+
+
+def _status(ctx: wf.DaprWorkflowContext, stage: str, page: int | None = None, pages: int | None = None) -> None:
+    ctx.set_custom_status(json.dumps({"stage": stage, "page": page, "pages": pages}))
+
+
+def _policies(inp: DocumentInput) -> tuple[wf.RetryPolicy, wf.RetryPolicy]:
+    o = inp.options
+    plain = wf.RetryPolicy(
+        first_retry_interval=timedelta(seconds=1),
+        max_number_of_attempts=o.activity_max_attempts,
+        backoff_coefficient=2.0,
+        max_retry_interval=timedelta(seconds=10),
+    )
+    # LLM providers answer 429/5xx under load: back off exponentially, longer than for local work.
+    llm = wf.RetryPolicy(
+        first_retry_interval=timedelta(seconds=o.llm_first_retry_seconds),
+        max_number_of_attempts=o.llm_max_attempts,
+        backoff_coefficient=2.0,
+        max_retry_interval=timedelta(seconds=60),
+    )
+    return plain, llm
+
+
+Gen = Generator[Any, Any, Any]
+
+
+def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
+    inp = DocumentInput.model_validate(raw)
+    plain, llm = _policies(inp)
+    step = Step(doc_id=inp.doc_id, traceparent=inp.traceparent)
+    usage = Usage()
+
+    def call(name: str, body: Step, policy: wf.RetryPolicy = plain) -> Any:
+        return ctx.call_activity(name, input=body.model_dump(mode="json"), retry_policy=policy)
+
+    def finish(
+        status: Literal["completed", "failed", "rejected"],
+        *,
+        draft_key: str | None = None,
+        error: ErrorInfo | None = None,
+        review: Review | None = None,
+    ) -> Any:
+        body = FinishIn(
+            **step.model_dump(),
+            status=status,
+            draft_key=draft_key,
+            error=error,
+            review=review,
+            usage=usage,
+            inbox_path=inp.inbox_path,
+        )
+        return call("finish", body)
+
+    try:
+        _status(ctx, "pages")
+        split = PagesOut.model_validate((yield call("split_pages", step)))
+        if split.error:
+            _status(ctx, "rejected")
+            yield finish("rejected", error=split.error)
+            return "rejected"
+
+        n = len(split.pages)
+        _status(ctx, "ocr", 0, n)
+        tasks = [call("ocr_page", OcrIn(**step.model_dump(), page=ref, pages=n)) for ref in split.pages]
+        pending = list(tasks)
+        while pending:
+            done = yield wf.when_any(pending)
+            pending.remove(done)
+            _status(ctx, "ocr", n - len(pending), n)
+        ocr = [OcrOut.model_validate(t.get_result()) for t in tasks]
+        failed: Outcome | None = next((o for o in ocr if o.error), None)
+        if failed is not None:
+            yield finish("rejected", error=failed.error)
+            return "rejected"
+        page_keys = [o.page_key for o in ocr if o.page_key]
+        images = {ref.number: o.image_key for ref, o in zip(split.pages, ocr, strict=True) if o.image_key}
+        yield call("pages_read", PagesRead(**step.model_dump(), images=images))
+
+        _status(ctx, "classify")
+        cls = ClassifyOut.model_validate(
+            (
+                yield call(
+                    "classify",
+                    ClassifyIn(**step.model_dump(), page_keys=page_keys, requested_type=inp.requested_type),
+                    llm,
+                )
+            )
+        )
+        usage += cls.usage
+        if cls.error or not cls.document_type:
+            yield finish("rejected", error=cls.error)
+            return "rejected"
+
+        _status(ctx, "extract")
+        body = ExtractIn(
+            **step.model_dump(), page_keys=page_keys, document_type=cls.document_type, language=cls.language
+        )
+        draft = DraftOut.model_validate((yield call("extract", body, llm)))
+        usage += draft.usage
+        if draft.error or not draft.draft_key:
+            yield finish("rejected", error=draft.error)
+            return "rejected"
+
+        attempt = 0
+        while not draft.valid and attempt < inp.options.max_repairs:
+            attempt += 1
+            _status(ctx, "repair", attempt, inp.options.max_repairs)
+            repair = RepairIn(**step.model_dump(), page_keys=page_keys, draft_key=draft.draft_key, attempt=attempt)
+            repaired = DraftOut.model_validate((yield call("repair", repair, llm)))
+            usage += repaired.usage
+            if repaired.error or not repaired.draft_key:
+                break
+            draft = repaired
+
+        reasons = []
+        if not draft.valid:
+            reasons.append("validation_failed")
+        if draft.min_confidence < inp.options.review_confidence_threshold:
+            reasons.append("low_confidence")
+        review: Review | None = None
+        if reasons:
+            yield call("mark_review", ReviewIn(**step.model_dump(), draft_key=draft.draft_key, reasons=reasons))
+            _status(ctx, "needs_review")
+            event = ctx.wait_for_external_event(REVIEW_EVENT)
+            timer = ctx.create_timer(timedelta(seconds=inp.options.review_timeout_seconds))
+            winner = yield wf.when_any([event, timer])
+            if winner is not event:
+                review = Review(required=True, reasons=reasons, decision="timeout")
+                timeout = ErrorInfo(code="review_timeout", message="No reviewer decided in time.")
+                yield finish("rejected", draft_key=draft.draft_key, error=timeout, review=review)
+                return "rejected"
+            decision = ApplyReviewIn(**step.model_dump(), draft_key=draft.draft_key, **(event.get_result() or {}))
+            draft = DraftOut.model_validate((yield call("apply_review", decision)))
+            review = Review(
+                required=True,
+                reasons=reasons,
+                decision=decision.decision,
+                corrections=dict(decision.corrections),
+                decided_at=ctx.current_utc_datetime,
+            )
+            if decision.decision == "reject":
+                rejected = ErrorInfo(code="rejected_by_reviewer", message="A reviewer rejected this document.")
+                yield finish("rejected", draft_key=draft.draft_key, error=rejected, review=review)
+                return "rejected"
+
+        _status(ctx, "completed")
+        yield finish("completed", draft_key=draft.draft_key, review=review)
+        return "completed"
+    except wf.TaskFailedError as exc:
+        # An activity kept failing for reasons outside the document (a bug, the store down): record it, don't loop.
+        _status(ctx, "failed")
+        error = ErrorInfo(code="internal_error", message=str(exc)[:500])
+        yield finish("failed", error=error)
+        return "failed"
