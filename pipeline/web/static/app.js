@@ -430,6 +430,8 @@ function documentView(main, id) {
   const objectUrls = [];
   let doc = null;
   let dirty = false;
+  let activeField = null; // the field whose input has focus: its box is highlighted
+  const observers = [];
   // Set after a decision is sent: the workflow applies it asynchronously, so poll until the document moves on.
   let awaiting = null; // { updatedAt, until }
 
@@ -460,6 +462,7 @@ function documentView(main, id) {
 
   function render(first) {
     for (const u of objectUrls.splice(0)) URL.revokeObjectURL(u);
+    for (const o of observers.splice(0)) o.disconnect();
     const fields = doc.fields || {};
     const errors = (doc.validation && doc.validation.errors) || [];
     const reviewable = doc.status === "needs_review" && !awaiting;
@@ -497,7 +500,9 @@ function documentView(main, id) {
       doc.error ? h("p.banner.error", { id: "doc-error" }, h("strong", {}, doc.error.code), ": ", doc.error.message) : null,
     );
     main.replaceChildren(header, h("div.doc-body", {}, pagesEl, formEl));
-    renderPages(pagesEl, src.pages || 0, fields, errors);
+    // Fields may point at pages even when the source's page count is not known yet.
+    const lastFieldPage = Math.max(0, ...Object.values(fields).map((f) => Number((f && f.page) || 0)));
+    renderPages(pagesEl, src.pages || lastFieldPage, fields, errors);
     if (first) focusHeading(main);
   }
 
@@ -507,33 +512,53 @@ function documentView(main, id) {
       return;
     }
     const errorFields = new Set(errors.map((e) => e.field));
+    // Pages load as they come near the viewport: a 200-page scan must not fetch 200 images up front.
+    const observer = new IntersectionObserver(
+      (entries) => {
+        for (const entry of entries) {
+          if (!entry.isIntersecting) continue;
+          observer.unobserve(entry.target);
+          loadPage(entry.target, fields, errorFields);
+        }
+      },
+      { root: null, rootMargin: "1200px 0px" },
+    );
+    observers.push(observer);
     for (let n = 1; n <= count; n++) {
       const img = h("img", { alt: `Page ${n} of ${count}` });
       const svg = s("svg", { class: "boxes", "aria-hidden": "true", preserveAspectRatio: "none" });
       const frame = h("figure.page", { id: `page-${n}`, dataset: { page: String(n) } }, h("div.frame", {}, img, svg), h("figcaption", {}, `Page ${n}`));
       container.append(frame);
-      request(`${docUrl(id)}/pages/${n}.png`)
-        .then((res) => res.blob())
-        .then((blob) => {
-          if (stopped) return;
-          const url = URL.createObjectURL(blob);
-          objectUrls.push(url);
-          img.addEventListener(
-            "load",
-            () => {
-              // The boxes live in the image's own pixel space; the SVG viewBox scales them to the displayed size.
-              svg.setAttribute("viewBox", `0 0 ${img.naturalWidth} ${img.naturalHeight}`);
-              drawBoxes(svg, n, fields, errorFields);
-              frame.classList.add("loaded");
-            },
-            { once: true },
-          );
-          img.src = url;
-        })
-        .catch((e) => {
-          frame.append(h("p.banner.error", {}, `Page ${n}: ${e.message}`));
-        });
+      observer.observe(frame);
     }
+  }
+
+  function loadPage(frame, fields, errorFields) {
+    const n = Number(frame.dataset.page);
+    const img = frame.querySelector("img");
+    const svg = frame.querySelector("svg");
+    request(`${docUrl(id)}/pages/${n}.png`)
+      .then((res) => res.blob())
+      .then((blob) => {
+        if (stopped) return;
+        const url = URL.createObjectURL(blob);
+        objectUrls.push(url);
+        img.addEventListener(
+          "load",
+          () => {
+            // The boxes live in the image's own pixel space; the SVG viewBox scales them to the displayed size.
+            svg.setAttribute("viewBox", `0 0 ${img.naturalWidth} ${img.naturalHeight}`);
+            drawBoxes(svg, n, fields, errorFields);
+            frame.classList.add("loaded");
+            if (activeField) highlight(activeField, false);
+          },
+          { once: true },
+        );
+        img.src = url;
+      })
+      .catch((e) => {
+        frame.append(h("p.banner.error", {}, `Page ${n}: ${e.message}`));
+      });
   }
 
   function drawBoxes(svg, n, fields, errorFields) {
@@ -699,8 +724,12 @@ function documentView(main, id) {
   }
 
   function highlight(path, scroll) {
+    activeField = path;
     for (const r of document.querySelectorAll("rect.box.active")) r.classList.remove("active");
     if (!path) return;
+    const meta = doc && doc.fields && doc.fields[path];
+    const frame = meta && meta.page ? document.getElementById(`page-${meta.page}`) : null;
+    if (scroll && frame && !frame.classList.contains("loaded")) frame.scrollIntoView({ block: "start" });
     for (const r of document.querySelectorAll("rect.box")) {
       if (r.getAttribute("data-field") === path) {
         r.classList.add("active");
@@ -716,6 +745,7 @@ function documentView(main, id) {
       stopped = true;
       clearTimeout(timer);
       for (const u of objectUrls.splice(0)) URL.revokeObjectURL(u);
+      for (const o of observers.splice(0)) o.disconnect();
     },
   };
 }
