@@ -1,3 +1,6 @@
 """Shared fixtures. Each fixture module in tests/support starts real things and cleans up after itself."""
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "tests.support.sidecar",
+    "tests.support.docline",
+]

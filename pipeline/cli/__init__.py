@@ -14,6 +14,8 @@ app = typer.Typer(
 
 def _register() -> None:
     # One line per subcommand module, so `docline --help` lists them in this order.
+    __import__("sidecar.cli", fromlist=["register"]).register(app)
+    from pipeline.cli import export, extract, serve, status  # noqa: F401  (serve, extract, status, export)
     pass
 
 

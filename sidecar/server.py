@@ -1,0 +1,206 @@
+"""The sidecar process: one grpc.aio server (workflow engine + Dapr runtime API) and daprd's health endpoints.
+
+``Sidecar`` runs on the caller's event loop; :func:`run_sidecar` starts one on a background thread (free ports by
+default) for the CLI and tests, and hands back its endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from aiohttp import web
+from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2_grpc as pbg
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sidecar.engine import Engine
+from sidecar.runtime import RuntimeAPI
+from sidecar.store import Store
+
+log = logging.getLogger(__name__)
+
+_MAX_MESSAGE = 64 * 1024 * 1024
+
+
+class SidecarSettings(BaseSettings):
+    """Where the sidecar listens and keeps its data. Port 0 picks a free port."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCLINE_SIDECAR_")
+
+    host: str = "127.0.0.1"
+    grpc_port: int = Field(default=50001, ge=0, le=65535)
+    http_port: int = Field(default=3500, ge=0, le=65535)
+    resources_path: Path | None = None
+    app_port: int | None = None
+    app_id: str = "docline"
+    data_dir: Path = Path(".docline/sidecar")
+
+
+class SidecarError(Exception):
+    """The sidecar cannot start (port taken, database unusable, bad components)."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class Sidecar:
+    """The engine and the runtime API on one gRPC server, plus the HTTP health endpoints."""
+
+    def __init__(self, settings: SidecarSettings) -> None:
+        self.settings = settings
+        self.grpc_port = settings.grpc_port
+        self.http_port = settings.http_port
+        self._server: grpc.aio.Server | None = None
+        self._http: web.AppRunner | None = None
+        self._engine: Engine | None = None
+        self._store: Store | None = None
+        self._runtime: RuntimeAPI | None = None
+
+    @property
+    def engine(self) -> Engine:
+        assert self._engine is not None, "sidecar not started"
+        return self._engine
+
+    async def start(self) -> None:
+        s = self.settings
+        self._store = Store(s.data_dir / "workflows.db")
+        self._engine = Engine(self._store, app_id=s.app_id)
+        self._engine.recover()
+        self._server = grpc.aio.server(
+            options=[("grpc.max_send_message_length", _MAX_MESSAGE), ("grpc.max_receive_message_length", _MAX_MESSAGE)]
+        )
+        pbg.add_TaskHubSidecarServiceServicer_to_server(self._engine, self._server)
+        self._runtime = await RuntimeAPI.create(s.resources_path, app_id=s.app_id, app_port=s.app_port)
+        self._runtime.add_to_server(self._server)
+        try:
+            self.grpc_port = self._server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        except RuntimeError as exc:
+            raise SidecarError(f"cannot listen on {s.host}:{s.grpc_port}: {exc}") from exc
+        await self._server.start()
+        self._engine.start()
+        await self._start_http()
+        await self._runtime.start()
+        log.info(
+            "docline sidecar ready: app %s, gRPC %s:%d, HTTP %s:%d, data %s",
+            s.app_id,
+            s.host,
+            self.grpc_port,
+            s.host,
+            self.http_port,
+            s.data_dir,
+        )
+
+    async def _start_http(self) -> None:
+        async def healthz(_: web.Request) -> web.Response:
+            return web.Response(status=204)
+
+        app = web.Application()
+        app.router.add_get("/v1.0/healthz", healthz)
+        app.router.add_get("/v1.0/healthz/outbound", healthz)
+        self._http = web.AppRunner(app, access_log=None)
+        await self._http.setup()
+        site = web.TCPSite(self._http, self.settings.host, self.settings.http_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise SidecarError(f"cannot listen on {self.settings.host}:{self.settings.http_port}: {exc}") from exc
+        if self.settings.http_port == 0:
+            self.http_port = self._http.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runtime is not None:
+            await self._runtime.close()
+        if self._http is not None:
+            await self._http.cleanup()
+        if self._server is not None:
+            await self._server.stop(grace=1.0)
+        if self._engine is not None:
+            await self._engine.stop()
+        if self._store is not None:
+            await asyncio.to_thread(self._store.close)
+        log.info("docline sidecar stopped")
+
+
+@dataclass(frozen=True)
+class RunningSidecar:
+    host: str
+    grpc_port: int
+    http_port: int
+
+    @property
+    def grpc_endpoint(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    @property
+    def http_endpoint(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    def environ(self) -> dict[str, str]:
+        """Environment variables that point a Dapr SDK at this sidecar."""
+        return {
+            "DAPR_GRPC_ENDPOINT": self.grpc_endpoint,
+            "DAPR_HTTP_ENDPOINT": self.http_endpoint,
+            "DAPR_RUNTIME_HOST": self.host,
+            "DAPR_GRPC_PORT": str(self.grpc_port),
+            "DAPR_HTTP_PORT": str(self.http_port),
+        }
+
+
+@contextlib.contextmanager
+def run_sidecar(settings: SidecarSettings) -> Iterator[RunningSidecar]:
+    """Run a sidecar on a background thread with its own event loop until the block exits."""
+    loop = asyncio.new_event_loop()
+    sidecar = Sidecar(settings)
+    started = threading.Event()
+    error: list[BaseException] = []
+    stop_event: asyncio.Event | None = None
+
+    async def main() -> None:
+        nonlocal stop_event
+        stop_event = asyncio.Event()
+        try:
+            await sidecar.start()
+        except BaseException as exc:
+            error.append(exc)
+            started.set()
+            await sidecar.stop()
+            return
+        started.set()
+        await stop_event.wait()
+        await sidecar.stop()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), name="docline-sidecar", daemon=True)
+    thread.start()
+    started.wait()
+    if error:
+        thread.join()
+        loop.close()
+        raise error[0]
+    try:
+        yield RunningSidecar(settings.host, sidecar.grpc_port, sidecar.http_port)
+    finally:
+        assert stop_event is not None
+        loop.call_soon_threadsafe(stop_event.set)
+        thread.join(timeout=30)
+        loop.close()
+
+
+async def serve_forever(settings: SidecarSettings) -> None:
+    """Run until cancelled (the CLI entry point)."""
+    sidecar = Sidecar(settings)
+    await sidecar.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await sidecar.stop()
