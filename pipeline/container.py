@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import dapr.ext.workflow as wf
 from dapr.clients import DaprClient
@@ -84,7 +85,12 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
     understanding = Understanding.from_sidecar(client, settings, results, metrics)
     service = DocumentService(settings, results, blobs, workflows)
     activities = Activities(settings, blobs, results, inbox, metrics, understanding)
-    runtime.register_workflow(document_workflow, name=WORKFLOW_NAME)
+
+    # A fresh function per runtime: the SDK marks registered functions, and a process may build several runtimes.
+    def workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Any:
+        return document_workflow(ctx, raw)
+
+    runtime.register_workflow(workflow, name=WORKFLOW_NAME)
     activities.register(runtime)
     metrics.watch_statuses(service.status_counts)
     container = Container(settings, client, workflows, runtime, service, inbox, metrics, understanding)

@@ -20,9 +20,7 @@ _404: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": 
 def _read_limited(upload: UploadFile, limit: int) -> bytes:
     data = upload.file.read(limit + 1)
     if len(data) > limit:
-        raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail=f"The file is over the limit of {limit} bytes."
-        )
+        raise HTTPException(413, detail=f"The file is over the limit of {limit} bytes.")
     return data
 
 
@@ -46,7 +44,7 @@ def submit_document(
     try:
         doc, created = service.submit(data, file.filename or "document", requested_type=type or None, force=force)
     except FileTooLarge as exc:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail=exc.message) from exc
+        raise HTTPException(413, detail=exc.message) from exc
     if not created:
         response.status_code = status.HTTP_200_OK
         doc = service.get(doc.id)

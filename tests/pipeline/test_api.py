@@ -1,0 +1,105 @@
+"""The REST API end to end: a real sidecar, real state store and bindings, the real workflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tests.support.docline import App, run_app
+
+
+def _upload(client: httpx.Client, name: str, data: bytes, **params: object) -> httpx.Response:
+    return client.post("/v1/documents", files={"file": (name, data)}, params=params)
+
+
+def test_hostile_files_end_rejected_with_a_reason(docline_app: App) -> None:
+    client = docline_app.client()
+    cases = {
+        "empty.pdf": (b"", "empty_file"),
+        "zip-renamed.pdf": (b"PK\x03\x04" + b"\x00" * 200, "unsupported_type"),
+        "truncated.pdf": (b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog", "corrupt_file"),
+    }
+    ids = {}
+    for name, (data, _code) in cases.items():
+        resp = _upload(client, name, data)
+        assert resp.status_code == 202, resp.text
+        ids[name] = resp.json()["id"]
+    for name, (_data, code) in cases.items():
+        body = docline_app.wait(ids[name])
+        assert body["status"] == "rejected"
+        assert body["error"]["code"] == code, body
+        assert body["error"]["message"]
+        assert body["source"]["filename"] == name
+    assert client.get("/healthz").json() == {"status": "ok"}
+    # Each result was also written to the outbox.
+    assert {p.stem for p in docline_app.outbox.glob("*.json")} >= set(ids.values())
+
+
+def test_same_content_returns_the_existing_document(docline_app: App) -> None:
+    client = docline_app.client()
+    first = _upload(client, "a.pdf", b"not a document")
+    assert first.status_code == 202
+    again = _upload(client, "b.pdf", b"not a document")
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    forced = _upload(client, "b.pdf", b"not a document", force="true")
+    assert forced.status_code == 202
+    assert forced.json()["id"] != first.json()["id"]
+
+
+def test_list_paginates_and_filters(docline_app: App) -> None:
+    client = docline_app.client()
+    ids = [_upload(client, f"{i}.bin", f"junk {i}".encode()).json()["id"] for i in range(5)]
+    for doc_id in ids:
+        docline_app.wait(doc_id)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/v1/documents", params=params).json()
+        seen += [d["id"] for d in page["items"]]
+        cursor = page["next"]
+        if not cursor:
+            break
+    assert seen == list(reversed(ids))
+    rejected = client.get("/v1/documents", params={"status": "rejected"}).json()["items"]
+    assert {d["id"] for d in rejected} == set(ids)
+    assert client.get("/v1/documents", params={"status": "completed"}).json()["items"] == []
+    assert client.get("/v1/documents", params={"status": "bogus"}).status_code == 422
+
+
+def test_delete_and_missing(docline_app: App) -> None:
+    client = docline_app.client()
+    doc_id = _upload(client, "x.bin", b"junk").json()["id"]
+    docline_app.wait(doc_id)
+    assert client.delete(f"/v1/documents/{doc_id}").status_code == 204
+    assert client.get(f"/v1/documents/{doc_id}").status_code == 404
+    assert client.delete(f"/v1/documents/{doc_id}").status_code == 404
+    assert client.get("/v1/documents/nope/pages/1.png").status_code == 404
+    resp = client.post("/v1/documents/nope/review", json={"decision": "approve"})
+    assert resp.status_code == 404
+
+
+def test_token_and_size_limit(tmp_path: Path) -> None:
+    with run_app(tmp_path, api_token="s3cret", max_upload_bytes=1000) as app:
+        anonymous = app.client()
+        for method, path in [
+            ("GET", "/v1/documents"),
+            ("GET", "/v1/documents/x"),
+            ("GET", "/v1/documents/x/pages/1.png"),
+            ("DELETE", "/v1/documents/x"),
+            ("POST", "/v1/documents/x/review"),
+        ]:
+            assert anonymous.request(method, path).status_code == 401, (method, path)
+        assert _upload(anonymous, "a.pdf", b"x").status_code == 401
+        assert _upload(app.client("wrong"), "a.pdf", b"x").status_code == 401
+        client = app.client("s3cret")
+        assert _upload(client, "big.pdf", b"%PDF-" + b"0" * 2000).status_code == 413
+        assert _upload(client, "small.pdf", b"%PDF-").status_code == 202
+        # Operations endpoints stay open for probes and scrapers.
+        assert anonymous.get("/healthz").status_code == 200
+        assert anonymous.get("/readyz").status_code == 200
+        metrics = anonymous.get("/metrics")
+        assert metrics.status_code == 200
+        assert "docline_documents" in metrics.text

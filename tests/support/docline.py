@@ -1,0 +1,270 @@
+"""Fixtures that run the docline application for real: component files in a temporary folder, an in-process
+``docline sidecar`` on free ports, the app (REST API, worker, inbox) on a free port — or ``docline serve`` as a
+child process, for tests that kill it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sidecar.server import SidecarSettings, free_port, run_sidecar
+
+COMPONENTS = """\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: docline-state
+spec:
+  type: state.sqlite
+  version: v1
+  metadata:
+    - name: connectionString
+      value: "{root}/state.db"
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: docline-blobs
+spec:
+  type: bindings.localstorage
+  version: v1
+  metadata:
+    - name: rootPath
+      value: "{root}/blobs"
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: docline-outbox
+spec:
+  type: bindings.localstorage
+  version: v1
+  metadata:
+    - name: rootPath
+      value: "{root}/outbox"
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: docline-inbox
+spec:
+  type: bindings.localstorage
+  version: v1
+  metadata:
+    - name: rootPath
+      value: "{root}/inbox"
+"""
+
+CRON = """\
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: docline-inbox-scan
+spec:
+  type: bindings.cron
+  version: v1
+  metadata:
+    - name: schedule
+      value: "@every {every}"
+"""
+
+OPENAI = """\
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: llm
+spec:
+  type: conversation.openai
+  version: v1
+  metadata:
+    - name: key
+      value: test-key
+    - name: model
+      value: gpt-4o-mini
+    - name: endpoint
+      value: "{endpoint}"
+"""
+
+
+def write_components(root: Path, *, cron: str | None = None, openai_endpoint: str | None = None) -> Path:
+    """A components folder whose files keep all data under ``root``."""
+    folder = root / "components"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = COMPONENTS.format(root=root)
+    if cron:
+        text += CRON.format(every=cron)
+    if openai_endpoint:
+        text += OPENAI.format(endpoint=openai_endpoint)
+    (folder / "docline.yaml").write_text(text)
+    return folder
+
+
+@dataclass
+class App:
+    """A running docline app: its URL, its settings and container, and the folders the components point at."""
+
+    url: str
+    root: Path
+    container: Any
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0)
+
+    def wait(self, doc_id: str, statuses: tuple[str, ...] = ("completed", "failed", "rejected"), timeout: float = 90):
+        return wait_for(self.client(self._token), doc_id, statuses, timeout)
+
+    _token: str | None = None
+
+
+def wait_for(
+    client: httpx.Client, doc_id: str, statuses: tuple[str, ...] = ("completed", "failed", "rejected"), timeout=90.0
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            resp = client.get(f"/v1/documents/{doc_id}")
+        except httpx.HTTPError:
+            time.sleep(0.3)
+            continue
+        if resp.status_code == 200:
+            body = resp.json()
+            if body["status"] in statuses:
+                return body
+        time.sleep(0.2)
+    raise AssertionError(f"document {doc_id} did not reach {statuses} in {timeout}s; last seen: {body}")
+
+
+@contextlib.contextmanager
+def run_app(
+    root: Path, *, cron: str | None = None, openai_endpoint: str | None = None, **settings: Any
+) -> Iterator[App]:
+    """The app in this process: sidecar thread, workflow worker, uvicorn thread. Everything stops at exit."""
+    import uvicorn
+
+    from pipeline.api.app import create_app
+    from pipeline.container import build
+    from pipeline.settings import Settings
+
+    components = write_components(root, cron=cron, openai_endpoint=openai_endpoint)
+    port = free_port()
+    sidecar_settings = SidecarSettings(
+        grpc_port=0, http_port=0, resources_path=components, app_port=port, data_dir=root / "sidecar"
+    )
+    with run_sidecar(sidecar_settings) as running:
+        app_settings = Settings(
+            port=port,
+            resources_path=components,
+            data=root,
+            dapr_grpc_endpoint=running.grpc_endpoint,
+            dapr_http_endpoint=running.http_endpoint,
+            **settings,
+        )
+        container = build(app_settings)
+        server = uvicorn.Server(uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not server.started:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the app did not start")
+                time.sleep(0.05)
+            token = app_settings.api_token.get_secret_value() if app_settings.api_token else None
+            app = App(url=f"http://127.0.0.1:{port}", root=root, container=container)
+            app._token = token
+            yield app
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            container.close()
+
+
+@pytest.fixture
+def docline_app(tmp_path: Path) -> Iterator[App]:
+    """docline with the offline extractor (no conversation component), everything under tmp_path."""
+    with run_app(tmp_path) as app:
+        yield app
+
+
+class ServeProcess:
+    """``docline serve`` as a child process (its own process group) that a test may SIGKILL and start again."""
+
+    def __init__(self, root: Path, *, openai_endpoint: str | None = None, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.components = write_components(root, cron="1s", openai_endpoint=openai_endpoint)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "DOCLINE_"))}
+        self.env.update(env or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = root / "serve.log"
+
+    def start(self, timeout: float = 60.0) -> None:
+        cmd = [
+            str(Path(sys.executable).parent / "docline"),
+            "serve",
+            "--port",
+            str(self.port),
+            "--resources-path",
+            str(self.components),
+            "--data",
+            str(self.root / "data"),
+            "--log-level",
+            "warning",
+        ]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"docline serve exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"docline serve did not become ready: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.proc = None
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30.0)
