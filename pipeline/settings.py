@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     inbox_scan_route: str = "docline-inbox-scan"
     # A conversation component name; unset means "the first conversation.* component the sidecar reports".
     conversation_component: str | None = None
+    types: list[Path] = Field(default_factory=list, description="user-defined document types (JSON Schema or .py)")
     offline: bool = Field(False, description="never call an LLM: use the offline extractor")
 
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)

@@ -18,6 +18,7 @@ from dapr.clients import DaprClient
 
 from extractors.errors import UnknownDocumentType
 from extractors.model import Document
+from extractors.types import TypeRegistry, build_registry
 from pipeline.activity_io import ClassifyOut
 from pipeline.metrics import Metrics
 from pipeline.models import Draft, FieldInfo, Usage, Validation, ValidationIssue
@@ -74,16 +75,20 @@ class CachingClient:
 class Understanding:
     """What the activities call for everything after OCR."""
 
-    def __init__(self, llm_client: CachingClient | None, component: str | None, metrics: Metrics) -> None:
+    def __init__(
+        self, llm_client: CachingClient | None, component: str | None, metrics: Metrics, registry: TypeRegistry
+    ) -> None:
         self._client = llm_client
         self.component = component
         self._metrics = metrics
+        self.registry = registry
 
     @classmethod
     def from_sidecar(cls, client: DaprClient, settings: Settings, state: Any, metrics: Metrics) -> Understanding:
         component = conversation_component(client, settings)
         log.info("extraction through %s", f"conversation component {component!r}" if component else "offline extractor")
-        return cls(CachingClient(client, state, metrics) if component else None, component, metrics)
+        registry = build_registry(settings.types)
+        return cls(CachingClient(client, state, metrics) if component else None, component, metrics, registry)
 
     def _llm(self, doc_id: str) -> Any:
         if self._client is None or self.component is None:
@@ -93,18 +98,14 @@ class Understanding:
         self._client.doc_id = doc_id
         return Llm(self._client, self.component)
 
-    def _usage(self, usage: Any) -> Usage:
-        items = usage if isinstance(usage, list) else [usage] if usage is not None else []
+    def _usage(self, usage: list[Any]) -> Usage:
+        """One agents ``Usage`` record per model call."""
         total = Usage()
-        for u in items:
-            calls = int(getattr(u, "calls", 1) or 0)
-            tin = int(getattr(u, "input_tokens", 0) or 0)
-            tout = int(getattr(u, "output_tokens", 0) or 0)
-            total = total + Usage(llm_calls=calls, input_tokens=tin, output_tokens=tout)
-        if total.llm_calls:
-            self._metrics.llm_calls.labels("extraction").inc(total.llm_calls)
-            self._metrics.llm_tokens.labels("input").inc(total.input_tokens)
-            self._metrics.llm_tokens.labels("output").inc(total.output_tokens)
+        for u in usage:
+            total = total + Usage(llm_calls=1, input_tokens=u.tokens_in, output_tokens=u.tokens_out)
+            self._metrics.llm_calls.labels(u.operation).inc()
+            self._metrics.llm_tokens.labels("input").inc(u.tokens_in)
+            self._metrics.llm_tokens.labels("output").inc(u.tokens_out)
         return total
 
     @staticmethod
@@ -115,23 +116,16 @@ class Understanding:
         return None
 
     def classify(self, doc_id: str, document: Document, requested_type: str | None) -> ClassifyOut:
-        from extractors.types import get_type, registered_types
-
         language = self._language(document)
         if requested_type:
-            try:
-                get_type(requested_type)
-            except (KeyError, LookupError) as exc:
-                raise UnknownDocumentType(f"There is no document type {requested_type!r}.") from exc
+            self.registry.get(requested_type)  # UnknownDocumentType (a DocumentError) when there is none
             return ClassifyOut(document_type=requested_type, language=language)
         from agents.classify import classify
 
-        result = classify(document, registered_types(), self._llm(doc_id))
-        name = getattr(result, "type", None) or getattr(result, "document_type", None)
-        if not name:
+        result = classify(document, self.registry.all(), self._llm(doc_id))
+        if not result.type:
             raise UnknownDocumentType("docline could not tell what kind of document this is.")
-        language = getattr(result, "language", None) or language
-        return ClassifyOut(document_type=str(name), language=language, usage=self._usage(result.usage))
+        return ClassifyOut(document_type=result.type, language=language, usage=self._usage(result.usage))
 
     def _draft(self, doc_type: Any, language: str | None, extraction: Any) -> Draft:
         from extractors.validation import validate
@@ -150,7 +144,8 @@ class Understanding:
         return Draft(
             document_type=doc_type.name,
             language=language,
-            data=dict(extraction.data),
+            # Valid data in the type's JSON form; otherwise as read, so the reviewer sees what was there.
+            data=dict(report.data) if report.valid else dict(extraction.data),
             fields=fields,
             validation=Validation(valid=report.valid, errors=issues),
         )
@@ -158,30 +153,28 @@ class Understanding:
     def extract(self, doc_id: str, document: Document, type_name: str, language: str | None) -> tuple[Draft, Usage]:
         from agents.extract import extract
 
-        from extractors.types import get_type
-
-        doc_type = get_type(type_name)
+        doc_type = self.registry.get(type_name)
         extraction = extract(document, doc_type, self._llm(doc_id))
         return self._draft(doc_type, language, extraction), self._usage(extraction.usage)
 
     def repair(self, doc_id: str, document: Document, draft: Draft, attempt: int) -> tuple[Draft, Usage]:
-        from agents.extract import Extraction
         from agents.repair import repair
 
-        from extractors.types import get_type
+        from agents.models import Extraction, FieldValue
         from extractors.validation import validate
 
-        doc_type = get_type(draft.document_type)
-        current = Extraction.model_validate(
-            {"data": draft.data, "fields": {k: v.model_dump() for k, v in draft.fields.items()}, "usage": []}
-        )
+        doc_type = self.registry.get(draft.document_type)
+        fields = {
+            k: FieldValue(value=v.value, confidence=v.confidence or 0.0, page=v.page, bbox=v.bbox)
+            for k, v in draft.fields.items()
+        }
+        current = Extraction(doc_type=doc_type.name, data=draft.data, fields=fields)
         report = validate(doc_type, draft.data)
         repaired = repair(document, doc_type, current, report, self._llm(doc_id))
         return self._draft(doc_type, draft.language, repaired), self._usage(repaired.usage)
 
     def correct(self, draft: Draft, corrections: dict[str, Any]) -> Draft:
         """Apply a reviewer's ``{"dotted.path": value}`` corrections and validate again."""
-        from extractors.types import get_type
         from extractors.validation import validate
 
         data = _apply_corrections(draft.data, corrections)
@@ -189,7 +182,7 @@ class Understanding:
         for path, value in corrections.items():
             old = fields.get(path, FieldInfo())
             fields[path] = old.model_copy(update={"value": value, "confidence": 1.0})
-        report = validate(get_type(draft.document_type), data)
+        report = validate(self.registry.get(draft.document_type), data)
         issues = [ValidationIssue(field=e.field, code=e.code, message=e.message) for e in report.errors]
         return draft.model_copy(
             update={"data": data, "fields": fields, "validation": Validation(valid=report.valid, errors=issues)}

@@ -39,11 +39,7 @@ def extract(
     from pipeline.settings import Settings
 
     logging.basicConfig(level=logging.WARNING)
-    if schema:
-        from extractors.types import load_user_types
-
-        load_user_types(list(schema))
-    settings = Settings(resources_path=resources_path, data=data)
+    settings = Settings(resources_path=resources_path, data=data, types=list(schema or []))
     results = []
     with sidecar_for(settings, app_port=None) as connected:
         container = build(connected)
