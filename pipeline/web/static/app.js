@@ -636,6 +636,10 @@ function documentView(main, id) {
       const reject = h("button.danger", { type: "submit", id: "reject", value: "reject" }, "Reject");
       form.append(h("div.actions.sticky", {}, approve, reject, h("span.hint", {}, "Changed fields are sent as corrections.")));
       form.addEventListener("input", () => (dirty = true));
+      // Enter in a field must not approve the document by implicit submission: deciding takes a button press.
+      form.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter" && ev.target instanceof HTMLInputElement) ev.preventDefault();
+      });
       form.addEventListener("submit", async (ev) => {
         ev.preventDefault();
         const decision = ev.submitter && ev.submitter.value === "reject" ? "reject" : "approve";
@@ -685,7 +689,6 @@ function documentView(main, id) {
       input = h("input", {
         id,
         type: "text",
-        inputmode: kind === "number" ? "decimal" : null,
         autocomplete: "off",
         spellcheck: "false",
         readOnly,
