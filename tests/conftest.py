@@ -2,5 +2,8 @@
 
 pytest_plugins: list[str] = [
     "tests.support.sidecar",
+    "tests.support.llm_server",
+    "tests.support.services",
+    "tests.support.components",
     "tests.support.docline",
 ]
