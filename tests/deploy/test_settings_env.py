@@ -91,5 +91,7 @@ def test_ocr_languages_are_installed_in_the_image(overlay: str, monkeypatch: pyt
 
 def test_data_dir_is_a_writable_volume() -> None:
     container = app_container("prod")
-    data = manifest_env("prod")["DOCLINE_DATA"]
+    data = container["args"][container["args"].index("--data") + 1]
     assert data in {m["mountPath"] for m in container["volumeMounts"]}
+    (workdir,) = FINAL.all("WORKDIR")
+    assert workdir == data  # embedded components' relative paths resolve from here
