@@ -198,3 +198,23 @@ def parse_int(text: str) -> int | None:
 def compact(text: str) -> str:
     """``text`` without spaces, dots and dashes, upper-cased: the form IBANs and VAT IDs are compared in."""
     return re.sub(r"[\s.\-/]", "", text or "").upper()
+
+
+_PRISM_BASES = {
+    "in": ("in", "bi", "innen", "nasal", "interne", "int", "interna", "interno", "binnen"),
+    "out": ("out", "bo", "aussen", "außen", "temporal", "externe", "ext", "externa", "esterna", "esterno", "uit"),
+    "up": ("up", "bu", "oben", "haut", "arriba", "superior", "alto", "cima", "boven"),
+    "down": ("down", "bd", "unten", "bas", "abajo", "inferior", "basso", "baixo", "onder"),
+}
+_PRISM_BASE_WORDS = {fold(word): base for base, words in _PRISM_BASES.items() for word in words}
+
+
+def parse_prism_base(text: str) -> str | None:
+    """A prism base direction as ``in``/``out``/``up``/``down`` (``innen``, ``BI``, ``nasal`` …) or degrees as
+    digits (``270``), or ``None``."""
+    token = fold(text or "").strip(" .:°")
+    if token in _PRISM_BASE_WORDS:
+        return _PRISM_BASE_WORDS[token]
+    if token.isdigit() and 0 <= int(token) <= 360:
+        return token
+    return None

@@ -17,7 +17,19 @@ from pydantic import ValidationError as PydanticValidationError
 from extractors.rules import Rule, ValidationIssue
 
 FieldKind = Literal[
-    "text", "name", "address", "date", "amount", "number", "int", "currency", "iban", "vat_id", "identifier", "diopter"
+    "text",
+    "name",
+    "address",
+    "date",
+    "amount",
+    "number",
+    "int",
+    "currency",
+    "iban",
+    "vat_id",
+    "identifier",
+    "diopter",
+    "prism_base",
 ]
 Labels = Mapping[str, Mapping[str, Sequence[str]]]
 """field path → language → labels printed next to that field (``{"invoice_number": {"de": ["Rechnungsnummer"]}}``)."""

@@ -145,7 +145,7 @@ LABELS: Labels = {
         "nl": ["Geboortedatum", "Geb."],
     },
     "prescriber.name": {
-        "en": ["Prescriber", "Optometrist", "Doctor", "Dr.", "Signed"],
+        "en": ["Prescriber", "Optometrist", "Doctor", "Signed"],
         "de": ["Verordnet von", "Augenarzt", "Augenärztin", "Optiker", "Arzt"],
         "fr": ["Prescripteur", "Ophtalmologiste", "Docteur", "Opticien"],
         "es": ["Prescriptor", "Oftalmólogo", "Óptico", "Doctor"],
@@ -204,6 +204,7 @@ KEYWORDS = {
 KINDS: dict[str, FieldKind] = {
     **{f"{eye}.{power}": "diopter" for eye in ("right", "left") for power in ("sphere", "cylinder", "addition")},
     **{f"{eye}.prism": "number" for eye in ("right", "left")},
+    **{f"{eye}.prism_base": "prism_base" for eye in ("right", "left")},
     **{f"pupillary_distance.{part}": "number" for part in ("binocular", "right", "left")},
     "patient.name": "name",
     "prescriber.name": "name",

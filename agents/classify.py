@@ -1,0 +1,73 @@
+"""The classifier agent: which registered type a document is, with a confidence.
+
+Offline (no LLM): each type scores by its keywords and labels found in the accent-folded text, in every language
+it declares; the confidence is the winner's share of all scores, damped when little matched at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from agents.llm import Llm
+from agents.models import Classification
+from agents.prompts import classification_prompt
+from extractors.model import Document
+from extractors.normalize import fold
+from extractors.types import DocumentType
+
+# Hits needed before the offline classifier is fully confident in a clear winner.
+CONFIDENT_HITS = 6.0
+
+
+def _phrase_hits(text: str, phrases: set[str]) -> int:
+    return sum(1 for phrase in phrases if re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text))
+
+
+def offline_scores(document: Document, types: Sequence[DocumentType]) -> dict[str, float]:
+    text = fold(document.text)
+    scores: dict[str, float] = {}
+    for doc_type in types:
+        keywords = {fold(word) for words in doc_type.keywords.values() for word in words}
+        labels = {
+            fold(label)
+            for per_lang in doc_type.labels.values()
+            for labels_ in per_lang.values()
+            for label in labels_
+            if len(label) >= 4
+        }
+        # Keywords name the kind of document; labels are weaker evidence (many types print "Date").
+        scores[doc_type.name] = 2.0 * _phrase_hits(text, keywords) + 0.5 * _phrase_hits(text, labels - keywords)
+    return scores
+
+
+def classify(document: Document, types: Sequence[DocumentType], llm: Llm | None = None) -> Classification:
+    """The best-fitting of ``types`` for ``document``; ``type`` is ``None`` when nothing fits."""
+    if llm is None:
+        scores = offline_scores(document, types)
+        if not scores or max(scores.values()) <= 0:
+            return Classification(type=None, confidence=0.0, scores=scores)
+        best = max(scores, key=lambda name: (scores[name], name))
+        share = scores[best] / sum(scores.values())
+        confidence = share * min(1.0, scores[best] / CONFIDENT_HITS)
+        return Classification(type=best, confidence=round(confidence, 4), scores=scores)
+    names = [t.name for t in types]
+    schema = {
+        "title": "classification",
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "enum": [*names, "unknown"]},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+        "required": ["type", "confidence"],
+    }
+    system, user = classification_prompt(document, types)
+    answer, usage = llm.complete_json(operation="classify", system=system, user=user, schema=schema)
+    chosen = answer.get("type")
+    try:
+        confidence = min(1.0, max(0.0, float(answer.get("confidence", 0.0))))
+    except (TypeError, ValueError):
+        confidence = 0.0
+    if chosen not in names:
+        return Classification(type=None, confidence=0.0, usage=usage, method="llm")
+    return Classification(type=str(chosen), confidence=confidence, usage=usage, method="llm")

@@ -1,0 +1,34 @@
+"""The extractor agent: a document's OCR words → the type's data, with provenance for every field.
+
+With an LLM: one Conversation API call (schema as ``response_format``, JSON-mode fallback), then each returned
+value is located among the OCR words. Without: the deterministic offline extractor. A pure function of its inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from agents.llm import Llm, LlmError
+from agents.models import Extraction
+from agents.offline import offline_extract
+from agents.prompts import extraction_prompt
+from agents.provenance import attach_provenance
+from extractors.model import Document
+from extractors.types import DocumentType
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LlmError", "extract"]
+
+
+def extract(document: Document, doc_type: DocumentType, llm: Llm | None = None) -> Extraction:
+    """``doc_type``'s data from ``document``: through ``llm`` when given, else offline."""
+    if llm is None:
+        return offline_extract(document, doc_type)
+    system, user = extraction_prompt(document, doc_type, json_mode=False)
+    _system, json_user = extraction_prompt(document, doc_type, json_mode=True)
+    data, usage = llm.complete_json(
+        operation="extract", system=system, user=user, schema=doc_type.json_schema, json_mode_user=json_user
+    )
+    fields = attach_provenance(document, doc_type, data, "llm")
+    return Extraction(doc_type=doc_type.name, data=data, fields=fields, usage=usage, method="llm", attempts=len(usage))

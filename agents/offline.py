@@ -1,0 +1,479 @@
+"""The offline extractor: no model, no network. Finds each field's label on the page (any of the type's languages)
+and reads the value right of it or below it by word boxes; tables (prescription powers) are read by row and
+column labels. Deterministic: the same document and type always give the same extraction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rapidfuzz import fuzz
+from stdnum import iban as stdnum_iban
+from stdnum import vatin
+
+from agents.models import Extraction, FieldValue
+from agents.provenance import Match, field_from_match
+from extractors.model import BBox, Document, Page, Word
+from extractors.normalize import (
+    compact,
+    fold,
+    parse_amount,
+    parse_currency,
+    parse_date,
+    parse_diopter,
+    parse_int,
+    parse_prism_base,
+)
+from extractors.rules import set_path
+from extractors.types import DocumentType, FieldKind, FieldSpec, Labels, TableHint
+
+_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
+_LEGAL_FORMS = re.compile(
+    r"\b(gmbh|ag|kg|ohg|ug|e\.?k|ltd|limited|llc|inc|plc|corp|s\.?a\.?s?|sarl|s\.?r\.?l|s\.?l|s\.?p\.?a|lda|b\.?v|n\.?v|"
+    r"bvba|co)\b\.?"
+)
+MAX_VALUE_WORDS = 8
+# Below this fuzzy ratio a word is not the label word (OCR may drop an accent or confuse l/1).
+LABEL_WORD_MATCH = 88
+
+
+@dataclass(frozen=True)
+class LabelHit:
+    """Where one field's label sits on a page."""
+
+    path: str
+    page: Page
+    words: tuple[Word, ...]
+    label_tokens: int
+    quality: float
+
+    @property
+    def bbox(self) -> BBox:
+        return (
+            min(w.bbox[0] for w in self.words),
+            min(w.bbox[1] for w in self.words),
+            max(w.bbox[2] for w in self.words),
+            max(w.bbox[3] for w in self.words),
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: str
+    value: Any
+    words: tuple[Word, ...]
+    page: int
+    score: float
+
+
+def _token(text: str) -> str:
+    return _PUNCT.sub("", fold(text))
+
+
+def _label_tokens(label: str) -> list[str]:
+    tokens = [_token(part) for part in re.split(r"[\s]+", label)]
+    return [token for token in tokens if token]
+
+
+def _word_matches(token: str, word: str) -> float:
+    if token == word:
+        return 1.0
+    if len(token) >= 5 and len(word) >= 4:
+        ratio = fuzz.ratio(token, word)
+        if ratio >= LABEL_WORD_MATCH:
+            return ratio / 100.0
+    return 0.0
+
+
+def _rows(page: Page) -> list[list[Word]]:
+    """Words grouped into visual rows by vertical overlap, each row left to right, rows top to bottom."""
+    rows: list[list[Word]] = []
+    for word in sorted(page.words, key=lambda w: ((w.bbox[1] + w.bbox[3]) / 2, w.bbox[0])):
+        middle = (word.bbox[1] + word.bbox[3]) / 2
+        for row in rows:
+            top = min(w.bbox[1] for w in row)
+            bottom = max(w.bbox[3] for w in row)
+            if top <= middle <= bottom:
+                row.append(word)
+                break
+        else:
+            rows.append([word])
+    for row in rows:
+        row.sort(key=lambda w: w.bbox[0])
+    rows.sort(key=lambda row: min(w.bbox[1] for w in row))
+    return rows
+
+
+def _find_labels(page: Page, rows: list[list[Word]], labels: Labels) -> list[LabelHit]:
+    """Every occurrence of every label, minus those inside a longer label's occurrence (``Total`` in
+    ``Total net``)."""
+    hits: list[LabelHit] = []
+    for row in rows:
+        folded = [_token(word.text) for word in row]
+        for path, per_language in labels.items():
+            seen: set[tuple[int, int]] = set()
+            for label in {label for labels_ in per_language.values() for label in labels_}:
+                tokens = _label_tokens(label)
+                if not tokens:
+                    continue
+                for start in range(len(row) - len(tokens) + 1):
+                    scores = [_word_matches(token, folded[start + i]) for i, token in enumerate(tokens)]
+                    if min(scores) <= 0 or (start, len(tokens)) in seen:
+                        continue
+                    # Short labels (R, L, PD) only count as whole words in their original case or upper case.
+                    if (
+                        len(tokens) == 1
+                        and len(tokens[0]) <= 2
+                        and _PUNCT.sub("", row[start].text)
+                        not in (
+                            label.strip(".:"),
+                            label.strip(".:").upper(),
+                        )
+                    ):
+                        continue
+                    seen.add((start, len(tokens)))
+                    hits.append(
+                        LabelHit(
+                            path=path,
+                            page=page,
+                            words=tuple(row[start : start + len(tokens)]),
+                            label_tokens=sum(len(token) for token in tokens),
+                            quality=sum(scores) / len(scores),
+                        )
+                    )
+    kept: list[LabelHit] = []
+    for hit in hits:
+        ids = {id(word) for word in hit.words}
+        inside_longer = any(
+            (other is not hit and ids < {id(word) for word in other.words})
+            or (other is not hit and ids == {id(w) for w in other.words} and other.label_tokens > hit.label_tokens)
+            for other in hits
+        )
+        if not inside_longer:
+            kept.append(hit)
+    return kept
+
+
+def _height(words: Sequence[Word]) -> float:
+    return max(1.0, max(w.bbox[3] - w.bbox[1] for w in words))
+
+
+def _right_of(hit: LabelHit, rows: list[list[Word]], stops: set[int]) -> list[Word]:
+    """Words right of the label on its row, up to a wide gap or the next label."""
+    x1 = hit.bbox[2]
+    height = _height(hit.words)
+    for row in rows:
+        if not any(word in hit.words for word in row):
+            continue
+        out: list[Word] = []
+        for word in row:
+            if word.bbox[0] < x1 - 1 or word in hit.words:
+                continue
+            if id(word) in stops:
+                break
+            if out and word.bbox[0] - out[-1].bbox[2] > 2.5 * height:
+                break
+            out.append(word)
+            if len(out) >= MAX_VALUE_WORDS:
+                break
+        return out
+    return []
+
+
+def _below(hit: LabelHit, rows: list[list[Word]], stops: set[int], lines: int = 1) -> list[Word]:
+    """Words in the rows just under the label that overlap it horizontally (a value printed under its label)."""
+    x0, _y0, x1, y1 = hit.bbox
+    height = _height(hit.words)
+    out: list[Word] = []
+    taken = 0
+    for row in rows:
+        top = min(w.bbox[1] for w in row)
+        if top < y1 - 1:
+            continue
+        if top - y1 > 3 * height * (taken + 1):
+            break
+        chosen = [w for w in row if w.bbox[2] > x0 - height and w.bbox[0] < x1 + 6 * height and id(w) not in stops]
+        # Extend the block to the right while words are close together (a long value under a short label).
+        if chosen:
+            right = chosen[-1].bbox[2]
+            for word in row:
+                if word.bbox[0] > right and word.bbox[0] - right < 1.5 * height and id(word) not in stops:
+                    chosen.append(word)
+                    right = word.bbox[2]
+            out.extend(sorted(set(chosen), key=lambda w: w.bbox[0]))
+            taken += 1
+            if taken >= lines:
+                break
+    return out
+
+
+def _prefixes(words: Sequence[Word], limit: int = 4) -> Iterable[tuple[Word, ...]]:
+    for end in range(1, min(len(words), limit) + 1):
+        yield tuple(words[:end])
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-/._]*\d[A-Za-z0-9\-/._]*|\d")
+_NOISE_TOKENS = {"no", "nr", "n", "num", "number", "numero", "nummer", "#", "n°", "nº", "no.", ":", "de", "du", "del"}
+
+
+def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]] | None:
+    """The value of ``kind`` at the start of ``words`` and the words it used, or ``None``."""
+    words = [w for w in words if _PUNCT.sub("", w.text) or w.text.strip() in ("€", "$", "£")]
+    if not words:
+        return None
+    if kind == "date":
+        for prefix in _prefixes(words, 4):
+            parsed = parse_date(" ".join(w.text for w in prefix))
+            if parsed is not None:
+                return parsed.isoformat(), prefix
+        return None
+    if kind in ("amount", "number"):
+        for index, word in enumerate(words[:4]):
+            if not any(ch.isdigit() for ch in word.text):
+                continue
+            following = words[index + 1].text if index + 1 < len(words) else ""
+            if word.text.endswith("%") or following.startswith("%"):
+                # A tax rate ("MwSt. 19 %"), not the amount.
+                continue
+            # Amounts printed with a space as thousands separator span two words: try the pair first.
+            pair = tuple(words[index : index + 2])
+            joined = "".join(w.text for w in pair)
+            if len(pair) == 2 and re.fullmatch(r"\d{1,3}[\d.,']{4,}", joined) and parse_amount(joined) is not None:
+                value = parse_amount(joined)
+                if value is not None and re.fullmatch(r"\d{1,3}", pair[0].text):
+                    return value, pair
+            value = parse_amount(word.text)
+            if value is not None:
+                return value, (word,)
+        return None
+    if kind == "diopter":
+        for word in words[:2]:
+            value = parse_diopter(word.text)
+            if value is not None:
+                return value, (word,)
+        return None
+    if kind == "int":
+        for word in words[:2]:
+            value = parse_int(word.text)
+            if value is not None:
+                return value, (word,)
+        return None
+    if kind == "prism_base":
+        for word in words[:2]:
+            base = parse_prism_base(word.text)
+            if base is not None:
+                return base, (word,)
+        return None
+    if kind == "currency":
+        for word in words[:3]:
+            code = parse_currency(word.text)
+            if code is not None:
+                return code, (word,)
+        return None
+    if kind == "iban":
+        for start in range(min(len(words), 3)):
+            for end in range(start + 1, min(len(words), start + 9) + 1):
+                candidate = compact("".join(w.text for w in words[start:end]))
+                if stdnum_iban.is_valid(candidate):
+                    return stdnum_iban.format(candidate).replace(" ", ""), tuple(words[start:end])
+        return None
+    if kind == "vat_id":
+        for start in range(min(len(words), 3)):
+            for end in range(start + 1, min(len(words), start + 5) + 1):
+                candidate = compact("".join(w.text for w in words[start:end]))
+                if vatin.is_valid(candidate):
+                    return candidate, tuple(words[start:end])
+        return None
+    if kind == "identifier":
+        for word in words[:4]:
+            text = _PUNCT.sub("", word.text) if not word.text[-1:].isalnum() else word.text.lstrip(":#")
+            if fold(text) in _NOISE_TOKENS or fold(word.text) in _NOISE_TOKENS:
+                continue
+            match = _IDENTIFIER.fullmatch(text)
+            if match:
+                return text, (word,)
+        return None
+    # Text kinds: the words as printed.
+    kept = [w for w in words if fold(w.text) not in (":", "-")]
+    text = " ".join(w.text for w in kept).strip(" :")
+    if not text or (kind == "name" and not any(ch.isalpha() for ch in text)):
+        return None
+    return text, tuple(kept)
+
+
+def _candidates_for(hit: LabelHit, kind: FieldKind, rows: list[list[Word]], stops: set[int]) -> list[Candidate]:
+    out: list[Candidate] = []
+    specificity = min(1.0, 0.55 + 0.04 * hit.label_tokens) * hit.quality
+    lines_below = 3 if kind == "address" else 1
+    for where, factor in (("right", 1.0), ("below", 0.8)):
+        words = _right_of(hit, rows, stops) if where == "right" else _below(hit, rows, stops, lines=lines_below)
+        if not words:
+            continue
+        read = _read(kind, words)
+        if read is None:
+            continue
+        value, used = read
+        out.append(Candidate(hit.path, value, used, hit.page.number, specificity * factor))
+        # A label with a readable value right of it does not look below.
+        break
+    return out
+
+
+def _by_path(hits: Iterable[LabelHit]) -> dict[str, list[LabelHit]]:
+    grouped: dict[str, list[LabelHit]] = {}
+    for hit in hits:
+        grouped.setdefault(hit.path, []).append(hit)
+    return grouped
+
+
+def _read_tables(page: Page, rows: list[list[Word]], table: TableHint, kinds: dict[str, FieldKind]) -> list[Candidate]:
+    """Values at the crossing of a row label (right eye) and a column header (Sph), for a grid like
+    ``      Sph    Cyl   Axis`` / ``R   -1.25  -0.50   90``."""
+    columns = _find_labels(page, rows, table.columns)
+    row_hits = _find_labels(page, rows, table.rows)
+    out: list[Candidate] = []
+    for row_hit in row_hits:
+        row_top, row_bottom = row_hit.bbox[1], row_hit.bbox[3]
+        row_words = next((row for row in rows if any(w in row_hit.words for w in row)), [])
+        # Headers above this row label, nearest first: the closest header row wins per column.
+        headers: dict[str, LabelHit] = {}
+        for column in sorted(columns, key=lambda c: row_top - c.bbox[3]):
+            if column.bbox[3] <= row_top + 1 and column.path not in headers:
+                headers[column.path] = column
+        inline = [c for c in columns if row_top - 1 <= (c.bbox[1] + c.bbox[3]) / 2 <= row_bottom + 1]
+        if inline:
+            # "R: Sph -1.25 Cyl -0.50 Axis 90": each value right of its own column label.
+            inline_ids = {id(w) for c in inline for w in c.words}
+            for column in inline:
+                path = table.path.format(row=row_hit.path, column=column.path)
+                words = _right_of(column, rows, inline_ids)
+                read = _read(kinds.get(path, "text"), words[:2])
+                if read is not None:
+                    out.append(Candidate(path, read[0], read[1], page.number, 0.9 * column.quality))
+            continue
+        ordered = sorted(headers.values(), key=lambda c: c.bbox[0])
+        centers = [(c.bbox[0] + c.bbox[2]) / 2 for c in ordered]
+        for index, column in enumerate(ordered):
+            left = (centers[index - 1] + centers[index]) / 2 if index else column.bbox[0] - _height(column.words) * 3
+            right = (
+                (centers[index] + centers[index + 1]) / 2
+                if index + 1 < len(ordered)
+                else column.bbox[2] + (_height(column.words) * 4)
+            )
+            cell = [w for w in row_words if w not in row_hit.words and left <= (w.bbox[0] + w.bbox[2]) / 2 < right]
+            if not cell:
+                continue
+            path = table.path.format(row=row_hit.path, column=column.path)
+            read = _read(kinds.get(path, "text"), cell)
+            if read is not None:
+                out.append(Candidate(path, read[0], read[1], page.number, 0.9 * column.quality * row_hit.quality))
+    return out
+
+
+def _fallbacks(document: Document, doc_type: DocumentType, found: dict[str, Candidate]) -> list[Candidate]:
+    """Values findable without a label: an IBAN or VAT ID anywhere, the currency of printed amounts, the seller as
+    the company name at the top of the first page."""
+    kinds = {spec.path: spec.kind for spec in doc_type.fields()}
+    out: list[Candidate] = []
+    for path, kind in kinds.items():
+        if path in found or "[]" in path:
+            continue
+        if (kind in ("iban", "vat_id") and path.endswith(("seller.iban", "seller.vat_id"))) or (kind == "currency"):
+            for page in document.pages:
+                hit = _scan(page, kind, exclude={compact(str(c.value)) for c in found.values()})
+                if hit is not None:
+                    out.append(Candidate(path, hit[0], hit[1], page.number, 0.5))
+                    break
+    if "seller.name" in kinds and "seller.name" not in found and document.pages:
+        name = _company_at_top(document.pages[0])
+        if name is not None:
+            out.append(Candidate("seller.name", " ".join(w.text for w in name), name, 1, 0.4))
+    return out
+
+
+def _scan(page: Page, kind: FieldKind, exclude: set[str]) -> tuple[Any, tuple[Word, ...]] | None:
+    words = page.words
+    for start in range(len(words)):
+        read = _read(kind, words[start : start + 9])
+        if read is None:
+            continue
+        value, used = read
+        if used[0] is not words[start]:
+            continue
+        if compact(str(value)) not in exclude:
+            return value, used
+    return None
+
+
+def _company_at_top(page: Page) -> tuple[Word, ...] | None:
+    rows = _rows(page)
+    top_half = [row for row in rows if min(w.bbox[1] for w in row) < page.height / 2]
+    for row in top_half:
+        text = fold(" ".join(w.text for w in row))
+        if _LEGAL_FORMS.search(text):
+            return tuple(row)
+    return None
+
+
+def _choose(candidates: Iterable[Candidate], prefer_lowest: Callable[[str], bool]) -> dict[str, Candidate]:
+    best: dict[str, Candidate] = {}
+    for candidate in candidates:
+        current = best.get(candidate.path)
+        if current is None:
+            best[candidate.path] = candidate
+            continue
+        key_new = (round(candidate.score, 6), _position(candidate, prefer_lowest(candidate.path)))
+        key_old = (round(current.score, 6), _position(current, prefer_lowest(current.path)))
+        if key_new > key_old:
+            best[candidate.path] = candidate
+    return best
+
+
+def _position(candidate: Candidate, lowest: bool) -> tuple[int, float]:
+    y = candidate.words[0].bbox[1]
+    # Totals sit at the bottom of the last page; everything else is read first where it first appears.
+    return (candidate.page, y) if lowest else (-candidate.page, -y)
+
+
+def _check_totals(found: dict[str, Candidate]) -> None:
+    """Drop a net or tax amount that contradicts the other two amounts: one of the labels fooled us."""
+    net, tax, total = (found.get(p) for p in ("net_amount", "tax_amount", "total_amount"))
+    if net and tax and total:
+        if abs(float(net.value) + float(tax.value) - float(total.value)) <= 0.011:
+            return
+        if abs(float(total.value) - float(net.value)) <= 0.011:
+            # Gross-only receipts print "Total" twice; keep the total.
+            del found["net_amount"]
+
+
+def offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
+    """The type's fields read from ``document`` by labels and layout; unfound fields are simply absent."""
+    specs: dict[str, FieldSpec] = {spec.path: spec for spec in doc_type.fields()}
+    kinds = {path: spec.kind for path, spec in specs.items()}
+    labels = {path: per_lang for path, per_lang in doc_type.labels.items() if "[]" not in path and path in specs}
+    candidates: list[Candidate] = []
+    for page in document.pages:
+        rows = _rows(page)
+        hits = _find_labels(page, rows, labels)
+        stops = {id(word) for hit in hits for word in hit.words}
+        for hit in hits:
+            candidates.extend(_candidates_for(hit, kinds[hit.path], rows, stops))
+        for table in doc_type.tables:
+            candidates.extend(_read_tables(page, rows, table, kinds))
+    found = _choose(candidates, prefer_lowest=lambda path: path.endswith("_amount"))
+    for fallback in _fallbacks(document, doc_type, found):
+        found.setdefault(fallback.path, fallback)
+    _check_totals(found)
+    data: dict[str, Any] = {}
+    fields: dict[str, FieldValue] = {}
+    for path in specs:
+        chosen = found.get(path)
+        if chosen is None:
+            continue
+        set_path(data, path, chosen.value)
+        match = Match(page=chosen.page, words=chosen.words, score=min(1.0, max(0.0, chosen.score)))
+        fields[path] = field_from_match(chosen.value, match, "offline")
+    return Extraction(doc_type=doc_type.name, data=data, fields=fields, method="offline", attempts=0)
