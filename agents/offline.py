@@ -174,7 +174,9 @@ def _right_of(hit: LabelHit, rows: list[list[Word]], stops: set[int]) -> list[Wo
                 continue
             if id(word) in stops:
                 break
-            if out and word.bbox[0] - out[-1].bbox[2] > 2.5 * height:
+            rate_only = all(re.fullmatch(r"\(?[\d.,]*%?\)?", w.text) for w in out)
+            # A tax rate ("19 %") may sit in its own column between the label and the amount.
+            if out and word.bbox[0] - out[-1].bbox[2] > 2.5 * height and not (rate_only and "%" in out[-1].text):
                 break
             out.append(word)
             if len(out) >= MAX_VALUE_WORDS:
@@ -221,7 +223,7 @@ _NOISE_TOKENS = {"no", "nr", "n", "num", "number", "numero", "nummer", "#", "n°
 
 def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]] | None:
     """The value of ``kind`` at the start of ``words`` and the words it used, or ``None``."""
-    words = [w for w in words if _PUNCT.sub("", w.text) or w.text.strip() in ("€", "$", "£")]
+    words = [w for w in words if _PUNCT.sub("", w.text) or w.text.strip() in ("€", "$", "£", "%")]
     if not words:
         return None
     if kind == "date":
@@ -235,7 +237,7 @@ def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]
             if not any(ch.isdigit() for ch in word.text):
                 continue
             following = words[index + 1].text if index + 1 < len(words) else ""
-            if word.text.endswith("%") or following.startswith("%"):
+            if "%" in word.text or following.startswith("%"):
                 # A tax rate ("MwSt. 19 %"), not the amount.
                 continue
             # Amounts printed with a space as thousands separator span two words: try the pair first.
@@ -412,10 +414,22 @@ def _company_at_top(page: Page) -> tuple[Word, ...] | None:
     rows = _rows(page)
     top_half = [row for row in rows if min(w.bbox[1] for w in row) < page.height / 2]
     for row in top_half:
-        text = fold(" ".join(w.text for w in row))
-        if _LEGAL_FORMS.search(text):
-            return tuple(row)
+        for block in _blocks(row):
+            if _LEGAL_FORMS.search(fold(" ".join(w.text for w in block))):
+                return tuple(block)
     return None
+
+
+def _blocks(row: list[Word]) -> list[list[Word]]:
+    """A row split where words are far apart: columns printed side by side."""
+    height = _height(row)
+    blocks: list[list[Word]] = []
+    for word in row:
+        if blocks and word.bbox[0] - blocks[-1][-1].bbox[2] <= 2.5 * height:
+            blocks[-1].append(word)
+        else:
+            blocks.append([word])
+    return blocks
 
 
 def _choose(candidates: Iterable[Candidate], prefer_lowest: Callable[[str], bool]) -> dict[str, Candidate]:

@@ -1,0 +1,222 @@
+"""The offline extractor on laid-out documents in several languages: values right of and below their labels,
+prescription tables, and provenance boxes on the words the values came from."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.classify import classify
+from agents.offline import offline_extract
+from extractors.model import Word
+from extractors.types import get_type, registered_types
+from extractors.validation import validate
+from tests.agents.layout import CHAR_W, LINE_H, document_from_text
+
+GERMAN_INVOICE = """
+Optik Müller GmbH
+Hauptstraße 1, 10115 Berlin
+USt-IdNr.: DE136695976
+
+Rechnung                                  Rechnungsnummer: RE-2024-0042
+Kunde: Brillenhaus Schmidt                Rechnungsdatum: 03.04.2024
+                                          Fällig am: 03.05.2024
+
+Pos  Beschreibung          Menge  Einzelpreis      Betrag
+1    Gleitsichtgläser      2         500,00      1.000,00
+2    Fassung               1         234,56        234,56
+
+                                 Nettobetrag   1.234,56 EUR
+                                 MwSt. 19 %      234,57 EUR
+                                 Gesamtbetrag  1.469,13 EUR
+
+IBAN: DE89 3704 0044 0532 0130 00
+"""
+
+FRENCH_INVOICE = """
+Lunettes Durand SARL                           FACTURE
+12 rue Victor Hugo, 69002 Lyon
+N° TVA intracom : FR40303265045
+
+Facture n° F-88817                      Date de facture
+                                        12/01/2024
+Client : Opticien Martin                Échéance : 11 février 2024
+
+Désignation                     Qté     Prix unitaire     Montant
+Verres progressifs               2           150,00        300,00
+
+                                         Total HT           300,00 €
+                                         TVA 20 %            60,00 €
+                                         Total TTC          360,00 €
+"""
+
+ENGLISH_INVOICE = """
+Northwind Optical Ltd
+VAT Reg No: GB 980 7806 84
+
+INVOICE
+Invoice No:  INV-1007
+Invoice date                Due date
+March 5, 2024               April 4, 2024
+
+Subtotal        1,250.00
+VAT (20%)         250.00
+Total due     GBP 1,500.00
+"""
+
+
+def test_german_invoice_values_right_of_labels() -> None:
+    extraction = offline_extract(document_from_text(GERMAN_INVOICE), get_type("invoice"))
+    assert extraction.data == {
+        "invoice_number": "RE-2024-0042",
+        "issue_date": "2024-04-03",
+        "due_date": "2024-05-03",
+        "currency": "EUR",
+        "net_amount": 1234.56,
+        "tax_amount": 234.57,
+        "total_amount": 1469.13,
+        "seller": {"name": "Optik Müller GmbH", "vat_id": "DE136695976", "iban": "DE89370400440532013000"},
+        "buyer": {"name": "Brillenhaus Schmidt"},
+    }
+    assert validate(get_type("invoice"), extraction.data).valid
+    assert extraction.method == "offline"
+
+
+def test_french_invoice_values_below_labels() -> None:
+    data = offline_extract(document_from_text(FRENCH_INVOICE), get_type("invoice")).data
+    assert data["invoice_number"] == "F-88817"
+    assert data["issue_date"] == "2024-01-12"
+    assert data["due_date"] == "2024-02-11"
+    assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (300.0, 60.0, 360.0)
+    assert data["currency"] == "EUR"
+    assert data["seller"]["vat_id"] == "FR40303265045"
+    assert data["seller"]["name"] == "Lunettes Durand SARL"
+    assert data["buyer"]["name"] == "Opticien Martin"
+
+
+def test_english_invoice_month_names_and_currency_code() -> None:
+    data = offline_extract(document_from_text(ENGLISH_INVOICE), get_type("invoice")).data
+    assert data["invoice_number"] == "INV-1007"
+    assert (data["issue_date"], data["due_date"]) == ("2024-03-05", "2024-04-04")
+    assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (1250.0, 250.0, 1500.0)
+    assert data["currency"] == "GBP"
+    assert data["seller"]["vat_id"] == "GB980780684"
+
+
+def test_provenance_boxes_land_on_the_value_words() -> None:
+    document = document_from_text(GERMAN_INVOICE)
+    fields = offline_extract(document, get_type("invoice")).fields
+    lines = GERMAN_INVOICE.strip("\n").splitlines()
+
+    def box_of(text: str, row_contains: str) -> tuple[float, float, float, float]:
+        row = next(i for i, line in enumerate(lines) if row_contains in line)
+        column = lines[row].index(text)
+        return (column * CHAR_W, row * LINE_H, (column + len(text)) * CHAR_W, row * LINE_H + 20)
+
+    assert fields["total_amount"].bbox == box_of("1.469,13", "Gesamtbetrag")
+    assert fields["total_amount"].text == "1.469,13"
+    assert fields["issue_date"].bbox == box_of("03.04.2024", "Rechnungsdatum")
+    assert fields["seller.iban"].bbox == box_of("DE89 3704 0044 0532 0130 00", "IBAN")
+    assert all(field.page == 1 and 0 < field.confidence <= 1 for field in fields.values())
+
+
+def test_low_ocr_confidence_lowers_field_confidence() -> None:
+    sure = offline_extract(document_from_text(GERMAN_INVOICE), get_type("invoice")).fields
+    unsure = offline_extract(
+        document_from_text(GERMAN_INVOICE, low_conf_words=frozenset({"1.469,13"})), get_type("invoice")
+    ).fields
+    assert unsure["total_amount"].confidence < sure["total_amount"].confidence
+    assert unsure["issue_date"].confidence == sure["issue_date"].confidence
+
+
+GERMAN_PRESCRIPTION = """
+Augenarztpraxis Dr. med. Weber
+Brillenverordnung
+
+Patient: Anna Schmidt                 Geburtsdatum: 17.05.1970
+Datum: 03.04.2024
+
+          Sph      Zyl     Achse   Add     Prisma  Basis
+R       -1,25    -0,50      90    +2,00     1,0     innen
+L       -1,00    plan             +2,00
+
+PD: 63 mm
+Glasart: Gleitsichtgläser
+Verordnet von: Dr. Weber
+"""
+
+FRENCH_PRESCRIPTION = """
+ORDONNANCE LUNETTES
+Nom: Jean Dupont    Né le: 2 mars 1985
+Date: 12/01/2024
+OD: Sphère +2,25 Cylindre -0,75 Axe 180
+OG: Sphère +2,00 Cylindre -0,50 Axe 175
+Écart pupillaire: 64
+"""
+
+
+def test_prescription_table_by_rows_and_columns() -> None:
+    data = offline_extract(document_from_text(GERMAN_PRESCRIPTION), get_type("prescription")).data
+    assert data["patient"] == {"name": "Anna Schmidt", "date_of_birth": "1970-05-17"}
+    assert data["issue_date"] == "2024-04-03"
+    assert data["right"] == {
+        "sphere": -1.25,
+        "cylinder": -0.5,
+        "axis": 90,
+        "addition": 2.0,
+        "prism": 1.0,
+        "prism_base": "in",
+    }
+    assert data["left"] == {"sphere": -1.0, "cylinder": 0.0, "addition": 2.0}
+    assert data["pupillary_distance"] == {"binocular": 63.0}
+    assert data["lens_type"] == "Gleitsichtgläser"
+    assert data["prescriber"] == {"name": "Dr. Weber"}
+    assert validate(get_type("prescription"), data).valid
+
+
+def test_prescription_inline_rows() -> None:
+    data = offline_extract(document_from_text(FRENCH_PRESCRIPTION), get_type("prescription")).data
+    assert data["right"] == {"sphere": 2.25, "cylinder": -0.75, "axis": 180}
+    assert data["left"] == {"sphere": 2.0, "cylinder": -0.5, "axis": 175}
+    assert data["patient"] == {"name": "Jean Dupont", "date_of_birth": "1985-03-02"}
+    assert data["pupillary_distance"]["binocular"] == 64.0
+
+
+def test_extraction_is_deterministic() -> None:
+    document = document_from_text(GERMAN_INVOICE)
+    first = offline_extract(document, get_type("invoice"))
+    assert offline_extract(document, get_type("invoice")) == first
+
+
+def test_empty_document_gives_empty_extraction() -> None:
+    extraction = offline_extract(document_from_text(""), get_type("invoice"))
+    assert extraction.data == {}
+    assert extraction.fields == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GERMAN_INVOICE, "invoice"),
+        (FRENCH_INVOICE, "invoice"),
+        (ENGLISH_INVOICE, "invoice"),
+        (GERMAN_PRESCRIPTION, "prescription"),
+        (FRENCH_PRESCRIPTION, "prescription"),
+    ],
+)
+def test_offline_classifier(text: str, expected: str) -> None:
+    result = classify(document_from_text(text), registered_types())
+    assert result.type == expected
+    assert 0 < result.confidence <= 1
+    assert result.usage == []
+
+
+def test_offline_classifier_gives_up_on_unrelated_text() -> None:
+    result = classify(document_from_text("Lorem ipsum dolor sit amet"), registered_types())
+    assert result.type is None
+    assert result.confidence == 0.0
+
+
+def test_word_model_is_untouched() -> None:
+    # The layout helper builds real model objects: guard against it drifting from extractors.model.
+    word = document_from_text("A")
+    assert isinstance(word.pages[0].lines[0].words[0], Word)
