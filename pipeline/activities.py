@@ -149,7 +149,7 @@ class Activities:
         doc = self._doc(inp.doc_id)
         document = self._document(inp.page_keys, doc.source.media_type)
         try:
-            return self.understanding.classify(inp.doc_id, document, inp.requested_type)
+            return self.understanding.classify(inp.doc_id, document, inp.requested_type, offline=inp.offline)
         except DocumentError as exc:
             return ClassifyOut(error=ErrorInfo(**exc.to_dict()))
 
@@ -157,7 +157,9 @@ class Activities:
         doc = self._doc(inp.doc_id)
         document = self._document(inp.page_keys, doc.source.media_type)
         try:
-            draft, usage = self.understanding.extract(inp.doc_id, document, inp.document_type, inp.language)
+            draft, usage = self.understanding.extract(
+                inp.doc_id, document, inp.document_type, inp.language, offline=inp.offline
+            )
         except DocumentError as exc:
             return DraftOut(error=ErrorInfo(**exc.to_dict()))
         return self._draft_out(draft, usage)
@@ -166,7 +168,9 @@ class Activities:
         doc = self._doc(inp.doc_id)
         document = self._document(inp.page_keys, doc.source.media_type)
         try:
-            draft, usage = self.understanding.repair(inp.doc_id, document, self._draft(inp.draft_key), inp.attempt)
+            draft, usage = self.understanding.repair(
+                inp.doc_id, document, self._draft(inp.draft_key), inp.attempt, offline=inp.offline
+            )
         except DocumentError as exc:
             return DraftOut(error=ErrorInfo(**exc.to_dict()))
         return self._draft_out(draft, usage)

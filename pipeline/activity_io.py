@@ -58,6 +58,12 @@ class PagesOut(Outcome):
     pages: list[PageRef] = Field(default_factory=list)
 
 
+class LlmStep(Step):
+    """An activity that may ask the LLM; ``offline`` makes it use the offline extractor instead."""
+
+    offline: bool = False
+
+
 class OcrIn(Step):
     page: PageRef
     pages: int
@@ -72,7 +78,7 @@ class PagesRead(Step):
     images: dict[int, str]
 
 
-class ClassifyIn(Step):
+class ClassifyIn(LlmStep):
     page_keys: list[str]
     requested_type: str | None = None
 
@@ -83,7 +89,7 @@ class ClassifyOut(Outcome):
     usage: Usage = Field(default_factory=Usage)
 
 
-class ExtractIn(Step):
+class ExtractIn(LlmStep):
     page_keys: list[str]
     document_type: str
     language: str | None = None
@@ -96,7 +102,7 @@ class DraftOut(Outcome):
     usage: Usage = Field(default_factory=Usage)
 
 
-class RepairIn(Step):
+class RepairIn(LlmStep):
     page_keys: list[str]
     draft_key: str
     attempt: int

@@ -19,6 +19,7 @@ from pipeline.models import TERMINAL, DocumentResult, Progress, Source, StoredDo
 from pipeline.settings import Settings
 from pipeline.store import BlobStore, ResultStore, sha256_hex
 from pipeline.tracing import current_traceparent, tracer
+from pipeline.understanding import apply_corrections
 from pipeline.workflow import REVIEW_EVENT, WORKFLOW_NAME, workflow_id
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 
 class NotFound(LookupError):
     pass
+
+
+class BadCorrection(ValueError):
+    """A review correction that does not fit the document's data."""
 
 
 class Conflict(RuntimeError):
@@ -189,6 +194,10 @@ class DocumentService:
         doc = self.get(doc_id)
         if doc.status != "needs_review":
             raise Conflict(f"Document {doc_id} is {doc.status}, not waiting for a review.")
+        try:  # a correction must name a place in the data; found out here, not inside the workflow
+            apply_corrections(doc.data or {}, corrections)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise BadCorrection(str(exc)) from exc
         self.workflows.raise_workflow_event(
             doc.workflow_id, REVIEW_EVENT, data={"decision": decision, "corrections": corrections}
         )

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     # Tesseract languages; unset lets OCR choose per page (script detection, then the text's language).
     ocr_languages: list[str] | None = None
     review_timeout_seconds: float = Field(7 * 24 * 3600, gt=0)
-    review_confidence_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    review_confidence_threshold: float = Field(0.35, ge=0.0, le=1.0)
     max_repairs: int = Field(2, ge=0)
     llm_max_attempts: int = Field(5, ge=1)
     llm_first_retry_seconds: float = Field(1.0, gt=0)

@@ -90,8 +90,8 @@ class Understanding:
         registry = build_registry(settings.types)
         return cls(CachingClient(client, state, metrics) if component else None, component, metrics, registry)
 
-    def _llm(self, doc_id: str) -> Any:
-        if self._client is None or self.component is None:
+    def _llm(self, doc_id: str, offline: bool) -> Any:
+        if offline or self._client is None or self.component is None:
             return None
         from agents.llm import Llm
 
@@ -115,14 +115,16 @@ class Understanding:
                 return page.languages[0]
         return None
 
-    def classify(self, doc_id: str, document: Document, requested_type: str | None) -> ClassifyOut:
+    def classify(
+        self, doc_id: str, document: Document, requested_type: str | None, *, offline: bool = False
+    ) -> ClassifyOut:
         language = self._language(document)
         if requested_type:
             self.registry.get(requested_type)  # UnknownDocumentType (a DocumentError) when there is none
             return ClassifyOut(document_type=requested_type, language=language)
         from agents.classify import classify
 
-        result = classify(document, self.registry.all(), self._llm(doc_id))
+        result = classify(document, self.registry.all(), self._llm(doc_id, offline))
         if not result.type:
             raise UnknownDocumentType("docline could not tell what kind of document this is.")
         return ClassifyOut(document_type=result.type, language=language, usage=self._usage(result.usage))
@@ -150,17 +152,20 @@ class Understanding:
             validation=Validation(valid=report.valid, errors=issues),
         )
 
-    def extract(self, doc_id: str, document: Document, type_name: str, language: str | None) -> tuple[Draft, Usage]:
+    def extract(
+        self, doc_id: str, document: Document, type_name: str, language: str | None, *, offline: bool = False
+    ) -> tuple[Draft, Usage]:
         from agents.extract import extract
 
         doc_type = self.registry.get(type_name)
-        extraction = extract(document, doc_type, self._llm(doc_id))
+        extraction = extract(document, doc_type, self._llm(doc_id, offline))
         return self._draft(doc_type, language, extraction), self._usage(extraction.usage)
 
-    def repair(self, doc_id: str, document: Document, draft: Draft, attempt: int) -> tuple[Draft, Usage]:
-        from agents.repair import repair
-
+    def repair(
+        self, doc_id: str, document: Document, draft: Draft, attempt: int, *, offline: bool = False
+    ) -> tuple[Draft, Usage]:
         from agents.models import Extraction, FieldValue
+        from agents.repair import repair
         from extractors.validation import validate
 
         doc_type = self.registry.get(draft.document_type)
@@ -170,14 +175,14 @@ class Understanding:
         }
         current = Extraction(doc_type=doc_type.name, data=draft.data, fields=fields)
         report = validate(doc_type, draft.data)
-        repaired = repair(document, doc_type, current, report, self._llm(doc_id))
+        repaired = repair(document, doc_type, current, report, self._llm(doc_id, offline))
         return self._draft(doc_type, draft.language, repaired), self._usage(repaired.usage)
 
     def correct(self, draft: Draft, corrections: dict[str, Any]) -> Draft:
         """Apply a reviewer's ``{"dotted.path": value}`` corrections and validate again."""
         from extractors.validation import validate
 
-        data = _apply_corrections(draft.data, corrections)
+        data = apply_corrections(draft.data, corrections)
         fields = dict(draft.fields)
         for path, value in corrections.items():
             old = fields.get(path, FieldInfo())
@@ -189,7 +194,7 @@ class Understanding:
         )
 
 
-def _apply_corrections(data: dict[str, Any], corrections: dict[str, Any]) -> dict[str, Any]:
+def apply_corrections(data: dict[str, Any], corrections: dict[str, Any]) -> dict[str, Any]:
     """Set each dotted path (list items by index: ``items.0.amount``) in a copy of ``data``."""
     import copy
 
@@ -205,13 +210,17 @@ def _apply_corrections(data: dict[str, Any], corrections: dict[str, Any]) -> dic
                     if not (isinstance(key, int) and key < len(node)):
                         raise ValueError(f"no list item at {path!r}")
                     node[key] = value
-                else:
+                elif isinstance(node, dict):
                     node[key] = value
+                else:
+                    raise ValueError(f"{path!r} goes into a value that is not an object")
             else:
                 if isinstance(node, list):
                     if not (isinstance(key, int) and key < len(node)):
                         raise ValueError(f"no list item at {path!r}")
                     node = node[key]
-                else:
+                elif isinstance(node, dict):
                     node = node.setdefault(key, {})
+                else:
+                    raise ValueError(f"{path!r} goes into a value that is not an object")
     return out

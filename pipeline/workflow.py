@@ -22,6 +22,7 @@ from pipeline.activity_io import (
     DraftOut,
     ExtractIn,
     FinishIn,
+    LlmStep,
     OcrIn,
     OcrOut,
     Outcome,
@@ -94,6 +95,17 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
         )
         return call("finish", body)
 
+    degraded: list[str] = []
+
+    def llm_call(name: str, body: LlmStep) -> Gen:
+        """An LLM step; when the provider keeps failing after the retries, the offline extractor does the step
+        instead and the document goes to review."""
+        try:
+            return (yield call(name, body, llm))
+        except wf.TaskFailedError:
+            degraded.append(name)
+            return (yield call(name, body.model_copy(update={"offline": True})))
+
     try:
         _status(ctx, "pages")
         split = PagesOut.model_validate((yield call("split_pages", step)))
@@ -120,28 +132,23 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
         yield call("pages_read", PagesRead(**step.model_dump(), images=images))
 
         _status(ctx, "classify")
-        cls = ClassifyOut.model_validate(
-            (
-                yield call(
-                    "classify",
-                    ClassifyIn(**step.model_dump(), page_keys=page_keys, requested_type=inp.requested_type),
-                    llm,
-                )
-            )
-        )
+        which = ClassifyIn(**step.model_dump(), page_keys=page_keys, requested_type=inp.requested_type)
+        cls = ClassifyOut.model_validate((yield from llm_call("classify", which)))
         usage += cls.usage
         if cls.error or not cls.document_type:
-            yield finish("rejected", error=cls.error)
+            unknown = ErrorInfo(code="unknown_document_type", message="docline could not tell what this document is.")
+            yield finish("rejected", error=cls.error or unknown)
             return "rejected"
 
         _status(ctx, "extract")
         body = ExtractIn(
             **step.model_dump(), page_keys=page_keys, document_type=cls.document_type, language=cls.language
         )
-        draft = DraftOut.model_validate((yield call("extract", body, llm)))
+        draft = DraftOut.model_validate((yield from llm_call("extract", body)))
         usage += draft.usage
         if draft.error or not draft.draft_key:
-            yield finish("rejected", error=draft.error)
+            nothing = ErrorInfo(code="extraction_failed", message="Nothing could be extracted from this document.")
+            yield finish("rejected", error=draft.error or nothing)
             return "rejected"
 
         attempt = 0
@@ -149,13 +156,13 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
             attempt += 1
             _status(ctx, "repair", attempt, inp.options.max_repairs)
             repair = RepairIn(**step.model_dump(), page_keys=page_keys, draft_key=draft.draft_key, attempt=attempt)
-            repaired = DraftOut.model_validate((yield call("repair", repair, llm)))
+            repaired = DraftOut.model_validate((yield from llm_call("repair", repair)))
             usage += repaired.usage
             if repaired.error or not repaired.draft_key:
                 break
             draft = repaired
 
-        reasons = []
+        reasons = ["llm_unavailable"] if degraded else []
         if not draft.valid:
             reasons.append("validation_failed")
         if draft.min_confidence < inp.options.review_confidence_threshold:

@@ -10,7 +10,7 @@ from extractors.errors import FileTooLarge
 from pipeline.api.deps import ServiceDep
 from pipeline.api.schemas import DocumentList, DocumentResult, Problem, ReviewDecision
 from pipeline.models import Status
-from pipeline.service import Conflict, NotFound
+from pipeline.service import BadCorrection, Conflict, NotFound
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -90,7 +90,11 @@ def get_page_image(service: ServiceDep, doc_id: str, number: int) -> Response:
     "/{doc_id}/review",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DocumentResult,
-    responses={**_404, 409: {"model": Problem, "description": "Not waiting for a review"}},
+    responses={
+        **_404,
+        409: {"model": Problem, "description": "Not waiting for a review"},
+        422: {"model": Problem, "description": "A correction does not fit the data"},
+    },
 )
 def review_document(service: ServiceDep, doc_id: str, body: ReviewDecision) -> DocumentResult:
     try:
@@ -99,6 +103,8 @@ def review_document(service: ServiceDep, doc_id: str, body: ReviewDecision) -> D
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"No document {doc_id}.") from exc
     except Conflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    except BadCorrection as exc:
+        raise HTTPException(422, detail=f"Bad correction: {exc}") from exc
 
 
 @router.delete("/{doc_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=_404)
