@@ -27,7 +27,8 @@ def test_approve_with_corrections_and_reject(tmp_path: Path) -> None:
         assert page.status_code == 200
         assert page.content.startswith(b"\x89PNG")
         located = [f for f in waiting["fields"].values() if f["bbox"]]
-        assert located and all(f["page"] == 1 for f in located)
+        assert located
+        assert all(f["page"] == 1 for f in located)
         queue = client.get("/v1/documents", params={"status": "needs_review"}).json()["items"]
         assert rx_id in {d["id"] for d in queue}
 
