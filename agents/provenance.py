@@ -105,7 +105,8 @@ def locate(document: Document, value: Any, kind: FieldKind = "text") -> Match | 
     text_value = str(value)
     tokens = len(text_value.split())
     typed = kind in ("date", "amount", "number", "int", "diopter")
-    max_words = 4 if typed else min(tokens + 3, 12)
+    # IBANs and VAT IDs are printed in groups: "DE89 3704 0044 0532 0130 00".
+    max_words = 4 if typed else 9 if kind in ("iban", "vat_id", "identifier") else min(tokens + 3, 12)
     best: Match | None = None
     for page_number, words in _spans(document, max_words):
         text = " ".join(word.text for word in words)
