@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # redis-server and postgresql (state-store tests), chromium (review-page tests).
 DEB_PACKAGES := python3-venv tesseract-ocr tesseract-ocr-osd tesseract-ocr-eng tesseract-ocr-deu \
 	tesseract-ocr-fra tesseract-ocr-spa tesseract-ocr-ita tesseract-ocr-por tesseract-ocr-nld \
-	tesseract-ocr-jpn tesseract-ocr-chi-sim fonts-dejavu-core fonts-noto-cjk fonts-urw-base35 fonts-dkg-handwriting fonts-femkeklaver \
+	tesseract-ocr-jpn tesseract-ocr-chi-sim fonts-dejavu-core fonts-noto-cjk fonts-urw-base35 fonts-dkg-handwriting \
 	redis-server postgresql chromium curl jq
 
 .PHONY: setup run test lint bench clean .deb-packages

@@ -107,7 +107,8 @@ def languages_for_script(script: str) -> list[str]:
         "Japanese": ["jpn"],
         "Katakana": ["jpn"],
         "Hiragana": ["jpn"],
-        "Han": ["chi_sim"],
+        # Kanji-heavy Japanese forms are reported as Han: let both models compete, the text tells them apart.
+        "Han": ["jpn", "chi_sim"],
     }.get(script, ["eng"])
 
 

@@ -31,6 +31,7 @@ from extractors.pages import PageSource, iter_pages
 log = logging.getLogger(__name__)
 
 GOOD_CONFIDENCE = 0.75  # a first pass reading at least this well is kept as is
+OSD_TRUSTED = 2.0  # Tesseract's orientation confidence above which its answer beats a confidence comparison
 DEFAULT_TIMEOUT = 180.0  # seconds per Tesseract run: a page that takes longer is hostile, not slow
 
 
@@ -55,6 +56,13 @@ class _Reading:
     @property
     def text(self) -> str:
         return "\n".join(line.text for line in self.lines)
+
+    @property
+    def sideways(self) -> bool:
+        """Most longer words stand upright in their boxes: Tesseract read a page turned by 90 degrees."""
+        long = [w for w in self.words if len(w.text) >= 3]
+        tall = [w for w in long if (w.bbox[3] - w.bbox[1]) > (w.bbox[2] - w.bbox[0])]
+        return len(long) >= 3 and len(tall) > 0.3 * len(long)
 
 
 def _tesseract(image: Image.Image, languages: list[str], dpi: float, timeout: float) -> _Reading:
@@ -116,7 +124,7 @@ def ocr_page(
     langs = list(languages or hint or ["eng"])
 
     best = _tesseract(upright, langs, page_dpi, timeout)
-    if best.score < GOOD_CONFIDENCE or len(best.words) < 3:
+    if best.score < GOOD_CONFIDENCE or len(best.words) < 3 or best.sideways:
         osd = cleanup.detect_orientation(image, timeout=timeout)
         if osd is not None:
             script_langs = language.languages_for_script(osd.script) if auto else langs
@@ -125,7 +133,9 @@ def ocr_page(
                 turned_skew = cleanup.estimate_skew(turned)
                 candidate_image = cleanup.deskew(turned, turned_skew)
                 candidate = _tesseract(candidate_image, script_langs, page_dpi, timeout)
-                if candidate.score > best.score:
+                # Tesseract reads sideways text too, but its boxes then lie in a turned frame: trust a sure OSD.
+                trusted = osd.rotation != 0 and (best.sideways or osd.confidence >= OSD_TRUSTED)
+                if trusted or candidate.score > best.score:
                     best, rotation, skew, upright = candidate, osd.rotation, turned_skew, candidate_image
                     langs = script_langs
     if auto:
