@@ -87,7 +87,7 @@ def required(*paths: str) -> Rule:
             if value is None or (isinstance(value, str) and not value.strip()):
                 yield ValidationIssue(field=path, code="missing", message=f"{path} is required but was not found")
 
-    check.__name__ = "required"
+    check.__name__ = f"required({', '.join(paths)})"
     return check
 
 

@@ -45,6 +45,7 @@ def plausible_date(path: str, *, max_future_days: int = 366, today: date | None 
                 field=path, code="implausible_date", message=f"{parsed.isoformat()} is not a plausible date here"
             )
 
+    check.__name__ = f"plausible_date({path})"
     return check
 
 
@@ -58,6 +59,7 @@ def date_order(earlier: str, later: str) -> Rule:
                 field=later, code="date_order", message=f"{later} {second} is before {earlier} {first}"
             )
 
+    check.__name__ = f"date_order({earlier}, {later})"
     return check
 
 
@@ -71,6 +73,7 @@ def currency(path: str) -> Rule:
                 field=path, code="invalid_currency", message=f"{value!r} is not an ISO 4217 currency code"
             )
 
+    check.__name__ = f"currency({path})"
     return check
 
 
@@ -86,6 +89,7 @@ def iban(path: str) -> Rule:
         except StdnumError as error:
             yield ValidationIssue(field=path, code="invalid_iban", message=f"IBAN {value!r}: {error}")
 
+    check.__name__ = f"iban({path})"
     return check
 
 
@@ -101,4 +105,5 @@ def vat_id(path: str) -> Rule:
         except StdnumError as error:
             yield ValidationIssue(field=path, code="invalid_vat_id", message=f"VAT ID {value!r}: {error}")
 
+    check.__name__ = f"vat_id({path})"
     return check

@@ -28,6 +28,7 @@ def _power(path: str, low: float, high: float, label: str) -> Rule:
                 field=path, code="not_quarter_step", message=f"{label} {value:+.2f} D is not in 0.25 D steps"
             )
 
+    check.__name__ = f"power_range({path})"
     return check
 
 
