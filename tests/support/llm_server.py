@@ -70,6 +70,8 @@ class Reply:
 
 @dataclass(frozen=True)
 class RecordedRequest:
+    """One request as received; header names lower-cased, ``body`` parsed JSON (or text if not JSON)."""
+
     method: str
     path: str
     headers: dict[str, str]
@@ -204,7 +206,8 @@ class LLMServer:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        rec = RecordedRequest(request.method, request.path, dict(request.headers), body, time.monotonic())
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        rec = RecordedRequest(request.method, request.path, headers, body, time.monotonic())
         with self._lock:
             self.requests.append(rec)
         return body

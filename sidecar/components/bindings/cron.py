@@ -3,7 +3,7 @@
 ``schedule`` is ``@every <duration>``, a descriptor (``@hourly``, ``@daily``, ...) or a cron expression with
 5 fields or 6 fields (seconds first), like daprd's parser. Before the first delivery the app is asked
 ``OPTIONS /<route>``; a 404 means it does not listen to this binding and nothing is delivered (daprd's rule).
-Deliveries never overlap: a tick that falls while the app is still answering is skipped.
+Deliveries never overlap: the next tick is timed from the end of the previous delivery.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import os
+import posixpath
 import uuid
 from pathlib import Path
 
@@ -60,8 +61,9 @@ class LocalStorageBinding(OutputBinding):
         self.root = path
 
     def _secure(self, name: str) -> Path:
-        # Like securejoin: resolve ".." and symlinks, then refuse anything outside the root.
-        target = (self.root / name.lstrip("/")).resolve()
+        # Like daprd's securejoin: ".." is clamped at the root; a symlink leading outside is refused.
+        clamped = posixpath.normpath("/" + name).lstrip("/")
+        target = (self.root / clamped).resolve()
         if target != self.root and self.root not in target.parents:
             raise BindingOperationError(f"file name {name!r} points outside rootPath")
         return target

@@ -7,6 +7,7 @@ input is returned as the message content (JSON text), so the caller gets the sam
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import anthropic
@@ -21,6 +22,8 @@ from sidecar.components.conversation import (
 )
 from sidecar.components.errors import ComponentConfigError, ConversationError
 from sidecar.components.spec import Component
+
+log = logging.getLogger(__name__)
 
 _STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
 _FORMAT_TOOL = "structured_response"
@@ -96,7 +99,10 @@ class AnthropicConversation(ConversationComponent):
         if system:
             kwargs["system"] = system
         if request.temperature is not None:
-            kwargs["temperature"] = request.temperature
+            # The current Messages API (and SDK) has no sampling temperature; the request's value is not sent.
+            log.debug(
+                "%s: temperature %s not sent (not part of the Anthropic Messages API)", self.name, request.temperature
+            )
         tools = [
             {
                 "name": t["function"]["name"],

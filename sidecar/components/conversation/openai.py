@@ -126,12 +126,13 @@ class OpenAIConversation(ConversationComponent):
 
 
 class OllamaConversation(OpenAIConversation):
-    """Ollama through its OpenAI-compatible ``/v1`` API; server from ``endpoint`` or ``OLLAMA_HOST``."""
+    """Ollama through its OpenAI-compatible ``/v1`` API, on the server named by ``endpoint`` (a docline extra) or
+    ``OLLAMA_HOST`` (what daprd's component reads), default ``http://localhost:11434``."""
 
     def __init__(self, component: Component) -> None:
         super().__init__(component, default_model="llama3.2:latest", key_required=False)
-        if not self.endpoint:
-            host = os.environ.get("OLLAMA_HOST") or "http://localhost:11434"
-            if not host.startswith(("http://", "https://")):
-                host = f"http://{host}"
-            self.endpoint = host.rstrip("/") + "/v1"
+        host = self.endpoint or os.environ.get("OLLAMA_HOST") or "http://localhost:11434"
+        if not host.startswith(("http://", "https://")):
+            host = f"http://{host}"
+        host = host.rstrip("/")
+        self.endpoint = host if host.endswith("/v1") else f"{host}/v1"
