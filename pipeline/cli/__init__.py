@@ -16,7 +16,7 @@ def _register() -> None:
     # One line per subcommand module, so `docline --help` lists them in this order.
     __import__("sidecar.cli", fromlist=["register"]).register(app)
     from pipeline.cli import export, extract, ocr, serve, status  # noqa: F401  (serve, extract, status, export, ocr)
-    from pipeline.cli import types  # noqa: F401  (docline types)
+    __import__("pipeline.cli.types")  # docline types
 
 
 def main() -> None:
