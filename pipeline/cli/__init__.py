@@ -15,8 +15,8 @@ app = typer.Typer(
 def _register() -> None:
     # One line per subcommand module, so `docline --help` lists them in this order.
     __import__("sidecar.cli", fromlist=["register"]).register(app)
-    from pipeline.cli import export, extract, ocr, serve, status  # noqa: F401  (serve, extract, status, export, ocr)
     __import__("pipeline.cli.types")  # docline types
+    from pipeline.cli import export, extract, ocr, serve, status  # noqa: F401  (serve, extract, status, export, ocr)
 
 
 def main() -> None:
