@@ -294,3 +294,20 @@ def test_unknown_conversation_component(llm: LLMServer) -> None:
     with DaprClient() as d, pytest.raises(DaprGrpcError) as failed:
         d.converse_alpha2("no-such-llm", _inputs(conv.create_user_message("hi")))
     assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_cache_ttl_answers_identical_requests_from_memory(
+    llm_server: LLMServer, component_sidecar: StartSidecar
+) -> None:
+    component_sidecar(
+        _component(
+            "llm-cached", "conversation.openai", {"key": "k", "endpoint": llm_server.openai_base_url, "cacheTTL": "10m"}
+        )
+    )
+    llm_server.script(Reply(text="first"), Reply(text="second"))
+    with DaprClient() as d:
+        a = d.converse_alpha2("llm-cached", _inputs(conv.create_user_message("same")))
+        b = d.converse_alpha2("llm-cached", _inputs(conv.create_user_message("same")))
+        c = d.converse_alpha2("llm-cached", _inputs(conv.create_user_message("different")))
+    assert [r.outputs[0].choices[0].message.content for r in (a, b, c)] == ["first", "first", "second"]
+    assert len(llm_server.requests) == 2

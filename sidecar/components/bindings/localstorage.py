@@ -14,6 +14,7 @@ import binascii
 import json
 import os
 import posixpath
+import re
 import uuid
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from sidecar.components.bindings import BindingResponse, OutputBinding
 from sidecar.components.errors import BindingOperationError, ComponentConfigError
 from sidecar.components.spec import Component
 
+# Our own half-written files (create writes, then renames); everything else is listed, as daprd does.
+_TMP = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")
 _DISALLOWED = (Path("/proc"), Path("/sys"), Path("/boot"), Path("/var/run/secrets"))
 
 
@@ -113,10 +116,7 @@ class LocalStorageBinding(OutputBinding):
         if not target.is_dir():
             raise BindingOperationError(f"unable to list files as the file specified is not a directory: {target}")
         files = sorted(
-            os.path.join(dirpath, f)
-            for dirpath, _dirs, names in os.walk(target)
-            for f in names
-            if not f.startswith(".")
+            os.path.join(dirpath, f) for dirpath, _dirs, names in os.walk(target) for f in names if not _TMP.match(f)
         )
         return BindingResponse(data=json.dumps(files or None).encode())
 

@@ -6,6 +6,9 @@ each provider converts from it. Components are built from metadata only; clients
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +16,8 @@ from typing import Any
 from sidecar.components.duration import parse_duration
 from sidecar.components.errors import ComponentConfigError
 from sidecar.components.spec import Component
+
+_CACHE_MAX = 1024
 
 __all__ = ["ChatChoice", "ChatRequest", "ChatResult", "ChatUsage", "ConversationComponent", "ToolCall"]
 
@@ -72,12 +77,32 @@ class ConversationComponent(ABC):
             raise ComponentConfigError(f"{component.type} {component.name}: maxRetries/maxTokens must be integers")
         self.max_retries = int(retries)
         self.default_max_tokens = int(max_tokens) if max_tokens else None
+        # Dapr's response cache: identical requests within cacheTTL are answered from memory, not the provider.
+        ttl = component.value("cacheTTL") or component.value("responseCacheTTL")
+        self.cache_ttl = parse_duration(ttl, field="cacheTTL") if ttl else 0.0
+        self._cache: dict[str, tuple[float, ChatResult]] = {}
 
     async def init(self) -> None:  # noqa: B027 - optional hook
         """Create the client."""
 
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        """The provider's answer, from the response cache when ``cacheTTL`` is set and an identical request is fresh."""
+        if self.cache_ttl <= 0:
+            return await self.complete(request)
+        key = json.dumps(dataclasses.asdict(request), sort_keys=True, default=str)
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        result = await self.complete(request)
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+        self._cache[key] = (now + self.cache_ttl, result)
+        return result
+
     @abstractmethod
-    async def chat(self, request: ChatRequest) -> ChatResult: ...
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        """Ask the provider (no cache)."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Close the client."""

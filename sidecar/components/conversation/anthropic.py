@@ -88,7 +88,7 @@ class AnthropicConversation(ConversationComponent):
             api_key=self.key, base_url=self.endpoint, timeout=self.timeout, max_retries=self.max_retries
         )
 
-    async def chat(self, request: ChatRequest) -> ChatResult:
+    async def complete(self, request: ChatRequest) -> ChatResult:
         assert self._client is not None, "init() not called"
         system, messages = to_anthropic(request)
         kwargs: dict[str, Any] = {

@@ -10,7 +10,7 @@ class EchoConversation(ConversationComponent):
     def __init__(self, component: Component) -> None:
         super().__init__(component, default_model="echo")
 
-    async def chat(self, request: ChatRequest) -> ChatResult:
+    async def complete(self, request: ChatRequest) -> ChatResult:
         texts = [m["content"] for m in request.messages if isinstance(m.get("content"), str) and m["content"]]
         content = "\n".join(texts)
         words = sum(len(t.split()) for t in texts)

@@ -70,7 +70,7 @@ class OpenAIConversation(ConversationComponent):
                 max_retries=self.max_retries,
             )
 
-    async def chat(self, request: ChatRequest) -> ChatResult:
+    async def complete(self, request: ChatRequest) -> ChatResult:
         assert self._client is not None, "init() not called"
         max_tokens = request.max_tokens or self.default_max_tokens
         kwargs: dict[str, Any] = {"model": self.model, "messages": request.messages}
