@@ -101,7 +101,9 @@ spec:
 """
 
 
-def write_components(root: Path, *, cron: str | None = None, openai_endpoint: str | None = None) -> Path:
+def write_components(
+    root: Path, *, cron: str | None = None, openai_endpoint: str | None = None, openai_max_retries: int | None = None
+) -> Path:
     """A components folder whose files keep all data under ``root``."""
     folder = root / "components"
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,6 +112,8 @@ def write_components(root: Path, *, cron: str | None = None, openai_endpoint: st
         text += CRON.format(every=cron)
     if openai_endpoint:
         text += OPENAI.format(endpoint=openai_endpoint)
+        if openai_max_retries is not None:
+            text += f'    - name: maxRetries\n      value: "{openai_max_retries}"\n'
     (folder / "docline.yaml").write_text(text)
     return folder
 
@@ -134,14 +138,19 @@ class App:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30.0)
 
-    def wait(self, doc_id: str, statuses: tuple[str, ...] = ("completed", "failed", "rejected"), timeout: float = 90):
+    def wait(
+        self, doc_id: str, statuses: tuple[str, ...] = ("completed", "failed", "rejected"), timeout: float = 90
+    ) -> dict[str, Any]:
         return wait_for(self.client(self._token), doc_id, statuses, timeout)
 
     _token: str | None = None
 
 
 def wait_for(
-    client: httpx.Client, doc_id: str, statuses: tuple[str, ...] = ("completed", "failed", "rejected"), timeout=90.0
+    client: httpx.Client,
+    doc_id: str,
+    statuses: tuple[str, ...] = ("completed", "failed", "rejected"),
+    timeout: float = 90.0,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     body: dict[str, Any] = {}
@@ -161,7 +170,12 @@ def wait_for(
 
 @contextlib.contextmanager
 def run_app(
-    root: Path, *, cron: str | None = None, openai_endpoint: str | None = None, **settings: Any
+    root: Path,
+    *,
+    cron: str | None = None,
+    openai_endpoint: str | None = None,
+    openai_max_retries: int | None = None,
+    **settings: Any,
 ) -> Iterator[App]:
     """The app in this process: sidecar thread, workflow worker, uvicorn thread. Everything stops at exit."""
     import uvicorn
@@ -170,7 +184,9 @@ def run_app(
     from pipeline.container import build
     from pipeline.settings import Settings
 
-    components = write_components(root, cron=cron, openai_endpoint=openai_endpoint)
+    components = write_components(
+        root, cron=cron, openai_endpoint=openai_endpoint, openai_max_retries=openai_max_retries
+    )
     port = free_port()
     sidecar_settings = SidecarSettings(
         grpc_port=0, http_port=0, resources_path=components, app_port=port, data_dir=root / "sidecar"
@@ -191,7 +207,7 @@ def run_app(
         try:
             deadline = time.monotonic() + 20
             while not server.started:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or not thread.is_alive():
                     raise RuntimeError("the app did not start")
                 time.sleep(0.05)
             token = app_settings.api_token.get_secret_value() if app_settings.api_token else None

@@ -1,0 +1,60 @@
+"""Extraction through an LLM: a conversation component file pointing at the loopback LLM server (OpenAI wire
+format), through the sidecar's Conversation API — and what happens when the provider keeps failing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.support.docline import run_app
+from tests.support.llm_server import LLMServer, Reply
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "documents"
+
+
+def prescription_reply(sample: str = "rx-de-clean") -> dict[str, Any]:
+    """One JSON answer that serves as both the classification and the extraction of ``sample``."""
+    truth = json.loads((SAMPLES / f"{sample}.json").read_text())
+    return {"type": "prescription", "confidence": 0.97, **truth["fields"]}
+
+
+def test_extraction_through_the_conversation_component(tmp_path: Path, llm_server: LLMServer) -> None:
+    llm_server.default = Reply(json=prescription_reply())
+    # Values the model read but OCR garbled are found with low confidence; this test is about the wiring.
+    with run_app(tmp_path, openai_endpoint=llm_server.openai_base_url, review_confidence_threshold=0.0) as app:
+        client = app.client()
+        doc_id = client.post(
+            "/v1/documents", files={"file": ("rx.png", (SAMPLES / "rx-de-clean.png").read_bytes())}
+        ).json()["id"]
+        done = app.wait(doc_id, ("completed", "failed", "rejected", "needs_review"))
+    assert done["status"] == "completed", done
+    assert done["document_type"] == "prescription"
+    truth = json.loads((SAMPLES / "rx-de-clean.json").read_text())["fields"]
+    assert done["data"]["patient"]["name"] == truth["patient"]["name"]
+    assert done["data"]["right"]["sphere"] == truth["right"]["sphere"]
+    assert done["usage"]["llm_calls"] == len(llm_server.requests) == 2
+    assert done["usage"]["input_tokens"] > 0
+    # The document text went to the model (as data, inside the prompt).
+    sent = json.dumps(llm_server.requests[-1].body, ensure_ascii=False)
+    assert "Brillenverordnung" in sent or "Hoffmann" in sent
+
+
+def test_a_failing_provider_ends_in_review_not_in_a_crash(tmp_path: Path, llm_server: LLMServer) -> None:
+    llm_server.default = Reply.server_error(500)
+    with run_app(
+        tmp_path,
+        openai_endpoint=llm_server.openai_base_url,
+        openai_max_retries=1,
+        llm_max_attempts=2,
+        llm_first_retry_seconds=0.2,
+    ) as app:
+        client = app.client()
+        doc_id = client.post(
+            "/v1/documents", files={"file": ("rx.png", (SAMPLES / "rx-de-clean.png").read_bytes())}
+        ).json()["id"]
+        done = app.wait(doc_id, ("completed", "failed", "rejected", "needs_review"), timeout=120)
+    assert done["status"] == "needs_review", done
+    assert "llm_unavailable" in done["review"]["reasons"]
+    assert done["document_type"] == "prescription"  # the offline classifier stood in
+    assert len(llm_server.requests) >= 2  # it was tried, with retries
