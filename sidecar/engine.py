@@ -418,23 +418,19 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         )
         self._streams.add(stream)
         log.debug("worker stream %d opened (stateful history: %s)", stream.id, stream.stateful)
-        getter: asyncio.Future[WorkRef] | None = None
         try:
             while True:
-                getter = asyncio.ensure_future(self._queue.get())
-                done, _ = await asyncio.wait({getter}, timeout=HEALTH_PING_SECONDS)
-                if not done and getter.cancel():
-                    getter = None
+                try:
+                    async with asyncio.timeout(HEALTH_PING_SECONDS):
+                        ref = await self._queue.get()  # cancelled before it returns, it takes nothing off the queue
+                except TimeoutError:
                     if stream.pings:
                         yield pb.WorkItem(healthPing=pb.HealthPing())
                     continue
-                ref, getter = getter.result(), None
                 item = self._work_item(ref, stream)
                 if item is not None:
                     yield item
         finally:
-            if getter is not None and not getter.cancel() and not getter.cancelled():
-                self._queue.put_nowait(getter.result())  # taken off the queue for a stream that just closed
             self._release(stream)
 
     def _work_item(self, ref: WorkRef, stream: WorkerStream) -> pb.WorkItem | None:

@@ -128,7 +128,7 @@ class Sidecar:
         if self._engine is not None:
             await self._engine.stop()
         if self._store is not None:
-            await asyncio.to_thread(self._store.close)
+            self._store.close()
         log.info("docline sidecar stopped")
 
 
