@@ -7,6 +7,7 @@ failures Internal. Every other RPC of the service answers UNIMPLEMENTED.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from google.protobuf.empty_pb2 import Empty
 
 from sidecar.components import LoadedComponents
 from sidecar.components.conversation import ChatRequest, ChatResult, ConversationComponent
+from sidecar.components.conversation.scrub import scrub_pii
 from sidecar.components.errors import (
     BindingOperationError,
     ComponentConfigError,
@@ -97,6 +99,10 @@ def _any_to_python(value: Any) -> Any:
     return None
 
 
+def _same(text: str) -> str:
+    return text
+
+
 def _content(parts: Any) -> str:
     return "".join(part.text for part in parts)
 
@@ -104,7 +110,9 @@ def _content(parts: Any) -> str:
 def alpha2_messages(request: Any) -> list[dict[str, Any]]:
     """The Alpha2 request's inputs as one OpenAI-shaped message list (all inputs form one conversation)."""
     messages: list[dict[str, Any]] = []
+    scrub_all = request.HasField("scrub_pii") and request.scrub_pii
     for conv_input in request.inputs:
+        clean = scrub_pii if scrub_all or conv_input.scrub_pii else _same
         for message in conv_input.messages:
             kind = message.WhichOneof("message_types")
             if kind is None:
@@ -114,14 +122,14 @@ def alpha2_messages(request: Any) -> list[dict[str, Any]]:
                 entry: dict[str, Any] = {
                     "role": "tool",
                     "tool_call_id": body.tool_id,
-                    "content": _content(body.content),
+                    "content": clean(_content(body.content)),
                 }
                 if body.name:
                     entry["name"] = body.name
                 messages.append(entry)
                 continue
             role = kind.removeprefix("of_")
-            entry = {"role": role, "content": _content(body.content)}
+            entry = {"role": role, "content": clean(_content(body.content))}
             if body.name:
                 entry["name"] = body.name
             if kind == "of_assistant" and len(body.tool_calls):
@@ -306,14 +314,20 @@ class DaprRuntimeServicer(api_service_v1.DaprServicer):
     @_rpc("error invoking conversation")
     async def ConverseAlpha1(self, request: Any, context: Any) -> Any:
         llm = self._llm(request.name)
-        messages = [{"role": i.role or "user", "content": i.content} for i in request.inputs]
+        scrub_all = request.HasField("scrubPII") and request.scrubPII
+        messages = [
+            {"role": i.role or "user", "content": scrub_pii(i.content) if scrub_all or i.scrubPII else i.content}
+            for i in request.inputs
+        ]
         if not messages:
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "conversation inputs must not be empty")
         chat = ChatRequest(
             messages=messages, temperature=request.temperature if request.HasField("temperature") else None
         )
         result = await llm.chat(chat)
-        outputs = [api_v1.ConversationResult(result=c.content) for c in result.choices]
+        outputs = [
+            api_v1.ConversationResult(result=scrub_pii(c.content) if scrub_all else c.content) for c in result.choices
+        ]
         response = api_v1.ConversationResponse(outputs=outputs)
         if request.HasField("contextID"):
             response.contextID = request.contextID
@@ -338,6 +352,9 @@ class DaprRuntimeServicer(api_service_v1.DaprServicer):
             max_tokens=max_tokens or None,
         )
         result = await llm.chat(chat)
+        if request.HasField("scrub_pii") and request.scrub_pii:
+            choices = [dataclasses.replace(c, content=scrub_pii(c.content)) for c in result.choices]
+            result = dataclasses.replace(result, choices=choices)
         response = api_v1.ConversationResponseAlpha2(outputs=[self._alpha2_output(result)])
         if request.HasField("context_id"):
             response.context_id = request.context_id

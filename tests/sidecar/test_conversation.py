@@ -311,3 +311,31 @@ def test_cache_ttl_answers_identical_requests_from_memory(
         c = d.converse_alpha2("llm-cached", _inputs(conv.create_user_message("different")))
     assert [r.outputs[0].choices[0].message.content for r in (a, b, c)] == ["first", "first", "second"]
     assert len(llm_server.requests) == 2
+
+
+def test_scrub_pii_cleans_inputs_and_outputs(llm: LLMServer) -> None:
+    llm.script(Reply(text="Reply to jane@example.org or +1 555 123 4567."), Reply(text="a1 from bob@example.com"))
+    with DaprClient() as d:
+        resp = d.converse_alpha2(
+            "llm-openai",
+            _inputs(conv.create_user_message("Patient mail jane@example.org, card 4111 1111 1111 1111, sph -1.25")),
+            scrub_pii=True,
+        )
+        old = d.converse_alpha1(
+            "llm-openai", [conv.ConversationInput(content="ssn 123-45-6789", scrub_pii=True)], scrub_pii=True
+        )
+    sent = llm.requests[0].body["messages"][0]["content"]
+    assert sent == "Patient mail <EMAIL_ADDRESS>, card <CREDIT_CARD>, sph -1.25"
+    assert resp.outputs[0].choices[0].message.content == "Reply to <EMAIL_ADDRESS> or <PHONE_NUMBER>."
+    assert llm.requests[1].body["messages"][0]["content"] == "ssn <SSN>"
+    assert old.outputs[0].result == "a1 from <EMAIL_ADDRESS>"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["OD sph -1.25 cyl -0.50 axis 180", "Invoice 2026-11-26 total 1234.50 EUR", "PD 62/64, order 12345"],
+)
+def test_scrub_pii_keeps_prescription_numbers(text: str) -> None:
+    from sidecar.components.conversation.scrub import scrub_pii
+
+    assert scrub_pii(text) == text
