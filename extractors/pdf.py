@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import io
 import logging
+import math
 import threading
 import unicodedata
 from collections.abc import Iterator
@@ -112,7 +113,8 @@ def _text_layer(page: pdfium.PdfPage, number: int) -> Page | None:
             return None  # an empty or garbled layer (broken font encodings): OCR the image instead
         width_pt, height_pt = page.get_size()
         scale = TEXT_LAYER_DPI / 72.0
-        width, height = max(1, round(width_pt * scale)), max(1, round(height_pt * scale))
+        # The same rounding as PDFium's renderer, so boxes and the rendered page share one pixel grid.
+        width, height = max(1, math.ceil(width_pt * scale)), max(1, math.ceil(height_pt * scale))
         to_px = _page_to_pixels(page, width, height)
         lines = _words(textpage, n, to_px)
     finally:

@@ -1,0 +1,120 @@
+"""OCR against the committed samples' ground truth: CER per language, orientation, deskew, language choice, boxes.
+
+Each sample is read once per session (OCR is slow on two cores); the tests below judge the shared readings.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from extractors.model import Document, Page
+from extractors.ocr import ocr_page, read_document, render_page
+from extractors.pages import split_pages
+from samples.metrics import cer
+
+SAMPLES = Path("samples/documents")
+
+# A representative subset: every language, printed and handwritten, each degradation, each file kind.
+# (sample, highest acceptable CER) — handwriting-style fonts read far worse than print, as in real life.
+SUBSET = {
+    "inv-de-scan.pdf": 0.05,  # deu, scanned PDF, skew, JPEG
+    "inv-fr-clean.png": 0.05,  # fra
+    "inv-es-rot270.jpg": 0.05,  # spa, turned sideways
+    "rx-it-noise.jpg": 0.55,  # ita, handwriting, noise, blur
+    "inv-en-lowdpi.jpg": 0.12,  # eng, 120 dpi
+    "inv-pt-blur.jpg": 0.10,  # por, blur
+    "rx-pt-rot180.jpg": 0.45,  # por, handwriting, upside down
+    "rx-nl-printed.tif": 0.08,  # nld, bilevel TIFF
+    "inv-ja-clean.png": 0.12,  # jpn
+    "rx-ja-printed.png": 0.15,  # jpn (kanji-heavy: OSD says Han)
+    "rx-es-rot90.png": 0.45,  # spa, handwriting, turned sideways
+}
+
+
+def truth(name: str) -> dict[str, Any]:
+    return json.loads((SAMPLES / f"{Path(name).stem}.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def readings() -> dict[str, Document]:
+    """Every subset sample read in automatic mode (languages and orientation unknown to the reader)."""
+    return {name: read_document((SAMPLES / name).read_bytes(), workers=2) for name in SUBSET}
+
+
+@pytest.mark.parametrize("name", list(SUBSET))
+def test_character_error_rate(readings: dict[str, Document], name: str) -> None:
+    rate = cer(truth(name)["text"], readings[name].text)
+    assert rate <= SUBSET[name], f"{name}: CER {rate:.3f}"
+
+
+@pytest.mark.parametrize("name", list(SUBSET))
+def test_orientation_and_skew_are_undone(readings: dict[str, Document], name: str) -> None:
+    expected = truth(name)["scan"]
+    page = readings[name].pages[0]
+    assert page.rotation == expected["rotation"]
+    assert page.skew == pytest.approx(expected["skew"], abs=0.4)
+    assert page.source == "ocr"
+
+
+@pytest.mark.parametrize("name", list(SUBSET))
+def test_language_is_chosen_per_page(readings: dict[str, Document], name: str) -> None:
+    assert truth(name)["tesseract_language"] in readings[name].pages[0].languages
+
+
+def test_low_resolution_is_upscaled(readings: dict[str, Document]) -> None:
+    page = readings["inv-en-lowdpi.jpg"].pages[0]
+    assert page.dpi == pytest.approx(300, abs=1)
+
+
+def words_on_ink(png: bytes, page: Page) -> float:
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    assert image.shape == (page.height, page.width)
+    confident = [w for w in page.words if w.conf > 0.8 and len(w.text) >= 3]
+    assert len(confident) >= 10
+    hits = 0
+    for word in confident:
+        x0, y0, x1, y1 = (round(v) for v in word.bbox)
+        hits += int(image[y0 : y1 + 1, x0 : x1 + 1].min(initial=255) < 110)
+    return hits / len(confident)
+
+
+@pytest.mark.parametrize("name", ["inv-es-rot270.jpg", "inv-de-scan.pdf", "inv-en-lowdpi.jpg"])
+def test_boxes_land_on_the_rendered_upright_page(readings: dict[str, Document], name: str) -> None:
+    [source] = split_pages((SAMPLES / name).read_bytes())
+    assert source.image_png is not None
+    page = readings[name].pages[0]
+    png = render_page(source.image_png, page)
+    assert words_on_ink(png, page) > 0.97
+    # The title sits near the top of the upright page: proof the page is not turned in the picture.
+    title = {"inv-es-rot270.jpg": "Factura", "inv-de-scan.pdf": "Rechnung", "inv-en-lowdpi.jpg": "Invoice"}[name]
+    [word] = [w for w in page.words if w.text == title][:1]
+    assert word.bbox[1] < 0.3 * page.height
+
+
+def test_known_language_skips_detection() -> None:
+    [source] = split_pages((SAMPLES / "rx-nl-printed.tif").read_bytes())
+    assert source.image_png is not None
+    page = ocr_page(source.image_png, number=1, dpi=source.dpi, languages=["nld"])
+    assert page.languages == ["nld"]
+    assert cer(truth("rx-nl-printed.tif")["text"], page.text) <= 0.08
+
+
+def test_multipage_tiff_reads_every_page_in_order() -> None:
+    document = read_document((SAMPLES / "inv-it-multipage.tif").read_bytes(), languages=["ita"], workers=2)
+    assert [p.number for p in document.pages] == [1, 2]
+    assert document.media_type == "image/tiff"
+    assert cer(truth("inv-it-multipage.tif")["text"], document.text) <= 0.08
+    assert "Totale" in document.pages[1].text
+
+
+def test_text_layer_pdf_needs_no_ocr() -> None:
+    document = read_document((SAMPLES / "rx-de-text.pdf").read_bytes())
+    assert [p.source for p in document.pages] == ["text-layer"]
+    assert cer(truth("rx-de-text.pdf")["text"], document.text) == 0.0

@@ -1,0 +1,130 @@
+"""PDF pages: the real text layer with word boxes that land on the rendered page, or the page image."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pypdf
+import pytest
+from PIL import Image
+
+from extractors.errors import CorruptFile, EncryptedPdf, TooManyPages
+from extractors.intake import Limits
+from extractors.model import Page
+from extractors.ocr import read_document, render_page
+from extractors.pages import split_pages
+from samples.metrics import cer
+
+SAMPLES = Path("samples/documents")
+
+
+def sample(name: str) -> bytes:
+    return (SAMPLES / name).read_bytes()
+
+
+def truth(name: str) -> dict[str, object]:
+    return json.loads((SAMPLES / f"{Path(name).stem}.json").read_text(encoding="utf-8"))
+
+
+def ink_in_boxes(png: bytes, page: Page) -> float:
+    """Share of word boxes with dark pixels inside them on the rendered page."""
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    assert image.shape == (page.height, page.width)
+    hits = 0
+    for word in page.words:
+        x0, y0, x1, y1 = (round(v) for v in word.bbox)
+        hits += int(image[max(y0, 0) : y1 + 1, max(x0, 0) : x1 + 1].min(initial=255) < 100)
+    return hits / len(page.words)
+
+
+@pytest.mark.parametrize("name", ["rx-de-text.pdf", "inv-en-text.pdf"])
+def test_text_layer_is_read_exactly(name: str) -> None:
+    [source] = split_pages(sample(name))
+    assert source.page is not None
+    assert source.image_png is None
+    page = source.page
+    assert page.source == "text-layer"
+    assert cer(str(truth(name)["text"]), page.text) == 0.0
+    assert all(w.conf == 1.0 for w in page.words)
+
+
+def test_text_layer_boxes_land_on_the_rendered_page() -> None:
+    data = sample("inv-en-text.pdf")
+    [source] = split_pages(data)
+    assert source.page is not None
+    assert ink_in_boxes(render_page(data, source.page), source.page) == 1.0
+
+
+def test_rotated_pdf_page_boxes_are_upright() -> None:
+    reader = pypdf.PdfReader(io.BytesIO(sample("rx-de-text.pdf")))
+    writer = pypdf.PdfWriter(clone_from=reader)
+    writer.pages[0].rotate(90)
+    out = io.BytesIO()
+    writer.write(out)
+    data = out.getvalue()
+    [source] = split_pages(data)
+    page = source.page
+    assert page is not None
+    assert page.width > page.height  # a portrait page turned by /Rotate 90 shows landscape
+    assert ink_in_boxes(render_page(data, page), page) == 1.0
+    assert "Brillenverordnung" in page.text
+
+
+def test_scanned_pdf_page_is_an_image_at_the_scan_resolution() -> None:
+    data = sample("inv-de-scan.pdf")
+    [source] = split_pages(data)
+    assert source.page is None
+    assert source.image_png is not None
+    assert source.dpi == pytest.approx(200, abs=2)
+    embedded = pypdf.PdfReader(io.BytesIO(data)).pages[0].images[0].image
+    assert embedded is not None
+    rendered = Image.open(io.BytesIO(source.image_png))
+    assert rendered.size[0] == pytest.approx(embedded.size[0], abs=2)
+    assert rendered.size[1] == pytest.approx(embedded.size[1], abs=2)
+
+
+def test_empty_user_password_opens_and_real_password_is_a_clear_error() -> None:
+    def encrypted(user_password: str) -> bytes:
+        writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(sample("rx-de-text.pdf"))))
+        writer.encrypt(user_password=user_password, owner_password="owner", algorithm="RC4-128")
+        out = io.BytesIO()
+        writer.write(out)
+        return out.getvalue()
+
+    [source] = split_pages(encrypted(""))
+    assert source.page is not None
+    assert "Brillenverordnung" in source.page.text
+    with pytest.raises(EncryptedPdf, match="password") as info:
+        split_pages(encrypted("secret"))
+    assert info.value.code == "encrypted_pdf"
+
+
+def test_too_many_pages() -> None:
+    writer = pypdf.PdfWriter()
+    for _ in range(3):
+        writer.add_blank_page(200, 200)
+    out = io.BytesIO()
+    writer.write(out)
+    with pytest.raises(TooManyPages, match="3 pages"):
+        split_pages(out.getvalue(), Limits(max_pages=2))
+    assert len(split_pages(out.getvalue(), Limits(max_pages=3))) == 3
+
+
+def test_blank_page_is_an_image_page_without_words() -> None:
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(300, 400)
+    out = io.BytesIO()
+    writer.write(out)
+    document = read_document(out.getvalue(), languages=["eng"])
+    [page] = document.pages
+    assert page.source == "ocr"
+    assert page.words == []
+
+
+def test_truncated_pdf_is_corrupt() -> None:
+    data = sample("rx-de-text.pdf")
+    with pytest.raises(CorruptFile):
+        split_pages(data[:2000])
