@@ -839,12 +839,14 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         return pb.GetInstanceResponse(exists=True, workflowState=state)
 
     async def GetInstance(self, req: pb.GetInstanceRequest, context: Any) -> pb.GetInstanceResponse:
+        await self.store.submit([])  # answer only with state that is durable
         return self._state_response(req.instanceId, req.getInputsAndOutputs)
 
     async def _wait(self, req: pb.GetInstanceRequest, done: Callable[[Instance], bool]) -> pb.GetInstanceResponse:
         while True:
             inst = self.instances.get(req.instanceId)
             if inst is None or done(inst):
+                await self.store.submit([])  # answer only with state that is durable
                 return self._state_response(req.instanceId, req.getInputsAndOutputs)
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             inst.waiters.append(fut)

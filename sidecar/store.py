@@ -123,6 +123,11 @@ class Store:
         if not pending:
             return
         error: StoreError | None = None
+        if not any(ops for ops, _ in pending):  # only barriers: everything before them is already durable
+            for _, fut in pending:
+                if not fut.done():
+                    fut.set_result(None)
+            return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             for ops, _ in pending:
