@@ -339,7 +339,6 @@ def _read_tables(page: Page, rows: list[list[Word]], table: TableHint, kinds: di
     out: list[Candidate] = []
     for row_hit in row_hits:
         row_top, row_bottom = row_hit.bbox[1], row_hit.bbox[3]
-        row_words = next((row for row in rows if any(w in row_hit.words for w in row)), [])
         # Headers above this row label, nearest first: the closest header row wins per column.
         headers: dict[str, LabelHit] = {}
         for column in sorted(columns, key=lambda c: row_top - c.bbox[3]):
@@ -357,22 +356,79 @@ def _read_tables(page: Page, rows: list[list[Word]], table: TableHint, kinds: di
                     out.append(Candidate(path, read[0], read[1], page.number, 0.9 * column.quality))
             continue
         ordered = sorted(headers.values(), key=lambda c: c.bbox[0])
-        centers = [(c.bbox[0] + c.bbox[2]) / 2 for c in ordered]
-        for index, column in enumerate(ordered):
-            left = (centers[index - 1] + centers[index]) / 2 if index else column.bbox[0] - _height(column.words) * 3
-            right = (
-                (centers[index] + centers[index + 1]) / 2
-                if index + 1 < len(ordered)
-                else column.bbox[2] + (_height(column.words) * 4)
-            )
-            cell = [w for w in row_words if w not in row_hit.words and left <= (w.bbox[0] + w.bbox[2]) / 2 < right]
-            if not cell:
-                continue
+        if not ordered:
+            continue
+        height = _height(row_hit.words)
+        if row_top - max(c.bbox[3] for c in ordered) > 14 * height:
+            continue
+        band_top, band_bottom = row_top - 0.5 * height, row_bottom + 1.0 * height
+        in_band = [w for w in page.words if band_top <= (w.bbox[1] + w.bbox[3]) / 2 <= band_bottom]
+        # A row label starts its row: "R" inside "PD 63 (R 31,5 / L 31,5)" is not a table row.
+        if any(w.bbox[2] <= row_hit.bbox[0] for w in in_band if w not in row_hit.words):
+            continue
+        header_ids = {id(w) for c in columns for w in c.words}
+        label_ids = {id(w) for hit in row_hits for w in hit.words}
+        centre = (row_top + row_bottom) / 2
+        other_centres = [(h.bbox[1] + h.bbox[3]) / 2 for h in row_hits if h is not row_hit and h.bbox[1] > row_bottom]
+
+        def nearest_row(word: Word, centre: float = centre, others: list[float] = other_centres) -> bool:
+            middle = (word.bbox[1] + word.bbox[3]) / 2
+            return all(abs(middle - centre) <= abs(middle - other) for other in others)
+
+        cells = sorted(
+            (
+                w
+                for w in in_band
+                if w.bbox[0] >= row_hit.bbox[2] - 1 and id(w) not in header_ids | label_ids and nearest_row(w)
+            ),
+            key=lambda w: w.bbox[0],
+        )
+        for column, cell in _align(cells, ordered, height):
             path = table.path.format(row=row_hit.path, column=column.path)
-            read = _read(kinds.get(path, "text"), cell)
+            read = _read(kinds.get(path, "text"), [cell])
             if read is not None:
                 out.append(Candidate(path, read[0], read[1], page.number, 0.9 * column.quality * row_hit.quality))
     return out
+
+
+def _align(cells: list[Word], headers: list[LabelHit], height: float) -> list[tuple[LabelHit, Word]]:
+    """Cells matched to column headers in left-to-right order, minimising how far each cell sits from its header
+    (by left edge, centre or right edge, whichever fits: tables align either way); extra cells may stay unmatched.
+    """
+    skip = 50.0
+
+    def cost(cell: Word, header: LabelHit) -> float:
+        x0, _, x1, _ = header.bbox
+        return (
+            min(abs(cell.bbox[0] - x0), abs(cell.bbox[2] - x1), abs((cell.bbox[0] + cell.bbox[2] - x0 - x1) / 2))
+            / height
+        )
+
+    n, m = len(cells), len(headers)
+    infinity = float("inf")
+    best = [[infinity] * (m + 1) for _ in range(n + 1)]
+    move: list[list[str]] = [[""] * (m + 1) for _ in range(n + 1)]
+    for j in range(m + 1):
+        best[0][j] = 0.0
+    for i in range(1, n + 1):
+        for j in range(m + 1):
+            options = [(best[i - 1][j] + skip, "skip-cell")]
+            if j:
+                options.append((best[i][j - 1], "skip-header"))
+                options.append((best[i - 1][j - 1] + cost(cells[i - 1], headers[j - 1]), "match"))
+            best[i][j], move[i][j] = min(options)
+    pairs: list[tuple[LabelHit, Word]] = []
+    i, j = n, m
+    while i > 0:
+        step = move[i][j]
+        if step == "match":
+            pairs.append((headers[j - 1], cells[i - 1]))
+            i, j = i - 1, j - 1
+        elif step == "skip-header":
+            j -= 1
+        else:
+            i -= 1
+    return pairs[::-1]
 
 
 def _fallbacks(document: Document, doc_type: DocumentType, found: dict[str, Candidate]) -> list[Candidate]:
