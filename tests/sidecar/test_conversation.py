@@ -265,7 +265,7 @@ def test_slow_reply_times_out(llm_server: LLMServer, component_sidecar: StartSid
             {"key": "k", "endpoint": llm_server.openai_base_url, "timeout": "300ms", "maxRetries": "1"},
         )
     )
-    llm_server.script(Reply.slow(3), Reply.slow(3))
+    llm_server.script(Reply.slow(1.5), Reply.slow(1.5))
     with DaprClient() as d, pytest.raises(DaprGrpcError) as failed:
         d.converse_alpha2("llm-slow", _inputs(conv.create_user_message("hi")))
     assert "timed out" in (failed.value.details() or "")
