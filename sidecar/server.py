@@ -128,7 +128,7 @@ class Sidecar:
         if self._engine is not None:
             await self._engine.stop()
         if self._store is not None:
-            self._store.close()
+            await self._store.aclose()
         log.info("docline sidecar stopped")
 
 

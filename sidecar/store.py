@@ -1,11 +1,9 @@
 """SQLite persistence for the workflow engine.
 
 The engine keeps its working state in memory and sends every change here as a list of SQL operations. Changes
-submitted during one pass of the event loop are committed together in one transaction at the end of that pass
-(group commit), so concurrent completions share one fsync, and commits land strictly in submission order.
-Committing on the loop thread itself (a durable WAL commit costs well under a millisecond) avoids handing the GIL
-back and forth with a writer thread, which cost more than the commit. Reads happen at start-up (recovery) and for
-ended instances whose history is no longer held in memory.
+submitted while a commit is in flight are committed together in the next transaction
+(group commit), so concurrent completions share one fsync, and commits land strictly in submission order. Reads
+happen at start-up (recovery) and for ended instances whose history is no longer held in memory.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +65,12 @@ class StoreError(Exception):
 
 
 class Store:
-    """One SQLite database in WAL mode with durable (synchronous=FULL) group commits."""
+    """One SQLite database in WAL mode with durable (synchronous=FULL), pipelined group commits.
+
+    Statements run on the event loop thread inside an open transaction (they only touch SQLite's page cache); the
+    COMMIT, which waits for the disk, runs on a helper thread that holds the GIL only for that one call. While it
+    runs, new changes accumulate and go into the next transaction as one group.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -79,8 +83,10 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open workflow database {path}: {exc}") from exc
         self._pending: list[tuple[list[Op], asyncio.Future[None]]] = []
-        self._flush_scheduled = False
+        self._scheduled = False
+        self._committing = False
         self._closed = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sidecar-commit")
         self.commits = 0  # counters for benchmarks and logs
         self.batches = 0
 
@@ -106,51 +112,85 @@ class Store:
         return self._conn.execute(sql, params).fetchall()
 
     def submit(self, ops: list[Op]) -> asyncio.Future[None]:
-        """Queue ops for the group commit at the end of this loop pass; the future resolves once they are durable."""
+        """Queue ops for the next group commit; the future resolves once they are durable.
+
+        An empty list is a barrier: it resolves once everything submitted before it is durable.
+        """
         if self._closed:
             raise StoreError("workflow database is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._pending.append((ops, fut))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
+        if not self._scheduled and not self._committing:
+            self._scheduled = True
+            loop.call_soon(self._start)
         return fut
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        pending, self._pending = self._pending, []
-        if not pending:
+    def _start(self) -> None:
+        self._scheduled = False
+        if self._committing or not self._pending:
             return
-        error: StoreError | None = None
+        pending, self._pending = self._pending, []
         if not any(ops for ops, _ in pending):  # only barriers: everything before them is already durable
-            for _, fut in pending:
-                if not fut.done():
-                    fut.set_result(None)
+            _resolve(pending, None)
             return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             for ops, _ in pending:
                 for sql, params in ops:
                     self._conn.execute(sql, params)
+        except sqlite3.Error as exc:  # a failed group must not leave a half-applied turn behind
+            log.exception("workflow database write failed")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            _resolve(pending, StoreError(f"write failed: {exc}"))
+            return
+        self._committing = True
+        loop = asyncio.get_running_loop()
+        done = loop.run_in_executor(self._executor, self._commit)
+        done.add_done_callback(lambda f: self._committed(pending, f.result()))
+
+    def _commit(self) -> StoreError | None:
+        try:
             self._conn.execute("COMMIT")
-            self.commits += 1
-            self.batches += len(pending)
-        except sqlite3.Error as exc:  # a failed commit must not leave a half-applied turn behind
+        except sqlite3.Error as exc:
             log.exception("workflow database commit failed")
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            error = StoreError(f"commit failed: {exc}")
-        for _, fut in pending:
-            if fut.done():
-                continue
-            if error is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(error)
+            return StoreError(f"commit failed: {exc}")
+        return None
+
+    def _committed(self, pending: list[tuple[list[Op], asyncio.Future[None]]], error: StoreError | None) -> None:
+        self._committing = False
+        if error is None:
+            self.commits += 1
+            self.batches += len(pending)
+        _resolve(pending, error)
+        if self._pending:
+            self._start()
+
+    async def aclose(self) -> None:
+        """Commit what is queued, then close the database."""
+        while self._pending or self._committing:
+            if self._pending and not self._committing:
+                self._start()
+            await asyncio.sleep(0.005)
+        self._closed = True
+        self._executor.shutdown(wait=True)
+        self._conn.close()
 
     def close(self) -> None:
-        if self._pending:
-            self._flush()
+        """Close without an event loop (nothing may be queued)."""
         self._closed = True
+        self._executor.shutdown(wait=True)
         self._conn.close()
+
+
+def _resolve(pending: list[tuple[list[Op], asyncio.Future[None]]], error: StoreError | None) -> None:
+    for _, fut in pending:
+        if fut.done():
+            continue
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
