@@ -8,6 +8,7 @@ import time
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dapr.ext.workflow as wf
@@ -16,9 +17,10 @@ import pytest
 from dapr.ext.workflow import WorkflowStatus
 from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2_grpc as pbg
 from dapr.ext.workflow._durabletask.internal import protos as pb
+from google.protobuf import wrappers_pb2
 
-from sidecar.server import RunningSidecar
-from tests.support.sidecar import Workers
+from sidecar.server import RunningSidecar, run_sidecar
+from tests.support.sidecar import Workers, sidecar_settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -525,3 +527,53 @@ def test_bad_requests_get_clear_errors(sidecar: RunningSidecar) -> None:
             stub.StartInstance(pb.CreateInstanceRequest(instanceId="x"))
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert not stub.GetInstance(pb.GetInstanceRequest(instanceId="nope")).exists
+
+
+def test_restart_redelivers_work_and_ignores_old_tokens(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with run_sidecar(sidecar_settings(data)) as first, grpc.insecure_channel(first.grpc_endpoint) as ch:
+        stub = pbg.TaskHubSidecarServiceStub(ch)
+        stub.StartInstance(pb.CreateInstanceRequest(instanceId="r", name="r-wf"))
+        stream = stub.GetWorkItems(pb.GetWorkItemsRequest())
+        old = next(stream)
+        stream.cancel()
+    with run_sidecar(sidecar_settings(data)) as second, grpc.insecure_channel(second.grpc_endpoint) as ch:
+        stub = pbg.TaskHubSidecarServiceStub(ch)
+        stream = stub.GetWorkItems(pb.GetWorkItemsRequest())
+        again = next(stream)
+        assert again.workflowRequest.instanceId == "r"
+        schedule = pb.WorkflowAction(id=0, scheduleTask=pb.ScheduleTaskAction(name="act"))
+        stale = pb.WorkflowResponse(instanceId="r", completionToken=old.completionToken, actions=[schedule])
+        stub.CompleteOrchestratorTask(stale)
+        assert not any(
+            e.HasField("taskScheduled")
+            for e in stub.GetInstanceHistory(pb.GetInstanceHistoryRequest(instanceId="r")).events
+        )
+        stub.CompleteOrchestratorTask(
+            pb.WorkflowResponse(instanceId="r", completionToken=again.completionToken, actions=[schedule])
+        )
+        activity = next(stream)
+        assert activity.activityRequest.name == "act"
+        stream.cancel()
+    # the activity was handed out but never completed: the next sidecar hands it out again
+    with run_sidecar(sidecar_settings(data)) as third, grpc.insecure_channel(third.grpc_endpoint) as ch:
+        stub = pbg.TaskHubSidecarServiceStub(ch)
+        stream = stub.GetWorkItems(pb.GetWorkItemsRequest())
+        redelivered = next(stream)
+        assert redelivered.activityRequest.name == "act"
+        assert redelivered.activityRequest.taskId == 0
+        stub.CompleteActivityTask(
+            pb.ActivityResponse(instanceId="r", taskId=0, completionToken=activity.completionToken)
+        )  # stale: ignored
+        stub.CompleteActivityTask(
+            pb.ActivityResponse(
+                instanceId="r",
+                taskId=0,
+                completionToken=redelivered.completionToken,
+                result=wrappers_pb2.StringValue(value="1"),
+            )
+        )
+        turn = next(stream)
+        kinds = [e.WhichOneof("eventType") for e in turn.workflowRequest.newEvents]
+        assert kinds == ["workflowStarted", "taskCompleted"]
+        stream.cancel()
