@@ -20,8 +20,21 @@ from extractors.types import DocumentType
 CONFIDENT_HITS = 6.0
 
 
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
 def _phrase_hits(text: str, phrases: set[str]) -> int:
-    return sum(1 for phrase in phrases if re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text))
+    # Scripts without spaces between words: OCR splits them anywhere, so look in the text without spaces.
+    unspaced = re.sub(r"\s+", "", text)
+    return sum(
+        1
+        for phrase in phrases
+        if (
+            phrase.replace(" ", "") in unspaced
+            if _CJK.search(phrase)
+            else re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text)
+        )
+    )
 
 
 def offline_scores(document: Document, types: Sequence[DocumentType]) -> dict[str, float]:

@@ -12,7 +12,6 @@ from typing import Any
 
 from rapidfuzz import fuzz
 from stdnum import iban as stdnum_iban
-from stdnum import vatin
 
 from agents.models import Extraction, FieldValue
 from agents.provenance import Match, field_from_match
@@ -20,6 +19,7 @@ from extractors.model import BBox, Document, Page, Word
 from extractors.normalize import (
     compact,
     fold,
+    is_valid_vat_id,
     parse_amount,
     parse_currency,
     parse_date,
@@ -107,6 +107,26 @@ def _rows(page: Page) -> list[list[Word]]:
     return rows
 
 
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
+def _cjk_hits(page: Page, row: list[Word], folded: list[str], path: str, label: str) -> list[LabelHit]:
+    """A label in a script without spaces: OCR splits it into arbitrary words, so match the joined text."""
+    target = _token(label.replace(" ", ""))
+    hits = []
+    for start in range(len(row)):
+        joined = ""
+        for end in range(start, min(len(row), start + 8)):
+            joined += folded[end]
+            if len(joined) >= len(target):
+                break
+        if joined == target:
+            words = tuple(row[start : end + 1])
+            # A CJK character says as much as a few Latin letters: weigh the label's specificity so.
+            hits.append(LabelHit(path=path, page=page, words=words, label_tokens=3 * len(target), quality=1.0))
+    return hits
+
+
 def _find_labels(page: Page, rows: list[list[Word]], labels: Labels) -> list[LabelHit]:
     """Every occurrence of every label, minus those inside a longer label's occurrence (``Total`` in
     ``Total net``)."""
@@ -116,6 +136,9 @@ def _find_labels(page: Page, rows: list[list[Word]], labels: Labels) -> list[Lab
         for path, per_language in labels.items():
             seen: set[tuple[int, int]] = set()
             for label in {label for labels_ in per_language.values() for label in labels_}:
+                if _CJK.search(label):
+                    hits.extend(_cjk_hits(page, row, folded, path, label))
+                    continue
                 tokens = _label_tokens(label)
                 if not tokens:
                     continue
@@ -163,13 +186,20 @@ def _height(words: Sequence[Word]) -> float:
 
 def _right_of(hit: LabelHit, rows: list[list[Word]], stops: set[int]) -> list[Word]:
     """Words right of the label on its row, up to a wide gap or the next label."""
-    x1 = hit.bbox[2]
+    x1, top, bottom = hit.bbox[2], hit.bbox[1], hit.bbox[3]
     height = _height(hit.words)
     for row in rows:
         if not any(word in hit.words for word in row):
             continue
+        # Handwriting drifts off the printed line: take words overlapping the label's height as on its row.
+        drifting = [
+            w
+            for w in hit.page.words
+            if min(bottom, w.bbox[3]) - max(top, w.bbox[1]) >= 0.4 * min(height, w.bbox[3] - w.bbox[1])
+        ]
+        row_words = sorted({id(w): w for w in [*row, *drifting]}.values(), key=lambda w: w.bbox[0])
         out: list[Word] = []
-        for word in row:
+        for word in row_words:
             if word.bbox[0] < x1 - 1 or word in hit.words:
                 continue
             if id(word) in stops:
@@ -231,6 +261,11 @@ def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]
             parsed = parse_date(" ".join(w.text for w in prefix))
             if parsed is not None:
                 return parsed.isoformat(), prefix
+        # Handwritten dates lose their dots to OCR: "16 05 1999".
+        if len(words) >= 3 and all(w.text.isdigit() for w in words[:3]):
+            parsed = parse_date(".".join(w.text for w in words[:3]))
+            if parsed is not None:
+                return parsed.isoformat(), tuple(words[:3])
         return None
     if kind in ("amount", "number"):
         for index, word in enumerate(words[:4]):
@@ -286,7 +321,7 @@ def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]
         for start in range(min(len(words), 3)):
             for end in range(start + 1, min(len(words), start + 5) + 1):
                 candidate = compact("".join(w.text for w in words[start:end]))
-                if vatin.is_valid(candidate):
+                if is_valid_vat_id(candidate):
                     return candidate, tuple(words[start:end])
         return None
     if kind == "identifier":
@@ -508,6 +543,31 @@ def _position(candidate: Candidate, lowest: bool) -> tuple[int, float]:
     return (candidate.page, y) if lowest else (-candidate.page, -y)
 
 
+def _printed_amount(document: Document, value: float) -> Candidate | None:
+    """The last word on the document that reads as ``value`` (a total is printed last)."""
+    last: Candidate | None = None
+    for page in document.pages:
+        for word in page.words:
+            parsed = parse_amount(word.text) if any(ch.isdigit() for ch in word.text) else None
+            if parsed is not None and abs(parsed - value) < 0.005:
+                last = Candidate("", parsed, (word,), page.number, 0.5)
+    return last
+
+
+def _complete_totals(document: Document, found: dict[str, Candidate]) -> None:
+    """A missing total (or net) whose value net + tax (or total - tax) is printed somewhere: its label was not
+    read (OCR dropped a character), the amount was."""
+    net, tax, total = (found.get(p) for p in ("net_amount", "tax_amount", "total_amount"))
+    if net and tax and not total:
+        hit = _printed_amount(document, round(float(net.value) + float(tax.value), 2))
+        if hit is not None:
+            found["total_amount"] = Candidate("total_amount", hit.value, hit.words, hit.page, hit.score)
+    elif total and tax and not net:
+        hit = _printed_amount(document, round(float(total.value) - float(tax.value), 2))
+        if hit is not None:
+            found["net_amount"] = Candidate("net_amount", hit.value, hit.words, hit.page, hit.score)
+
+
 def _check_totals(found: dict[str, Candidate]) -> None:
     """Drop a net or tax amount that contradicts the other two amounts: one of the labels fooled us."""
     net, tax, total = (found.get(p) for p in ("net_amount", "tax_amount", "total_amount"))
@@ -537,6 +597,8 @@ def offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
     for fallback in _fallbacks(document, doc_type, found):
         found.setdefault(fallback.path, fallback)
     _check_totals(found)
+    if {"net_amount", "tax_amount", "total_amount"} <= specs.keys():
+        _complete_totals(document, found)
     data: dict[str, Any] = {}
     fields: dict[str, FieldValue] = {}
     for path in specs:

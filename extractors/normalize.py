@@ -59,6 +59,10 @@ _CURRENCY_SYMBOLS: dict[str, str] = {
     "R$": "BRL",
     "₺": "TRY",
     "₽": "RUB",
+    "円": "JPY",
+    "￥": "JPY",
+    # Japanese fonts draw the yen sign at the backslash code point; OCR reads it back as "\\".
+    "\\": "JPY",
 }
 
 # Digit groups of three may be split by space, apostrophe, dot or comma; one decimal part of 1-3 digits may follow.
@@ -143,6 +147,9 @@ _WORD_DATE = re.compile(
 _WORD_DATE_US = re.compile(r"([^\W\d_]{3,})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})")
 
 
+_CJK_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
+
+
 def parse_date(text: str, *, day_first: bool = True) -> date | None:
     """The calendar date printed in ``text``, or ``None`` when there is none or it does not exist.
 
@@ -152,6 +159,9 @@ def parse_date(text: str, *, day_first: bool = True) -> date | None:
     """
     if not text:
         return None
+    match = _CJK_DATE.search(text)
+    if match:
+        return _make_date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
     match = _ISO_DATE.search(text)
     if match:
         return _make_date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
@@ -218,3 +228,15 @@ def parse_prism_base(text: str) -> str | None:
     if token.isdigit() and 0 <= int(token) <= 360:
         return token
     return None
+
+
+def is_valid_vat_id(value: str) -> bool:
+    """Whether ``value`` is a VAT ID valid for its country prefix (python-stdnum), or a Japanese qualified-invoice
+    registration number (``T`` + a valid 13-digit corporate number)."""
+    from stdnum import vatin
+    from stdnum.jp import cn
+
+    text = compact(value)
+    if re.fullmatch(r"T\d{13}", text):
+        return bool(cn.is_valid(text[1:]))
+    return bool(vatin.is_valid(text))

@@ -10,7 +10,7 @@ from stdnum import iban as stdnum_iban
 from stdnum import vatin
 from stdnum.exceptions import ValidationError as StdnumError
 
-from extractors.normalize import ISO_4217, compact
+from extractors.normalize import ISO_4217, compact, is_valid_vat_id
 from extractors.rules import Rule, ValidationIssue, get_path
 
 EARLIEST_DATE = date(1900, 1, 1)
@@ -99,6 +99,8 @@ def vat_id(path: str) -> Rule:
     def check(data: dict[str, Any]) -> Iterator[ValidationIssue]:
         value = get_path(data, path)
         if not value:
+            return
+        if is_valid_vat_id(str(value)):
             return
         try:
             vatin.validate(compact(str(value)))

@@ -54,6 +54,7 @@ LABELS: Labels = {
         "it": ["Numero fattura", "Fattura n", "N. fattura", "Fattura numero", "Fattura"],
         "pt": ["Número da fatura", "Fatura nº", "Nº da fatura", "Fatura n.º", "Fatura"],
         "nl": ["Factuurnummer", "Factuur nr", "Factuurnr", "Factuur"],
+        "ja": ["請求書番号", "請求番号", "伝票番号"],
     },
     "issue_date": {
         "en": ["Invoice date", "Date of issue", "Issue date", "Issued", "Date"],
@@ -63,6 +64,7 @@ LABELS: Labels = {
         "it": ["Data fattura", "Data di emissione", "Data"],
         "pt": ["Data da fatura", "Data de emissão", "Data"],
         "nl": ["Factuurdatum", "Datum"],
+        "ja": ["発行日", "請求日", "日付"],
     },
     "due_date": {
         "en": ["Due date", "Payment due", "Due", "Pay by"],
@@ -72,6 +74,7 @@ LABELS: Labels = {
         "it": ["Data di scadenza", "Scadenza"],
         "pt": ["Data de vencimento", "Vencimento"],
         "nl": ["Vervaldatum", "Te betalen voor"],
+        "ja": ["支払期限", "お支払期限", "支払期日"],
     },
     "currency": {
         "en": ["Currency"],
@@ -81,6 +84,7 @@ LABELS: Labels = {
         "it": ["Valuta"],
         "pt": ["Moeda"],
         "nl": ["Valuta", "Munteenheid"],
+        "ja": ["通貨"],
     },
     "net_amount": {
         "en": ["Net amount", "Subtotal", "Sub-total", "Net total", "Total net", "Amount before tax", "Net"],
@@ -90,6 +94,7 @@ LABELS: Labels = {
         "it": ["Imponibile", "Totale imponibile", "Subtotale", "Importo netto"],
         "pt": ["Valor líquido", "Subtotal", "Total sem IVA", "Base tributável"],
         "nl": ["Subtotaal", "Totaal excl. btw", "Netto bedrag", "Excl. btw"],
+        "ja": ["小計", "税抜金額", "税抜合計"],
     },
     "tax_amount": {
         "en": ["VAT amount", "Tax amount", "Total VAT", "Sales tax", "VAT", "Tax"],
@@ -99,6 +104,7 @@ LABELS: Labels = {
         "it": ["Importo IVA", "Totale IVA", "IVA"],
         "pt": ["Valor do IVA", "Total IVA", "IVA"],
         "nl": ["Btw-bedrag", "Totaal btw", "BTW", "Btw"],
+        "ja": ["消費税", "消費税額"],
     },
     "total_amount": {
         "en": ["Total amount", "Amount due", "Total due", "Grand total", "Invoice total", "Balance due", "Total"],
@@ -108,6 +114,7 @@ LABELS: Labels = {
         "it": ["Totale fattura", "Totale documento", "Importo totale", "Totale da pagare", "Totale"],
         "pt": ["Total a pagar", "Valor total", "Total"],
         "nl": ["Totaal incl. btw", "Te betalen", "Totaalbedrag", "Totaal"],
+        "ja": ["合計", "合計金額", "ご請求金額", "請求金額", "総額"],
     },
     "seller.vat_id": {
         "en": ["VAT ID", "VAT No", "VAT Reg No", "VAT number", "Tax ID"],
@@ -117,6 +124,7 @@ LABELS: Labels = {
         "it": ["Partita IVA", "P. IVA", "P.IVA"],
         "pt": ["NIF", "NIPC", "Contribuinte"],
         "nl": ["Btw-nummer", "BTW-nr", "Btw-id", "BTW nummer"],
+        "ja": ["登録番号", "適格請求書発行事業者登録番号"],
     },
     "seller.iban": {lang: ["IBAN"] for lang in ("en", "de", "fr", "es", "it", "pt", "nl")},
     "seller.name": {
@@ -136,6 +144,7 @@ LABELS: Labels = {
         "it": ["Cliente", "Destinatario", "Spett.le", "Cessionario"],
         "pt": ["Cliente", "Faturar a", "Destinatário"],
         "nl": ["Klant", "Factuur aan", "Afnemer"],
+        "ja": ["請求先"],
     },
     "buyer.vat_id": {
         "en": ["Customer VAT ID", "Customer VAT No", "Buyer VAT"],
@@ -154,6 +163,7 @@ LABELS: Labels = {
         "it": ["Descrizione"],
         "pt": ["Descrição"],
         "nl": ["Omschrijving"],
+        "ja": ["品名", "内容"],
     },
     "line_items[].quantity": {
         "en": ["Qty", "Quantity"],
@@ -163,6 +173,7 @@ LABELS: Labels = {
         "it": ["Quantità", "Q.tà"],
         "pt": ["Quantidade", "Qtd"],
         "nl": ["Aantal"],
+        "ja": ["数量"],
     },
     "line_items[].unit_price": {
         "en": ["Unit price", "Price"],
@@ -172,6 +183,7 @@ LABELS: Labels = {
         "it": ["Prezzo unitario", "Prezzo"],
         "pt": ["Preço unitário", "Preço"],
         "nl": ["Stukprijs", "Prijs"],
+        "ja": ["単価"],
     },
     "line_items[].amount": {
         "en": ["Amount", "Line total"],
@@ -181,6 +193,7 @@ LABELS: Labels = {
         "it": ["Importo"],
         "pt": ["Valor", "Montante"],
         "nl": ["Bedrag"],
+        "ja": ["金額"],
     },
 }
 
@@ -192,6 +205,7 @@ KEYWORDS = {
     "it": ["fattura", "iva", "imponibile", "totale", "scadenza"],
     "pt": ["fatura", "iva", "nif", "total a pagar", "vencimento"],
     "nl": ["factuur", "btw", "totaal", "te betalen", "vervaldatum"],
+    "ja": ["請求書", "消費税", "小計", "合計", "支払期限"],
 }
 
 KINDS: dict[str, FieldKind] = {

@@ -56,6 +56,7 @@ EYE_ROWS: Labels = {
         "it": ["Destro", "OD", "D", "Occhio destro"],
         "pt": ["Direito", "OD", "D", "Olho direito"],
         "nl": ["Rechts", "R", "OD"],
+        "ja": ["右", "R"],
     },
     "left": {
         "en": ["Left", "L", "OS", "L.E."],
@@ -65,6 +66,7 @@ EYE_ROWS: Labels = {
         "it": ["Sinistro", "OS", "S", "Occhio sinistro"],
         "pt": ["Esquerdo", "OE", "E", "Olho esquerdo"],
         "nl": ["Links", "L", "OS"],
+        "ja": ["左", "L"],
     },
 }
 
@@ -77,6 +79,7 @@ EYE_COLUMNS: Labels = {
         "it": ["Sfera", "Sf"],
         "pt": ["Esférico", "Esf", "Esfera"],
         "nl": ["Sfeer", "Sph", "S"],
+        "ja": ["球面", "SPH"],
     },
     "cylinder": {
         "en": ["Cylinder", "Cyl", "CYL"],
@@ -86,6 +89,7 @@ EYE_COLUMNS: Labels = {
         "it": ["Cilindro", "Cil"],
         "pt": ["Cilíndrico", "Cil", "Cilindro"],
         "nl": ["Cilinder", "Cyl", "C"],
+        "ja": ["円柱", "乱視", "CYL"],
     },
     "axis": {
         "en": ["Axis", "Ax"],
@@ -95,6 +99,7 @@ EYE_COLUMNS: Labels = {
         "it": ["Asse"],
         "pt": ["Eixo"],
         "nl": ["As", "Ax"],
+        "ja": ["軸", "乱視軸"],
     },
     "addition": {
         "en": ["Add", "Addition", "Near add"],
@@ -104,6 +109,7 @@ EYE_COLUMNS: Labels = {
         "it": ["Addizione", "Add"],
         "pt": ["Adição", "Add"],
         "nl": ["Additie", "Add"],
+        "ja": ["加入", "ADD"],
     },
     "prism": {
         "en": ["Prism", "Pr"],
@@ -113,6 +119,7 @@ EYE_COLUMNS: Labels = {
         "it": ["Prisma"],
         "pt": ["Prisma"],
         "nl": ["Prisma"],
+        "ja": ["プリズム"],
     },
     "prism_base": {
         "en": ["Base"],
@@ -122,6 +129,7 @@ EYE_COLUMNS: Labels = {
         "it": ["Base"],
         "pt": ["Base"],
         "nl": ["Basis"],
+        "ja": ["基底"],
     },
 }
 
@@ -134,6 +142,7 @@ LABELS: Labels = {
         "it": ["Paziente", "Nome", "Cliente"],
         "pt": ["Paciente", "Nome", "Cliente"],
         "nl": ["Patiënt", "Naam", "Klant"],
+        "ja": ["氏名", "患者名", "お名前"],
     },
     "patient.date_of_birth": {
         "en": ["Date of birth", "DOB", "Born"],
@@ -143,6 +152,7 @@ LABELS: Labels = {
         "it": ["Data di nascita", "Nato il", "Nata il"],
         "pt": ["Data de nascimento", "Nascido em"],
         "nl": ["Geboortedatum", "Geb."],
+        "ja": ["生年月日"],
     },
     "prescriber.name": {
         "en": ["Prescriber", "Optometrist", "Doctor", "Signed"],
@@ -152,6 +162,7 @@ LABELS: Labels = {
         "it": ["Prescrittore", "Oculista", "Optometrista", "Dottore"],
         "pt": ["Prescritor", "Oftalmologista", "Optometrista", "Médico"],
         "nl": ["Voorschrijver", "Oogarts", "Optometrist", "Opticien"],
+        "ja": ["医師", "処方医", "眼科医"],
     },
     "issue_date": {
         "en": ["Date", "Date of prescription", "Issued"],
@@ -161,6 +172,7 @@ LABELS: Labels = {
         "it": ["Data", "Data prescrizione"],
         "pt": ["Data", "Data da prescrição"],
         "nl": ["Datum", "Datum voorschrift"],
+        "ja": ["処方日", "発行日", "日付"],
     },
     "pupillary_distance.binocular": {
         "en": ["PD", "Pupillary distance", "Pupil distance"],
@@ -170,6 +182,7 @@ LABELS: Labels = {
         "it": ["DP", "Distanza interpupillare", "DIP"],
         "pt": ["DP", "Distância pupilar", "DNP"],
         "nl": ["PD", "Pupilafstand"],
+        "ja": ["瞳孔間距離", "PD"],
     },
     "lens_type": {
         "en": ["Lens type", "Lenses", "Lens"],
@@ -179,6 +192,7 @@ LABELS: Labels = {
         "it": ["Tipo di lente", "Lenti"],
         "pt": ["Tipo de lente", "Lentes"],
         "nl": ["Glastype", "Glazen"],
+        "ja": ["レンズ種類", "レンズの種類"],
     },
     "notes": {
         "en": ["Notes", "Remarks", "Comments"],
@@ -188,6 +202,7 @@ LABELS: Labels = {
         "it": ["Note", "Osservazioni"],
         "pt": ["Observações", "Notas"],
         "nl": ["Opmerkingen", "Notities"],
+        "ja": ["備考"],
     },
 }
 
@@ -199,6 +214,7 @@ KEYWORDS = {
     "it": ["prescrizione", "occhiali", "sfera", "cilindro", "asse", "lenti", "oculista"],
     "pt": ["receita", "óculos", "esférico", "cilíndrico", "eixo", "lentes"],
     "nl": ["brilvoorschrift", "bril", "sfeer", "cilinder", "glazen", "oogarts"],
+    "ja": ["眼鏡処方箋", "処方箋", "球面", "円柱", "乱視", "瞳孔間距離"],
 }
 
 KINDS: dict[str, FieldKind] = {

@@ -11,7 +11,7 @@ from extractors.errors import UnknownDocumentType
 from extractors.types import InvalidDocumentType, build_registry, get_type, load_user_types, registered_types
 from extractors.validation import validate
 
-LANGUAGES = {"de", "fr", "es", "it", "en", "pt", "nl"}
+LANGUAGES = {"de", "fr", "es", "it", "en", "pt", "nl", "ja"}
 
 
 def test_builtin_types_are_registered() -> None:

@@ -44,7 +44,7 @@ def test_json_includes_user_types_labels_and_rules(tmp_path: Path) -> None:
     ]
     assert note["rules"] == ["required(number)"]
     assert "totals_add_up" in described["invoice"]["rules"]
-    assert described["invoice"]["languages"] == ["de", "en", "es", "fr", "it", "nl", "pt"]
+    assert described["invoice"]["languages"] == ["de", "en", "es", "fr", "it", "ja", "nl", "pt"]
 
 
 def test_unknown_type_is_a_clear_error() -> None:
