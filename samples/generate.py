@@ -1018,7 +1018,7 @@ def encode(images: list[Image.Image], spec: Spec, canvases: list[Canvas]) -> byt
     out = io.BytesIO()
     dpi = (spec.dpi, spec.dpi)
     if spec.format == "png":
-        images[0].save(out, format="PNG", dpi=dpi, optimize=True)
+        images[0].save(out, format="PNG", dpi=dpi, compress_level=9)
     elif spec.format == "jpeg":
         images[0].save(out, format="JPEG", quality=spec.jpeg_quality or 80, dpi=dpi)
     elif spec.format == "webp":
