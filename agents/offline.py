@@ -481,7 +481,15 @@ def _fallbacks(document: Document, doc_type: DocumentType, found: dict[str, Cand
                     out.append(Candidate(path, hit[0], hit[1], page.number, 0.5))
                     break
     if "seller.name" in kinds and "seller.name" not in found and document.pages:
-        name = _company_at_top(document.pages[0])
+        vocabulary = {
+            fold(word)
+            for words in [
+                *doc_type.keywords.values(),
+                *(labels for per in doc_type.labels.values() for labels in per.values()),
+            ]
+            for word in words
+        }
+        name = _company_at_top(document.pages[0], vocabulary)
         if name is not None:
             out.append(Candidate("seller.name", " ".join(w.text for w in name), name, 1, 0.4))
     return out
@@ -501,8 +509,16 @@ def _scan(page: Page, kind: FieldKind, exclude: set[str]) -> tuple[Any, tuple[Wo
     return None
 
 
-def _company_at_top(page: Page) -> tuple[Word, ...] | None:
+def _company_at_top(page: Page, vocabulary: set[str]) -> tuple[Word, ...] | None:
+    """The letterhead: the first line of the page when it is a name (letters, no digits, not a title like
+    "INVOICE"), else the first line in the top half naming a company by its legal form (GmbH, SARL, Ltd …)."""
     rows = _rows(page)
+    if rows and min(w.bbox[1] for w in rows[0]) < page.height / 4:
+        first = _blocks(rows[0])[0]
+        text = " ".join(w.text for w in first)
+        folded = fold(text).strip(" :")
+        if sum(ch.isalpha() for ch in text) >= 3 and not any(ch.isdigit() for ch in text) and folded not in vocabulary:
+            return tuple(first)
     top_half = [row for row in rows if min(w.bbox[1] for w in row) < page.height / 2]
     for row in top_half:
         for block in _blocks(row):
