@@ -119,7 +119,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 proc.wait(timeout=10)
 
 
-def _invoice_png() -> bytes:
+def _invoice_png(number: str, total: str) -> bytes:
     """A clean printed invoice, large enough for Tesseract to read at 300 dpi."""
     font_path = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
     big, normal = ImageFont.truetype(font_path, 64), ImageFont.truetype(font_path, 40)
@@ -127,13 +127,13 @@ def _invoice_png() -> bytes:
     draw = ImageDraw.Draw(image)
     lines = [
         (big, "ACME Optics GmbH"),
-        (normal, "Invoice No: INV-2041"),
+        (normal, f"Invoice No: {number}"),
         (normal, "Invoice date: 2026-11-02"),
         (normal, "Due date: 2026-12-02"),
         (normal, "Customer: Brillen Berger KG"),
         (normal, "Net amount: 100.00 EUR"),
         (normal, "VAT: 19.00 EUR"),
-        (normal, "Total amount: 119.00 EUR"),
+        (normal, f"Total amount: {total} EUR"),
         (normal, "IBAN: DE89370400440532013000"),
     ]
     y = 250
@@ -158,10 +158,17 @@ def _wait_status(server: Server, doc_id: str, wanted: set[str], timeout: float =
 
 
 @pytest.fixture(scope="module")
-def needs_review(server: Server) -> dict[str, Any]:
-    res = server.client.post("/v1/documents", files={"file": ("invoice-2041.png", _invoice_png(), "image/png")})
-    assert res.status_code in (200, 202), res.text
-    return _wait_status(server, res.json()["id"], {"needs_review"})
+def submitted(server: Server) -> dict[str, str]:
+    """Two invoices, submitted together so they are read while the browser starts: one whose total does not add
+    up (a validation error to correct), one that is consistent."""
+    ids = {}
+    for name, number, total in (("mismatch", "INV-2041", "150.00"), ("consistent", "INV-2042", "119.00")):
+        res = server.client.post(
+            "/v1/documents", files={"file": (f"{number}.png", _invoice_png(number, total), "image/png")}
+        )
+        assert res.status_code in (200, 202), res.text
+        ids[name] = res.json()["id"]
+    return ids
 
 
 @pytest.fixture(scope="module")
@@ -203,10 +210,12 @@ def _displayed_boxes(page: Any) -> list[dict[str, Any]]:
     )
 
 
-def test_review_flow_in_chromium(server: Server, needs_review: dict[str, Any], browser_context: Any) -> None:
-    doc_id = needs_review["id"]
-    boxed = {path: f for path, f in needs_review["fields"].items() if f.get("bbox") and f.get("page")}
-    assert boxed, f"the extraction located no field on the page: {needs_review['fields']}"
+def test_review_flow_in_chromium(server: Server, submitted: dict[str, str], browser_context: Any) -> None:
+    doc = _wait_status(server, submitted["mismatch"], {"needs_review"})
+    doc_id = doc["id"]
+    boxed = {path: f for path, f in doc["fields"].items() if f.get("bbox") and f.get("page")}
+    assert boxed, f"the extraction located no field on the page: {doc['fields']}"
+    assert any(e["field"] == "total_amount" for e in doc["validation"]["errors"]), doc["validation"]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     page = browser_context.new_page()
@@ -217,23 +226,27 @@ def test_review_flow_in_chromium(server: Server, needs_review: dict[str, Any], b
     # The API answers 401 without a token: the page asks for one; a wrong one is refused and asked for again.
     page.get_by_label("Token", exact=True).fill("wrong-token")
     page.get_by_role("button", name="Use token").click()
-    page.wait_for_function("document.getElementById('token-hint').textContent.includes('refused')")
+    page.get_by_text("The token was refused").wait_for()
     page.get_by_label("Token", exact=True).fill(TOKEN)
     page.get_by_role("button", name="Use token").click()
-    assert page.evaluate("sessionStorage.getItem('docline.token')") == TOKEN
 
     # The queue: needs_review comes first and lists our document.
     link = page.locator(f'section[data-status="needs_review"] a[href="#/documents/{doc_id}"]')
     link.wait_for()
+    assert page.evaluate("() => sessionStorage.getItem('docline.token')") == TOKEN
     assert page.locator("section.queue").first.get_attribute("data-status") == "needs_review"
     page.screenshot(path=str(SCREENSHOTS / "queue.png"))
 
     # Filters: by status and by type narrow the queue.
     page.get_by_label("Status", exact=True).select_option("completed")
-    page.wait_for_function("location.hash.includes('status=completed')")
+    page.locator('section[data-status="needs_review"]').wait_for(state="detached")
     page.locator('section[data-status="completed"]').wait_for()
+    assert page.locator("section.queue").count() == 1
     assert page.locator(f'a[href="#/documents/{doc_id}"]').count() == 0
-    page.goto(server.url + f"/#/?type={needs_review['document_type']}")
+    page.goto(server.url + "/#/?type=prescription")
+    page.locator('section[data-status="needs_review"] p.muted').wait_for()
+    assert page.locator(f'a[href="#/documents/{doc_id}"]').count() == 0
+    page.goto(server.url + f"/#/?type={doc['document_type']}")
     link.wait_for()
 
     # The document: its page image with a box per located field, scaled to the displayed size.
@@ -250,22 +263,23 @@ def test_review_flow_in_chromium(server: Server, needs_review: dict[str, Any], b
         assert b["height"] == pytest.approx((y1 - y0) * b["scaleY"], abs=2)
     page.screenshot(path=str(SCREENSHOTS / "document.png"))
 
-    # Validation errors sit next to their fields.
-    for issue in needs_review["validation"]["errors"]:
+    # Validation errors sit next to their fields, announced to assistive technology.
+    total = page.get_by_label("Total amount", exact=True)
+    for issue in doc["validation"]["errors"]:
         row = page.locator(f'.row[data-field="{issue["field"]}"]')
         if row.count():
-            assert issue["message"] in row.inner_text()
+            assert issue["message"] in row.locator("p.error").inner_text()
+    assert total.get_attribute("aria-invalid") == "true"
+    assert "f-total_amount-err" in (total.get_attribute("aria-describedby") or "")
 
-    # Correct a field (keyboard-labelled input), approve.
-    field = next(p for p in ("invoice_number", *boxed) if p in needs_review["fields"])
-    new_value = "INV-2041-R"
-    box = page.locator(f'rect.box[data-field="{field}"]')
+    # Correct the total, approve.
     reviews: list[str] = []
     page.on("request", lambda req: reviews.append(req.url) if req.method == "POST" else None)
-    page.locator(f'[data-path="{field}"]').fill(new_value)
-    page.keyboard.press("Enter")  # Enter in a field never decides: nothing is sent
-    if box.count():
+    total.fill("119.00")
+    if "total_amount" in boxed:
+        box = page.locator('rect.box[data-field="total_amount"]')
         assert "active" in (box.get_attribute("class") or ""), "focusing a field highlights its box"
+    page.keyboard.press("Enter")  # Enter in a field never decides: nothing is sent
     page.screenshot(path=str(SCREENSHOTS / "corrected.png"))
     assert not reviews, reviews
     page.get_by_role("button", name="Approve").click()
@@ -278,8 +292,31 @@ def test_review_flow_in_chromium(server: Server, needs_review: dict[str, Any], b
     done = server.client.get(f"/v1/documents/{doc_id}").json()
     assert done["status"] == "completed"
     assert done["review"]["decision"] == "approve"
-    assert done["review"]["corrections"] == {field: new_value}
-    assert _lookup(done["data"], field) == new_value
+    assert done["review"]["corrections"] == {"total_amount": 119}
+    assert done["data"]["total_amount"] == 119
+    page.close()
+
+
+def test_reject_with_the_keyboard(server: Server, submitted: dict[str, str], browser_context: Any) -> None:
+    doc_id = _wait_status(server, submitted["consistent"], {"needs_review"})["id"]
+    page = browser_context.new_page()
+    # A new tab has its own sessionStorage: this one starts with the token already given.
+    page.add_init_script(f"sessionStorage.setItem('docline.token', {TOKEN!r})")
+    page.goto(server.url + "/")
+    page.locator(f'a[href="#/documents/{doc_id}"]').focus()
+    page.keyboard.press("Enter")
+    page.locator("figure.page.loaded").first.wait_for()
+    assert page.evaluate("() => document.activeElement.tagName") == "H1", "the document view takes focus"
+    page.get_by_role("button", name="Reject").focus()
+    page.keyboard.press("Enter")
+    page.locator("#doc-status .st-rejected").wait_for(timeout=30_000)
+    assert "rejected_by_reviewer" in page.locator("#doc-error").inner_text()
+
+    done = server.client.get(f"/v1/documents/{doc_id}").json()
+    assert done["status"] == "rejected"
+    assert done["review"]["decision"] == "reject"
+    assert done["review"]["corrections"] == {}
+    assert done["error"]["code"] == "rejected_by_reviewer"
     page.close()
 
 

@@ -603,8 +603,9 @@ function documentView(main, id) {
       } else general.push(e);
     }
 
-    // Group leaves by parent path, one fieldset per group, in first-seen order.
-    const groups = new Map();
+    // Group leaves by parent path, one fieldset per group: the document's own fields first, then nested groups in
+    // first-seen order.
+    const groups = new Map([["", []]]);
     for (const [p, v] of leaves) {
       const parent = parentOf(p);
       if (!groups.has(parent)) groups.set(parent, []);
@@ -625,6 +626,7 @@ function documentView(main, id) {
 
     const body = h("div.all");
     for (const [parent, items] of groups) {
+      if (!items.length) continue;
       const container = parent ? h("fieldset.group", {}, h("legend", {}, humanize(parent))) : h("div.group.root");
       for (const [p, v] of items) container.append(fieldRow(p, v, fields[p], byField.get(p) || [], !reviewable));
       body.append(container);
