@@ -56,7 +56,7 @@ def rows(docs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
 def export(
     format_: Annotated[Literal["json", "csv"], typer.Option("--format", help="json or csv")] = "json",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write (default: stdout)")] = None,
-    url: Annotated[str, typer.Option(help="where docline serve listens")] = DEFAULT_URL,
+    url: Annotated[str, typer.Option(help="where docline serve listens", envvar="DOCLINE_URL")] = DEFAULT_URL,
     state: Annotated[str | None, typer.Option("--status", help="only documents with this status")] = "completed",
     type_: Annotated[str | None, typer.Option("--type", help="only documents of this type")] = None,
 ) -> None:

@@ -14,7 +14,7 @@ from pipeline.cli.client import DEFAULT_URL, connect, get_json, iter_documents
 @app.command()
 def status(
     doc_id: Annotated[str | None, typer.Argument(help="a document id; omit for the list")] = None,
-    url: Annotated[str, typer.Option(help="where docline serve listens")] = DEFAULT_URL,
+    url: Annotated[str, typer.Option(help="where docline serve listens", envvar="DOCLINE_URL")] = DEFAULT_URL,
     state: Annotated[str | None, typer.Option("--status", help="only documents with this status")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
