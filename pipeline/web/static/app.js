@@ -593,14 +593,21 @@ function documentView(main, id) {
     const leaves = flatten(doc.data || {}, "", brackets, []);
     const known = new Set(leaves.map(([p]) => p));
     for (const [p, f] of Object.entries(fields)) if (!known.has(p)) leaves.push([p, f ? f.value : null]);
+    // A field an error names but the extraction left out (a required value not found) gets an empty row, so the
+    // reviewer can fill it in; a container path ("line_items") is not a field and stays in the summary only.
+    for (const e of errors) {
+      const f = e.field;
+      if (!f || known.has(f) || leaves.some(([p]) => p.startsWith(f + ".") || p.startsWith(f + "["))) continue;
+      if (doc.data && f in doc.data && doc.data[f] !== null && typeof doc.data[f] === "object") continue;
+      known.add(f);
+      leaves.push([f, null]);
+    }
     const byField = new Map();
-    const general = [];
     const paths = new Set(leaves.map(([p]) => p));
     for (const e of errors) {
-      if (e.field && paths.has(e.field)) {
-        if (!byField.has(e.field)) byField.set(e.field, []);
-        byField.get(e.field).push(e);
-      } else general.push(e);
+      if (!e.field || !paths.has(e.field)) continue;
+      if (!byField.has(e.field)) byField.set(e.field, []);
+      byField.get(e.field).push(e);
     }
 
     // Group leaves by parent path, one fieldset per group: the document's own fields first, then nested groups in
@@ -617,8 +624,29 @@ function documentView(main, id) {
     const summary = h(
       "div.summary",
       { id: "error-summary", tabindex: "-1" },
-      doc.validation && doc.validation.valid === false && errors.length
-        ? [h("h2", {}, `${errors.length} validation error${errors.length > 1 ? "s" : ""}`), general.length ? h("ul", {}, general.map((e) => h("li", {}, e.field ? [h("code", {}, e.field), " "] : null, e.message, h("span.code", {}, ` (${e.code})`)))) : null]
+      errors.length
+        ? [
+            h("h2", {}, `${errors.length} validation error${errors.length > 1 ? "s" : ""}`),
+            // Every error is listed; one that belongs to a field on the form jumps to it (and is also shown there).
+            h(
+              "ul",
+              {},
+              errors.map((e) =>
+                h(
+                  "li",
+                  {},
+                  paths.has(e.field)
+                    ? h("button.link", { type: "button", onclick: () => document.getElementById(safeId(e.field)).focus() }, humanize(e.field))
+                    : e.field
+                      ? h("code", {}, e.field)
+                      : null,
+                  e.field ? ": " : null,
+                  e.message,
+                  h("span.code", {}, ` (${e.code})`),
+                ),
+              ),
+            ),
+          ]
         : null,
     );
     form.append(summary);
