@@ -162,6 +162,7 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         self._streams: set[WorkerStream] = set()
         self._next_row = 1
         self._next_activity = 1
+        self._after_commit: list[Callable[[], None]] = []
 
     # -- life cycle -------------------------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -511,7 +512,7 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
                 ev = _event(now, taskCompleted=done)
             self._add_inbox(inst, ev, ops)
             self._schedule(inst)
-        await self.store.submit(ops)
+        self._commit_in_background(ops)
         return pb.CompleteTaskResponse()
 
     async def CompleteOrchestratorTask(self, res: pb.WorkflowResponse, context: Any) -> pb.CompleteTaskResponse:
@@ -523,11 +524,34 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         inst.in_flight = None
         turn.stream.turns.pop(turn.token, None)
         ops = self._apply_turn(inst, turn, res)
-        terminal = inst.terminal
-        await self.store.submit(ops)
-        if terminal and inst.terminal and inst.in_flight is None:
-            inst.history = None  # ended and durable: read it back from the database if anyone asks
+
+        def drop_history() -> None:
+            if inst.terminal and inst.in_flight is None:
+                inst.history = None  # ended and durable: read it back from the database if anyone asks
+
+        self._commit_in_background(ops, drop_history if inst.terminal else None)
         return pb.CompleteTaskResponse()
+
+    def _commit_in_background(self, ops: list[Op], then: Callable[[], None] | None = None) -> None:
+        """Commit a worker's completion without making the worker wait for the disk.
+
+        Safe because nothing is lost if the process dies first: the activity or the turn is still pending in the
+        database and is handed out again (activities run at least once; a replayed turn yields the same actions).
+        Client-facing calls, and the answers to them, always wait for the commit.
+        """
+
+        after, self._after_commit = self._after_commit, []
+        if then is not None:
+            after.append(then)
+
+        def done(fut: asyncio.Future[None]) -> None:
+            if fut.exception() is not None:
+                log.error("workflow database commit failed: %s", fut.exception())
+                return
+            for fn in after:
+                fn()
+
+        self.store.submit(ops).add_done_callback(done)
 
     CompleteWorkflowTask = CompleteOrchestratorTask
 
@@ -707,7 +731,8 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
                 (act_id, inst.id, req.SerializeToString()),
             )
         )
-        self._queue.put_nowait(("a", act_id))
+        # an activity has effects outside the engine: hand it out only once the turn that scheduled it is durable
+        self._after_commit.append(lambda: self._queue.put_nowait(("a", act_id)))
 
     def _complete(self, inst: Instance, a: pb.CompleteWorkflowAction, ops: list[Op], now: float) -> None:
         status = int(a.workflowStatus)
@@ -784,16 +809,17 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         self._schedule(inst)
 
     # -- client API -------------------------------------------------------------------------------------------------
-    async def _commit(self, ops: list[Op]) -> None:
-        await self.store.submit(ops)
-
     async def _guard(self, context: Any, fn: Callable[[], list[Op]]) -> None:
         try:
             ops = fn()
         except EngineError as exc:
+            self._after_commit = []
             await context.abort(exc.code, exc.message)
             return
-        await self._commit(ops)
+        after, self._after_commit = self._after_commit, []
+        await self.store.submit(ops)
+        for then in after:
+            then()
 
     def _get(self, iid: str) -> Instance:
         inst = self.instances.get(iid)
