@@ -110,6 +110,16 @@ def _rows(page: Page) -> list[list[Word]]:
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 
+def _joined(words: Sequence[Word]) -> str:
+    """Words as one text: spaces between them, except inside CJK script (OCR splits it between characters)."""
+    text = ""
+    for word in words:
+        if text and not (_CJK.search(text[-1]) and _CJK.search(word.text[:1])):
+            text += " "
+        text += word.text
+    return text
+
+
 def _cjk_hits(page: Page, row: list[Word], folded: list[str], path: str, label: str) -> list[LabelHit]:
     """A label in a script without spaces: OCR splits it into arbitrary words, so match the joined text."""
     target = _token(label.replace(" ", ""))
@@ -204,6 +214,9 @@ def _right_of(hit: LabelHit, rows: list[list[Word]], stops: set[int]) -> list[Wo
                 continue
             if id(word) in stops:
                 break
+            if not out and not _PUNCT.sub("", word.text):
+                # The ":" after a label is not the value; the value may sit far right of it.
+                continue
             rate_only = all(re.fullmatch(r"\(?[\d.,]*%?\)?", w.text) for w in out)
             # A tax rate ("19 %") may sit in its own column between the label and the amount.
             if out and word.bbox[0] - out[-1].bbox[2] > 2.5 * height and not (rate_only and "%" in out[-1].text):
@@ -213,6 +226,10 @@ def _right_of(hit: LabelHit, rows: list[list[Word]], stops: set[int]) -> list[Wo
                 break
         return out
     return []
+
+
+def _is_rate(word: Word) -> bool:
+    return "%" in word.text
 
 
 def _below(hit: LabelHit, rows: list[list[Word]], stops: set[int], lines: int = 1) -> list[Word]:
@@ -257,7 +274,7 @@ def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]
     if not words:
         return None
     if kind == "date":
-        for prefix in _prefixes(words, 4):
+        for prefix in _prefixes(words, 6):
             parsed = parse_date(" ".join(w.text for w in prefix))
             if parsed is not None:
                 return parsed.isoformat(), prefix
@@ -335,7 +352,7 @@ def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]
         return None
     # Text kinds: the words as printed.
     kept = [w for w in words if fold(w.text) not in (":", "-")]
-    text = " ".join(w.text for w in kept).strip(" :")
+    text = _joined(kept).strip(" :")
     if not text or (kind == "name" and not any(ch.isalpha() for ch in text)):
         return None
     return text, tuple(kept)
@@ -353,6 +370,10 @@ def _candidates_for(hit: LabelHit, kind: FieldKind, rows: list[list[Word]], stop
         if read is None:
             continue
         value, used = read
+        meaningful = [w for w in words if _PUNCT.sub("", w.text) and fold(w.text) not in _NOISE_TOKENS]
+        if where == "right" and meaningful and used[0] is not meaningful[0] and not _is_rate(meaningful[0]):
+            # Words between label and value: the label was part of a longer phrase ("N° de facture associée").
+            factor *= 0.6
         out.append(Candidate(hit.path, value, used, hit.page.number, specificity * factor))
         # A label with a readable value right of it does not look below.
         break
@@ -491,7 +512,7 @@ def _fallbacks(document: Document, doc_type: DocumentType, found: dict[str, Cand
         }
         name = _company_at_top(document.pages[0], vocabulary)
         if name is not None:
-            out.append(Candidate("seller.name", " ".join(w.text for w in name), name, 1, 0.4))
+            out.append(Candidate("seller.name", _joined(name), name, 1, 0.4))
     return out
 
 
