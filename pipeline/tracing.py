@@ -54,3 +54,14 @@ def activity_span(
     parent = _propagator.extract({"traceparent": traceparent}) if traceparent else None
     with tracer().start_as_current_span(f"docline.{name}", context=parent, attributes=dict(attributes or {})) as span:
         yield span
+
+
+def request_span(method: str, path: str, headers: Mapping[str, str]) -> contextlib.AbstractContextManager[trace.Span]:
+    """A server span for one HTTP request, continuing the caller's trace when it sent a ``traceparent``."""
+    parent = _propagator.extract(dict(headers))
+    return tracer().start_as_current_span(
+        f"{method} {path}",
+        context=parent,
+        kind=trace.SpanKind.SERVER,
+        attributes={"http.request.method": method, "url.path": path},
+    )

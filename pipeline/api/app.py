@@ -4,15 +4,17 @@ inbox-scan route for the cron binding, and the review page at / (``pipeline.web`
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from extractors.errors import DocumentError
 from pipeline.api.deps import require_token
 from pipeline.api.routes import documents, health
 from pipeline.container import Container
 from pipeline.inbox import ScanReport
+from pipeline.tracing import request_span
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,14 @@ def create_app(container: Container) -> FastAPI:
         response_model=ScanReport,
         tags=["operations"],
     )
+
+    @app.middleware("http")
+    async def trace_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # The span is current while the route runs, so a submitted workflow carries this trace.
+        with request_span(request.method, request.url.path, request.headers) as span:
+            response = await call_next(request)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
 
     @app.exception_handler(DocumentError)
     async def document_error(_request: Request, exc: DocumentError) -> JSONResponse:
