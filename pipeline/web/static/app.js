@@ -272,7 +272,10 @@ function queueView(main, params) {
     );
     if (s0.error) section.append(h("p.banner.error", {}, s0.error));
     else if (!s0.loaded) section.append(h("p.muted", {}, "Loading…"));
-    else if (!s0.items.length) section.append(h("p.muted", {}, "No documents."));
+    else if (!s0.items.length) {
+      section.classList.add("empty");
+      section.append(h("p.muted", {}, "No documents."));
+    }
     else section.append(queueTable(s0.items));
     if (s0.next) {
       section.append(
@@ -340,7 +343,7 @@ function queueTable(items) {
           : errors.length
             ? `${errors.length} validation error${errors.length > 1 ? "s" : ""}`
             : it.review && it.review.reasons && it.review.reasons.length && it.status === "needs_review"
-              ? it.review.reasons.join("; ")
+              ? it.review.reasons.map(reasonText).join("; ")
               : "";
         return h(
           "tr",
@@ -356,6 +359,11 @@ function queueTable(items) {
       }),
     ),
   );
+}
+
+// Review reasons are stable codes ("low_confidence"); shown as words.
+function reasonText(code) {
+  return String(code).replace(/_/g, " ");
 }
 
 function progressText(p) {
@@ -492,7 +500,7 @@ function documentView(main, id) {
           : null,
       ),
       doc.review && doc.review.reasons && doc.review.reasons.length
-        ? h("p.reasons", { id: "review-reasons" }, "Sent to review: ", doc.review.reasons.join("; "))
+        ? h("p.reasons", { id: "review-reasons" }, "Sent to review: ", doc.review.reasons.map(reasonText).join("; "))
         : null,
       doc.review && doc.review.decision
         ? h("p.reasons", { id: "review-decision" }, `Review decision: ${doc.review.decision}`, Object.keys(doc.review.corrections || {}).length ? ` with ${Object.keys(doc.review.corrections).length} correction(s)` : "")
