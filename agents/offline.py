@@ -277,6 +277,9 @@ def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]
         for prefix in _prefixes(words, 6):
             parsed = parse_date(" ".join(w.text for w in prefix))
             if parsed is not None:
+                # Keep only the words the date is printed in: leading words it parses without are not part of it.
+                while len(prefix) > 1 and parse_date(" ".join(w.text for w in prefix[1:])) == parsed:
+                    prefix = prefix[1:]
                 return parsed.isoformat(), prefix
         # Handwritten dates lose their dots to OCR: "16 05 1999".
         if len(words) >= 3 and all(w.text.isdigit() for w in words[:3]):
@@ -605,6 +608,32 @@ def _complete_totals(document: Document, found: dict[str, Candidate]) -> None:
             found["net_amount"] = Candidate("net_amount", hit.value, hit.words, hit.page, hit.score)
 
 
+def _consistent_totals(candidates: list[Candidate], found: dict[str, Candidate]) -> None:
+    """When the best net, tax and total do not add up, the best-scoring combination of candidates that does
+    (within a cent) wins: a VAT breakdown table or a line's "(Net)" fooled the labels, the arithmetic does not."""
+    paths = ("net_amount", "tax_amount", "total_amount")
+    chosen = [found.get(path) for path in paths]
+    if all(c is not None for c in chosen):
+        net, tax, total = (float(c.value) for c in chosen if c is not None)
+        if abs(net + tax - total) <= 0.011:
+            return
+    options = {path: sorted((c for c in candidates if c.path == path), key=lambda c: -c.score)[:12] for path in paths}
+    best: tuple[float, tuple[Candidate, Candidate, Candidate]] | None = None
+    for net_c in options["net_amount"]:
+        for tax_c in options["tax_amount"]:
+            for total_c in options["total_amount"]:
+                if abs(float(net_c.value) + float(tax_c.value) - float(total_c.value)) > 0.011:
+                    continue
+                if float(tax_c.value) <= 0 or float(net_c.value) <= 0:
+                    continue
+                score = net_c.score + tax_c.score + total_c.score
+                if best is None or score > best[0]:
+                    best = (score, (net_c, tax_c, total_c))
+    if best is not None:
+        for candidate in best[1]:
+            found[candidate.path] = candidate
+
+
 def _check_totals(found: dict[str, Candidate]) -> None:
     """Drop a net or tax amount that contradicts the other two amounts: one of the labels fooled us."""
     net, tax, total = (found.get(p) for p in ("net_amount", "tax_amount", "total_amount"))
@@ -633,8 +662,9 @@ def offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
     found = _choose(candidates, prefer_lowest=lambda path: path.endswith("_amount"))
     for fallback in _fallbacks(document, doc_type, found):
         found.setdefault(fallback.path, fallback)
-    _check_totals(found)
     if {"net_amount", "tax_amount", "total_amount"} <= specs.keys():
+        _consistent_totals(candidates, found)
+        _check_totals(found)
         _complete_totals(document, found)
     data: dict[str, Any] = {}
     fields: dict[str, FieldValue] = {}
