@@ -220,3 +220,50 @@ def test_word_model_is_untouched() -> None:
     # The layout helper builds real model objects: guard against it drifting from extractors.model.
     word = document_from_text("A")
     assert isinstance(word.pages[0].lines[0].words[0], Word)
+
+
+TRICKY_FRENCH_INVOICE = """
+FACTURE N° :                         F20260023
+Date :                               31/01/2026
+
+N° DE FACTURE ASSOCIÉE : F20260003
+DATE DE FACTURE ASSOCIÉE : 01/01/2026
+
+Ligne   Désignation            (Net): 7,00
+Détail TVA    Montant TVA 2,20
+
+                 TOTAL HT     TOTAL TVA     TOTAL TTC
+                   100,00        4,90        104,90
+Date d'échéance :            02/03/2026
+"""
+
+
+def test_labels_inside_longer_phrases_and_arithmetic_win_over_decoys() -> None:
+    data = offline_extract(document_from_text(TRICKY_FRENCH_INVOICE), get_type("invoice")).data
+    assert data["invoice_number"] == "F20260023"
+    assert data["issue_date"] == "2026-01-31"
+    assert data["due_date"] == "2026-03-02"
+    assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (100.0, 4.9, 104.9)
+
+
+JAPANESE_INVOICE = """
+東京 眼鏡 株 式 会 社
+登録 番号 : T5989088653614
+請求 書 番号 : INV-2024-9696
+発行 日 : 2024 年 7 月 12 日
+小計      \\62,300
+消費 税 10%  \\6,230
+合 \\68,530
+"""
+
+
+def test_japanese_labels_split_by_ocr_and_totals_from_printed_amounts() -> None:
+    document = document_from_text(JAPANESE_INVOICE)
+    data = offline_extract(document, get_type("invoice")).data
+    assert data["invoice_number"] == "INV-2024-9696"
+    assert data["issue_date"] == "2024-07-12"
+    assert data["seller"] == {"name": "東京眼鏡株式会社", "vat_id": "T5989088653614"}
+    # "合計" lost a character to OCR: the total is still the printed amount that is net + tax.
+    assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (62300.0, 6230.0, 68530.0)
+    assert data["currency"] == "JPY"
+    assert classify(document, registered_types()).type == "invoice"
