@@ -145,7 +145,7 @@ def _invoice_png(number: str, total: str) -> bytes:
     return out.getvalue()
 
 
-def _wait_status(server: Server, doc_id: str, wanted: set[str], timeout: float = 40) -> dict[str, Any]:
+def _wait_status(server: Server, doc_id: str, wanted: set[str], timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     doc: dict[str, Any] = {}
     while time.monotonic() < deadline:
