@@ -1,0 +1,140 @@
+"""OCR throughput and accuracy: docline against the raw ``tesseract`` command, text-layer PDFs, CER per language.
+
+    .venv/bin/python bench/ocr.py [--workers N] [--rounds R]
+
+Page images are the committed samples' scanned pages (samples/documents). Both sides read the same PNG files with
+the same parallelism (N at a time), ``--oem 1``, ``OMP_THREAD_LIMIT=1`` and the sample's language: raw tesseract
+as N concurrent ``tesseract page.png - --oem 1 -l LANG --dpi DPI tsv`` processes, docline as ``ocr_page`` in N
+threads (clean-up, OSD only where needed, boxes). Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import pypdf  # noqa: E402
+
+from extractors.ocr import ocr_page, read_document  # noqa: E402
+from extractors.pages import split_pages  # noqa: E402
+from samples.metrics import cer  # noqa: E402
+
+SAMPLES = ROOT / "samples" / "documents"
+
+
+def page_images(directory: Path) -> list[tuple[Path, float, str, bool]]:
+    """(png path, dpi, language, upright) of every scanned page of the samples, written to ``directory``."""
+    pages = []
+    for truth_path in sorted(SAMPLES.glob("*.json")):
+        truth = json.loads(truth_path.read_text(encoding="utf-8"))
+        if truth["source"] != "ocr":
+            continue
+        upright = truth["scan"]["rotation"] == 0
+        for source in split_pages((SAMPLES / truth["file"]).read_bytes()):
+            assert source.image_png is not None
+            path = directory / f"{truth_path.stem}-{source.number}.png"
+            path.write_bytes(source.image_png)
+            pages.append((path, source.dpi, truth["tesseract_language"], upright))
+    return pages
+
+
+def raw_tesseract(page: tuple[Path, float, str, bool]) -> None:
+    path, dpi, lang, _ = page
+    subprocess.run(
+        ["tesseract", str(path), "-", "--oem", "1", "-l", lang, "--dpi", str(round(dpi)), "tsv"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+    )
+
+
+def docline_fixed(page: tuple[Path, float, str, bool]) -> None:
+    path, dpi, lang, _ = page
+    ocr_page(path.read_bytes(), number=1, dpi=dpi, languages=[lang])
+
+
+def docline_auto(page: tuple[Path, float, str, bool]) -> None:
+    path, dpi, _, _ = page
+    ocr_page(path.read_bytes(), number=1, dpi=dpi, languages=None)
+
+
+def pages_per_second(work: object, pages: list[tuple[Path, float, str, bool]], workers: int, rounds: int) -> float:
+    assert callable(work)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in range(rounds):
+            list(pool.map(work, pages))
+    return len(pages) * rounds / (time.perf_counter() - start)
+
+
+def text_layer_rate() -> tuple[int, float]:
+    writer = pypdf.PdfWriter()
+    for _ in range(50):
+        writer.append(pypdf.PdfReader(SAMPLES / "rx-de-text.pdf"))
+        writer.append(pypdf.PdfReader(SAMPLES / "inv-en-text.pdf"))
+    out = io.BytesIO()
+    writer.write(out)
+    data = out.getvalue()
+    read_document(data)  # warm up
+    start = time.perf_counter()
+    document = read_document(data)
+    return len(document.pages), len(document.pages) / (time.perf_counter() - start)
+
+
+def cer_per_language(workers: int) -> dict[str, list[float]]:
+    rates: dict[str, list[float]] = defaultdict(list)
+    for truth_path in sorted(SAMPLES.glob("*.json")):
+        truth = json.loads(truth_path.read_text(encoding="utf-8"))
+        document = read_document((SAMPLES / truth["file"]).read_bytes(), workers=workers)
+        rate = cer(truth["text"], document.text)
+        kind = "hand" if truth["scan"]["handwriting"] else ("text" if truth["source"] == "text-layer" else "print")
+        rates[f"{truth['language']}/{kind}"].append(rate)
+        print(f"  {truth['file']:24} CER {rate:.3f}  rotation {document.pages[0].rotation:3}  {kind}", flush=True)
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+
+    with tempfile.TemporaryDirectory(prefix="docline-bench-") as tmp:
+        pages = page_images(Path(tmp))
+        upright = [p for p in pages if p[3]]
+        print(f"{len(pages)} scanned pages ({len(upright)} upright), {args.workers} at a time, {args.rounds} round(s)")
+        for label, subset in (("upright pages", upright), ("all pages (incl. rotated)", pages)):
+            raw = pages_per_second(raw_tesseract, subset, args.workers, args.rounds)
+            fixed = pages_per_second(docline_fixed, subset, args.workers, args.rounds)
+            auto = pages_per_second(docline_auto, subset, args.workers, args.rounds)
+            print(f"{label}:")
+            print(f"  raw tesseract           {raw:6.2f} pages/s")
+            print(f"  docline, language given {fixed:6.2f} pages/s  ratio {fixed / raw:.2f}x")
+            print(f"  docline, automatic      {auto:6.2f} pages/s  ratio {auto / raw:.2f}x")
+
+    count, rate = text_layer_rate()
+    print(f"text-layer PDF: {count} pages at {rate:.0f} pages/s")
+
+    print("CER per sample (automatic language and orientation):")
+    rates = cer_per_language(args.workers)
+    print("CER per language:")
+    for key in sorted(rates):
+        values = rates[key]
+        print(f"  {key:12} {sum(values) / len(values):.3f}  ({len(values)} sample(s))")
+
+
+if __name__ == "__main__":
+    main()

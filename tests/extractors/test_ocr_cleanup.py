@@ -1,0 +1,47 @@
+"""Clean-up steps on drawn pages: deskew angle, lossless quarter turns, resolution."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from extractors import cleanup
+
+
+def lines_of_text() -> Image.Image:
+    image = Image.new("L", (1600, 1200), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 32)
+    for row in range(12):
+        draw.text((100, 100 + row * 80), "Rechnung Nr. 2024-0017 Gesamtbetrag 1.234,56 EUR", font=font, fill=0)
+    return image
+
+
+@pytest.mark.parametrize("angle", [-3.0, -1.2, 0.0, 0.8, 2.5])
+def test_skew_is_measured_and_undone(angle: float) -> None:
+    skewed = lines_of_text().rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=255)
+    correction = cleanup.estimate_skew(skewed)
+    assert correction == pytest.approx(-angle, abs=0.25)
+    assert cleanup.estimate_skew(cleanup.deskew(skewed, correction)) == pytest.approx(0.0, abs=0.25)
+
+
+def test_blank_page_has_no_skew() -> None:
+    assert cleanup.estimate_skew(Image.new("L", (800, 600), 255)) == 0.0
+
+
+def test_quarter_turns_are_clockwise() -> None:
+    image = Image.new("L", (40, 20), 255)
+    image.putpixel((0, 0), 0)  # top-left
+    turned = cleanup.rotate_clockwise(image, 90)
+    assert turned.size == (20, 40)
+    assert turned.getpixel((19, 0)) == 0  # top-left went to top-right
+    assert cleanup.rotate_clockwise(image, 180).getpixel((39, 19)) == 0
+    assert cleanup.rotate_clockwise(image, 270).getpixel((0, 39)) == 0
+    assert cleanup.rotate_clockwise(image, 0) is image
+
+
+def test_resolution_is_brought_near_300_dpi() -> None:
+    assert cleanup.scale_for(100) == pytest.approx(3.0)
+    assert cleanup.scale_for(300) == 1.0
+    assert cleanup.scale_for(600) == pytest.approx(0.5)
+    assert cleanup.scale_for(20) == cleanup.MAX_SCALE
