@@ -14,7 +14,7 @@ from agents.llm import Llm
 from agents.models import Extraction
 from agents.offline import offline_extract
 from agents.prompts import repair_prompt
-from agents.provenance import attach_provenance
+from agents.provenance import apply_validation, attach_provenance
 from extractors.model import Document
 from extractors.rules import get_path, set_path
 from extractors.types import DocumentType
@@ -55,7 +55,7 @@ def repair(
         current_report = validate(doc_type, data)
         if current_report.valid:
             break
-    return current
+    return apply_validation(current, current_report.errors)
 
 
 def _offline_repair(
@@ -76,4 +76,5 @@ def _offline_repair(
             data, errors = trial, trial_errors
             if field in offline.fields:
                 fields[field] = offline.fields[field]
-    return extraction.model_copy(update={"data": data, "fields": fields, "method": "repair"})
+    repaired = extraction.model_copy(update={"data": data, "fields": fields, "method": "repair"})
+    return apply_validation(repaired, validate(doc_type, data).errors)
