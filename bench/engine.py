@@ -110,9 +110,32 @@ class Bench:
         self.client.close()
 
 
+def commit_latency_ms(directory: Path, n: int = 50) -> float:
+    """Median time of one durable (WAL, synchronous=FULL) SQLite commit here: the floor under every figure."""
+    import sqlite3
+    import statistics
+
+    conn = sqlite3.connect(directory / "fsync-probe.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE t (x BLOB)")
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO t VALUES (?)", (b"x" * 512,))
+        conn.execute("COMMIT")
+        times.append(time.perf_counter() - t0)
+    conn.close()
+    return statistics.median(times) * 1000
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
+        print(
+            f"disk:       durable SQLite commit {commit_latency_ms(Path(tmp)):.2f} ms (median); load {os.getloadavg()}"
+        )
         grpc_port, http_port = free_port(), free_port()
         sidecar = SidecarProcess(data, grpc_port, http_port)
         bench = Bench(grpc_port)
