@@ -13,6 +13,7 @@ from typing import Any
 import dapr.ext.workflow as wf
 from dapr.clients import DaprClient
 from dapr.conf import settings as dapr_settings
+from dapr.ext.workflow.logger import LoggerOptions
 
 from pipeline.activities import Activities
 from pipeline.inbox import Inbox
@@ -71,10 +72,13 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
         dapr_settings.DAPR_HTTP_ENDPOINT = settings.dapr_http_endpoint  # type: ignore[attr-defined]
     host, port = _host_port(endpoint)
     client = DaprClient(address=f"{host}:{port}")
-    workflows = wf.DaprWorkflowClient(host=host, port=port)
+    # The SDK logs through its own handler at INFO by default: one line per registration and per call.
+    sdk_logs = LoggerOptions(log_level="WARNING")
+    workflows = wf.DaprWorkflowClient(host=host, port=port, logger_options=sdk_logs)
     runtime = wf.WorkflowRuntime(
         host=host,
         port=port,
+        logger_options=sdk_logs,
         maximum_concurrent_activity_work_items=settings.worker_concurrency,
         maximum_thread_pool_workers=settings.worker_concurrency + 2,
     )

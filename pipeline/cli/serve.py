@@ -18,6 +18,7 @@ from pipeline.cli import app
 
 log = logging.getLogger(__name__)
 
+FEED_IN_FLIGHT = 3
 SAMPLE_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 
 
@@ -66,23 +67,36 @@ def serve(
 
 
 def _feed(server: object, container: object, files: list[Path], host: str, port: int) -> None:
+    """Submit the samples a few at a time (text-layer PDFs first), so the first results show within seconds
+    instead of every document waiting behind every other's OCR."""
     from pipeline.container import Container
+    from pipeline.models import TERMINAL
 
     assert isinstance(container, Container)
     while not getattr(server, "started", False):
         time.sleep(0.1)
     shown = "localhost" if host in ("0.0.0.0", "127.0.0.1") else host
     base = f"http://{shown}:{port}"
-    ids = []
-    for path in files:
-        try:
-            doc, _ = container.service.submit(path.read_bytes(), path.name)
-            ids.append(doc.id)
-        except Exception as exc:  # one bad sample must not stop the others
-            log.warning("could not submit %s: %s", path, exc)
     typer.echo(
-        f"\ndocline is up. Submitted {len(ids)} sample document(s).\n"
+        f"\ndocline is up; feeding it {len(files)} sample document(s).\n"
         f"  review page:  {base}/\n"
         f"  REST API:     {base}/v1/documents   (OpenAPI: {base}/docs)\n"
-        f"  one result:   curl {base}/v1/documents/{ids[0] if ids else '<id>'}\n"
     )
+    in_flight: list[str] = []
+    ordered = sorted(files, key=lambda p: (p.suffix.lower() != ".pdf", p.stat().st_size))
+    done = 0
+    for path in ordered:
+        while len(in_flight) >= FEED_IN_FLIGHT:
+            time.sleep(0.5)
+            for doc_id in list(in_flight):
+                doc = container.service.get(doc_id)
+                if doc.status in TERMINAL or doc.status == "needs_review":
+                    in_flight.remove(doc_id)
+                    done += 1
+                    typer.echo(f"  {doc.status:<13} {doc.source.filename:<24} {base}/v1/documents/{doc.id}")
+        try:
+            doc, _ = container.service.submit(path.read_bytes(), path.name)
+            in_flight.append(doc.id)
+        except Exception as exc:  # one bad sample must not stop the others
+            log.warning("could not submit %s: %s", path, exc)
+    typer.echo(f"  all samples submitted; watch them on {base}/ or with `docline status`")
