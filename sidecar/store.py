@@ -19,6 +19,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+LAZY_SECONDS = 0.05
 
 # Migrations by target version; a later release appends (version, statements) and never edits an old entry.
 _MIGRATIONS: list[tuple[int, list[str]]] = [
@@ -85,6 +86,8 @@ class Store:
         self._pending: list[tuple[list[Op], asyncio.Future[None]]] = []
         self._scheduled = False
         self._committing = False
+        self._eager = False  # something not lazy is waiting
+        self._lazy_timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sidecar-commit")
         self.commits = 0  # counters for benchmarks and logs
@@ -111,25 +114,40 @@ class Store:
         """Read committed data (start-up and cold lookups)."""
         return self._conn.execute(sql, params).fetchall()
 
-    def submit(self, ops: list[Op]) -> asyncio.Future[None]:
+    def submit(self, ops: list[Op], *, lazy: bool = False) -> asyncio.Future[None]:
         """Queue ops for the next group commit; the future resolves once they are durable.
 
-        An empty list is a barrier: it resolves once everything submitted before it is durable.
+        An empty list is a barrier: it resolves once everything submitted before it is durable. ``lazy`` ops do not
+        start a commit of their own: they ride along with the next one, or are committed after ``LAZY_SECONDS``.
         """
         if self._closed:
             raise StoreError("workflow database is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._pending.append((ops, fut))
+        if lazy:
+            if self._lazy_timer is None:
+                self._lazy_timer = loop.call_later(LAZY_SECONDS, self._lazy_due)
+            return fut
+        self._eager = True
         if not self._scheduled and not self._committing:
             self._scheduled = True
             loop.call_soon(self._start)
         return fut
 
+    def _lazy_due(self) -> None:
+        self._lazy_timer = None
+        if not self._committing:
+            self._start()
+
     def _start(self) -> None:
         self._scheduled = False
         if self._committing or not self._pending:
             return
+        if self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
+        self._eager = False
         pending, self._pending = self._pending, []
         if not any(ops for ops, _ in pending):  # only barriers: everything before them is already durable
             _resolve(pending, None)
@@ -166,8 +184,10 @@ class Store:
             self.commits += 1
             self.batches += len(pending)
         _resolve(pending, error)
-        if self._pending:
+        if self._eager:
             self._start()
+        elif self._pending and self._lazy_timer is None:
+            self._lazy_timer = asyncio.get_running_loop().call_later(LAZY_SECONDS, self._lazy_due)
 
     async def aclose(self) -> None:
         """Commit what is queued, then close the database."""
@@ -175,6 +195,8 @@ class Store:
             if self._pending and not self._committing:
                 self._start()
             await asyncio.sleep(0.005)
+        if self._lazy_timer is not None:
+            self._lazy_timer.cancel()
         self._closed = True
         self._executor.shutdown(wait=True)
         self._conn.close()
