@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import posixpath
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
+MAX_READS_PER_SCAN = 200
 ROOT_MARKER = "docline-inbox.marker"
 PROCESSED = "processed/"
 FAILED = "failed/"
@@ -35,6 +37,7 @@ Submit = Callable[[bytes, str, str], tuple[StoredDocument, bool]]
 
 
 class ScanReport(BaseModel):
+    busy: bool = Field(False, description="another scan was still running; this one did nothing")
     seen: int = 0
     submitted: list[str] = Field(default_factory=list, description="document ids submitted by this scan")
     waiting: int = Field(0, description="files still changing (or seen once): picked up by a later scan")
@@ -51,6 +54,8 @@ class Inbox:
         self._binding = settings.inbox_binding
         self._state = state  # a ResultStore (get_value / put_value / get)
         self._root_path: str | None = None
+        self._scan_lock = threading.Lock()
+        self._running: dict[str, str] = {}  # inbox name → id of its unfinished document (this process only)
 
     # -- binding operations
     def _root(self) -> str:
@@ -96,14 +101,38 @@ class Inbox:
 
     # -- the scan
     def scan(self, submit: Submit) -> ScanReport:
-        report = ScanReport()
-        for name in self.list_files():
-            report.seen += 1
-            try:
-                self._scan_one(name, submit, report)
-            except Exception:  # one unreadable file must not stop the others
-                log.exception("inbox: could not handle %s", name)
-        return report
+        # The cron fires every few seconds; a scan still running (a big backlog) is not joined by another.
+        if not self._scan_lock.acquire(blocking=False):
+            return ScanReport(busy=True)
+        try:
+            report = ScanReport()
+            reads = 0
+            for name in self.list_files():
+                report.seen += 1
+                try:
+                    if self._still_running(name):
+                        continue
+                    if reads >= MAX_READS_PER_SCAN:  # bounded memory and time per scan; the rest next time
+                        report.waiting += 1
+                        continue
+                    reads += 1
+                    self._scan_one(name, submit, report)
+                except Exception:  # one unreadable file must not stop the others
+                    log.exception("inbox: could not handle %s", name)
+            return report
+        finally:
+            self._scan_lock.release()
+
+    def _still_running(self, name: str) -> bool:
+        """A file this process submitted whose document is not finished is not read again on every scan."""
+        doc_id = self._running.get(name)
+        if doc_id is None:
+            return False
+        doc = self._state.get(doc_id)
+        if doc is not None and doc.status not in TERMINAL:
+            return True
+        del self._running[name]
+        return False
 
     def _scan_one(self, name: str, submit: Submit, report: ScanReport) -> None:
         data = self._get(name)
@@ -133,6 +162,8 @@ class Inbox:
         if existing is not None and existing.status in TERMINAL:
             self.settle(name, existing.result())
             report.settled += 1
+        else:
+            self._running[name] = doc_id
 
     def _fail_unsubmitted(self, name: str, data: bytes, exc: DocumentError) -> None:
         target = FAILED + posixpath.basename(name)
