@@ -159,10 +159,14 @@ def _wait_status(server: Server, doc_id: str, wanted: set[str], timeout: float =
 
 @pytest.fixture(scope="module")
 def submitted(server: Server) -> dict[str, str]:
-    """Two invoices, submitted together so they are read while the browser starts: one whose total does not add
-    up (a validation error to correct), one that is consistent."""
+    """Invoices submitted together so they are read while the browser starts: one whose total does not add up (a
+    validation error to correct), and consistent ones."""
     ids = {}
-    for name, number, total in (("mismatch", "INV-2041", "150.00"), ("consistent", "INV-2042", "119.00")):
+    for name, number, total in (
+        ("mismatch", "INV-2041", "150.00"),
+        ("consistent", "INV-2042", "119.00"),
+        ("raced", "INV-2043", "119.00"),
+    ):
         res = server.client.post(
             "/v1/documents", files={"file": (f"{number}.png", _invoice_png(number, total), "image/png")}
         )
@@ -320,7 +324,21 @@ def test_reject_with_the_keyboard(server: Server, submitted: dict[str, str], bro
     page.close()
 
 
-def _lookup(data: Any, path: str) -> Any:
-    for part in path.replace("[", ".").replace("]", "").split("."):
-        data = data[int(part)] if isinstance(data, list) else data[part]
-    return data
+def test_a_decision_made_elsewhere_is_shown(server: Server, submitted: dict[str, str], browser_context: Any) -> None:
+    doc_id = _wait_status(server, submitted["raced"], {"needs_review"})["id"]
+    page = browser_context.new_page()
+    page.add_init_script(f"sessionStorage.setItem('docline.token', {TOKEN!r})")
+    page.goto(server.url + f"/#/documents/{doc_id}")
+    page.get_by_role("button", name="Reject").wait_for()
+    # Another reviewer approves over REST while this page is open.
+    res = server.client.post(f"/v1/documents/{doc_id}/review", json={"decision": "approve", "corrections": {}})
+    assert res.status_code == 202, res.text
+    _wait_status(server, doc_id, {"completed"})
+
+    page.get_by_role("button", name="Reject").click()
+    page.locator("#status.error").wait_for()
+    assert "not waiting for a review" in page.locator("#status").inner_text()
+    page.locator("#doc-status .st-completed").wait_for()
+    assert page.get_by_role("button", name="Reject").count() == 0
+    assert server.client.get(f"/v1/documents/{doc_id}").json()["status"] == "completed"
+    page.close()
