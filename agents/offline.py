@@ -645,12 +645,82 @@ def _check_totals(found: dict[str, Candidate]) -> None:
             del found["net_amount"]
 
 
+def _block_word(words: Sequence[Word]) -> Word:
+    box = (
+        min(w.bbox[0] for w in words),
+        min(w.bbox[1] for w in words),
+        max(w.bbox[2] for w in words),
+        max(w.bbox[3] for w in words),
+    )
+    return Word(text=_joined(words), conf=min(w.conf for w in words), bbox=box)
+
+
+def _read_item_tables(
+    page: Page, rows: list[list[Word]], doc_type: DocumentType, kinds: dict[str, FieldKind]
+) -> list[tuple[str, Candidate]]:
+    """Rows of an array field's table (``line_items[]``): a header row with at least two of its column labels,
+    then one item per row until a row with another field's label (the totals) or an empty stretch.
+
+    Returns ``(array path, candidate with the item-relative path)`` in reading order.
+    """
+    arrays: dict[str, Labels] = {}
+    for path, per_language in doc_type.labels.items():
+        if "[]." in path:
+            array, column = path.split("[].", 1)
+            arrays.setdefault(array, {})[column] = per_language  # type: ignore[index]
+    scalar_labels = {p: v for p, v in doc_type.labels.items() if "[]" not in p}
+    out: list[tuple[str, Candidate]] = []
+    for array, columns in arrays.items():
+        hits = _find_labels(page, rows, columns)
+        by_row: dict[int, list[LabelHit]] = {}
+        for hit in hits:
+            index = next(i for i, row in enumerate(rows) if hit.words[0] in row)
+            by_row.setdefault(index, []).append(hit)
+        header_rows = [i for i, found in by_row.items() if len({h.path for h in found}) >= 2]
+        if not header_rows:
+            continue
+        header_index = header_rows[0]
+        headers_by_path: dict[str, LabelHit] = {}
+        for hit in sorted(by_row[header_index], key=lambda h: -h.label_tokens):
+            headers_by_path.setdefault(hit.path, hit)
+        headers = sorted(headers_by_path.values(), key=lambda h: h.bbox[0])
+        height = _height([w for h in headers for w in h.words])
+        previous_bottom = max(h.bbox[3] for h in headers)
+        item = 0
+        for row in rows[header_index + 1 :]:
+            top = min(w.bbox[1] for w in row)
+            if top - previous_bottom > 4 * height or _find_labels(page, [row], scalar_labels):
+                break
+            previous_bottom = max(w.bbox[3] for w in row)
+            blocks = [_block_word(block) for block in _blocks(row)]
+            read_any = False
+            row_candidates: list[tuple[str, Candidate]] = []
+            for header, cell in _align(blocks, headers, height):
+                relative = f"{array}.{item}.{header.path}"
+                kind = kinds.get(f"{array}[].{header.path}", "text")
+                read = _read(kind, [cell])
+                if read is None:
+                    continue
+                words = tuple(w for w in row if cell.bbox[0] <= w.bbox[0] and w.bbox[2] <= cell.bbox[2])
+                if kind == "text" and len(words) > 1 and re.fullmatch(r"\d{1,3}\.?", words[0].text):
+                    # A position number in an unlabelled first column is not part of the description.
+                    words = words[1:]
+                    read = (_joined(words), words)
+                row_candidates.append((array, Candidate(relative, read[0], words, page.number, 0.8)))
+                read_any = read_any or kind in ("amount", "number")
+            if read_any:
+                out.extend(row_candidates)
+                item += 1
+    return out
+
+
 def offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
     """The type's fields read from ``document`` by labels and layout; unfound fields are simply absent."""
     specs: dict[str, FieldSpec] = {spec.path: spec for spec in doc_type.fields()}
     kinds = {path: spec.kind for path, spec in specs.items()}
     labels = {path: per_lang for path, per_lang in doc_type.labels.items() if "[]" not in path and path in specs}
     candidates: list[Candidate] = []
+    items: list[Candidate] = []
     for page in document.pages:
         rows = _rows(page)
         hits = _find_labels(page, rows, labels)
@@ -659,6 +729,7 @@ def offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
             candidates.extend(_candidates_for(hit, kinds[hit.path], rows, stops))
         for table in doc_type.tables:
             candidates.extend(_read_tables(page, rows, table, kinds))
+        items.extend(candidate for _array, candidate in _read_item_tables(page, rows, doc_type, kinds))
     found = _choose(candidates, prefer_lowest=lambda path: path.endswith("_amount"))
     for fallback in _fallbacks(document, doc_type, found):
         found.setdefault(fallback.path, fallback)
@@ -675,4 +746,17 @@ def offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
         set_path(data, path, chosen.value)
         match = Match(page=chosen.page, words=chosen.words, score=min(1.0, max(0.0, chosen.score)))
         fields[path] = field_from_match(chosen.value, match, "offline")
+    # Items continue their numbering across pages: renumber in reading order.
+    numbering: dict[tuple[str, int, str], int] = {}
+    counters: dict[str, int] = {}
+    for candidate in items:
+        array, index, column = candidate.path.split(".", 2)
+        key = (array, candidate.page, index)
+        if key not in numbering:
+            numbering[key] = counters.get(array, 0)
+            counters[array] = numbering[key] + 1
+        path = f"{array}.{numbering[key]}.{column}"
+        set_path(data, path, candidate.value)
+        match = Match(page=candidate.page, words=candidate.words or (), score=candidate.score)
+        fields[path] = field_from_match(candidate.value, match if candidate.words else None, "offline")
     return Extraction(doc_type=doc_type.name, data=data, fields=fields, method="offline", attempts=0)

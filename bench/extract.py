@@ -79,7 +79,7 @@ def _same(expected: Any, got: Any, path: str) -> bool:
         return isinstance(got, int | float) and abs(float(expected) - float(got)) < 0.005
     if path.endswith(("vat_id", "iban", "invoice_number")):
         return compact(str(expected)) == compact(str(got))
-    if path.endswith("date") or path.endswith("date_of_birth"):
+    if path.endswith(("date", "date_of_birth")):
         return parse_date(str(expected)) == parse_date(str(got))
     return " ".join(fold(str(expected)).split()) == " ".join(fold(str(got)).split())
 
@@ -91,9 +91,7 @@ def sample_cases() -> list[Case]:
 
         truth = json.loads(truth_file.read_text(encoding="utf-8"))
         data = (truth_file.parent / truth["file"]).read_bytes()
-        cases.append(
-            Case(truth_file.stem, truth["language"], truth["document_type"], data, truth["fields"], "samples")
-        )
+        cases.append(Case(truth_file.stem, truth["language"], truth["document_type"], data, truth["fields"], "samples"))
     return cases
 
 
@@ -199,6 +197,7 @@ def main() -> None:
     per_language: dict[tuple[str, str], list[bool]] = defaultdict(list)
     per_origin: dict[str, list[bool]] = defaultdict(list)
     misses: list[str] = []
+    line_items_right: list[bool] = []
     extract_seconds = 0.0
     ocr_seconds = 0.0
     for case in cases:
@@ -208,6 +207,14 @@ def main() -> None:
         started = time.perf_counter()
         extraction = extract(document, doc_type, llm)
         extract_seconds += time.perf_counter() - started
+        if case.doc_type == "invoice":
+            expected_items = [item.get("amount") for item in case.truth.get("line_items") or []]
+            got_items = [item.get("amount") for item in extraction.data.get("line_items") or []]
+            if expected_items:
+                line_items_right.append(
+                    len(expected_items) == len(got_items)
+                    and all(_same(e, g, "amount") for e, g in zip(expected_items, got_items, strict=True))
+                )
         fields = CORE_INVOICE if case.doc_type == "invoice" else PRESCRIPTION_FIELDS
         for path in fields:
             expected, got = get_path(case.truth, path), get_path(extraction.data, path)
@@ -238,6 +245,7 @@ def main() -> None:
     for origin, values in sorted(per_origin.items()):
         print(f"  {origin:30} {pct(values)}")
     print(f"  {'all':30} {pct([v for values in per_origin.values() for v in values])}")
+    print(f"invoices with every line item amount right: {pct(line_items_right)}")
     if misses:
         print("\nmisses:")
         for miss in misses:

@@ -76,8 +76,21 @@ def test_german_invoice_values_right_of_labels() -> None:
         "total_amount": 1469.13,
         "seller": {"name": "Optik Müller GmbH", "vat_id": "DE136695976", "iban": "DE89370400440532013000"},
         "buyer": {"name": "Brillenhaus Schmidt"},
+        "line_items": [
+            {"description": "Gleitsichtgläser", "quantity": 2.0, "unit_price": 500.0, "amount": 1000.0},
+            {"description": "Fassung", "quantity": 1.0, "unit_price": 234.56, "amount": 234.56},
+        ],
     }
     assert validate(get_type("invoice"), extraction.data).valid
+    lines = GERMAN_INVOICE.strip("\n").splitlines()
+    row = next(i for i, line in enumerate(lines) if "Fassung" in line)
+    column = lines[row].index("234,56")
+    assert extraction.fields["line_items.1.unit_price"].bbox == (
+        column * CHAR_W,
+        row * LINE_H,
+        (column + 6) * CHAR_W,
+        row * LINE_H + 20,
+    )
     assert extraction.method == "offline"
 
 
@@ -91,6 +104,9 @@ def test_french_invoice_values_below_labels() -> None:
     assert data["seller"]["vat_id"] == "FR40303265045"
     assert data["seller"]["name"] == "Lunettes Durand SARL"
     assert data["buyer"]["name"] == "Opticien Martin"
+    assert data["line_items"] == [
+        {"description": "Verres progressifs", "quantity": 2.0, "unit_price": 150.0, "amount": 300.0}
+    ]
 
 
 def test_english_invoice_month_names_and_currency_code() -> None:
