@@ -147,9 +147,10 @@ WorkRef = tuple[str, str | int]  # ("o", instance id) or ("a", activity id)
 class Engine(pbg.TaskHubSidecarServiceServicer):
     """TaskHubSidecarService over an in-memory state machine persisted to a :class:`Store`."""
 
-    def __init__(self, store: Store, *, app_id: str = "") -> None:
+    def __init__(self, store: Store, *, app_id: str = "", health_ping_seconds: float = HEALTH_PING_SECONDS) -> None:
         self.store = store
         self.app_id = app_id
+        self.health_ping_seconds = health_ping_seconds
         self.boot = uuid.uuid4().hex[:12]
         self.instances: dict[str, Instance] = {}
         self.activities: dict[int, Activity] = {}
@@ -422,7 +423,7 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         try:
             while True:
                 try:
-                    async with asyncio.timeout(HEALTH_PING_SECONDS):
+                    async with asyncio.timeout(self.health_ping_seconds):
                         ref = await self._queue.get()  # cancelled before it returns, it takes nothing off the queue
                 except TimeoutError:
                     if stream.pings:

@@ -42,6 +42,7 @@ class SidecarSettings(BaseSettings):
     app_port: int | None = None
     app_id: str = "docline"
     data_dir: Path = Path(".docline/sidecar")
+    health_ping_seconds: float = Field(default=10.0, gt=0)  # idle work-item streams get a ping this often
 
 
 class SidecarError(Exception):
@@ -75,7 +76,7 @@ class Sidecar:
     async def start(self) -> None:
         s = self.settings
         self._store = Store(s.data_dir / "workflows.db")
-        self._engine = Engine(self._store, app_id=s.app_id)
+        self._engine = Engine(self._store, app_id=s.app_id, health_ping_seconds=s.health_ping_seconds)
         self._engine.recover()
         self._server = grpc.aio.server(
             options=[("grpc.max_send_message_length", _MAX_MESSAGE), ("grpc.max_receive_message_length", _MAX_MESSAGE)]

@@ -577,3 +577,42 @@ def test_restart_redelivers_work_and_ignores_old_tokens(tmp_path: Path) -> None:
         kinds = [e.WhichOneof("eventType") for e in turn.workflowRequest.newEvents]
         assert kinds == ["workflowStarted", "taskCompleted"]
         stream.cancel()
+
+
+def test_idle_streams_get_health_pings_only_when_asked(tmp_path: Path) -> None:
+    settings = sidecar_settings(tmp_path, health_ping_seconds=0.2)
+    with run_sidecar(settings) as running, grpc.insecure_channel(running.grpc_endpoint) as ch:
+        stub = pbg.TaskHubSidecarServiceStub(ch)
+        pinged = stub.GetWorkItems(pb.GetWorkItemsRequest(capabilities=[pb.WORKER_CAPABILITY_HEALTH_PING]))
+        assert next(pinged).HasField("healthPing")
+        pinged.cancel()
+        silent = stub.GetWorkItems(pb.GetWorkItemsRequest(), timeout=1.0)
+        with pytest.raises(grpc.RpcError) as err:
+            next(silent)
+        assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_stateful_workers_get_history_deltas(sidecar: RunningSidecar) -> None:
+    with grpc.insecure_channel(sidecar.grpc_endpoint) as ch:
+        stub = pbg.TaskHubSidecarServiceStub(ch)
+        stream = stub.GetWorkItems(pb.GetWorkItemsRequest(capabilities=[pb.WORKER_CAPABILITY_STATEFUL_HISTORY]))
+        stub.StartInstance(pb.CreateInstanceRequest(instanceId="d", name="d-wf"))
+        sizes = []
+        for n in range(3):
+            item = next(stream)
+            turn = item.workflowRequest
+            cached = turn.cachedHistory.eventCount if turn.HasField("cachedHistory") else None
+            sizes.append((cached, len(turn.pastEvents), len(turn.newEvents)))
+            action = pb.WorkflowAction(id=n, scheduleTask=pb.ScheduleTaskAction(name="a"))
+            stub.CompleteOrchestratorTask(
+                pb.WorkflowResponse(instanceId="d", completionToken=item.completionToken, actions=[action])
+            )
+            activity = next(stream)
+            stub.CompleteActivityTask(
+                pb.ActivityResponse(instanceId="d", taskId=n, completionToken=activity.completionToken)
+            )
+        full = stub.GetInstanceHistory(pb.GetInstanceHistoryRequest(instanceId="d")).events
+        stream.cancel()
+    # turn 1: nothing past; turn 2: the worker holds 0 events and gets turn 1's 3; turn 3: holds 3, gets 3 more
+    assert sizes == [(None, 0, 2), (0, 3, 2), (3, 3, 2)]
+    assert len(full) == 9
