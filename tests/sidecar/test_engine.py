@@ -616,3 +616,34 @@ def test_stateful_workers_get_history_deltas(sidecar: RunningSidecar) -> None:
     # turn 1: nothing past; turn 2: the worker holds 0 events and gets turn 1's 3; turn 3: holds 3, gets 3 more
     assert sizes == [(None, 0, 2), (0, 3, 2), (3, 3, 2)]
     assert len(full) == 9
+
+
+def test_purge_by_filter_removes_only_ended_instances(workers: Workers) -> None:
+    rt = workers.runtime()
+
+    def quick(ctx: wf.DaprWorkflowContext, x: int) -> Any:
+        if x < 0:
+            raise ValueError("negative")
+        if x == 0:
+            yield ctx.wait_for_external_event("never")
+        return x
+
+    rt.register_workflow(quick)
+    rt.start()
+    c = workers.client()
+    for iid, x in (("f-ok", 1), ("f-bad", -1), ("f-open", 0)):
+        c.schedule_new_workflow(quick, input=x, instance_id=iid)
+    c.wait_for_workflow_completion("f-ok", timeout_in_seconds=WAIT)
+    c.wait_for_workflow_completion("f-bad", timeout_in_seconds=WAIT)
+    with grpc.insecure_channel(workers.running.grpc_endpoint) as ch:
+        stub = pbg.TaskHubSidecarServiceStub(ch)
+        only_failed = pb.PurgeInstanceFilter(runtimeStatus=[pb.ORCHESTRATION_STATUS_FAILED])
+        res = stub.PurgeInstances(pb.PurgeInstancesRequest(purgeInstanceFilter=only_failed))
+        assert res.deletedInstanceCount == 1
+        res = stub.PurgeInstances(pb.PurgeInstancesRequest(purgeInstanceFilter=pb.PurgeInstanceFilter()))
+        assert res.deletedInstanceCount == 1
+    assert c.get_workflow_state("f-ok") is None
+    assert c.get_workflow_state("f-bad") is None
+    still = c.get_workflow_state("f-open")
+    assert still is not None
+    assert still.runtime_status == WorkflowStatus.RUNNING
