@@ -165,13 +165,19 @@ function parseHash() {
   return { name: "queue", params };
 }
 
-async function route() {
+function route(ev) {
   if (view) view.stop();
   view = null;
   say("");
   const main = document.getElementById("main");
+  const focusedId = document.activeElement && document.activeElement.id;
   const r = parseHash();
   view = r.name === "document" ? documentView(main, r.id) : queueView(main, r.params);
+  if (r.name !== "queue") return; // the document view focuses its heading once loaded
+  // A filter change keeps focus on the filter; other in-page navigation moves it to the new view's heading.
+  const again = focusedId ? document.getElementById(focusedId) : null;
+  if (again && main.contains(again)) again.focus();
+  else if (ev) focusHeading(main);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -275,8 +281,7 @@ function queueView(main, params) {
     else if (!s0.items.length) {
       section.classList.add("empty");
       section.append(h("p.muted", {}, "No documents."));
-    }
-    else section.append(queueTable(s0.items));
+    } else section.append(queueTable(s0.items));
     if (s0.next) {
       section.append(
         h(
@@ -298,6 +303,11 @@ function queueView(main, params) {
 
   async function refresh() {
     if (stopped) return;
+    if (document.hidden && lastRender) {
+      // A background tab does not poll; it catches up as soon as it is looked at again.
+      timer = setTimeout(refresh, POLL_MS);
+      return;
+    }
     // Reload only the first page of each section; sections the user expanded keep their extra pages until then.
     await Promise.all(shown.filter((st) => !state[st].items.length || state[st].items.length <= PAGE_SIZE).map((st) => load(st, false)));
     if (stopped) return;
