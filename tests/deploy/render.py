@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -183,3 +184,32 @@ def _merge(base: Any, patch: Any, *, strategic: bool, field: str = "") -> Any:
 
 def identity(obj: Manifest) -> tuple[str, str, str]:
     return (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+
+
+# -- views of a rendered overlay, shared by the tests
+@functools.cache
+def rendered(overlay: str) -> tuple[Manifest, ...]:
+    return tuple(render(OVERLAYS[overlay]))
+
+
+def objects(overlay: str, kind: str | None = None) -> list[Manifest]:
+    return [copy.deepcopy(o) for o in rendered(overlay) if kind is None or o["kind"] == kind]
+
+
+def only(overlay: str, kind: str, name: str = "docline") -> Manifest:
+    found = [o for o in objects(overlay, kind) if o["metadata"]["name"] == name]
+    assert len(found) == 1, f"{overlay}: expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def app_container(overlay: str) -> dict[str, Any]:
+    pod = only(overlay, "Deployment")["spec"]["template"]["spec"]
+    return next(c for c in pod["containers"] if c["name"] == "docline")
+
+
+def pod_specs(overlay: str) -> list[dict[str, Any]]:
+    specs = []
+    for obj in objects(overlay):
+        if obj["kind"] in {"Deployment", "StatefulSet", "Job"}:
+            specs.append(obj["spec"]["template"]["spec"])
+    return specs

@@ -10,8 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.deploy.render import DEPLOY, OVERLAYS, Manifest, load_documents
-from tests.deploy.test_kubernetes import objects
+from tests.deploy.render import DEPLOY, OVERLAYS, Manifest, load_documents, objects
 
 DOCUMENTED = yaml.safe_load((Path(__file__).parent / "dapr_documented.yaml").read_text(encoding="utf-8"))
 SELFHOSTED = DEPLOY / "selfhosted"

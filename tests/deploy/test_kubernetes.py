@@ -4,8 +4,6 @@ agree with each other (probes, ports, selectors, secrets, annotations)."""
 from __future__ import annotations
 
 import base64
-import copy
-import functools
 import re
 from typing import Any
 
@@ -15,10 +13,12 @@ import pytest
 from tests.deploy.render import (
     DEPLOY,
     OVERLAYS,
-    Manifest,
+    app_container,
     identity,
     kustomize_command,
-    render,
+    objects,
+    only,
+    pod_specs,
     render_kustomize,
     render_lite,
 )
@@ -26,34 +26,6 @@ from tests.deploy.render import (
 # The oldest Kubernetes minor a Dapr 1.17 control plane supports, and the newest schema the validator ships.
 K8S_VERSIONS = ["1.30", kubernetes_validate.latest_version()]
 SECRET_NAME = "docline-secrets"
-
-
-@functools.cache
-def rendered(overlay: str) -> tuple[Manifest, ...]:
-    return tuple(render(OVERLAYS[overlay]))
-
-
-def objects(overlay: str, kind: str | None = None) -> list[Manifest]:
-    return [copy.deepcopy(o) for o in rendered(overlay) if kind is None or o["kind"] == kind]
-
-
-def only(overlay: str, kind: str, name: str = "docline") -> Manifest:
-    found = [o for o in objects(overlay, kind) if o["metadata"]["name"] == name]
-    assert len(found) == 1, f"{overlay}: expected one {kind}/{name}, found {len(found)}"
-    return found[0]
-
-
-def app_container(overlay: str) -> dict[str, Any]:
-    pod = only(overlay, "Deployment")["spec"]["template"]["spec"]
-    return next(c for c in pod["containers"] if c["name"] == "docline")
-
-
-def pod_specs(overlay: str) -> list[dict[str, Any]]:
-    specs = []
-    for obj in objects(overlay):
-        if obj["kind"] in {"Deployment", "StatefulSet", "Job"}:
-            specs.append(obj["spec"]["template"]["spec"])
-    return specs
 
 
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))

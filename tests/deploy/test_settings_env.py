@@ -7,9 +7,8 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
-from tests.deploy.render import DEPLOY, OVERLAYS
-from tests.deploy.test_dockerfile import FINAL, makefile_tesseract_packages
-from tests.deploy.test_kubernetes import app_container, only
+from tests.deploy.dockerfile import FINAL, makefile_tesseract_packages
+from tests.deploy.render import DEPLOY, OVERLAYS, app_container, only
 
 settings_module = pytest.importorskip("pipeline.settings", reason="pipeline/settings.py has not landed")
 Settings = settings_module.Settings
