@@ -14,9 +14,9 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
-from aiohttp import web
 from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2_grpc as pbg
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +24,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sidecar.engine import Engine
 from sidecar.runtime import RuntimeAPI
 from sidecar.store import Store
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,10 @@ class Sidecar:
         )
 
     async def _start_http(self) -> None:
+        # imported here: aiohttp takes longer to import than the engine takes to recover, and workers reconnect
+        # over gRPC without waiting for it
+        from aiohttp import web
+
         async def healthz(_: web.Request) -> web.Response:
             return web.Response(status=204)
 
