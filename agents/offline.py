@@ -655,6 +655,29 @@ def _block_word(words: Sequence[Word]) -> Word:
     return Word(text=_joined(words), conf=min(w.conf for w in words), bbox=box)
 
 
+def _typed_from_right(
+    row: list[Word], headers: list[LabelHit], kinds: dict[str, FieldKind], array: str
+) -> list[tuple[LabelHit, Word]]:
+    """Cells read by type from the right end of the row, one header at a time (amount, unit price, quantity …),
+    the leftmost text column taking what remains: for item rows whose values do not sit under their headers."""
+    words = [w for w in row if _PUNCT.sub("", w.text) or w.text in ("€", "$", "£")]
+    words = [w for w in words if w.text not in ("€", "$", "£")]
+    pairs: list[tuple[LabelHit, Word]] = []
+    end = len(words)
+    for index in range(len(headers) - 1, -1, -1):
+        header = headers[index]
+        kind = kinds.get(f"{array}[].{header.path}", "text")
+        if kind in ("text", "name", "address"):
+            if index == 0 and end > 0:
+                pairs.append((header, _block_word(words[:end])))
+                end = 0
+            continue
+        if end > 0 and _read(kind, [words[end - 1]]) is not None:
+            pairs.append((header, words[end - 1]))
+            end -= 1
+    return pairs[::-1]
+
+
 def _read_item_tables(
     page: Page, rows: list[list[Word]], doc_type: DocumentType, kinds: dict[str, FieldKind]
 ) -> list[tuple[str, Candidate]]:
@@ -695,7 +718,15 @@ def _read_item_tables(
             blocks = [_block_word(block) for block in _blocks(row)]
             read_any = False
             row_candidates: list[tuple[str, Candidate]] = []
-            for header, cell in _align(blocks, headers, height):
+            aligned = _align(blocks, headers, height)
+            by_type = _typed_from_right(row, headers, kinds, array)
+            numeric = {"amount", "number", "int"}
+            if sum(kinds.get(f"{array}[].{h.path}") in numeric for h, _ in by_type) > sum(
+                kinds.get(f"{array}[].{h.path}") in numeric and _read(kinds[f"{array}[].{h.path}"], [c]) is not None
+                for h, c in aligned
+            ):
+                aligned = by_type
+            for header, cell in aligned:
                 relative = f"{array}.{item}.{header.path}"
                 kind = kinds.get(f"{array}[].{header.path}", "text")
                 read = _read(kind, [cell])

@@ -283,3 +283,20 @@ def test_japanese_labels_split_by_ocr_and_totals_from_printed_amounts() -> None:
     assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (62300.0, 6230.0, 68530.0)
     assert data["currency"] == "JPY"
     assert classify(document, registered_types()).type == "invoice"
+
+
+def test_item_rows_read_by_type_when_values_do_not_sit_under_headers() -> None:
+    document = document_from_text(
+        """
+        Bright Eyes Opticians Ltd
+        Description Qty Unit price Amount
+        Titanium frame 1 €164.24 €164.24
+        Monthly contact lenses 2 €279.39 €558.78
+        Subtotal 722.02
+        """
+    )
+    items = offline_extract(document, get_type("invoice")).data["line_items"]
+    assert items == [
+        {"description": "Titanium frame", "quantity": 1.0, "unit_price": 164.24, "amount": 164.24},
+        {"description": "Monthly contact lenses", "quantity": 2.0, "unit_price": 279.39, "amount": 558.78},
+    ]
