@@ -8,6 +8,8 @@ import httpx
 
 from tests.support.docline import App, run_app
 
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "documents"
+
 
 def _upload(client: httpx.Client, name: str, data: bytes, **params: object) -> httpx.Response:
     return client.post("/v1/documents", files={"file": (name, data)}, params=params)
@@ -32,6 +34,13 @@ def test_hostile_files_end_rejected_with_a_reason(docline_app: App) -> None:
         assert body["error"]["message"]
         assert body["source"]["filename"] == name
     assert client.get("/healthz").json() == {"status": "ok"}
+    # The next good document still completes.
+    good = _upload(client, "rx.pdf", (SAMPLES / "rx-de-text.pdf").read_bytes())
+    body = docline_app.wait(good.json()["id"], ("completed", "needs_review"))
+    assert body["document_type"] == "prescription"
+    assert body["source"]["media_type"] == "application/pdf"
+    assert body["source"]["pages"] == 1
+    ids["rx.pdf"] = body["id"]
     # Each result was also written to the outbox.
     assert {p.stem for p in docline_app.outbox.glob("*.json")} >= set(ids.values())
 
