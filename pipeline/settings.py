@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     llm_first_retry_seconds: float = Field(1.0, gt=0)
     activity_max_attempts: int = Field(3, ge=1)
     worker_concurrency: int = Field(4, ge=1)
+
+    # daprd's injector gives the app DAPR_GRPC_PORT (and DAPR_HTTP_PORT), not DAPR_GRPC_ENDPOINT.
+    dapr_runtime_host: str = Field("127.0.0.1", validation_alias=AliasChoices("DAPR_RUNTIME_HOST"))
+    dapr_grpc_port: int | None = Field(None, validation_alias=AliasChoices("DAPR_GRPC_PORT"))
+
+    @model_validator(mode="after")
+    def _endpoint_from_port(self) -> Settings:
+        if not self.dapr_grpc_endpoint and self.dapr_grpc_port:
+            self.dapr_grpc_endpoint = f"{self.dapr_runtime_host}:{self.dapr_grpc_port}"
+        return self
 
     def require_endpoint(self) -> str:
         """The sidecar's gRPC endpoint, which start-up must have resolved by now."""

@@ -49,11 +49,15 @@ class CachingClient:
     this application writes and reads.
     """
 
-    def __init__(self, client: DaprClient, state: Any, metrics: Metrics) -> None:
+    def __init__(self, client: DaprClient, state: Any, metrics: Metrics, doc_id: str = "") -> None:
         self._client = client
         self._state = state
         self._metrics = metrics
-        self.doc_id = ""
+        self.doc_id = doc_id
+
+    def for_document(self, doc_id: str) -> CachingClient:
+        """A view for one document's calls (activities run concurrently: no shared mutable document id)."""
+        return CachingClient(self._client, self._state, self._metrics, doc_id)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -95,8 +99,7 @@ class Understanding:
             return None
         from agents.llm import Llm
 
-        self._client.doc_id = doc_id
-        return Llm(self._client, self.component)
+        return Llm(self._client.for_document(doc_id), self.component)
 
     def _usage(self, usage: list[Any]) -> Usage:
         """One agents ``Usage`` record per model call."""

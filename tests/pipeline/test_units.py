@@ -59,3 +59,17 @@ def test_export_rows_flatten_data() -> None:
     assert header[:3] == ["id", "status", "document_type"]
     assert table[0]["data.seller.name"] == "ACME"
     assert table[0]["data.total_amount"] == 12.5
+
+
+def test_settings_find_daprd_from_the_injected_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.settings import Settings
+
+    for name in ("DAPR_GRPC_ENDPOINT", "DOCLINE_DAPR_GRPC_ENDPOINT", "DAPR_RUNTIME_HOST", "DAPR_GRPC_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert Settings().dapr_grpc_endpoint is None  # → serve starts an embedded sidecar
+    monkeypatch.setenv("DAPR_GRPC_PORT", "50007")
+    assert Settings().dapr_grpc_endpoint == "127.0.0.1:50007"
+    monkeypatch.setenv("DAPR_GRPC_ENDPOINT", "sidecar:50001")
+    assert Settings().dapr_grpc_endpoint == "sidecar:50001"
+    monkeypatch.setenv("DOCLINE_API_TOKEN", "t")
+    assert Settings().api_token is not None
