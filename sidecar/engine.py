@@ -221,6 +221,8 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         if inst.in_flight is not None or inst.terminal or inst.history is None:
             return []
         ready = [i for i in inst.inbox if i.visible_at <= now]
+        if not inst.history and not any(i.event.HasField("executionStarted") for i in ready):
+            return []  # a scheduled start: events raised early wait for the start
         if inst.status == SUSPENDED and not any(
             i.event.HasField("executionResumed") or i.event.HasField("executionTerminated") for i in ready
         ):

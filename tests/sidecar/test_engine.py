@@ -399,20 +399,25 @@ def test_scheduled_start_waits(workers: Workers) -> None:
     rt = workers.runtime()
 
     def stamp(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
-        return ctx.current_utc_datetime.isoformat()
+        started = ctx.current_utc_datetime.isoformat()
+        early = yield ctx.wait_for_external_event("early")
+        return [started, early]
 
     rt.register_workflow(stamp)
     rt.start()
     c = workers.client()
     start_at = datetime.now(UTC) + timedelta(seconds=1.5)
     iid = c.schedule_new_workflow(stamp, start_at=start_at)
+    c.raise_workflow_event(iid, "early", data="kept for the start")
+    time.sleep(0.2)
     state = c.get_workflow_state(iid)
     assert state is not None
     assert state.runtime_status == WorkflowStatus.PENDING
     state = c.wait_for_workflow_completion(iid, timeout_in_seconds=WAIT)
     assert state is not None
-    ran_at = datetime.fromisoformat(_out(state)).replace(tzinfo=UTC)
-    assert ran_at >= start_at - timedelta(milliseconds=5)
+    started, early = _out(state)
+    assert datetime.fromisoformat(started).replace(tzinfo=UTC) >= start_at - timedelta(milliseconds=5)
+    assert early == "kept for the start"
 
 
 def test_several_workers_share_the_work(workers: Workers) -> None:
