@@ -101,13 +101,29 @@ spec:
 """
 
 
+def state_component(type_: str, **metadata: str) -> str:
+    """A ``docline-state`` component of another type (e.g. ``state.redis``) to use instead of SQLite."""
+    items = "".join(f'    - name: {k}\n      value: "{v}"\n' for k, v in metadata.items())
+    return (
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: docline-state\n"
+        f"spec:\n  type: {type_}\n  version: v1\n  metadata:\n{items}"
+    )
+
+
 def write_components(
-    root: Path, *, cron: str | None = None, openai_endpoint: str | None = None, openai_max_retries: int | None = None
+    root: Path,
+    *,
+    cron: str | None = None,
+    openai_endpoint: str | None = None,
+    openai_max_retries: int | None = None,
+    state: str | None = None,
 ) -> Path:
-    """A components folder whose files keep all data under ``root``."""
+    """A components folder whose files keep all data under ``root`` (``state`` replaces the SQLite store)."""
     folder = root / "components"
     folder.mkdir(parents=True, exist_ok=True)
     text = COMPONENTS.format(root=root)
+    if state is not None:
+        text = state + "---\n" + text.split("---\n", 1)[1]
     if cron:
         text += CRON.format(every=cron)
     if openai_endpoint:
@@ -175,6 +191,7 @@ def run_app(
     cron: str | None = None,
     openai_endpoint: str | None = None,
     openai_max_retries: int | None = None,
+    state: str | None = None,
     **settings: Any,
 ) -> Iterator[App]:
     """The app in this process: sidecar thread, workflow worker, uvicorn thread. Everything stops at exit."""
@@ -185,7 +202,7 @@ def run_app(
     from pipeline.settings import Settings
 
     components = write_components(
-        root, cron=cron, openai_endpoint=openai_endpoint, openai_max_retries=openai_max_retries
+        root, cron=cron, openai_endpoint=openai_endpoint, openai_max_retries=openai_max_retries, state=state
     )
     port = free_port()
     sidecar_settings = SidecarSettings(
