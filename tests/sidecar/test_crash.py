@@ -47,7 +47,8 @@ def _worker_main(data_dir: Path, log_path: Path, ready_path: Path) -> None:
 
     settings = SidecarSettings(grpc_port=0, http_port=0, data_dir=data_dir, app_id="crash")
     with run_sidecar(settings) as running:
-        rt = wf.WorkflowRuntime(host=running.host, port=str(running.grpc_port))
+        os.environ.update(running.environ())  # this process is ours: connect exactly as an app connects to daprd
+        rt = wf.WorkflowRuntime()
         rt.register_activity(step)
         rt.register_workflow(crashy)
         rt.start()
