@@ -25,6 +25,7 @@ from extractors.normalize import (
     parse_date,
     parse_diopter,
     parse_int,
+    parse_lens_type,
     parse_prism_base,
 )
 from extractors.rules import set_path
@@ -324,6 +325,10 @@ def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]
             if base is not None:
                 return base, (word,)
         return None
+    if kind == "lens_type":
+        printed = _joined(words[:4])
+        lens = parse_lens_type(printed)
+        return (lens, tuple(words[:4])) if lens is not None else None
     if kind == "currency":
         for word in words[:3]:
             code = parse_currency(word.text)

@@ -54,6 +54,7 @@ PRESCRIPTION_FIELDS = [
     *[f"{eye}.{power}" for eye in ("right", "left") for power in ("sphere", "cylinder", "axis", "addition")],
     "pupillary_distance.binocular",
     "prescriber.name",
+    "lens_type",
 ]
 FACTUR_X = "factur-x==7.8"
 

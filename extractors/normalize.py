@@ -240,3 +240,39 @@ def is_valid_vat_id(value: str) -> bool:
     if re.fullmatch(r"T\d{13}", text):
         return bool(cn.is_valid(text[1:]))
     return bool(vatin.is_valid(text))
+
+
+_LENS_TYPES = {
+    "single_vision": (
+        "einstarken",
+        "single vision",
+        "unifoca",
+        "monofoca",
+        "enkelvoudig",
+        "enkelsterkte",
+        "sencill",
+        "単焦点",
+    ),
+    "progressive": ("gleitsicht", "progressi", "progresiv", "multifoca", "varifoca", "遠近両用", "累進"),
+    "bifocal": ("bifok", "bifoc", "zweistarken", "二重焦点"),
+    "trifocal": ("trifok", "trifoc", "dreistarken"),
+    "occupational": ("arbeitsplatz", "bureau", "occupational", "office", "ufficio", "oficina", "中近"),
+}
+
+
+def parse_lens_type(text: str) -> str | None:
+    """The lens design named in ``text`` as ``single_vision``, ``progressive``, ``bifocal``, ``trifocal`` or
+    ``occupational`` (``Gleitsicht`` → progressive, ``Bifocaux`` → bifocal), or ``None``."""
+    from rapidfuzz import fuzz
+
+    folded = fold(text or "")
+    if not folded.strip():
+        return None
+    for canonical, stems in _LENS_TYPES.items():
+        if any(stem in folded for stem in stems):
+            return canonical
+    for canonical, stems in _LENS_TYPES.items():
+        # OCR of handwriting: "Bifokp|" still starts like "bifok".
+        if any(len(stem) >= 5 and fuzz.partial_ratio(stem, folded) >= 80 for stem in stems):
+            return canonical
+    return None

@@ -30,6 +30,7 @@ FieldKind = Literal[
     "identifier",
     "diopter",
     "prism_base",
+    "lens_type",
 ]
 Labels = Mapping[str, Mapping[str, Sequence[str]]]
 """field path → language → labels printed next to that field (``{"invoice_number": {"de": ["Rechnungsnummer"]}}``)."""

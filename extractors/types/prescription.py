@@ -43,7 +43,9 @@ class Prescription(BaseModel):
     right: EyeRx = Field(default_factory=EyeRx, description="right eye (OD)")
     left: EyeRx = Field(default_factory=EyeRx, description="left eye (OS/OG)")
     pupillary_distance: PupillaryDistance = Field(default_factory=PupillaryDistance)
-    lens_type: str | None = Field(None, description="single vision, progressive, bifocal, …")
+    lens_type: str | None = Field(
+        None, description="single_vision, progressive, bifocal, trifocal or occupational (as printed otherwise)"
+    )
     notes: str | None = None
 
 
@@ -224,6 +226,7 @@ KINDS: dict[str, FieldKind] = {
     **{f"pupillary_distance.{part}": "number" for part in ("binocular", "right", "left")},
     "patient.name": "name",
     "prescriber.name": "name",
+    "lens_type": "lens_type",
 }
 
 PRESCRIPTION = DocumentType(

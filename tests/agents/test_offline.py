@@ -184,7 +184,7 @@ def test_prescription_table_by_rows_and_columns() -> None:
     }
     assert data["left"] == {"sphere": -1.0, "cylinder": 0.0, "addition": 2.0}
     assert data["pupillary_distance"] == {"binocular": 63.0}
-    assert data["lens_type"] == "Gleitsichtgläser"
+    assert data["lens_type"] == "progressive"
     assert data["prescriber"] == {"name": "Dr. Weber"}
     assert validate(get_type("prescription"), data).valid
 

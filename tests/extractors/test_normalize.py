@@ -8,7 +8,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from extractors.normalize import compact, fold, parse_amount, parse_currency, parse_date, parse_diopter, parse_int
+from extractors.normalize import (
+    compact,
+    fold,
+    is_valid_vat_id,
+    parse_amount,
+    parse_currency,
+    parse_date,
+    parse_diopter,
+    parse_int,
+    parse_lens_type,
+    parse_prism_base,
+)
 
 
 @pytest.mark.parametrize(
@@ -103,3 +114,37 @@ def test_helpers() -> None:
     assert compact("DE89 3704-0044.0532 0130 00") == "DE89370400440532013000"
     assert parse_int("95°") == 95
     assert parse_int("none") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Gleitsichtgläser", "progressive"),
+        ("Verres progressifs", "progressive"),
+        ("遠近両用", "progressive"),
+        ("Bifocaux", "bifocal"),
+        ("Bifokp|", "bifocal"),
+        ("Einstärkengläser", "single_vision"),
+        ("Lentes monofocales", "single_vision"),
+        ("Kontaktlinsen", None),
+    ],
+)
+def test_parse_lens_type(text: str, expected: str | None) -> None:
+    assert parse_lens_type(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("innen", "in"), ("BO", "out"), ("oben", "up"), ("bas", "down"), ("270°", "270"), ("x", None)],
+)
+def test_parse_prism_base(text: str, expected: str | None) -> None:
+    assert parse_prism_base(text) == expected
+
+
+def test_cjk_dates_yen_and_japanese_registration_numbers() -> None:
+    assert parse_date("2024 年 7 月 12 日") == date(2024, 7, 12)
+    assert parse_currency("¥68,530") == "JPY"
+    assert parse_currency("68,530円") == "JPY"
+    assert is_valid_vat_id("T5989088653614")
+    assert not is_valid_vat_id("T5989088653615")
+    assert is_valid_vat_id("DE 136 695 976")
