@@ -291,6 +291,15 @@ def test_resiliency_schema_rejects_a_misspelled_policy() -> None:
         jsonschema.validate(resiliency, RESILIENCY_SCHEMA)
 
 
+@pytest.mark.parametrize("environment", sorted(OVERLAYS))
+def test_pod_annotations_are_ones_the_injector_reads(environment: str) -> None:
+    documented = set(DOCUMENTED["annotations"]["names"])
+    for workload in objects(environment, "Deployment"):
+        annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+        dapr = {name for name in annotations if name.startswith("dapr.io/")}
+        assert dapr <= documented, f"undocumented: {sorted(dapr - documented)} ({DOCUMENTED['annotations']['url']})"
+
+
 def test_helm_values_keep_mtls_on() -> None:
     values = yaml.safe_load((DEPLOY / "helm" / "dapr-values.yaml").read_text(encoding="utf-8"))
     mtls = values["global"]["mtls"]
