@@ -81,6 +81,8 @@ class Store:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._migrate()
+            # reads get their own connection: WAL lets them run beside a commit, and they see only committed data
+            self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open workflow database {path}: {exc}") from exc
         self._pending: list[tuple[list[Op], asyncio.Future[None]]] = []
@@ -112,7 +114,7 @@ class Store:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Read committed data (start-up and cold lookups)."""
-        return self._conn.execute(sql, params).fetchall()
+        return self._reader.execute(sql, params).fetchall()
 
     def submit(self, ops: list[Op], *, lazy: bool = False) -> asyncio.Future[None]:
         """Queue ops for the next group commit; the future resolves once they are durable.
@@ -199,12 +201,14 @@ class Store:
             self._lazy_timer.cancel()
         self._closed = True
         self._executor.shutdown(wait=True)
+        self._reader.close()
         self._conn.close()
 
     def close(self) -> None:
         """Close without an event loop (nothing may be queued)."""
         self._closed = True
         self._executor.shutdown(wait=True)
+        self._reader.close()
         self._conn.close()
 
 
