@@ -36,6 +36,7 @@ from pipeline.activity_io import (
     Step,
 )
 from pipeline.inbox import Inbox
+from pipeline.logs import document_context
 from pipeline.metrics import Metrics
 from pipeline.models import Draft, ErrorInfo, StoredDocument
 from pipeline.settings import Settings
@@ -240,10 +241,11 @@ class Activities:
 
         def activity(ctx: Any, raw: Any) -> Any:
             inp = model.model_validate(raw)
-            attrs = {"docline.document_id": inp.doc_id, "docline.workflow_id": str(getattr(ctx, "workflow_id", ""))}
+            wf_id = str(getattr(ctx, "workflow_id", ""))
+            attrs = {"docline.document_id": inp.doc_id, "docline.workflow_id": wf_id}
             started = time.perf_counter()
             outcome = "ok"
-            with activity_span(name, inp.traceparent, attrs):
+            with document_context(inp.doc_id, wf_id), activity_span(name, inp.traceparent, attrs):
                 try:
                     out = fn(inp)
                 except Exception:

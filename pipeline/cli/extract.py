@@ -7,7 +7,6 @@ document to finish (or to need a review, which a terminal cannot give) with a pr
 from __future__ import annotations
 
 import json
-import logging
 import time
 from pathlib import Path
 from typing import Annotated
@@ -35,10 +34,11 @@ def extract(
 
     from pipeline.container import build
     from pipeline.embedded import sidecar_for
+    from pipeline.logs import setup_logging
     from pipeline.models import TERMINAL
     from pipeline.settings import Settings
 
-    logging.basicConfig(level=logging.WARNING)
+    setup_logging("WARNING")
     settings = Settings(resources_path=resources_path, data=data, types=list(schema or []))
     results = []
     with sidecar_for(settings, app_port=None) as connected:

@@ -45,10 +45,11 @@ def serve(
     from pipeline.api.app import create_app
     from pipeline.container import build
     from pipeline.embedded import sidecar_for
+    from pipeline.logs import setup_logging
     from pipeline.settings import Settings
     from pipeline.tracing import setup_tracing
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(log_level)
     settings = Settings(host=host, port=port, resources_path=resources_path, data=data)
     setup_tracing()
     with sidecar_for(settings, app_port=port) as connected:

@@ -73,3 +73,18 @@ def test_settings_find_daprd_from_the_injected_port(monkeypatch: pytest.MonkeyPa
     assert Settings().dapr_grpc_endpoint == "sidecar:50001"
     monkeypatch.setenv("DOCLINE_API_TOKEN", "t")
     assert Settings().api_token is not None
+
+
+def test_log_records_carry_the_document(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from pipeline.logs import DocumentFilter, document_context
+
+    log = logging.getLogger("docline.test")
+    caplog.handler.addFilter(DocumentFilter())
+    with caplog.at_level(logging.INFO), document_context("doc1", "docline-doc1"):
+        log.info("inside")
+    log.warning("outside")
+    inside, outside = caplog.records
+    assert (inside.doc_id, inside.workflow_id) == ("doc1", "docline-doc1")  # type: ignore[attr-defined]
+    assert outside.doc_id == "-"  # type: ignore[attr-defined]
