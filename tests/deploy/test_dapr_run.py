@@ -37,6 +37,6 @@ def test_the_command_is_the_projects_docline_script_serving_on_the_app_port() ->
     command = app["command"]
     assert command[0].endswith("/docline")
     assert command[1] == "serve"
-    assert command[command.index("--port") + 1] == str(app["appPort"]) == app["env"]["DOCLINE_PORT"]
+    assert command[command.index("--port") + 1] == str(app["appPort"])
     assert app["appHealthCheckPath"] == "/healthz"
     assert app["env"]["DAPR_GRPC_ENDPOINT"] == f"localhost:{app['daprGRPCPort']}"
