@@ -47,9 +47,18 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
     return None
 
 
+def provider_schema(schema: Any) -> Any:
+    """``schema`` without docline's own ``x-`` keywords (labels, keywords): providers see plain JSON Schema."""
+    if isinstance(schema, dict):
+        return {k: provider_schema(v) for k, v in schema.items() if not str(k).startswith("x-")}
+    if isinstance(schema, list):
+        return [provider_schema(item) for item in schema]
+    return schema
+
+
 def _struct(schema: dict[str, Any]) -> Struct:
     message = Struct()
-    json_format.ParseDict(schema, message)
+    json_format.ParseDict(provider_schema(schema), message)
     return message
 
 
@@ -121,7 +130,9 @@ class Llm:
                     return data, usages
                 log.info("component %s ignored response_format for %s; asking in JSON mode", self.component, operation)
         fallback_user = json_mode_user or (
-            user if schema is None else f"{user}\n\nJSON schema of the answer:\n{json.dumps(schema, sort_keys=True)}"
+            user
+            if schema is None
+            else f"{user}\n\nJSON schema of the answer:\n{json.dumps(provider_schema(schema), sort_keys=True)}"
         )
         system_json = system + "\nRespond with the JSON object only: no prose, no code fences."
         reply = self._timed(operation, system_json, fallback_user, None, usages, raise_errors=True)

@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from agents.llm import provider_schema
 from extractors.model import Document
 from extractors.rules import ValidationIssue
 from extractors.types import DocumentType
@@ -61,7 +62,7 @@ def fenced(document: Document) -> str:
 
 
 def schema_text(schema: dict[str, Any]) -> str:
-    return json.dumps(schema, ensure_ascii=False, sort_keys=True)
+    return json.dumps(provider_schema(schema), ensure_ascii=False, sort_keys=True)
 
 
 def _field_lines(doc_type: DocumentType) -> str:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field
 
-from agents.llm import LlmError, parse_json_object
+from agents.llm import LlmError, parse_json_object, provider_schema
 from agents.models import Extraction, Usage
 from agents.provenance import attach_provenance
 from extractors.errors import CorruptFile, DocumentError
@@ -289,7 +289,8 @@ def extract_from_image(
         raise VisionUnavailable("no page images to read")
     crops = [png_crop(image) for image in images]
     question = f"Extract a {doc_type.title or doc_type.name} from these page images."
-    answer, usage = VisionClient(settings).ask("vision", SYSTEM_EXTRACT_IMAGE, question, crops, doc_type.json_schema)
+    schema = provider_schema(doc_type.json_schema)
+    answer, usage = VisionClient(settings).ask("vision", SYSTEM_EXTRACT_IMAGE, question, crops, schema)
     data = answer if isinstance(answer, dict) else parse_json_object(answer)
     if data is None:
         raise LlmError(f"vision model {settings.model} did not answer with a JSON object")
