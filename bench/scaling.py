@@ -11,7 +11,8 @@ thread per Tesseract, so a worker's activity uses one core, as on a CPU-limited 
     .venv/bin/python bench/scaling.py --docs 36 --configs 1x1,2x1,4x1
 
 Prints one table row per configuration: documents/minute, median and p90 time from submission to a final status,
-the CPU seconds the sidecar and the workers used, and the machine's 1-minute load average at the end of the run.
+the CPU seconds the sidecar and the workers used (in total and per worker: how evenly the work spread), and the
+machine's 1-minute load average at the end of the run.
 """
 
 from __future__ import annotations
@@ -50,18 +51,19 @@ class Row:
     latencies: list[float]
     statuses: dict[str, int]
     sidecar_cpu: float
-    workers_cpu: float
+    workers_cpu: list[float]
     load: float
 
     def line(self) -> str:
+        each = " / ".join(f"{c:.0f}" for c in self.workers_cpu)
         p50 = statistics.median(self.latencies)
         p90 = statistics.quantiles(self.latencies, n=10)[-1] if len(self.latencies) > 1 else p50
         per_min = self.docs / self.seconds * 60
         statuses = ",".join(f"{k}={v}" for k, v in sorted(self.statuses.items()))
         return (
             f"| {self.workers} | {self.concurrency} | {self.docs} | {self.seconds:7.1f} | {per_min:6.1f} | "
-            f"{p50:6.1f} | {p90:6.1f} | {self.sidecar_cpu:6.1f} | {self.workers_cpu:7.1f} | {self.load:4.1f} | "
-            f"{statuses} |"
+            f"{p50:6.1f} | {p90:6.1f} | {self.sidecar_cpu:6.1f} | {sum(self.workers_cpu):5.1f} ({each}) | "
+            f"{self.load:4.1f} | {statuses} |"
         )
 
 
@@ -128,7 +130,7 @@ def run(workers: int, concurrency: int, files: list[Path], timeout: float) -> Ro
                 procs.append(stack.enter_context(started(args, env, work, work / f"worker{i}.log")))
             for port in ports:
                 wait_http(f"http://127.0.0.1:{port}/readyz", time.monotonic() + 120)
-            cpu_before = cpu_seconds(sidecar.pid), sum(cpu_seconds(p.pid) for p in procs)
+            cpu_before = cpu_seconds(sidecar.pid), [cpu_seconds(p.pid) for p in procs]
 
             clients = [httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=60) for p in ports]
             submitted: dict[str, float] = {}
@@ -151,7 +153,7 @@ def run(workers: int, concurrency: int, files: list[Path], timeout: float) -> Ro
                             print(f"  {doc_id}: {doc['status']}: {doc['error']}", file=sys.stderr)
                 time.sleep(0.5)
             elapsed = max((t for t, _ in finished.values()), default=time.monotonic()) - start
-            cpu_after = cpu_seconds(sidecar.pid), sum(cpu_seconds(p.pid) for p in procs)
+            cpu_after = cpu_seconds(sidecar.pid), [cpu_seconds(p.pid) for p in procs]
             load = os.getloadavg()[0]  # the machine is shared: other work competes for the same cores
             for client in clients:
                 client.close()
@@ -168,7 +170,7 @@ def run(workers: int, concurrency: int, files: list[Path], timeout: float) -> Ro
             [finished[d][0] - submitted[d] for d in submitted],
             statuses,
             cpu_after[0] - cpu_before[0],
-            cpu_after[1] - cpu_before[1],
+            [after - before for before, after in zip(cpu_before[1], cpu_after[1], strict=True)],
             load,
         )
     finally:
@@ -186,8 +188,8 @@ def main() -> None:
     files = [samples[i % len(samples)] for i in range(args.docs)]
     print(f"docline scaling: {os.cpu_count()} CPUs, {len(samples)} distinct samples, {args.docs} documents per run")
     print(
-        "| workers | activities/worker | docs | seconds | docs/min | p50 s | p90 s | sidecar CPU s | workers CPU s "
-        "| load (1 min) | final statuses |"
+        "| workers | activities/worker | docs | seconds | docs/min | p50 s | p90 s | sidecar CPU s "
+        "| workers CPU s (each) | load (1 min) | final statuses |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for config in args.configs.split(","):
