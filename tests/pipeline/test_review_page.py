@@ -313,6 +313,15 @@ def test_reject_with_the_keyboard(server: Server, submitted: dict[str, str], bro
     assert page.evaluate("() => document.activeElement.tagName") == "H1", "the document view takes focus"
     page.get_by_role("button", name="Reject").focus()
     page.keyboard.press("Enter")
+    # Rejecting is final, so the page asks once more; Escape keeps the document, the dialog's button rejects it.
+    confirm = page.get_by_role("dialog", name="Reject this document?")
+    confirm.wait_for()
+    page.keyboard.press("Escape")
+    confirm.wait_for(state="hidden")
+    page.get_by_role("button", name="Reject").focus()
+    page.keyboard.press("Enter")
+    confirm.get_by_role("button", name="Reject document").focus()
+    page.keyboard.press("Enter")
     page.locator("#doc-status .st-rejected").wait_for(timeout=30_000)
     assert "rejected_by_reviewer" in page.locator("#doc-error").inner_text()
 
@@ -336,6 +345,7 @@ def test_a_decision_made_elsewhere_is_shown(server: Server, submitted: dict[str,
     _wait_status(server, doc_id, {"completed"})
 
     page.get_by_role("button", name="Reject").click()
+    page.get_by_role("button", name="Reject document").click()
     page.locator("#status.error").wait_for()
     assert "not waiting for a review" in page.locator("#status").inner_text()
     page.locator("#doc-status .st-completed").wait_for()

@@ -691,6 +691,7 @@ function documentView(main, id) {
       form.addEventListener("submit", async (ev) => {
         ev.preventDefault();
         const decision = ev.submitter && ev.submitter.value === "reject" ? "reject" : "approve";
+        if (decision === "reject" && !(await confirmReject())) return;
         const corrections = collectCorrections(form, original);
         approve.disabled = reject.disabled = true;
         say(decision === "approve" ? "Approving…" : "Rejecting…");
@@ -799,6 +800,16 @@ function documentView(main, id) {
       for (const o of observers.splice(0)) o.disconnect();
     },
   };
+}
+
+// Rejecting is final: ask once more, in a dialog that defaults to keeping the document.
+function confirmReject() {
+  const dialog = document.getElementById("reject-dialog");
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "reject"), { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+  });
 }
 
 function isVisible(el) {
