@@ -227,7 +227,12 @@ def test_review_flow_in_chromium(server: Server, submitted: dict[str, str], brow
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(server.url + "/")
 
-    # The API answers 401 without a token: the page asks for one; a wrong one is refused and asked for again.
+    # The API answers 401 without a token: the page asks for one. Cancelled, the queue says why and offers the
+    # prompt again; a wrong token is refused and asked for again.
+    page.get_by_label("Token", exact=True).wait_for()
+    page.keyboard.press("Escape")
+    page.get_by_text("A token is required to use this server.").first.wait_for()
+    page.get_by_role("button", name="Enter token").click()
     page.get_by_label("Token", exact=True).fill("wrong-token")
     page.get_by_role("button", name="Use token").click()
     page.get_by_text("The token was refused").wait_for()
@@ -286,8 +291,12 @@ def test_review_flow_in_chromium(server: Server, submitted: dict[str, str], brow
     page.keyboard.press("Enter")  # Enter in a field never decides: nothing is sent
     page.screenshot(path=str(SCREENSHOTS / "corrected.png"))
     assert not reviews, reviews
+    others = {_wait_status(server, submitted[name], {"needs_review"})["id"] for name in ("consistent", "raced")}
     page.get_by_role("button", name="Approve").click()
     page.locator("#doc-status .st-completed").wait_for(timeout=30_000)
+    # The next document waiting for a person is offered.
+    next_href = page.locator("#next-review").get_attribute("href") or ""
+    assert next_href.removeprefix("#/documents/") in others
     page.screenshot(path=str(SCREENSHOTS / "approved.png"))
     assert not errors, errors
     assert reviews == [f"{server.url}/v1/documents/{doc_id}/review"]

@@ -108,6 +108,7 @@ function askToken(refused) {
 
 function updateTokenButton() {
   document.getElementById("forget-token").hidden = !token();
+  if (token()) document.getElementById("enter-token").hidden = true;
 }
 
 async function request(path, options = {}) {
@@ -120,6 +121,7 @@ async function request(path, options = {}) {
       if (t) sessionStorage.removeItem(TOKEN_KEY);
       updateTokenButton();
       if (await askToken(Boolean(t))) continue;
+      document.getElementById("enter-token").hidden = false; // the way back after "Cancel"
       throw new ApiError(401, { detail: "A token is required to use this server." });
     }
     if (!res.ok) {
@@ -449,6 +451,7 @@ function documentView(main, id) {
   let doc = null;
   let dirty = false;
   let activeField = null; // the field whose input has focus: its box is highlighted
+  const nextSlot = h("span.next-slot", { "aria-live": "polite" }); // survives re-renders of the document
   const observers = [];
   // Set after a decision is sent: the workflow applies it asynchronously, so poll until the document moves on.
   let awaiting = null; // { updatedAt, until }
@@ -491,7 +494,7 @@ function documentView(main, id) {
     const header = h(
       "div.doc-head",
       {},
-      h("p.back", {}, h("a", { href: "#/" }, "← Queue")),
+      h("p.back", {}, h("a", { href: "#/" }, "← Queue"), nextSlot),
       h("h1", { tabindex: "-1" }, src.filename || doc.id),
       h(
         "dl.meta",
@@ -702,6 +705,7 @@ function documentView(main, id) {
           clearTimeout(timer);
           awaiting = { updatedAt: doc.updated_at, until: Date.now() + 60000 };
           render(false);
+          showNextToReview();
           await load(false);
         } catch (e) {
           approve.disabled = reject.disabled = false;
@@ -721,6 +725,19 @@ function documentView(main, id) {
       form.append(h("p.muted.note", {}, `This document is ${STATUS_LABELS[doc.status] ? STATUS_LABELS[doc.status].toLowerCase() : doc.status}; only documents that need review can be changed.`));
     }
     return h("section.fields", { "aria-label": "Fields" }, form);
+  }
+
+  // After a decision, offer the next document that waits for a person: reviewing a queue is a sequence.
+  async function showNextToReview() {
+    try {
+      const page = await getJson("v1/documents?status=needs_review&limit=5");
+      const next = (page.items || []).find((it) => it.id !== id);
+      if (!next || stopped) return;
+      const link = h("a.next", { id: "next-review", href: `#/documents/${encodeURIComponent(next.id)}` }, `Next to review: ${(next.source && next.source.filename) || next.id} →`);
+      nextSlot.replaceChildren(link);
+    } catch {
+      // Only a convenience: the queue is one click away.
+    }
   }
 
   function fieldRow(path, value, meta, errs, readOnly) {
@@ -874,6 +891,9 @@ function focusHeading(main) {
 
 document.addEventListener("DOMContentLoaded", () => {
   updateTokenButton();
+  document.getElementById("enter-token").addEventListener("click", async () => {
+    if (await askToken(false)) route();
+  });
   document.getElementById("forget-token").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
     updateTokenButton();
