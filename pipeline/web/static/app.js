@@ -430,8 +430,9 @@ function humanize(text) {
   return t.charAt(0).toUpperCase() + t.slice(1);
 }
 
+// An element id per field path, one-to-one: "a.b" and "a_b" must not share a label.
 function safeId(path) {
-  return "f-" + path.replace(/[^A-Za-z0-9_-]/g, "_");
+  return "f-" + Array.from(String(path), (c) => (/[A-Za-z0-9-]/.test(c) ? c : `_${c.codePointAt(0).toString(16)}_`)).join("");
 }
 
 function kindOf(value) {
