@@ -34,6 +34,7 @@ from pipeline.activity_io import (
     RepairIn,
     ReviewIn,
     Step,
+    VisionIn,
 )
 from pipeline.inbox import Inbox
 from pipeline.logs import document_context
@@ -176,12 +177,26 @@ class Activities:
             return DraftOut(error=ErrorInfo(**exc.to_dict()))
         return self._draft_out(draft, usage)
 
+    def vision(self, inp: VisionIn) -> DraftOut:
+        """Read the page images with a vision model; answer the better of that and the current draft."""
+        doc = self._doc(inp.doc_id)
+        document = self._document(inp.page_keys, doc.source.media_type)
+        images = [self.blobs.get(doc.page_images[n]) for n in sorted(doc.page_images)]
+        current = self._draft(inp.draft_key)
+        try:
+            seen, usage = self.understanding.vision_extract(document, images, current.document_type, current.language)
+        except DocumentError as exc:
+            return DraftOut(error=ErrorInfo(**exc.to_dict()))
+        chosen = seen if _better(seen, current) else current
+        return self._draft_out(chosen, usage)
+
     def mark_review(self, inp: ReviewIn) -> None:
         doc = self._doc(inp.doc_id)
         self._fill(doc, self._draft(inp.draft_key))
         from pipeline.models import Review
 
         doc.status = "needs_review"
+        doc.usage = inp.usage
         doc.review = Review(required=True, reasons=inp.reasons)
         doc.updated_at = _now()
         self.results.put(doc)
@@ -229,6 +244,7 @@ class Activities:
             "extract": (self.extract, ExtractIn),
             "repair": (self.repair, RepairIn),
             "pages_read": (self.pages_read, PagesRead),
+            "vision": (self.vision, VisionIn),
             "mark_review": (self.mark_review, ReviewIn),
             "apply_review": (self.apply_review, ApplyReviewIn),
             "finish": (self.finish, FinishIn),
@@ -258,3 +274,13 @@ class Activities:
 
         activity.__name__ = f"docline_{name}"
         return activity
+
+
+def _better(candidate: Draft, current: Draft) -> bool:
+    """Valid beats invalid; then fewer validation errors; then the surer weakest field."""
+
+    def rank(d: Draft) -> tuple[bool, int, float]:
+        weakest = min((f.confidence for f in d.fields.values() if f.confidence is not None), default=0.0)
+        return (d.validation.valid, -len(d.validation.errors), weakest)
+
+    return rank(candidate) > rank(current)

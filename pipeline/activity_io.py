@@ -18,6 +18,7 @@ class Options(BaseModel):
     llm_max_attempts: int
     llm_first_retry_seconds: float
     activity_max_attempts: int
+    vision: bool = False
 
 
 class DocumentInput(BaseModel):
@@ -108,9 +109,15 @@ class RepairIn(LlmStep):
     attempt: int
 
 
+class VisionIn(LlmStep):
+    page_keys: list[str]
+    draft_key: str
+
+
 class ReviewIn(Step):
     draft_key: str
     reasons: list[str]
+    usage: Usage = Field(default_factory=Usage)
 
 
 class ApplyReviewIn(Step):

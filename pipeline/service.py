@@ -50,6 +50,7 @@ class DocumentService:
         self.results = results
         self.blobs = blobs
         self.workflows = workflows
+        self.vision = False  # set at start-up when the conversation component can also read images
 
     def options(self) -> Options:
         s = self.settings
@@ -60,6 +61,7 @@ class DocumentService:
             llm_max_attempts=s.llm_max_attempts,
             llm_first_retry_seconds=s.llm_first_retry_seconds,
             activity_max_attempts=s.activity_max_attempts,
+            vision=self.vision,
         )
 
     # -- submit

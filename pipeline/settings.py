@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     # A conversation component name; unset means "the first conversation.* component the sidecar reports".
     conversation_component: str | None = None
     types: list[Path] = Field(default_factory=list, description="user-defined document types (JSON Schema or .py)")
+    vision: bool = Field(True, description="let a vision model read unsure documents' pages, when there is one")
     offline: bool = Field(False, description="never call an LLM: use the offline extractor")
 
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)

@@ -42,6 +42,20 @@ def conversation_component(client: DaprClient, settings: Settings) -> str | None
     return names[0] if names else None
 
 
+def _vision_settings(client: DaprClient, settings: Settings, component: str) -> Any:
+    """The vision model behind the conversation component, when its file is readable here and its provider can
+    read images; otherwise None (on a cluster the component files may live only with daprd)."""
+    if not settings.vision:
+        return None
+    try:
+        from agents.vision import vision_settings
+
+        return vision_settings(settings.resources_path, component, client)
+    except Exception as exc:  # no vision is a normal configuration, not an error
+        log.info("no vision model: %s", exc)
+        return None
+
+
 class CachingClient:
     """A DaprClient whose ``converse_alpha2`` replies are kept in the state store (everything else passes through).
 
@@ -80,19 +94,37 @@ class Understanding:
     """What the activities call for everything after OCR."""
 
     def __init__(
-        self, llm_client: CachingClient | None, component: str | None, metrics: Metrics, registry: TypeRegistry
+        self,
+        llm_client: CachingClient | None,
+        component: str | None,
+        metrics: Metrics,
+        registry: TypeRegistry,
+        vision: Any = None,
     ) -> None:
         self._client = llm_client
         self.component = component
         self._metrics = metrics
         self.registry = registry
+        self.vision = vision  # agents.vision.VisionSettings when the component's provider can read images
 
     @classmethod
     def from_sidecar(cls, client: DaprClient, settings: Settings, state: Any, metrics: Metrics) -> Understanding:
         component = conversation_component(client, settings)
         log.info("extraction through %s", f"conversation component {component!r}" if component else "offline extractor")
         registry = build_registry(settings.types)
-        return cls(CachingClient(client, state, metrics) if component else None, component, metrics, registry)
+        vision = _vision_settings(client, settings, component) if component else None
+        return cls(CachingClient(client, state, metrics) if component else None, component, metrics, registry, vision)
+
+    def vision_extract(
+        self, document: Document, images: list[bytes], type_name: str, language: str | None
+    ) -> tuple[Draft, Usage]:
+        from agents.vision import extract_from_image
+
+        doc_type = self.registry.get(type_name)
+        started = time.perf_counter()
+        extraction = extract_from_image(images, doc_type, self.vision, document)
+        self._metrics.llm_seconds.labels("vision").observe(time.perf_counter() - started)
+        return self._draft(doc_type, language, extraction), self._usage(extraction.usage)
 
     def _llm(self, doc_id: str, offline: bool) -> Any:
         if offline or self._client is None or self.component is None:

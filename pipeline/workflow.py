@@ -31,6 +31,7 @@ from pipeline.activity_io import (
     RepairIn,
     ReviewIn,
     Step,
+    VisionIn,
 )
 from pipeline.models import ErrorInfo, Review, Usage
 
@@ -162,6 +163,19 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
                 break
             draft = repaired
 
+        unsure = not draft.valid or draft.min_confidence < inp.options.review_confidence_threshold
+        if unsure and inp.options.vision and not degraded:
+            # Handwriting and poor scans: let a vision model read the page images; keep whichever draft is better.
+            _status(ctx, "vision")
+            look = VisionIn(**step.model_dump(), page_keys=page_keys, draft_key=draft.draft_key)
+            try:
+                seen = DraftOut.model_validate((yield call("vision", look, llm)))
+                usage += seen.usage
+                if seen.draft_key and not seen.error:
+                    draft = seen
+            except wf.TaskFailedError:
+                degraded.append("vision")
+
         reasons = ["llm_unavailable"] if degraded else []
         if not draft.valid:
             reasons.append("validation_failed")
@@ -169,7 +183,9 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
             reasons.append("low_confidence")
         review: Review | None = None
         if reasons:
-            yield call("mark_review", ReviewIn(**step.model_dump(), draft_key=draft.draft_key, reasons=reasons))
+            yield call(
+                "mark_review", ReviewIn(**step.model_dump(), draft_key=draft.draft_key, reasons=reasons, usage=usage)
+            )
             _status(ctx, "needs_review")
             event = ctx.wait_for_external_event(REVIEW_EVENT)
             timer = ctx.create_timer(timedelta(seconds=inp.options.review_timeout_seconds))

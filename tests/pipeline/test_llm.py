@@ -58,3 +58,25 @@ def test_a_failing_provider_ends_in_review_not_in_a_crash(tmp_path: Path, llm_se
     assert "llm_unavailable" in done["review"]["reasons"]
     assert done["document_type"] == "prescription"  # the offline classifier stood in
     assert len(llm_server.requests) >= 2  # it was tried, with retries
+
+
+def test_unsure_documents_are_read_by_the_vision_model(tmp_path: Path, llm_server: LLMServer) -> None:
+    llm_server.default = Reply(json=prescription_reply())
+    # Threshold 1.0: no draft is sure enough, so the pages go to the vision model (then to a person).
+    with run_app(tmp_path, openai_endpoint=llm_server.openai_base_url, review_confidence_threshold=1.0) as app:
+        client = app.client()
+        doc_id = client.post(
+            "/v1/documents", files={"file": ("rx.png", (SAMPLES / "rx-de-clean.png").read_bytes())}
+        ).json()["id"]
+        done = app.wait(doc_id, ("completed", "failed", "rejected", "needs_review"))
+    assert done["status"] == "needs_review"
+    with_images = [
+        r
+        for r in llm_server.requests
+        if any(
+            isinstance(m.get("content"), list) and any(part.get("type") == "image_url" for part in m["content"])
+            for m in r.body["messages"]
+        )
+    ]
+    assert len(with_images) == 1
+    assert done["usage"]["llm_calls"] == len(llm_server.requests) == 3  # classify, extract, vision
