@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -70,13 +71,15 @@ class Candidate:
     score: float
 
 
+@lru_cache(maxsize=65536)
 def _token(text: str) -> str:
     return _PUNCT.sub("", fold(text))
 
 
-def _label_tokens(label: str) -> list[str]:
+@lru_cache(maxsize=8192)
+def _label_tokens(label: str) -> tuple[str, ...]:
     tokens = [_token(part) for part in re.split(r"[\s]+", label)]
-    return [token for token in tokens if token]
+    return tuple(token for token in tokens if token)
 
 
 def _word_matches(token: str, word: str) -> float:
@@ -142,11 +145,15 @@ def _find_labels(page: Page, rows: list[list[Word]], labels: Labels) -> list[Lab
     """Every occurrence of every label, minus those inside a longer label's occurrence (``Total`` in
     ``Total net``)."""
     hits: list[LabelHit] = []
+    prepared = [
+        (path, sorted({label for labels_ in per_language.values() for label in labels_}))
+        for path, per_language in labels.items()
+    ]
     for row in rows:
         folded = [_token(word.text) for word in row]
-        for path, per_language in labels.items():
+        for path, path_labels in prepared:
             seen: set[tuple[int, int]] = set()
-            for label in {label for labels_ in per_language.values() for label in labels_}:
+            for label in path_labels:
                 if _CJK.search(label):
                     hits.extend(_cjk_hits(page, row, folded, path, label))
                     continue
@@ -154,6 +161,8 @@ def _find_labels(page: Page, rows: list[list[Word]], labels: Labels) -> list[Lab
                 if not tokens:
                     continue
                 for start in range(len(row) - len(tokens) + 1):
+                    if _word_matches(tokens[0], folded[start]) <= 0:
+                        continue
                     scores = [_word_matches(token, folded[start + i]) for i, token in enumerate(tokens)]
                     if min(scores) <= 0 or (start, len(tokens)) in seen:
                         continue
@@ -199,8 +208,9 @@ def _right_of(hit: LabelHit, rows: list[list[Word]], stops: set[int]) -> list[Wo
     """Words right of the label on its row, up to a wide gap or the next label."""
     x1, top, bottom = hit.bbox[2], hit.bbox[1], hit.bbox[3]
     height = _height(hit.words)
+    label_ids = {id(word) for word in hit.words}
     for row in rows:
-        if not any(word in hit.words for word in row):
+        if not any(id(word) in label_ids for word in row):
             continue
         # Handwriting drifts off the printed line: take words overlapping the label's height as on its row.
         drifting = [
@@ -211,7 +221,7 @@ def _right_of(hit: LabelHit, rows: list[list[Word]], stops: set[int]) -> list[Wo
         row_words = sorted({id(w): w for w in [*row, *drifting]}.values(), key=lambda w: w.bbox[0])
         out: list[Word] = []
         for word in row_words:
-            if word.bbox[0] < x1 - 1 or word in hit.words:
+            if word.bbox[0] < x1 - 1 or id(word) in label_ids:
                 continue
             if id(word) in stops:
                 break
@@ -428,7 +438,8 @@ def _read_tables(page: Page, rows: list[list[Word]], table: TableHint, kinds: di
         band_top, band_bottom = row_top - 0.5 * height, row_bottom + 1.0 * height
         in_band = [w for w in page.words if band_top <= (w.bbox[1] + w.bbox[3]) / 2 <= band_bottom]
         # A row label starts its row: "R" inside "PD 63 (R 31,5 / L 31,5)" is not a table row.
-        if any(w.bbox[2] <= row_hit.bbox[0] for w in in_band if w not in row_hit.words):
+        own = {id(w) for w in row_hit.words}
+        if any(w.bbox[2] <= row_hit.bbox[0] for w in in_band if id(w) not in own):
             continue
         header_ids = {id(w) for c in columns for w in c.words}
         label_ids = {id(w) for hit in row_hits for w in hit.words}
@@ -702,7 +713,7 @@ def _read_item_tables(
         hits = _find_labels(page, rows, columns)
         by_row: dict[int, list[LabelHit]] = {}
         for hit in hits:
-            index = next(i for i, row in enumerate(rows) if hit.words[0] in row)
+            index = next(i for i, row in enumerate(rows) if any(w is hit.words[0] for w in row))
             by_row.setdefault(index, []).append(hit)
         header_rows = [i for i, found in by_row.items() if len({h.path for h in found}) >= 2]
         if not header_rows:
