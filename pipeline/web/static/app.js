@@ -534,7 +534,9 @@ function documentView(main, id) {
       return;
     }
     const errorFields = new Set(errors.map((e) => e.field));
-    // Pages load as they come near the viewport: a 200-page scan must not fetch 200 images up front.
+    // Pages load as they come near view: a 200-page scan must not fetch 200 images up front. On a laptop the
+    // pages scroll in their own pane (the observer's root); stacked on a narrow screen, the window scrolls.
+    const root = getComputedStyle(container).maxHeight !== "none" ? container : null;
     const observer = new IntersectionObserver(
       (entries) => {
         for (const entry of entries) {
@@ -543,7 +545,7 @@ function documentView(main, id) {
           loadPage(entry.target, fields, errorFields);
         }
       },
-      { root: null, rootMargin: "1200px 0px" },
+      { root, rootMargin: "1200px 0px" },
     );
     observers.push(observer);
     for (let n = 1; n <= count; n++) {
