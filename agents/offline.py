@@ -398,13 +398,6 @@ def _candidates_for(hit: LabelHit, kind: FieldKind, rows: list[list[Word]], stop
     return out
 
 
-def _by_path(hits: Iterable[LabelHit]) -> dict[str, list[LabelHit]]:
-    grouped: dict[str, list[LabelHit]] = {}
-    for hit in hits:
-        grouped.setdefault(hit.path, []).append(hit)
-    return grouped
-
-
 def _read_tables(page: Page, rows: list[list[Word]], table: TableHint, kinds: dict[str, FieldKind]) -> list[Candidate]:
     """Values at the crossing of a row label (right eye) and a column header (Sph), for a grid like
     ``      Sph    Cyl   Axis`` / ``R   -1.25  -0.50   90``."""
