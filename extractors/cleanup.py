@@ -20,7 +20,7 @@ from extractors.errors import CorruptFile
 log = logging.getLogger(__name__)
 
 TARGET_DPI = 300.0
-UPSCALE_BELOW_DPI = 250.0  # Tesseract's LSTM reads best with x-heights of ~20-30 px, i.e. ~300 dpi for print
+UPSCALE_BELOW_DPI = 150.0  # Tesseract scales text lines itself; only truly low-resolution scans gain from pixels
 DOWNSCALE_ABOVE_DPI = 450.0  # more pixels than this only slows Tesseract down
 MAX_SCALE = 4.0
 MIN_SKEW, MAX_SKEW = 0.15, 6.0  # degrees: below is noise, above is not "small"

@@ -29,7 +29,9 @@ _WORDS: dict[str, frozenset[str]] = {
         "der die das und mit von für den dem des ist nicht rechnung datum betrag gesamt summe netto brutto "
         "mehrwertsteuer menge preis einzelpreis beschreibung rezept brillenrezept patient patientin rechts links "
         "zylinder achse prisma basis gläser brille bitte zahlbar bis kunde fällig geburtsdatum arzt augenarzt "
-        "auftrag lieferschein ust zwischensumme pupillendistanz bestellung nr anmerkungen"
+        "auftrag lieferschein ust zwischensumme pupillendistanz bestellung nr anmerkungen rechnungsnummer "
+        "rechnungsdatum rechnungsempfänger nettobetrag gesamtbetrag mwst bankverbindung brillenverordnung glasart "
+        "straße am im zu auf bei"
     ),
     "fra": _vocab(
         "le la les et des du pour avec une un est facture date montant total prix quantité désignation "
@@ -82,7 +84,8 @@ def detect(text: str) -> str | None:
     kana, han = len(_KANA.findall(text)), len(_HAN.findall(text))
     if kana + han >= 5:
         return "jpn" if kana >= 0.1 * (kana + han) else "chi_sim"
-    tokens = [t.lower() for t in _TOKEN.findall(text)]
+    # One-letter words ("a", "e", "y") are also what OCR makes of noise and of scripts it cannot read.
+    tokens = [t.lower() for t in _TOKEN.findall(text) if len(t) >= 2]
     if not tokens:
         return None
     scores: dict[str, float] = dict.fromkeys(_WORDS, 0.0)
@@ -94,7 +97,8 @@ def detect(text: str) -> str | None:
     for lang, letters in _LETTERS.items():
         scores[lang] += 0.5 * sum(lowered.count(ch) for ch in letters)
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)[:2]
-    if not ranked or ranked[0][1] < 2:
+    # Garbage read from an unknown script hits a few short words by chance, real text hits many.
+    if not ranked or ranked[0][1] < 3 or ranked[0][1] < 0.12 * len(tokens):
         return None
     if len(ranked) > 1 and ranked[0][1] < 1.2 * ranked[1][1]:
         return None

@@ -127,7 +127,10 @@ def ocr_page(
     if best.score < GOOD_CONFIDENCE or len(best.words) < 3 or best.sideways:
         osd = cleanup.detect_orientation(image, timeout=timeout)
         if osd is not None:
-            script_langs = language.languages_for_script(osd.script) if auto else langs
+            # OSD's script guess is weak (noise and handwriting look "Japanese" to it): switch models only when
+            # the first reading shows no sign of a Latin-script language.
+            latin = language.detect(best.text) in language.LATIN
+            script_langs = language.languages_for_script(osd.script) if auto and not latin else langs
             if osd.rotation or script_langs != langs:
                 turned = cleanup.rotate_clockwise(image, osd.rotation)
                 turned_skew = cleanup.estimate_skew(turned)

@@ -43,5 +43,6 @@ def test_quarter_turns_are_clockwise() -> None:
 def test_resolution_is_brought_near_300_dpi() -> None:
     assert cleanup.scale_for(100) == pytest.approx(3.0)
     assert cleanup.scale_for(300) == 1.0
+    assert cleanup.scale_for(200) == 1.0
     assert cleanup.scale_for(600) == pytest.approx(0.5)
     assert cleanup.scale_for(20) == cleanup.MAX_SCALE
