@@ -38,3 +38,40 @@ def test_one_span_per_activity_in_the_request_trace(tmp_path: Path) -> None:
     assert 'docline_activity_seconds_count{activity="extract",outcome="ok"}' in metrics
     assert 'docline_pages_total{source="text-layer"} 1.0' in metrics
     assert "docline_review_queue 0.0" in metrics
+
+
+def _three_page_tiff() -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    pages = []
+    for k in range(1, 4):
+        page = Image.new("L", (1200, 500), 255)
+        ImageDraw.Draw(page).text((60, 200), f"Page {k} of a delivery note", fill=0, font_size=48)
+        pages.append(page)
+    out = io.BytesIO()
+    pages[0].save(out, format="TIFF", save_all=True, append_images=pages[1:], dpi=(200, 200))
+    return out.getvalue()
+
+
+def test_progress_shows_the_stage_and_page_k_of_n(tmp_path: Path) -> None:
+    with run_app(tmp_path) as app:
+        client = app.client()
+        doc_id = client.post("/v1/documents", files={"file": ("note.tif", _three_page_tiff())}).json()["id"]
+        seen = set()
+        while True:
+            body = client.get(f"/v1/documents/{doc_id}").json()
+            if body["progress"]:
+                p = body["progress"]
+                seen.add((p["stage"], p["page"], p["pages"]))
+            if body["status"] in ("completed", "rejected", "failed", "needs_review"):
+                break
+        assert body["source"]["pages"] == 3
+        if body["status"] == "needs_review":
+            assert body["progress"]["stage"] == "needs_review"
+        else:
+            assert body["progress"] is None  # finished documents show no progress
+    ocr = {page for stage, page, pages in seen if stage == "ocr" and pages == 3}
+    assert ocr, seen  # page k of 3 was visible while OCR ran
+    assert ocr <= {0, 1, 2, 3}
