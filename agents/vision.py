@@ -23,7 +23,7 @@ from agents.llm import LlmError, parse_json_object, provider_schema
 from agents.models import Extraction, Usage
 from agents.provenance import attach_provenance
 from extractors.errors import CorruptFile, DocumentError
-from extractors.model import BBox, Document, Page, union_bbox
+from extractors.model import BBox, Document, Page
 from extractors.types import DocumentType
 
 log = logging.getLogger(__name__)
@@ -296,9 +296,3 @@ def extract_from_image(
         raise LlmError(f"vision model {settings.model} did not answer with a JSON object")
     fields = attach_provenance(document, doc_type, data, "vision") if document is not None else {}
     return Extraction(doc_type=doc_type.name, data=data, fields=fields, usage=[usage], method="vision")
-
-
-def region_of_lines(page: Page, threshold: float = LOW_CONFIDENCE) -> BBox | None:
-    """One box around all low-confidence lines of ``page``, or ``None`` when every line reads well."""
-    boxes = low_confidence_regions(page, threshold)
-    return union_bbox(boxes) if boxes else None
