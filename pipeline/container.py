@@ -89,6 +89,7 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
     understanding = Understanding.from_sidecar(client, settings, results, metrics)
     service = DocumentService(settings, results, blobs, workflows)
     service.vision = understanding.vision is not None
+    service.types = set(understanding.registry.names())
     activities = Activities(settings, blobs, results, inbox, metrics, understanding)
 
     # A fresh function per runtime: the SDK marks registered functions, and a process may build several runtimes.

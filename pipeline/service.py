@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from datetime import UTC, datetime
 
 import dapr.ext.workflow as wf
 
-from extractors.errors import FileTooLarge
+from extractors.errors import FileTooLarge, UnknownDocumentType
 from pipeline.activity_io import DocumentInput, Options
 from pipeline.models import TERMINAL, DocumentResult, Progress, Source, StoredDocument
 from pipeline.settings import Settings
@@ -37,6 +38,10 @@ class Conflict(RuntimeError):
     """The request does not fit the document's state (e.g. a review for a document not waiting for one)."""
 
 
+# What document_id() makes (plus the suffix of a forced resubmission); anything else is no document of ours.
+DOCUMENT_ID = re.compile(r"[0-9a-f]{24}(-[0-9a-f]{8})?")
+
+
 def document_id(sha256: str) -> str:
     """Ids are short, URL-safe and derived from the content: the same bytes are the same document."""
     return sha256[:24]
@@ -51,6 +56,7 @@ class DocumentService:
         self.blobs = blobs
         self.workflows = workflows
         self.vision = False  # set at start-up when the conversation component can also read images
+        self.types: set[str] = set()  # the document types the workers know, set at start-up
 
     def options(self) -> Options:
         s = self.settings
@@ -75,6 +81,8 @@ class DocumentService:
         inbox_path: str | None = None,
     ) -> tuple[StoredDocument, bool]:
         """Store the original and start its workflow. Returns (document, created)."""
+        if requested_type and requested_type not in self.types:
+            raise UnknownDocumentType(f"There is no document type {requested_type!r}.")
         if len(data) > self.settings.max_upload_bytes:
             raise FileTooLarge(
                 f"The file is {len(data) / 1e6:.1f} MB; the limit is {self.settings.max_upload_bytes / 1e6:.1f} MB."
@@ -133,7 +141,7 @@ class DocumentService:
 
     # -- read
     def get(self, doc_id: str) -> StoredDocument:
-        doc = self.results.get(doc_id)
+        doc = self.results.get(doc_id) if DOCUMENT_ID.fullmatch(doc_id) else None
         if doc is None:
             raise NotFound(doc_id)
         if doc.status not in TERMINAL:
@@ -206,7 +214,7 @@ class DocumentService:
         return doc
 
     def delete(self, doc_id: str) -> None:
-        doc = self.results.get(doc_id)
+        doc = self.results.get(doc_id) if DOCUMENT_ID.fullmatch(doc_id) else None
         if doc is None:
             raise NotFound(doc_id)
         if doc.status not in TERMINAL:

@@ -88,6 +88,10 @@ def test_delete_and_missing(docline_app: App) -> None:
     assert client.get("/v1/documents/nope/pages/1.png").status_code == 404
     resp = client.post("/v1/documents/nope/review", json={"decision": "approve"})
     assert resp.status_code == 404
+    for odd in ("..%2F..%2Fetc", "a||b", "x" * 300, "%F0%9F%92%A5"):
+        assert client.get(f"/v1/documents/{odd}").status_code == 404
+    unknown = client.post("/v1/documents", files={"file": ("a.pdf", b"%PDF-")}, data={"type": "no_such_type"})
+    assert unknown.status_code == 422
 
 
 def test_token_and_size_limit(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Response, UploadFile, status
 
-from extractors.errors import FileTooLarge
+from extractors.errors import FileTooLarge, UnknownDocumentType
 from pipeline.api.deps import ServiceDep
 from pipeline.api.schemas import DocumentList, DocumentResult, Problem, ReviewDecision
 from pipeline.models import Status
@@ -45,6 +45,8 @@ def submit_document(
         doc, created = service.submit(data, file.filename or "document", requested_type=type or None, force=force)
     except FileTooLarge as exc:
         raise HTTPException(413, detail=exc.message) from exc
+    except UnknownDocumentType as exc:
+        raise HTTPException(422, detail=exc.message) from exc
     if not created:
         response.status_code = status.HTTP_200_OK
         doc = service.get(doc.id)
