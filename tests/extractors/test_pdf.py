@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pypdf
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from extractors.errors import CorruptFile, EncryptedPdf, TooManyPages
 from extractors.intake import Limits
@@ -128,3 +128,18 @@ def test_truncated_pdf_is_corrupt() -> None:
     data = sample("rx-de-text.pdf")
     with pytest.raises(CorruptFile):
         split_pages(data[:2000])
+
+
+def test_ccitt_fax_scan_inside_a_pdf_is_decoded() -> None:
+    scan = Image.new("1", (800, 600), 1)
+    ImageDraw.Draw(scan).rectangle([100, 100, 299, 199], fill=0)
+    out = io.BytesIO()
+    scan.save(out, format="PDF", resolution=200.0)
+    data = out.getvalue()
+    assert b"/CCITTFaxDecode" in data
+    [source] = split_pages(data)
+    assert source.dpi == pytest.approx(200, abs=1)
+    page = np.asarray(Image.open(io.BytesIO(source.image_png or b"")).convert("L"))
+    assert page.shape == (600, 800)
+    assert page[150, 200] < 50  # inside the black box
+    assert page[400, 600] > 200  # white paper
