@@ -7,6 +7,7 @@ CLI); from here on docline uses only the Dapr SDK.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,13 @@ class Container:
         self.client.close()
 
 
+def _recover(service: DocumentService) -> None:
+    try:
+        service.recover()
+    except Exception:  # recovery is best effort: a resubmission or the inbox also restarts a lost workflow
+        log.exception("start-up recovery failed")
+
+
 def build(settings: Settings, *, start_worker: bool = True) -> Container:
     endpoint = settings.require_endpoint()
     # The SDK's DaprClient waits for the sidecar's HTTP health endpoint before its first call.
@@ -104,4 +112,5 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
         runtime.start()
         runtime.wait_for_worker_ready(timeout=30)
         container.started = True
+        threading.Thread(target=_recover, args=(service,), name="docline-recover", daemon=True).start()
     return container

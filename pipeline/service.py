@@ -133,11 +133,27 @@ class DocumentService:
 
     def _ensure_started(self, doc: StoredDocument) -> None:
         """A crash between writing the record and starting the workflow leaves a queued record without one."""
+        self.results.add_to_index(doc.id)  # idempotent; the crash may have come before the index write
         if doc.status in TERMINAL:
             return
         if self.workflows.get_workflow_state(doc.workflow_id, fetch_payloads=False) is None:
             log.warning("document %s had no workflow; starting it", doc.id, extra={"doc_id": doc.id})
             self._start(doc, current_traceparent())
+
+    def recover(self) -> int:
+        """At start-up: start the workflow of every queued document that has none (a crash right after its record
+        was written). Returns how many were started."""
+        started = 0
+        ids = self.results.ids()
+        for i in range(0, len(ids), 200):
+            for doc in self.results.get_many(ids[i : i + 200]):
+                if doc.status != "queued":
+                    continue
+                if self.workflows.get_workflow_state(doc.workflow_id, fetch_payloads=False) is None:
+                    log.warning("document %s had no workflow; starting it", doc.id, extra={"doc_id": doc.id})
+                    self._start(doc, None)
+                    started += 1
+        return started
 
     # -- read
     def get(self, doc_id: str) -> StoredDocument:

@@ -116,3 +116,53 @@ def test_token_and_size_limit(tmp_path: Path) -> None:
         metrics = anonymous.get("/metrics")
         assert metrics.status_code == 200
         assert "docline_documents" in metrics.text
+
+
+def test_a_record_without_its_workflow_is_recovered(docline_app: App) -> None:
+    """A crash between writing a document's record and starting its workflow: start-up recovery starts it."""
+    from pipeline.models import Source, StoredDocument
+    from pipeline.service import document_id
+    from pipeline.store import sha256_hex
+    from pipeline.workflow import workflow_id
+
+    service = docline_app.container.service
+    data = (SAMPLES / "rx-de-text.pdf").read_bytes()
+    doc_id = document_id(sha256_hex(data))
+    service.results.put(
+        StoredDocument(
+            id=doc_id,
+            status="queued",
+            source=Source(filename="rx.pdf", sha256=sha256_hex(data)),
+            workflow_id=workflow_id(doc_id),
+            original_key=service.blobs.put(data),
+        )
+    )
+    assert service.recover() == 0  # not in the index yet: the crash came before that write
+    # Submitting the same content again finds the record, indexes it and starts its workflow.
+    again = _upload(docline_app.client(), "rx.pdf", data)
+    assert again.status_code == 200
+    assert docline_app.wait(doc_id, ("completed", "needs_review"))["document_type"] == "prescription"
+    assert service.recover() == 0
+
+
+def test_recovery_starts_queued_documents_without_a_workflow(docline_app: App) -> None:
+    from pipeline.models import Source, StoredDocument
+    from pipeline.service import document_id
+    from pipeline.store import sha256_hex
+    from pipeline.workflow import workflow_id
+
+    service = docline_app.container.service
+    data = (SAMPLES / "rx-de-text.pdf").read_bytes()
+    doc_id = document_id(sha256_hex(data))
+    service.results.put(
+        StoredDocument(
+            id=doc_id,
+            status="queued",
+            source=Source(filename="rx.pdf", sha256=sha256_hex(data)),
+            workflow_id=workflow_id(doc_id),
+            original_key=service.blobs.put(data),
+        )
+    )
+    service.results.add_to_index(doc_id)
+    assert service.recover() == 1
+    assert docline_app.wait(doc_id, ("completed", "needs_review"))["source"]["pages"] == 1
