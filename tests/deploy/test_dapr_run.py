@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -40,3 +41,14 @@ def test_the_command_is_the_projects_docline_script_serving_on_the_app_port() ->
     assert command[command.index("--port") + 1] == str(app["appPort"])
     assert app["appHealthCheckPath"] == "/healthz"
     assert app["env"]["DAPR_GRPC_ENDPOINT"] == f"localhost:{app['daprGRPCPort']}"
+
+
+def test_only_documented_template_properties() -> None:
+    documented = yaml.safe_load((Path(__file__).parent / "dapr_documented.yaml").read_text(encoding="utf-8"))
+    allowed = documented["run_file"]
+    run = run_file()
+    assert set(run) <= set(allowed["top"])
+    assert set(run.get("common", {})) <= set(allowed["common"])
+    for app in run["apps"]:
+        unknown = set(app) - set(allowed["app"])
+        assert not unknown, f"{sorted(unknown)} are not template properties ({allowed['url']})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate  # type: ignore[import-untyped]
@@ -13,6 +14,7 @@ import pytest
 from tests.deploy.render import (
     DEPLOY,
     OVERLAYS,
+    UnsupportedKustomization,
     app_container,
     identity,
     kustomize_command,
@@ -176,3 +178,13 @@ def test_prod_keeps_secrets_out_of_the_tree_and_the_readme_creates_every_key() -
     created = set(re.findall(r"--from-literal=([a-z0-9-]+)=", command.group(1)))
     read = {key for name, key in _secret_refs(list(objects("prod"))) if name == SECRET_NAME}
     assert read <= created, f"README misses {sorted(read - created)}"
+
+
+def test_lite_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\nreplicas:\n"
+        "  - name: docline\n    count: 5\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UnsupportedKustomization, match="replicas"):
+        render_lite(tmp_path)
