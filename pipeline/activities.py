@@ -41,7 +41,7 @@ from pipeline.logs import document_context
 from pipeline.metrics import Metrics
 from pipeline.models import Draft, ErrorInfo, StoredDocument
 from pipeline.settings import Settings
-from pipeline.store import BlobStore, ResultStore
+from pipeline.store import BlobStore, ResultStore, StoreError, sha256_hex
 from pipeline.tracing import activity_span
 from pipeline.understanding import Understanding
 
@@ -94,6 +94,8 @@ class Activities:
 
         doc = self._doc(step.doc_id)
         data = self.blobs.get(doc.original_key)
+        if sha256_hex(data) != doc.source.sha256:  # the blob store lost or changed it: not the user's fault
+            raise StoreError(f"the stored original of {doc.id} does not match its SHA-256")
         limits = Limits(max_bytes=self.settings.max_upload_bytes, max_pages=self.settings.max_pages)
         try:
             media_type = sniff(data)
