@@ -29,13 +29,10 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(documents.router, dependencies=[Depends(require_token)])
     app.include_router(health.router)
     # The cron input binding posts to /<binding name>; daprd and docline sidecar both call it this way.
-    app.add_api_route(
-        f"/{container.settings.inbox_scan_route}",
-        health.scan_inbox,
-        methods=["POST", "OPTIONS"],
-        response_model=ScanReport,
-        tags=["operations"],
-    )
+    route = f"/{container.settings.inbox_scan_route}"
+    app.add_api_route(route, health.scan_inbox, methods=["POST"], response_model=ScanReport, tags=["operations"])
+    # The sidecar asks with OPTIONS whether the app listens to the binding before delivering; no scan for that.
+    app.add_api_route(route, health.inbox_probe, methods=["OPTIONS"], include_in_schema=False)
 
     @app.middleware("http")
     async def trace_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -38,3 +38,7 @@ def scan_inbox(container: ContainerDep) -> ScanReport:
         return service.submit(data, filename, inbox_path=path)
 
     return container.inbox.scan(submit)
+
+
+def inbox_probe() -> Response:
+    return Response(status_code=status.HTTP_200_OK)
