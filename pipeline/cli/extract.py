@@ -24,7 +24,8 @@ def extract(
         list[Path] | None, typer.Option(help="a user-defined type: Python module or JSON Schema file", exists=True)
     ] = None,
     resources_path: Annotated[Path, typer.Option(help="Dapr component files")] = Path("components"),
-    data: Annotated[Path, typer.Option(help="where the embedded sidecar keeps its state")] = Path(".docline"),
+    # Its own workflow database, so it can run beside a `docline serve` using .docline.
+    data: Annotated[Path, typer.Option(help="where the embedded sidecar keeps its state")] = Path(".docline/extract"),
     as_json: Annotated[bool, typer.Option("--json", help="print only JSON (no progress bar)")] = False,
     force: Annotated[bool, typer.Option(help="process again even if the content was processed before")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for all documents")] = 600.0,
