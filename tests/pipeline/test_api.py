@@ -166,3 +166,18 @@ def test_recovery_starts_queued_documents_without_a_workflow(docline_app: App) -
     service.results.add_to_index(doc_id)
     assert service.recover() == 1
     assert docline_app.wait(doc_id, ("completed", "needs_review"))["source"]["pages"] == 1
+
+
+def test_concurrent_uploads_are_all_listed(docline_app: App) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def upload(i: int) -> str:
+        with docline_app.client() as client:
+            resp = _upload(client, f"{i}.bin", f"concurrent junk {i}".encode())
+            assert resp.status_code == 202
+            return str(resp.json()["id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(upload, range(24)))
+    listed = docline_app.client().get("/v1/documents", params={"limit": 100}).json()["items"]
+    assert {d["id"] for d in listed} == ids
