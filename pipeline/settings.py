@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     vision: bool = Field(True, description="let a vision model read unsure documents' pages, when there is one")
     offline: bool = Field(False, description="never call an LLM: use the offline extractor")
 
+    trace_console: bool = Field(False, description="print finished OpenTelemetry spans to stdout")
+
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
     max_pages: int = Field(200, gt=0)
     # Tesseract languages; unset lets OCR choose per page (script detection, then the text's language).

@@ -51,7 +51,7 @@ def serve(
 
     setup_logging(log_level)
     settings = Settings(host=host, port=port, resources_path=resources_path, data=data)
-    setup_tracing()
+    setup_tracing(console=settings.trace_console)
     with sidecar_for(settings, app_port=port) as connected:
         container = build(connected)
         try:
