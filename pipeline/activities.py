@@ -39,7 +39,7 @@ from pipeline.activity_io import (
 from pipeline.inbox import Inbox
 from pipeline.logs import document_context
 from pipeline.metrics import Metrics
-from pipeline.models import Draft, ErrorInfo, StoredDocument
+from pipeline.models import Draft, ErrorInfo, Review, StoredDocument
 from pipeline.settings import Settings
 from pipeline.store import BlobStore, ResultStore, StoreError, sha256_hex
 from pipeline.tracing import activity_span
@@ -70,6 +70,16 @@ class Activities:
         doc = self.results.get(doc_id)
         if doc is None:
             raise LookupError(f"document {doc_id} has no record (deleted while running?)")
+        return doc
+
+    def _update(self, doc_id: str, change: Callable[[StoredDocument], None]) -> StoredDocument:
+        """Read-modify-write of a record over its ETag: a document deleted meanwhile stays deleted."""
+        doc, etag = self.results.get_versioned(doc_id)
+        if doc is None:
+            raise LookupError(f"document {doc_id} has no record (deleted while running?)")
+        change(doc)
+        doc.updated_at = _now()
+        self.results.put(doc, etag=etag)
         return doc
 
     def _document(self, page_keys: list[str], media_type: str | None) -> Document:
@@ -118,12 +128,14 @@ class Activities:
                     refs.append(PageRef(number=source.number, dpi=source.dpi, image_key=images[source.number]))
         except DocumentError as exc:
             return PagesOut(error=ErrorInfo(**exc.to_dict()))
-        doc.status = "running"
-        doc.source.media_type = media_type
-        doc.source.pages = len(refs)
-        doc.page_images = images  # the scans' images until OCR has made them upright
-        doc.updated_at = _now()
-        self.results.put(doc)
+
+        def started(d: StoredDocument) -> None:
+            d.status = "running"
+            d.source.media_type = media_type
+            d.source.pages = len(refs)
+            d.page_images = images  # the scans' images until OCR has made them upright
+
+        self._update(step.doc_id, started)
         return PagesOut(media_type=media_type, pages=refs)
 
     def ocr_page(self, inp: OcrIn) -> OcrOut:
@@ -144,10 +156,7 @@ class Activities:
 
     def pages_read(self, inp: PagesRead) -> None:
         """One writer for the page-image map (the OCR fan-out must not race on the record)."""
-        doc = self._doc(inp.doc_id)
-        doc.page_images = dict(inp.images)
-        doc.updated_at = _now()
-        self.results.put(doc)
+        self._update(inp.doc_id, lambda d: setattr(d, "page_images", dict(inp.images)))
 
     def classify(self, inp: ClassifyIn) -> ClassifyOut:
         doc = self._doc(inp.doc_id)
@@ -193,15 +202,15 @@ class Activities:
         return self._draft_out(chosen, usage)
 
     def mark_review(self, inp: ReviewIn) -> None:
-        doc = self._doc(inp.doc_id)
-        self._fill(doc, self._draft(inp.draft_key))
-        from pipeline.models import Review
+        draft = self._draft(inp.draft_key)
 
-        doc.status = "needs_review"
-        doc.usage = inp.usage
-        doc.review = Review(required=True, reasons=inp.reasons)
-        doc.updated_at = _now()
-        self.results.put(doc)
+        def waiting(d: StoredDocument) -> None:
+            self._fill(d, draft)
+            d.status = "needs_review"
+            d.usage = inp.usage
+            d.review = Review(required=True, reasons=inp.reasons)
+
+        self._update(inp.doc_id, waiting)
 
     def apply_review(self, inp: ApplyReviewIn) -> DraftOut:
         draft = self._draft(inp.draft_key)
@@ -210,18 +219,20 @@ class Activities:
         return self._draft_out(draft)
 
     def finish(self, inp: FinishIn) -> None:
-        doc = self._doc(inp.doc_id)
-        if inp.draft_key:
-            self._fill(doc, self._draft(inp.draft_key))
-        doc.status = inp.status
-        doc.error = inp.error
-        doc.usage = inp.usage
-        if inp.review is not None:
-            doc.review = inp.review
-        doc.progress = None
-        doc.updated_at = _now()
+        draft = self._draft(inp.draft_key) if inp.draft_key else None
+
+        def finished(d: StoredDocument) -> None:
+            if draft is not None:
+                self._fill(d, draft)
+            d.status = inp.status
+            d.error = inp.error
+            d.usage = inp.usage
+            if inp.review is not None:
+                d.review = inp.review
+            d.progress = None
+
         # Order matters for at-least-once: the record, then the outbox, then the inbox file; each is idempotent.
-        self.results.put(doc)
+        doc = self._update(inp.doc_id, finished)
         self.results.write_outbox(doc.result())
         if inp.inbox_path:
             self.inbox.settle(inp.inbox_path, doc.result())

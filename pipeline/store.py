@@ -81,10 +81,14 @@ class ResultStore:
 
     # -- records
     def get(self, doc_id: str) -> StoredDocument | None:
+        return self.get_versioned(doc_id)[0]
+
+    def get_versioned(self, doc_id: str) -> tuple[StoredDocument | None, str | None]:
+        """The record and its ETag, for an update that must not resurrect a record deleted meanwhile."""
         item = self._client.get_state(self._store, _DOC_PREFIX + doc_id)
         if not item.data:
-            return None
-        return StoredDocument.model_validate_json(item.data)
+            return None, None
+        return StoredDocument.model_validate_json(item.data), item.etag or None
 
     def get_many(self, ids: Iterable[str]) -> list[StoredDocument]:
         keys = [_DOC_PREFIX + i for i in ids]
@@ -93,8 +97,10 @@ class ResultStore:
         found = {i.key: i.data for i in self._client.get_bulk_state(self._store, keys).items if i.data}
         return [StoredDocument.model_validate_json(found[k]) for k in keys if k in found]
 
-    def put(self, doc: StoredDocument) -> None:
-        self._client.save_state(self._store, _DOC_PREFIX + doc.id, doc.model_dump_json())
+    def put(self, doc: StoredDocument, *, etag: str | None = None) -> None:
+        """Write the record; with ``etag``, only over that version (raises if it changed or was deleted)."""
+        options = StateOptions(concurrency=Concurrency.first_write) if etag else None
+        self._client.save_state(self._store, _DOC_PREFIX + doc.id, doc.model_dump_json(), etag=etag, options=options)
 
     def delete(self, doc_id: str) -> None:
         self._client.delete_state(self._store, _DOC_PREFIX + doc_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.docline import App, run_app
 
@@ -181,3 +182,39 @@ def test_concurrent_uploads_are_all_listed(docline_app: App) -> None:
         ids = set(pool.map(upload, range(24)))
     listed = docline_app.client().get("/v1/documents", params={"limit": 100}).json()["items"]
     assert {d["id"] for d in listed} == ids
+
+
+def test_deleting_a_running_document_keeps_it_deleted(docline_app: App) -> None:
+    import time
+
+    from tests.pipeline.test_observability import _three_page_tiff
+
+    client = docline_app.client()
+    doc_id = _upload(client, "note.tif", _three_page_tiff()).json()["id"]
+    while client.get(f"/v1/documents/{doc_id}").json()["status"] == "queued":
+        time.sleep(0.05)
+    assert client.delete(f"/v1/documents/{doc_id}").status_code == 204
+    time.sleep(3)  # activities that were in flight finish meanwhile; none may bring the record back
+    assert client.get(f"/v1/documents/{doc_id}").status_code == 404
+    assert doc_id not in {d["id"] for d in client.get("/v1/documents").json()["items"]}
+    good = _upload(client, "rx.pdf", (SAMPLES / "rx-de-text.pdf").read_bytes()).json()["id"]
+    assert docline_app.wait(good, ("completed", "needs_review"))["document_type"] == "prescription"
+
+
+def test_a_versioned_write_does_not_resurrect_a_deleted_record(docline_app: App) -> None:
+    client = docline_app.client()
+    doc_id = _upload(client, "x.bin", b"junk for etags").json()["id"]
+    docline_app.wait(doc_id)
+    results = docline_app.container.service.results
+    doc, etag = results.get_versioned(doc_id)
+    assert doc is not None
+    assert etag
+    results.put(doc, etag=etag)  # the version it read: accepted
+    stale = etag
+    doc, etag = results.get_versioned(doc_id)
+    with pytest.raises(Exception, match=r"(?i)etag"):
+        results.put(doc, etag=stale)  # an older version: refused
+    results.delete(doc_id)
+    with pytest.raises(Exception, match=r"(?i)etag"):
+        results.put(doc, etag=etag)
+    assert results.get(doc_id) is None
