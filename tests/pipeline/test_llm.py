@@ -80,3 +80,24 @@ def test_unsure_documents_are_read_by_the_vision_model(tmp_path: Path, llm_serve
     ]
     assert len(with_images) == 1
     assert done["usage"]["llm_calls"] == len(llm_server.requests) == 3  # classify, extract, vision
+
+
+def test_rate_limits_are_waited_out(tmp_path: Path, llm_server: LLMServer) -> None:
+    llm_server.default = Reply(json=prescription_reply())
+    llm_server.script(Reply.rate_limited(retry_after=1), Reply.server_error(503))
+    with run_app(
+        tmp_path,
+        openai_endpoint=llm_server.openai_base_url,
+        openai_max_retries=0,  # the activity's retry policy does the backing off here
+        review_confidence_threshold=0.0,
+        llm_first_retry_seconds=0.5,
+    ) as app:
+        doc_id = (
+            app.client()
+            .post("/v1/documents", files={"file": ("rx.pdf", (SAMPLES / "rx-de-text.pdf").read_bytes())})
+            .json()["id"]
+        )
+        done = app.wait(doc_id)
+    assert done["status"] == "completed", done
+    assert [r.path for r in llm_server.requests].count("/v1/chat/completions") == 4  # 429, 503, then two answers
+    assert done["usage"]["llm_calls"] == 2  # only the answered calls count
