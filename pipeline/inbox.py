@@ -9,7 +9,6 @@ remembered in the state store by path and SHA-256, across restarts. When its doc
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -24,11 +23,11 @@ from pydantic import BaseModel, Field
 from extractors.errors import DocumentError
 from pipeline.models import TERMINAL, DocumentResult, StoredDocument
 from pipeline.settings import Settings
+from pipeline.storage import StorageBinding
 
 log = logging.getLogger(__name__)
 
 MAX_READS_PER_SCAN = 200
-ROOT_MARKER = "docline-inbox.marker"
 PROCESSED = "processed/"
 FAILED = "failed/"
 
@@ -50,54 +49,27 @@ def _key(kind: str, *parts: str) -> str:
 
 class Inbox:
     def __init__(self, client: DaprClient, settings: Settings, state: Any) -> None:
-        self._client = client
-        self._binding = settings.inbox_binding
+        self._files = StorageBinding(client, settings.inbox_binding)
         self._state = state  # a ResultStore (get_value / put_value / get)
-        self._root_path: str | None = None
         self._scan_lock = threading.Lock()
         self._running: dict[str, str] = {}  # inbox name → id of its unfinished document (this process only)
 
     # -- binding operations
-    def _root(self) -> str:
-        """Where the binding keeps files: Dapr's localstorage ``list`` answers absolute paths, the other operations
-        take names relative to its rootPath, which the app is not told. A marker file it lists tells us."""
-        if self._root_path is None:
-            self._create(ROOT_MARKER, b"docline inbox\n")
-            for path in self._list_raw():
-                if path.endswith("/" + ROOT_MARKER):
-                    self._root_path = path[: -len(ROOT_MARKER)]
-                    break
-            else:
-                self._root_path = ""
-        return self._root_path
-
-    def _list_raw(self) -> list[str]:
-        resp = self._client.invoke_binding(self._binding, "list", b"", {})
-        raw = json.loads(resp.data or b"null") or []
-        return [item if isinstance(item, str) else str(item.get("name") or item.get("Key") or "") for item in raw]
-
     def list_files(self) -> list[str]:
-        root = self._root()
-        names = [p[len(root) :] if root and p.startswith(root) else p for p in self._list_raw()]
         return sorted(
             n
-            for n in names
-            if n
-            and n != ROOT_MARKER
-            and not n.startswith((PROCESSED, FAILED))
-            and not n.endswith(".error.json")
-            and not n.endswith("/")
+            for n in self._files.list()
+            if n and not n.startswith((PROCESSED, FAILED)) and not n.endswith(".error.json") and not n.endswith("/")
         )
 
     def _get(self, name: str) -> bytes:
-        return bytes(self._client.invoke_binding(self._binding, "get", b"", {"fileName": name}).data)
+        return self._files.get(name)
 
     def _create(self, name: str, data: bytes) -> None:
-        # Storage bindings decode base64 data (and only send binary safely that way).
-        self._client.invoke_binding(self._binding, "create", base64.b64encode(data), {"fileName": name})
+        self._files.create(name, data)
 
     def _delete(self, name: str) -> None:
-        self._client.invoke_binding(self._binding, "delete", b"", {"fileName": name})
+        self._files.delete(name)
 
     # -- the scan
     def scan(self, submit: Submit) -> ScanReport:

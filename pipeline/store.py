@@ -7,7 +7,6 @@ PostgreSQL; local files, S3, Azure Blob).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -20,6 +19,7 @@ from dapr.clients.grpc._state import Concurrency, StateOptions
 
 from pipeline.models import DocumentList, DocumentResult, StoredDocument
 from pipeline.settings import Settings
+from pipeline.storage import StorageBinding
 
 log = logging.getLogger(__name__)
 
@@ -44,30 +44,24 @@ class BlobStore:
     """Immutable, content-addressed blobs: writing the same bytes twice is a no-op by construction."""
 
     def __init__(self, client: DaprClient, binding: str) -> None:
-        self._client = client
-        self._binding = binding
+        self._files = StorageBinding(client, binding)
 
     def put(self, data: bytes) -> str:
         key = blob_key(sha256_hex(data))
-        # Storage bindings decode base64 data (and only carry binary safely that way).
-        self._client.invoke_binding(self._binding, "create", base64.b64encode(data), {"fileName": key})
+        self._files.create(key, data)
         return key
 
     def put_json(self, value: Any) -> str:
         return self.put(json.dumps(value, sort_keys=True, separators=(",", ":")).encode())
 
     def get(self, key: str) -> bytes:
-        resp = self._client.invoke_binding(self._binding, "get", b"", {"fileName": key})
-        data = resp.data
-        if resp.binding_metadata.get("encoding") == "base64":
-            data = base64.b64decode(data)
-        return bytes(data)
+        return self._files.get(key)
 
     def get_json(self, key: str) -> Any:
         return json.loads(self.get(key))
 
     def delete(self, key: str) -> None:
-        self._client.invoke_binding(self._binding, "delete", b"", {"fileName": key})
+        self._files.delete(key)
 
 
 class ResultStore:
@@ -76,7 +70,7 @@ class ResultStore:
     def __init__(self, client: DaprClient, settings: Settings) -> None:
         self._client = client
         self._store = settings.state_store
-        self._outbox = settings.outbox_binding
+        self._outbox = StorageBinding(client, settings.outbox_binding)
         self._index_lock = threading.Lock()
 
     # -- records
@@ -171,5 +165,4 @@ class ResultStore:
 
     # -- outbox: one JSON file per result, named by document id, so rewriting it is idempotent
     def write_outbox(self, result: DocumentResult) -> None:
-        body = result.model_dump_json(indent=2).encode()
-        self._client.invoke_binding(self._outbox, "create", base64.b64encode(body), {"fileName": f"{result.id}.json"})
+        self._outbox.create(f"{result.id}.json", result.model_dump_json(indent=2).encode())
