@@ -10,11 +10,14 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pipeline.cli import app
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +32,32 @@ def sample_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SAMPLE_SUFFIXES)
 
 
+def serve_settings(
+    *, host: str | None = None, port: int | None = None, resources_path: Path | None = None, data: Path | None = None
+) -> Settings:
+    """The settings for ``serve``: ``DOCLINE_*`` variables (and defaults), overridden by the flags actually given."""
+    from pipeline.settings import Settings
+
+    flags = {"host": host, "port": port, "resources_path": resources_path, "data": data}
+    given: dict[str, Any] = {name: value for name, value in flags.items() if value is not None}
+    return Settings(**given)
+
+
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="HTTP port of the API and review page")] = 8080,
-    resources_path: Annotated[Path, typer.Option(help="Dapr component files")] = Path("components"),
-    data: Annotated[Path, typer.Option(help="where the embedded sidecar keeps its state")] = Path(".docline"),
+    host: Annotated[
+        str | None, typer.Option(help="address to listen on (default: DOCLINE_HOST, else 127.0.0.1)")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="HTTP port of the API and review page (default: DOCLINE_PORT, else 8080)")
+    ] = None,
+    resources_path: Annotated[
+        Path | None, typer.Option(help="Dapr component files (default: DOCLINE_RESOURCES_PATH, else components)")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="where the embedded sidecar keeps its state (default: DOCLINE_DATA, else .docline)"),
+    ] = None,
     feed_samples: Annotated[bool, typer.Option(help="submit the bundled samples once the server is up")] = False,
     samples: Annotated[Path, typer.Option(help="folder of samples for --feed-samples")] = Path("samples"),
     log_level: Annotated[str, typer.Option(help="logging level")] = "info",
@@ -46,21 +69,25 @@ def serve(
     from pipeline.container import build
     from pipeline.embedded import sidecar_for
     from pipeline.logs import setup_logging
-    from pipeline.settings import Settings
     from pipeline.tracing import setup_tracing
 
     setup_logging(log_level)
-    settings = Settings(host=host, port=port, resources_path=resources_path, data=data)
+    # A flag given on the command line wins; otherwise DOCLINE_* from the environment, then the defaults.
+    settings = serve_settings(host=host, port=port, resources_path=resources_path, data=data)
     setup_tracing(console=settings.trace_console)
-    with sidecar_for(settings, app_port=port) as connected:
+    with sidecar_for(settings, app_port=settings.port) as connected:
         container = build(connected)
         try:
             api = create_app(container)
-            config = uvicorn.Config(api, host=host, port=port, log_level=log_level.lower(), access_log=False)
+            config = uvicorn.Config(
+                api, host=settings.host, port=settings.port, log_level=log_level.lower(), access_log=False
+            )
             server = uvicorn.Server(config)
             if feed_samples:
                 threading.Thread(
-                    target=_feed, args=(server, container, sample_files(samples), host, port), daemon=True
+                    target=_feed,
+                    args=(server, container, sample_files(samples), settings.host, settings.port),
+                    daemon=True,
                 ).start()
             server.run()
         finally:
