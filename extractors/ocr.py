@@ -30,7 +30,8 @@ from extractors.pages import PageSource, iter_pages
 
 log = logging.getLogger(__name__)
 
-GOOD_CONFIDENCE = 0.75  # a first pass reading at least this well is kept as is
+# A first pass reading at least this well is upright (upside-down pages read ~0.3, handwriting ~0.7).
+GOOD_CONFIDENCE = 0.6
 OSD_TRUSTED = 2.0  # Tesseract's orientation confidence above which its answer beats a confidence comparison
 DEFAULT_TIMEOUT = 180.0  # seconds per Tesseract run: a page that takes longer is hostile, not slow
 
@@ -65,13 +66,21 @@ class _Reading:
         return len(long) >= 3 and len(tall) > 0.3 * len(long)
 
 
-def _tesseract(image: Image.Image, languages: list[str], dpi: float, timeout: float) -> _Reading:
+def _tesseract(
+    image: Image.Image, languages: list[str], dpi: float, timeout: float, *, original: bytes | None = None
+) -> _Reading:
+    """One Tesseract run; ``original`` is the page's own PNG when ``image`` is that page unchanged."""
     # Tesseract runs its LSTM with OpenMP threads that fight each other on a busy machine: one thread per run.
     os.environ["OMP_THREAD_LIMIT"] = "1"
     config = f"--oem 1 --psm 3 --dpi {round(dpi)}"
     with tempfile.TemporaryDirectory(prefix="docline-ocr-") as tmp:
-        path = os.path.join(tmp, "page.pgm")
-        image.save(path, format="PPM")  # uncompressed: no PNG encode/decode round trip
+        if original is not None:
+            path = os.path.join(tmp, "page.png")
+            with open(path, "wb") as f:
+                f.write(original)  # nothing to re-encode: Tesseract reads exactly what the raw command would
+        else:
+            path = os.path.join(tmp, "page.bmp")
+            image.save(path, format="BMP")  # uncompressed, and Leptonica reads BMP faster than PNG or PNM
         try:
             data = pytesseract.image_to_data(
                 path, lang="+".join(languages), config=config, timeout=timeout, output_type=pytesseract.Output.DICT
@@ -123,7 +132,8 @@ def ocr_page(
     auto = languages is None
     langs = list(languages or hint or ["eng"])
 
-    best = _tesseract(upright, langs, page_dpi, timeout)
+    untouched = image_png if scale == 1.0 and skew == 0.0 else None
+    best = _tesseract(upright, langs, page_dpi, timeout, original=untouched)
     if best.score < GOOD_CONFIDENCE or len(best.words) < 3 or best.sideways:
         osd = cleanup.detect_orientation(image, timeout=timeout)
         if osd is not None:
@@ -144,7 +154,8 @@ def ocr_page(
     if auto:
         detected = language.detect(best.text)
         if detected is not None and detected not in langs:
-            again = _tesseract(upright, [detected], page_dpi, timeout)
+            same = image_png if scale == 1.0 and skew == 0.0 and rotation == 0 else None
+            again = _tesseract(upright, [detected], page_dpi, timeout, original=same)
             # The right model reads the language's own letters; keep it unless it is clearly worse.
             if again.score >= best.score - 0.03:
                 best, langs = again, [detected]

@@ -40,8 +40,8 @@ def test_quarter_turns_are_clockwise() -> None:
     assert cleanup.rotate_clockwise(image, 0) is image
 
 
-def test_resolution_is_brought_near_300_dpi() -> None:
-    assert cleanup.scale_for(100) == pytest.approx(3.0)
+def test_resolution_is_brought_into_tesseracts_range() -> None:
+    assert cleanup.scale_for(100) == pytest.approx(2.0)
     assert cleanup.scale_for(300) == 1.0
     assert cleanup.scale_for(200) == 1.0
     assert cleanup.scale_for(600) == pytest.approx(0.5)
