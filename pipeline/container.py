@@ -79,7 +79,10 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
     if settings.dapr_http_endpoint:
         dapr_settings.DAPR_HTTP_ENDPOINT = settings.dapr_http_endpoint  # type: ignore[attr-defined]
     host, port = _host_port(endpoint)
-    client = DaprClient(address=f"{host}:{port}")
+    # Originals and page images travel through the blob binding: gRPC's default 4 MiB receive limit would fail any
+    # upload over it (base64 on the way in), so the limit follows the upload limit, as the sidecar's own does.
+    message_limit = max(64 * 1024 * 1024, settings.max_upload_bytes * 4 // 3 + 1024 * 1024)
+    client = DaprClient(address=f"{host}:{port}", max_grpc_message_length=message_limit)
     # The SDK logs through its own handler at INFO by default: one line per registration and per call.
     sdk_logs = LoggerOptions(log_level="WARNING")
     workflows = wf.DaprWorkflowClient(host=host, port=port, logger_options=sdk_logs)
