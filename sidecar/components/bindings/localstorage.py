@@ -90,7 +90,9 @@ class LocalStorageBinding(OutputBinding):
         payload = _maybe_base64(_unquote(data))
         target.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename so a reader (e.g. the inbox scan) never sees half a file.
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        # The temporary name must fit the file system's 255-byte limit even when the target's name just fits it.
+        stem = target.name.encode()[:200].decode(errors="ignore") or "f"
+        tmp = target.with_name(f".{stem}.{uuid.uuid4().hex}.tmp")
         try:
             tmp.write_bytes(payload)
             tmp.replace(target)
