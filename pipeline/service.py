@@ -250,4 +250,6 @@ def _clean_name(filename: str) -> str:
     """Only the base name, without path parts or control characters (names come from users)."""
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if ch.isprintable())
-    return name[:255] or "document"
+    if name.strip(". ") == "":  # "..", "." or blanks name a folder, never a file a user sent
+        return "document"
+    return name[:255]
