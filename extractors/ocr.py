@@ -126,21 +126,45 @@ def ocr_page(
     scale = cleanup.scale_for(dpi)
     image = cleanup.rescale(image, scale)
     page_dpi = dpi * scale
-    rotation = 0
-    skew = cleanup.estimate_skew(image)
-    upright = cleanup.deskew(image, skew)
     auto = languages is None
     langs = list(languages or hint or ["eng"])
+    rotation = 0
+    asked_osd = False
+    from_script = False
 
-    untouched = image_png if scale == 1.0 and skew == 0.0 else None
-    best = _tesseract(upright, langs, page_dpi, timeout, original=untouched)
-    if best.score < GOOD_CONFIDENCE or len(best.words) < 3 or best.sideways:
+    if auto and hint is None:
+        # Probe: the top third of a form (letterhead, title, first labels) read with English tells the language
+        # for a third of a page's cost, instead of reading the whole page twice.
+        probe = _tesseract(image.crop((0, 0, image.width, max(1, image.height // 3))), ["eng"], page_dpi, timeout)
+        detected = language.detect(probe.text)
+        if detected is not None:
+            langs = [detected]
+        elif len(probe.words) >= 3 and (probe.score < GOOD_CONFIDENCE or probe.sideways):
+            # Text that reads badly: turned, or another script. Ask OSD before paying for a whole-page pass.
+            asked_osd = True
+            osd = cleanup.detect_orientation(image, timeout=timeout)
+            if osd is not None:
+                if osd.confidence >= OSD_TRUSTED or probe.sideways:
+                    rotation = osd.rotation
+                langs, from_script = language.languages_for_script(osd.script), True
+
+    turned = cleanup.rotate_clockwise(image, rotation)
+    skew = cleanup.estimate_skew(turned)
+    upright = cleanup.deskew(turned, skew)
+    same = image_png if scale == 1.0 and skew == 0.0 and rotation == 0 else None
+    best = _tesseract(upright, langs, page_dpi, timeout, original=same)
+
+    if from_script and langs != ["eng"] and best.score < GOOD_CONFIDENCE:
+        # OSD's script guess is weak (noise and handwriting can look "Japanese" to it): let English compete.
+        latin = _tesseract(upright, ["eng"], page_dpi, timeout)
+        if latin.score > best.score:
+            best, langs = latin, ["eng"]
+    if not asked_osd and (best.score < GOOD_CONFIDENCE or len(best.words) < 3 or best.sideways):
         osd = cleanup.detect_orientation(image, timeout=timeout)
         if osd is not None:
-            # OSD's script guess is weak (noise and handwriting look "Japanese" to it): switch models only when
-            # the first reading shows no sign of a Latin-script language.
-            latin = language.detect(best.text) in language.LATIN
-            script_langs = language.languages_for_script(osd.script) if auto and not latin else langs
+            # Switch models by script only when the reading shows no sign of a Latin-script language.
+            is_latin = language.detect(best.text) in language.LATIN
+            script_langs = language.languages_for_script(osd.script) if auto and not is_latin else langs
             if osd.rotation or script_langs != langs:
                 turned = cleanup.rotate_clockwise(image, osd.rotation)
                 turned_skew = cleanup.estimate_skew(turned)
