@@ -183,10 +183,11 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
             reasons.append("low_confidence")
         review: Review | None = None
         if reasons:
+            # The status goes first: it commits with the turn, before the activity marks the record for review.
+            _status(ctx, "needs_review")
             yield call(
                 "mark_review", ReviewIn(**step.model_dump(), draft_key=draft.draft_key, reasons=reasons, usage=usage)
             )
-            _status(ctx, "needs_review")
             event = ctx.wait_for_external_event(REVIEW_EVENT)
             timer = ctx.create_timer(timedelta(seconds=inp.options.review_timeout_seconds))
             winner = yield wf.when_any([event, timer])
