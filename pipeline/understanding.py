@@ -8,10 +8,12 @@ is retried after a crash (the call finished, the activity did not) never pays fo
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import pickle
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from dapr.clients import DaprClient
@@ -68,10 +70,17 @@ class CachingClient:
         self._state = state
         self._metrics = metrics
         self.doc_id = doc_id
+        self.written: list[str] = []  # keys this view stored replies under
 
     def for_document(self, doc_id: str) -> CachingClient:
         """A view for one document's calls (activities run concurrently: no shared mutable document id)."""
         return CachingClient(self._client, self._state, self._metrics, doc_id)
+
+    def forget(self) -> None:
+        """Drop the replies this view stored: the step that asked could not use them, so its retry asks again."""
+        for key in self.written:
+            self._state.delete_value(key)
+        self.written.clear()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -87,6 +96,7 @@ class CachingClient:
         reply = self._client.converse_alpha2(name, inputs, **kwargs)
         self._metrics.llm_seconds.labels(name).observe(time.perf_counter() - started)
         self._state.put_value(key, base64.b64encode(pickle.dumps(reply)).decode())
+        self.written.append(key)
         return reply
 
 
@@ -126,12 +136,21 @@ class Understanding:
         self._metrics.llm_seconds.labels("vision").observe(time.perf_counter() - started)
         return self._draft(doc_type, language, extraction), self._usage(extraction.usage)
 
-    def _llm(self, doc_id: str, offline: bool) -> Any:
+    @contextlib.contextmanager
+    def _llm(self, doc_id: str, offline: bool) -> Iterator[Any]:
+        """The model for one step (None: the offline extractor). A step that fails forgets the replies it stored
+        (truncated, not JSON, ...), so its retry asks the provider again instead of replaying the same bad reply."""
         if offline or self._client is None or self.component is None:
-            return None
+            yield None
+            return
         from agents.llm import Llm
 
-        return Llm(self._client.for_document(doc_id), self.component)
+        view = self._client.for_document(doc_id)
+        try:
+            yield Llm(view, self.component)
+        except Exception:
+            view.forget()
+            raise
 
     def _usage(self, usage: list[Any]) -> Usage:
         """One agents ``Usage`` record per model call."""
@@ -159,7 +178,8 @@ class Understanding:
             return ClassifyOut(document_type=requested_type, language=language)
         from agents.classify import classify
 
-        result = classify(document, self.registry.all(), self._llm(doc_id, offline))
+        with self._llm(doc_id, offline) as llm:
+            result = classify(document, self.registry.all(), llm)
         if not result.type:
             raise UnknownDocumentType("docline could not tell what kind of document this is.")
         return ClassifyOut(document_type=result.type, language=language, usage=self._usage(result.usage))
@@ -193,7 +213,8 @@ class Understanding:
         from agents.extract import extract
 
         doc_type = self.registry.get(type_name)
-        extraction = extract(document, doc_type, self._llm(doc_id, offline))
+        with self._llm(doc_id, offline) as llm:
+            extraction = extract(document, doc_type, llm)
         return self._draft(doc_type, language, extraction), self._usage(extraction.usage)
 
     def repair(
@@ -210,7 +231,8 @@ class Understanding:
         }
         current = Extraction(doc_type=doc_type.name, data=draft.data, fields=fields)
         report = validate(doc_type, draft.data)
-        repaired = repair(document, doc_type, current, report, self._llm(doc_id, offline))
+        with self._llm(doc_id, offline) as llm:
+            repaired = repair(document, doc_type, current, report, llm)
         return self._draft(doc_type, draft.language, repaired), self._usage(repaired.usage)
 
     def correct(self, draft: Draft, corrections: dict[str, Any]) -> Draft:
