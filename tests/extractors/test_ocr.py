@@ -35,6 +35,10 @@ SUBSET = {
     "inv-ja-clean.png": 0.12,  # jpn
     "rx-ja-printed.png": 0.15,  # jpn (kanji-heavy: OSD says Han)
     "rx-es-rot90.png": 0.45,  # spa, handwriting, turned sideways
+    "rx-de-clean.png": 0.30,  # deu, handwriting
+    "rx-en-lowdpi.png": 0.45,  # eng, handwriting, 100 dpi
+    "rx-fr-skew.jpg": 0.25,  # fra, handwriting, skew
+    "inv-nl-webp.webp": 0.05,  # nld, WebP, noise
 }
 
 
