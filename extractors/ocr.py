@@ -1,9 +1,12 @@
 """OCR of page images with Tesseract (pytesseract, ``--oem 1``), and the one-shot ``read_document``.
 
-Per page: grayscale and resolution first; then one Tesseract pass with the best guess of languages at the page's
-current orientation. Only when that pass reads poorly is Tesseract OSD asked for orientation and script, and only
-when the text turns out to be in another language is the page read again with that language's model, so a clean
-upright page costs one Tesseract run, like the raw ``tesseract`` command.
+Per page: grayscale, resolution (upscale below 150 dpi) and small-angle deskew first. With languages given, one
+Tesseract pass at the page's current orientation; only when it reads poorly (or sideways) is Tesseract OSD asked
+for orientation and script. In automatic mode the top third of the page is first read with English to learn the
+language (or, if it reads badly, OSD is asked for orientation and script), then the page is read once with that
+language's model; the whole page is read again only when its text turns out to be in yet another language. A page
+whose clean-up changed nothing is handed to Tesseract as its own PNG, so a clean upright page with known language
+costs what the raw ``tesseract`` command costs.
 
 Tesseract runs as a subprocess with ``OMP_THREAD_LIMIT=1``; parallelism comes from reading pages concurrently.
 """
