@@ -18,12 +18,17 @@ from pipeline.tracing import request_span
 
 log = logging.getLogger(__name__)
 
+_ENVELOPE = 64 * 1024  # multipart boundaries, part headers and the small form fields beside the file
+
 
 def create_app(container: Container) -> FastAPI:
     app = FastAPI(
         title="docline",
         version="0.1.0",
         description="Durable document extraction: scans in, validated structured data out.",
+        # Refuse a body over the upload limit (plus room for the multipart envelope) while it arrives, with 413:
+        # without this, the form parser spools the whole upload to disk before the route can look at its size.
+        max_body_size=container.settings.max_upload_bytes + _ENVELOPE,
     )
     app.state.container = container
     app.include_router(documents.router, dependencies=[Depends(require_token)])
