@@ -1,0 +1,129 @@
+"""End-to-end throughput of the whole pipeline on the bundled samples, and where the time goes.
+
+Runs docline in this process exactly as the tests do (an in-process ``docline sidecar`` on free ports, the workflow
+worker and the REST API), with the offline extractor (no conversation component), submits every sample over REST
+and waits until each is final. Tesseract is the only subprocess docline starts, so:
+
+- CPU: this process's own CPU seconds are "everything else"; its children's are Tesseract's;
+- wall: each Tesseract run is timed (pytesseract's ``run_tesseract`` is wrapped); the union of those intervals is
+  the time during which at least one Tesseract was running, and the rest is time outside Tesseract.
+
+    .venv/bin/python bench/pipeline.py                 # the 18 samples once
+    .venv/bin/python bench/pipeline.py --repeat 2      # each sample twice (forced: processed again)
+
+Prints documents/minute, pages/second, and the share of CPU and wall time outside Tesseract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pytesseract.pytesseract as tesseract_module  # noqa: E402
+
+from tests.support.docline import run_app, wait_for  # noqa: E402
+
+SAMPLES = ROOT / "samples" / "documents"
+SUFFIXES = {".pdf", ".png", ".jpg", ".tif", ".webp"}
+FINAL = ("completed", "failed", "rejected", "needs_review")
+
+
+class TesseractClock:
+    """Wall-clock intervals of every Tesseract run in this process."""
+
+    def __init__(self) -> None:
+        self.intervals: list[tuple[float, float]] = []
+        self._lock = threading.Lock()
+        self._original = tesseract_module.run_tesseract
+
+    def __enter__(self) -> TesseractClock:
+        original = self._original
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.intervals.append((started, time.perf_counter()))
+
+        tesseract_module.run_tesseract = timed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        tesseract_module.run_tesseract = self._original
+
+    def busy(self, start: float, end: float) -> float:
+        """Seconds within [start, end] during which at least one Tesseract ran."""
+        total, cursor = 0.0, start
+        for a, b in sorted(self.intervals):
+            a, b = max(a, cursor), min(b, end)
+            if b > a:
+                total += b - a
+                cursor = b
+        return total
+
+
+def cpu() -> tuple[float, float]:
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=1, help="submit each sample this many times")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("WorkflowRuntime").setLevel(logging.ERROR)
+    files = sorted(p for p in SAMPLES.iterdir() if p.suffix in SUFFIXES)
+
+    with (
+        tempfile.TemporaryDirectory(prefix="docline-bench-") as tmp,
+        TesseractClock() as clock,
+        run_app(Path(tmp)) as app,
+        app.client() as client,
+    ):
+        cpu_self0, cpu_children0 = cpu()
+        started = time.perf_counter()
+        ids = []
+        for _ in range(args.repeat):
+            for path in files:
+                resp = client.post(
+                    "/v1/documents", files={"file": (path.name, path.read_bytes())}, params={"force": "true"}
+                )
+                resp.raise_for_status()
+                ids.append(resp.json()["id"])
+        results = [wait_for(client, i, FINAL, timeout=600) for i in ids]
+        wall = time.perf_counter() - started
+        cpu_self1, cpu_children1 = cpu()
+
+    pages = sum(r["source"]["pages"] or 0 for r in results)
+    statuses: dict[str, int] = {}
+    for r in results:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    app_cpu, tess_cpu = cpu_self1 - cpu_self0, cpu_children1 - cpu_children0
+    busy = clock.busy(started, started + wall)
+    print(f"documents           {len(results)} ({', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))})")
+    print(f"pages               {pages}")
+    print(f"wall                {wall:.1f} s")
+    print(f"documents/minute    {len(results) / wall * 60:.1f}")
+    print(f"pages/second        {pages / wall:.2f}")
+    print(f"tesseract runs      {len(clock.intervals)}")
+    print(f"CPU tesseract       {tess_cpu:.1f} s")
+    print(f"CPU everything else {app_cpu:.1f} s (sidecar, workflow, pages, rendering, extraction, API)")
+    print(f"CPU outside tess.   {app_cpu / max(app_cpu + tess_cpu, 1e-9) * 100:.1f} %")
+    print(f"wall outside tess.  {(wall - busy) / wall * 100:.1f} % (no Tesseract running at all)")
+
+
+if __name__ == "__main__":
+    main()
