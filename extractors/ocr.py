@@ -110,6 +110,11 @@ def _lines(data: dict[str, list[object]]) -> list[Line]:
     return [Line(words=words) for words in grouped.values()]
 
 
+def _probe(image: Image.Image, dpi: float, timeout: float) -> _Reading:
+    """The top third of a page read with English: letterhead, title and first labels name the language."""
+    return _tesseract(image.crop((0, 0, image.width, max(1, image.height // 3))), ["eng"], dpi, timeout)
+
+
 def ocr_page(
     image_png: bytes,
     *,
@@ -138,18 +143,25 @@ def ocr_page(
     if auto and hint is None:
         # Probe: the top third of a form (letterhead, title, first labels) read with English tells the language
         # for a third of a page's cost, instead of reading the whole page twice.
-        probe = _tesseract(image.crop((0, 0, image.width, max(1, image.height // 3))), ["eng"], page_dpi, timeout)
+        probe = _probe(image, page_dpi, timeout)
         detected = language.detect(probe.text)
-        if detected is not None:
-            langs = [detected]
-        elif len(probe.words) >= 3 and (probe.score < GOOD_CONFIDENCE or probe.sideways):
-            # Text that reads badly: turned, or another script. Ask OSD before paying for a whole-page pass.
+        if len(probe.words) >= 3 and (probe.sideways or (detected is None and probe.score < GOOD_CONFIDENCE)):
+            # Text that reads badly or sideways: turned, or another script. Ask OSD before a whole-page pass.
             asked_osd = True
             osd = cleanup.detect_orientation(image, timeout=timeout)
             if osd is not None:
                 if osd.confidence >= OSD_TRUSTED or probe.sideways:
                     rotation = osd.rotation
                 langs, from_script = language.languages_for_script(osd.script), True
+                if rotation and langs == ["eng"]:
+                    # A turned Latin page: probe its real top third for the language.
+                    detected = language.detect(
+                        _probe(cleanup.rotate_clockwise(image, rotation), page_dpi, timeout).text
+                    )
+                    if detected is not None:
+                        langs, from_script = [detected], False
+        elif detected is not None:
+            langs = [detected]
 
     turned = cleanup.rotate_clockwise(image, rotation)
     skew = cleanup.estimate_skew(turned)
