@@ -39,10 +39,8 @@ class Page(BaseModel):
     width: int = Field(gt=0, description="width in pixels, upright")
     height: int = Field(gt=0, description="height in pixels, upright")
     dpi: float = Field(gt=0)
-    rotation: int = Field(
-        0, description="clockwise degrees applied to make the page upright: 0, 90, 180, 270"
-    )
-    skew: float = Field(0.0, description="small-angle deskew applied, in degrees")
+    rotation: int = Field(0, description="clockwise degrees applied to make the page upright: 0, 90, 180, 270")
+    skew: float = Field(0.0, description="small-angle deskew applied, counter-clockwise degrees")
     languages: list[str] = Field(default_factory=list, description="Tesseract language codes, e.g. ['deu']")
     source: TextSource
     lines: list[Line] = Field(default_factory=list)
