@@ -64,6 +64,9 @@ class Container:
             self.started = False
         self.workflows.close()
         self.client.close()
+        if self.settings.dapr_http_endpoint:
+            # build() pointed the SDK's process-wide health check at our sidecar; hand it back to the environment.
+            vars(dapr_settings).pop("DAPR_HTTP_ENDPOINT", None)
 
 
 def _recover(service: DocumentService) -> None:
