@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from extractors.errors import DocumentError
+from extractors.errors import CorruptFile, DocumentError
 from extractors.intake import Limits
 from extractors.model import Document, Page
 from pipeline.activity_io import (
@@ -126,6 +126,8 @@ class Activities:
                 elif source.image_png is not None:
                     images[source.number] = self.blobs.put(source.image_png)
                     refs.append(PageRef(number=source.number, dpi=source.dpi, image_key=images[source.number]))
+            if not refs:
+                raise CorruptFile("The document has no pages.")
         except DocumentError as exc:
             return PagesOut(error=ErrorInfo(**exc.to_dict()))
 
@@ -147,12 +149,19 @@ class Activities:
             raise ValueError(f"page {inp.page.number} has neither text nor image")
         png = self.blobs.get(inp.page.image_key)
         try:
-            page = ocr_page(png, number=inp.page.number, dpi=inp.page.dpi, languages=self.settings.ocr_languages)
+            page = ocr_page(
+                png,
+                number=inp.page.number,
+                dpi=inp.page.dpi,
+                languages=self.settings.ocr_languages,
+                hint=inp.hint,
+            )
             upright = self.blobs.put(render_page(png, page))
         except DocumentError as exc:
             return OcrOut(error=ErrorInfo(**exc.to_dict()))
         self.metrics.pages.labels("ocr").inc()
-        return OcrOut(page_key=self.blobs.put_json(page.model_dump(mode="json")), image_key=upright)
+        page_key = self.blobs.put_json(page.model_dump(mode="json"))
+        return OcrOut(page_key=page_key, image_key=upright, languages=page.languages)
 
     def pages_read(self, inp: PagesRead) -> None:
         """One writer for the page-image map (the OCR fan-out must not race on the record)."""

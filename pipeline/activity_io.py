@@ -68,11 +68,13 @@ class LlmStep(Step):
 class OcrIn(Step):
     page: PageRef
     pages: int
+    hint: list[str] | None = Field(None, description="languages of the document's first page: skips the probe")
 
 
 class OcrOut(Outcome):
     page_key: str | None = None
     image_key: str | None = Field(None, description="the upright page image the page's boxes refer to")
+    languages: list[str] = Field(default_factory=list, description="languages OCR chose for this page")
 
 
 class PagesRead(Step):

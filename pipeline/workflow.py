@@ -117,13 +117,19 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
 
         n = len(split.pages)
         _status(ctx, "ocr", 0, n)
-        tasks = [call("ocr_page", OcrIn(**step.model_dump(), page=ref, pages=n)) for ref in split.pages]
+        # Page 1 first: its languages spare every other page the language probe; then the rest in parallel.
+        first = OcrOut.model_validate(
+            (yield call("ocr_page", OcrIn(**step.model_dump(), page=split.pages[0], pages=n)))
+        )
+        _status(ctx, "ocr", 1, n)
+        hint = first.languages or None
+        tasks = [call("ocr_page", OcrIn(**step.model_dump(), page=ref, pages=n, hint=hint)) for ref in split.pages[1:]]
         pending = list(tasks)
         while pending:
             done = yield wf.when_any(pending)
             pending.remove(done)
             _status(ctx, "ocr", n - len(pending), n)
-        ocr = [OcrOut.model_validate(t.get_result()) for t in tasks]
+        ocr = [first, *(OcrOut.model_validate(t.get_result()) for t in tasks)]
         failed: Outcome | None = next((o for o in ocr if o.error), None)
         if failed is not None:
             yield finish("rejected", error=failed.error)
