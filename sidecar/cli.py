@@ -23,7 +23,10 @@ def sidecar(
     resources_path: Annotated[
         Path | None, typer.Option("--resources-path", help="folder of Dapr component YAML files")
     ] = None,
-    app_port: Annotated[int | None, typer.Option("--app-port", help="the app's gRPC port, for input bindings")] = None,
+    app_port: Annotated[
+        int | None,
+        typer.Option("--app-port", help="the app's HTTP port: input bindings call POST /<binding-name> on it"),
+    ] = None,
     app_id: Annotated[str, typer.Option("--app-id")] = "docline",
     data: Annotated[Path, typer.Option("--data", help="directory for the sidecar's database")] = Path(
         ".docline/sidecar"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import typer
 
 app = typer.Typer(
@@ -13,10 +15,10 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    # One line per subcommand module, so `docline --help` lists them in this order.
-    __import__("sidecar.cli", fromlist=["register"]).register(app)
-    __import__("pipeline.cli.types")  # docline types
-    from pipeline.cli import export, extract, ocr, serve, status  # noqa: F401  (serve, extract, status, export, ocr)
+    # Each module adds its command when imported; `docline --help` lists them in this order.
+    for module in ("serve", "extract", "status", "export", "ocr", "types"):
+        importlib.import_module(f"pipeline.cli.{module}")
+    importlib.import_module("sidecar.cli").register(app)
 
 
 def main() -> None:
