@@ -43,3 +43,7 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    if root.level > logging.DEBUG:
+        # The workflow SDK logs every orchestrator turn and registration at INFO: one line per step drowns ours.
+        for chatty in ("durabletask-worker", "durabletask-client", "WorkflowRuntime", "DaprWorkflowClient"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
