@@ -1,0 +1,221 @@
+"""Peak memory of ``docline serve`` (the server process and everything it starts: Tesseract) under two loads:
+
+1. one 100-page scanned PDF submitted over REST, read to the end;
+2. a backlog of 1,000 files already in the inbox when the server starts (small born-digital PDFs, so the run stays
+   within minutes; what is measured is the backlog's bookkeeping: listing, claims, 1,000 workflows in flight).
+
+The process tree's resident set size is sampled every 100 ms (the sum over the server and its live children), and
+the server's own high-water mark (``VmHWM``) is read at the end. Offline extractor, default settings. Target: under
+400 MB.
+
+    .venv/bin/python bench/memory.py                     # both loads
+    .venv/bin/python bench/memory.py --pages 30 --files 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.docline import ServeProcess  # noqa: E402
+
+SAMPLES = ROOT / "samples" / "documents"
+MB = 1024 * 1024
+FINAL = ("completed", "failed", "rejected", "needs_review")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            text = (task / "children").read_text().split()
+            found.extend(int(c) for c in text)
+    except OSError:
+        pass
+    return found
+
+
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss(pid: int) -> int:
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += _rss(p)
+        todo.extend(_children(p))
+    return total
+
+
+def hwm(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class Sampler:
+    """Peak of the process tree's RSS, sampled on a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(self.pid))
+            time.sleep(0.1)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def scan_pdf(pages: int) -> bytes:
+    """A scanned PDF of ``pages`` pages (the bundled 200 dpi scans, in turn), JPEG inside as from a copier."""
+    sources = [
+        Image.open(SAMPLES / n).convert("L") for n in ("rx-de-clean.png", "inv-fr-clean.png", "rx-nl-printed.tif")
+    ]
+    images = [sources[i % len(sources)] for i in range(pages)]
+    out = io.BytesIO()
+    images[0].save(out, format="PDF", save_all=True, append_images=images[1:], resolution=200.0, quality=75)
+    return out.getvalue()
+
+
+def small_pdf(n: int) -> bytes:
+    """A distinct one-page born-digital invoice-like PDF (a small page: rendering it costs little)."""
+    text = f"BT /F1 9 Tf 10 80 Td (Invoice {n:05d}) Tj 0 -12 Td (Total 12.{n % 100:02d} EUR) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Count 1 /Kids [3 0 R] >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.write(b"".join(b"%010d 00000 n \n" % o for o in offsets))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def long_scan(pages: int, concurrency: int | None) -> None:
+    data = scan_pdf(pages)
+    env = {"DOCLINE_WORKER_CONCURRENCY": str(concurrency)} if concurrency else {}
+    with tempfile.TemporaryDirectory(prefix="docline-mem-") as tmp:
+        serve = ServeProcess(Path(tmp), env=env)
+        serve.start()
+        assert serve.proc is not None
+        try:
+            with Sampler(serve.proc.pid) as sampler, serve.client() as client:
+                started = time.perf_counter()
+                resp = client.post("/v1/documents", files={"file": ("long-scan.pdf", data)})
+                resp.raise_for_status()
+                doc_id = resp.json()["id"]
+                body: dict[str, object] = {}
+                while time.perf_counter() - started < 600:
+                    body = client.get(f"/v1/documents/{doc_id}").json()
+                    if body["status"] in FINAL:
+                        break
+                    time.sleep(0.5)
+                wall = time.perf_counter() - started
+            server_hwm = hwm(serve.proc.pid)
+        finally:
+            serve.stop()
+    workers = f"worker concurrency {concurrency}" if concurrency else "default worker concurrency"
+    print(f"{pages}-page scan ({len(data) / MB:.1f} MB PDF, {workers}): {body.get('status')} in {wall:.0f} s")
+    print(f"  peak RSS, process tree  {sampler.peak / MB:.0f} MB")
+    print(f"  peak RSS, server (HWM)  {server_hwm / MB:.0f} MB")
+
+
+def settled(url: str) -> int | None:
+    """Documents no longer queued or running (finished, or waiting for a person), from /metrics."""
+    try:
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return None
+    total = 0
+    for line in text.splitlines():
+        if line.startswith("docline_documents{"):
+            status = line.split('status="', 1)[1].split('"', 1)[0]
+            if status in FINAL:
+                total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def backlog(files: int, budget: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="docline-mem-") as tmp:
+        root = Path(tmp)
+        inbox = root / "inbox"
+        inbox.mkdir()
+        for n in range(files):
+            (inbox / f"invoice-{n:05d}.pdf").write_bytes(small_pdf(n))
+        serve = ServeProcess(root)
+        started = time.perf_counter()
+        serve.start()
+        assert serve.proc is not None
+        done = 0
+        try:
+            with Sampler(serve.proc.pid) as sampler:
+                while time.perf_counter() - started < budget:
+                    done = settled(serve.url) or done
+                    if done >= files:
+                        break
+                    time.sleep(2.0)
+                wall = time.perf_counter() - started
+            server_hwm = hwm(serve.proc.pid)
+        finally:
+            serve.stop()
+    finished = "all" if done >= files else f"{done} of {files} (time budget {budget:.0f} s reached)"
+    print(f"{files}-file inbox backlog: {finished} read to a final status or review in {wall:.0f} s")
+    print(f"  throughput              {done / wall * 60:.0f} files/min (from server start)")
+    print(f"  peak RSS, process tree  {sampler.peak / MB:.0f} MB")
+    print(f"  peak RSS, server (HWM)  {server_hwm / MB:.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=100)
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--budget", type=float, default=180.0, help="seconds to let the backlog run")
+    parser.add_argument("--concurrency", type=int, default=None, help="DOCLINE_WORKER_CONCURRENCY for the scan")
+    args = parser.parse_args()
+    if args.pages:
+        long_scan(args.pages, args.concurrency)
+    if args.files:
+        backlog(args.files, args.budget)
+
+
+if __name__ == "__main__":
+    main()
