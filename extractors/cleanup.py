@@ -117,3 +117,29 @@ def deskew(image: Image.Image, angle: float) -> Image.Image:
     if angle == 0:
         return image
     return image.rotate(angle, resample=Image.Resampling.BILINEAR, expand=False, fillcolor=255)
+
+
+def blank_row(image: Image.Image, near: int, *, window: float = 0.08) -> int | None:
+    """A pixel row without ink close to ``near`` (within ``window`` of the height), or None if text fills the band.
+
+    Cutting a page there splits it between text lines, so both parts read as the whole page would.
+    """
+    if not 0 < near < image.height:
+        return None
+    factor = max(1, round(image.height / 1000))
+    small = image.reduce(factor) if factor > 1 else image
+    empty = np.flatnonzero((np.asarray(small) < 128).sum(axis=1) == 0)
+    span = max(1, round(window * small.height))
+    target = near // factor
+    candidates = empty[(empty >= target - span) & (empty <= target + span)]
+    if len(candidates) == 0:
+        return None
+    # The middle of the gap nearest the target: a margin of white on both sides of the cut.
+    best = int(candidates[np.argmin(np.abs(candidates - target))])
+    blank = set(empty.tolist())
+    top = bottom = best
+    while top - 1 in blank:
+        top -= 1
+    while bottom + 1 in blank:
+        bottom += 1
+    return (top + bottom) // 2 * factor + factor // 2

@@ -110,9 +110,37 @@ def _lines(data: dict[str, list[object]]) -> list[Line]:
     return [Line(words=words) for words in grouped.values()]
 
 
-def _probe(image: Image.Image, dpi: float, timeout: float) -> _Reading:
-    """The top third of a page read with English: letterhead, title and first labels name the language."""
-    return _tesseract(image.crop((0, 0, image.width, max(1, image.height // 3))), ["eng"], dpi, timeout)
+def _probe(upright: Image.Image, dpi: float, timeout: float) -> tuple[_Reading, int | None]:
+    """The top third of a page read with English: letterhead, title and first labels name the language.
+
+    The page is cut at a blank row near a third of its height (None if there is none), so that when English is
+    the right model the probe is the first part of the page's reading rather than an extra pass.
+    """
+    cut = cleanup.blank_row(upright, upright.height // 3)
+    bottom = cut if cut is not None else max(1, upright.height // 3)
+    return _tesseract(upright.crop((0, 0, upright.width, bottom)), ["eng"], dpi, timeout), cut
+
+
+def _with_rest(upright: Image.Image, probe: _Reading, cut: int, dpi: float, timeout: float) -> _Reading:
+    """The probe joined with the rest of the page below ``cut``, read with the same model."""
+    rest = _tesseract(upright.crop((0, cut, upright.width, upright.height)), probe.languages, dpi, timeout)
+    shifted = [
+        Line(
+            words=[
+                w.model_copy(update={"bbox": (w.bbox[0], w.bbox[1] + cut, w.bbox[2], w.bbox[3] + cut)})
+                for w in line.words
+            ]
+        )
+        for line in rest.lines
+    ]
+    return _Reading(lines=probe.lines + shifted, languages=probe.languages)
+
+
+def _reads_english(probe: _Reading, detected: str | None) -> bool:
+    """The probe is good English (or good Latin text with no sign of another language): keep reading with eng."""
+    if probe.sideways or len(probe.words) < 3:
+        return False
+    return detected == "eng" or (detected is None and probe.score >= GOOD_CONFIDENCE)
 
 
 def ocr_page(
@@ -139,35 +167,49 @@ def ocr_page(
     rotation = 0
     asked_osd = False
     from_script = False
+    # Deskew first: a probe of the upright page can then become part of the page's reading.
+    skew = cleanup.estimate_skew(image)
+    upright = cleanup.deskew(image, skew)
+    best: _Reading | None = None
 
     if auto and hint is None:
         # Probe: the top third of a form (letterhead, title, first labels) read with English tells the language
-        # for a third of a page's cost, instead of reading the whole page twice.
-        probe = _probe(image, page_dpi, timeout)
+        # for a third of a page's cost; on an English page the probe is kept and only the rest is read.
+        probe, cut = _probe(upright, page_dpi, timeout)
         detected = language.detect(probe.text)
         if len(probe.words) >= 3 and (probe.sideways or (detected is None and probe.score < GOOD_CONFIDENCE)):
-            # Text that reads badly or sideways: turned, or another script. Ask OSD before a whole-page pass.
-            asked_osd = True
-            osd = cleanup.detect_orientation(image, timeout=timeout)
-            if osd is not None:
-                if osd.confidence >= OSD_TRUSTED or probe.sideways:
-                    rotation = osd.rotation
-                langs, from_script = language.languages_for_script(osd.script), True
-                if rotation and langs == ["eng"]:
-                    # A turned Latin page: probe its real top third for the language.
-                    detected = language.detect(
-                        _probe(cleanup.rotate_clockwise(image, rotation), page_dpi, timeout).text
-                    )
-                    if detected is not None:
-                        langs, from_script = [detected], False
+            # Text that reads badly or sideways: another script, or a turned page.
+            cjk = None if probe.sideways else _cjk_probe(upright, cut, page_dpi, timeout)
+            if cjk is not None:
+                # An upright CJK page: its own model read the probe well, no need for OSD (which costs a page).
+                langs, from_script = cjk, True
+            else:
+                asked_osd = True
+                osd = cleanup.detect_orientation(image, timeout=timeout)
+                if osd is not None:
+                    if osd.confidence >= OSD_TRUSTED or probe.sideways:
+                        rotation = osd.rotation
+                    langs, from_script = language.languages_for_script(osd.script), True
+                    if rotation:
+                        turned = cleanup.rotate_clockwise(image, rotation)
+                        skew = cleanup.estimate_skew(turned)
+                        upright = cleanup.deskew(turned, skew)
+                    if rotation and langs == ["eng"]:
+                        # A turned Latin page: probe its real top third for the language.
+                        probe, cut = _probe(upright, page_dpi, timeout)
+                        detected = language.detect(probe.text)
+                        if detected is not None:
+                            langs, from_script = [detected], False
+                        if cut is not None and _reads_english(probe, detected):
+                            best = _with_rest(upright, probe, cut, page_dpi, timeout)
         elif detected is not None:
             langs = [detected]
+        if not asked_osd and langs == ["eng"] and cut is not None and _reads_english(probe, detected):
+            best = _with_rest(upright, probe, cut, page_dpi, timeout)
 
-    turned = cleanup.rotate_clockwise(image, rotation)
-    skew = cleanup.estimate_skew(turned)
-    upright = cleanup.deskew(turned, skew)
-    same = image_png if scale == 1.0 and skew == 0.0 and rotation == 0 else None
-    best = _tesseract(upright, langs, page_dpi, timeout, original=same)
+    if best is None:
+        same = image_png if scale == 1.0 and skew == 0.0 and rotation == 0 else None
+        best = _tesseract(upright, langs, page_dpi, timeout, original=same)
 
     if from_script and langs != ["eng"] and best.score < GOOD_CONFIDENCE:
         # OSD's script guess is weak (noise and handwriting can look "Japanese" to it): let English compete.
@@ -209,6 +251,17 @@ def ocr_page(
         source="ocr",
         lines=best.lines,
     )
+
+
+def _cjk_probe(upright: Image.Image, cut: int | None, dpi: float, timeout: float) -> list[str] | None:
+    """Models for a page whose probe looks Chinese or Japanese when read with jpn, else None."""
+    bottom = cut if cut is not None else max(1, upright.height // 3)
+    probe = _tesseract(upright.crop((0, 0, upright.width, bottom)), ["jpn"], dpi, timeout)
+    detected = language.detect(probe.text)
+    if detected not in language.CJK or probe.score < GOOD_CONFIDENCE:
+        return None
+    # A kanji-only letterhead cannot tell Chinese from Japanese: let both models read, the text decides.
+    return ["jpn"] if detected == "jpn" else language.languages_for_script("Han")
 
 
 def upright_image(image_png: bytes, page: Page) -> Image.Image:
