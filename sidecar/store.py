@@ -1,9 +1,10 @@
 """SQLite persistence for the workflow engine.
 
 The engine keeps its working state in memory and sends every change here as a list of SQL operations. Changes
-submitted while a commit is in flight are committed together in the next transaction
-(group commit), so concurrent completions share one fsync, and commits land strictly in submission order. Reads
-happen at start-up (recovery) and for ended instances whose history is no longer held in memory.
+submitted in the same turn of the event loop (and those that arrive while a commit waits for the disk) are committed
+together in the next transaction (group commit), so concurrent completions share one fsync, and commits land
+strictly in submission order. Reads happen at start-up (recovery) and for ended instances whose history is no longer
+held in memory.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +66,13 @@ class StoreError(Exception):
 
 
 class Store:
-    """One SQLite database in WAL mode with durable (synchronous=FULL), pipelined group commits.
+    """One SQLite database in WAL mode with durable (synchronous=FULL) group commits.
 
-    Statements run on the event loop thread inside an open transaction (they only touch SQLite's page cache); the
-    COMMIT, which waits for the disk, runs on a helper thread that holds the GIL only for that one call. While it
-    runs, new changes accumulate and go into the next transaction as one group.
+    A group's statements and its COMMIT run on the event loop thread, once every callback that was ready has run
+    (so everything those callbacks submitted is in the group). The COMMIT blocks the loop for one fsync; the GIL is
+    released meanwhile and gRPC's own threads keep receiving, so what arrives then forms the next group. Committing
+    on a helper thread cost two thread switches per commit, more CPU than the wait it hid (and, on a loaded
+    machine, more latency too).
     """
 
     def __init__(self, path: Path) -> None:
@@ -86,12 +88,9 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open workflow database {path}: {exc}") from exc
         self._pending: list[tuple[list[Op], asyncio.Future[None]]] = []
-        self._scheduled = False
-        self._committing = False
-        self._eager = False  # something not lazy is waiting
+        self._scheduled = False  # a commit is due on the next turn of the event loop
         self._lazy_timer: asyncio.TimerHandle | None = None
         self._closed = False
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sidecar-commit")
         self.commits = 0  # counters for benchmarks and logs
         self.batches = 0
 
@@ -128,86 +127,53 @@ class Store:
         fut: asyncio.Future[None] = loop.create_future()
         self._pending.append((ops, fut))
         if lazy:
-            if self._lazy_timer is None:
-                self._lazy_timer = loop.call_later(LAZY_SECONDS, self._lazy_due)
-            return fut
-        self._eager = True
-        if not self._scheduled and not self._committing:
+            if self._lazy_timer is None and not self._scheduled:
+                self._lazy_timer = loop.call_later(LAZY_SECONDS, self._commit_pending)
+        elif not self._scheduled:
             self._scheduled = True
-            loop.call_soon(self._start)
+            loop.call_soon(self._commit_pending)
         return fut
 
-    def _lazy_due(self) -> None:
-        self._lazy_timer = None
-        if not self._committing:
-            self._start()
-
-    def _start(self) -> None:
+    def _commit_pending(self) -> None:
+        """Commit everything queued as one transaction and resolve its futures."""
         self._scheduled = False
-        if self._committing or not self._pending:
-            return
         if self._lazy_timer is not None:
             self._lazy_timer.cancel()
             self._lazy_timer = None
-        self._eager = False
         pending, self._pending = self._pending, []
         if not any(ops for ops, _ in pending):  # only barriers: everything before them is already durable
             _resolve(pending, None)
             return
+        conn = self._conn
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")
             for ops, _ in pending:
                 for sql, params in ops:
-                    self._conn.execute(sql, params)
+                    conn.execute(sql, params)
+            conn.execute("COMMIT")
         except sqlite3.Error as exc:  # a failed group must not leave a half-applied turn behind
             log.exception("workflow database write failed")
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             _resolve(pending, StoreError(f"write failed: {exc}"))
             return
-        self._committing = True
-        loop = asyncio.get_running_loop()
-        done = loop.run_in_executor(self._executor, self._commit)
-        done.add_done_callback(lambda f: self._committed(pending, f.result()))
-
-    def _commit(self) -> StoreError | None:
-        try:
-            self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            log.exception("workflow database commit failed")
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            return StoreError(f"commit failed: {exc}")
-        return None
-
-    def _committed(self, pending: list[tuple[list[Op], asyncio.Future[None]]], error: StoreError | None) -> None:
-        self._committing = False
-        if error is None:
-            self.commits += 1
-            self.batches += len(pending)
-        _resolve(pending, error)
-        if self._eager:
-            self._start()
-        elif self._pending and self._lazy_timer is None:
-            self._lazy_timer = asyncio.get_running_loop().call_later(LAZY_SECONDS, self._lazy_due)
+        self.commits += 1
+        self.batches += len(pending)
+        _resolve(pending, None)
 
     async def aclose(self) -> None:
         """Commit what is queued, then close the database."""
-        while self._pending or self._committing:
-            if self._pending and not self._committing:
-                self._start()
-            await asyncio.sleep(0.005)
+        if self._pending:
+            self._commit_pending()
         if self._lazy_timer is not None:
             self._lazy_timer.cancel()
         self._closed = True
-        self._executor.shutdown(wait=True)
         self._reader.close()
         self._conn.close()
 
     def close(self) -> None:
         """Close without an event loop (nothing may be queued)."""
         self._closed = True
-        self._executor.shutdown(wait=True)
         self._reader.close()
         self._conn.close()
 
