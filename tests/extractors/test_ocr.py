@@ -122,3 +122,23 @@ def test_text_layer_pdf_needs_no_ocr() -> None:
     document = read_document((SAMPLES / "rx-de-text.pdf").read_bytes())
     assert [p.source for p in document.pages] == ["text-layer"]
     assert cer(truth("rx-de-text.pdf")["text"], document.text) == 0.0
+
+
+def test_automatic_english_page_reads_as_one_pass_would(readings: dict[str, Document]) -> None:
+    """The English probe is kept as the top of the page: joined to the rest it matches a whole-page reading."""
+    [source] = split_pages((SAMPLES / "inv-en-lowdpi.jpg").read_bytes())
+    assert source.image_png is not None
+    whole = ocr_page(source.image_png, number=1, dpi=source.dpi, languages=["eng"])
+    auto = readings["inv-en-lowdpi.jpg"].pages[0]
+    assert auto.languages == ["eng"]
+    assert cer(whole.text, auto.text) <= 0.02
+    assert abs(len(auto.lines) - len(whole.lines)) <= 2
+    # No line is lost, doubled or shifted at the cut: each line of the whole-page reading has its twin, box and text.
+    for line in whole.lines:
+        twins = [
+            other
+            for other in auto.lines
+            if all(abs(a - b) <= 3 for a, b in zip(other.words[0].bbox, line.words[0].bbox, strict=True))
+        ]
+        assert len(twins) == 1, line.text
+        assert cer(line.text, twins[0].text) <= 0.2, (line.text, twins[0].text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -46,3 +47,22 @@ def test_resolution_is_brought_into_tesseracts_range() -> None:
     assert cleanup.scale_for(200) == 1.0
     assert cleanup.scale_for(600) == pytest.approx(0.5)
     assert cleanup.scale_for(20) == cleanup.MAX_SCALE
+
+
+def test_page_is_cut_between_text_lines() -> None:
+    image = lines_of_text()
+    cut = cleanup.blank_row(image, image.height // 3)
+    assert cut is not None
+    assert abs(cut - image.height // 3) < 0.08 * image.height
+    ink = [int(y) for y in np.flatnonzero((np.asarray(image) < 128).any(axis=1))]
+    assert cut not in ink
+    # A margin of white on both sides: the cut sits in the middle of the gap between two lines.
+    above, below = max(y for y in ink if y < cut), min(y for y in ink if y > cut)
+    assert min(cut - above, below - cut) >= 0.3 * (below - above)
+
+
+def test_no_cut_through_a_solid_band() -> None:
+    image = lines_of_text()
+    image.paste(0, (0, 200, image.width, 700))
+    assert cleanup.blank_row(image, image.height // 3) is None
+    assert cleanup.blank_row(image, 0) is None
