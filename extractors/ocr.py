@@ -116,6 +116,33 @@ def _lines(data: dict[str, list[object]]) -> list[Line]:
     return [Line(words=words) for words in grouped.values()]
 
 
+@dataclass(frozen=True)
+class _View:
+    """The page turned by ``rotation``, deskewed, and (unless not asked for) the English probe of its top third."""
+
+    rotation: int
+    skew: float
+    upright: Image.Image
+    probe: _Reading
+    cut: int | None
+    detected: str | None
+
+    @property
+    def upright_latin(self) -> bool:
+        """Text of a known Latin-script language that reads well: this turn stands the page upright."""
+        return self.detected in language.LATIN and not self.probe.sideways and self.probe.score >= GOOD_CONFIDENCE
+
+
+def _turn_and_probe(image: Image.Image, rotation: int, dpi: float, timeout: float, *, probe: bool = True) -> _View:
+    turned = cleanup.rotate_clockwise(image, rotation)
+    skew = cleanup.estimate_skew(turned)
+    upright = cleanup.deskew(turned, skew)
+    if not probe:
+        return _View(rotation, skew, upright, _Reading(lines=[], languages=["eng"]), None, None)
+    reading, cut = _probe(upright, dpi, timeout)
+    return _View(rotation, skew, upright, reading, cut, language.detect(reading.text))
+
+
 def _probe(upright: Image.Image, dpi: float, timeout: float) -> tuple[_Reading, int | None]:
     """The top third of a page read with English: letterhead, title and first labels name the language.
 
@@ -173,45 +200,47 @@ def ocr_page(
     rotation = 0
     asked_osd = False
     from_script = False
-    # Deskew first: a probe of the upright page can then become part of the page's reading.
-    skew = cleanup.estimate_skew(image)
-    upright = cleanup.deskew(image, skew)
     best: _Reading | None = None
 
     if auto and hint is None:
         # Probe: the top third of a form (letterhead, title, first labels) read with English tells the language
         # for a third of a page's cost; on an English page the probe is kept and only the rest is read.
-        probe, cut = _probe(upright, page_dpi, timeout)
-        detected = language.detect(probe.text)
-        if len(probe.words) >= 3 and (probe.sideways or (detected is None and probe.score < GOOD_CONFIDENCE)):
+        view = _turn_and_probe(image, 0, page_dpi, timeout)
+        probe = view.probe
+        if len(probe.words) >= 3 and (probe.sideways or (view.detected is None and probe.score < GOOD_CONFIDENCE)):
             # Text that reads badly or sideways: another script, or a turned page.
-            cjk = None if probe.sideways else _cjk_probe(upright, cut, page_dpi, timeout)
+            cjk = None if probe.sideways else _cjk_probe(view.upright, view.cut, page_dpi, timeout)
+            # A turned Latin page: the probe of the right turn reads well and names its language, for a third of
+            # OSD's cost (OSD costs more than reading the page).
+            turns = () if cjk is not None else (90, 270) if probe.sideways else (180,)
+            views = (_turn_and_probe(image, turn, page_dpi, timeout) for turn in turns)
+            found = next((turned for turned in views if turned.upright_latin), None)
             if cjk is not None:
-                # An upright CJK page: its own model read the probe well, no need for OSD (which costs a page).
+                # An upright CJK page: its own model read the probe well.
                 langs, from_script = cjk, True
+            elif found is not None:
+                view, langs = found, [str(found.detected)]
             else:
                 asked_osd = True
                 osd = cleanup.detect_orientation(image, timeout=timeout)
                 if osd is not None:
-                    if osd.confidence >= OSD_TRUSTED or probe.sideways:
-                        rotation = osd.rotation
+                    rotation = osd.rotation if osd.confidence >= OSD_TRUSTED or probe.sideways else 0
                     langs, from_script = language.languages_for_script(osd.script), True
-                    if rotation:
-                        turned = cleanup.rotate_clockwise(image, rotation)
-                        skew = cleanup.estimate_skew(turned)
-                        upright = cleanup.deskew(turned, skew)
                     if rotation and langs == ["eng"]:
                         # A turned Latin page: probe its real top third for the language.
-                        probe, cut = _probe(upright, page_dpi, timeout)
-                        detected = language.detect(probe.text)
-                        if detected is not None:
-                            langs, from_script = [detected], False
-                        if cut is not None and _reads_english(probe, detected):
-                            best = _with_rest(upright, probe, cut, page_dpi, timeout)
-        elif detected is not None:
-            langs = [detected]
-        if not asked_osd and langs == ["eng"] and cut is not None and _reads_english(probe, detected):
-            best = _with_rest(upright, probe, cut, page_dpi, timeout)
+                        view = _turn_and_probe(image, rotation, page_dpi, timeout)
+                        if view.detected is not None:
+                            langs, from_script = [view.detected], False
+                    elif rotation:
+                        view = _turn_and_probe(image, rotation, page_dpi, timeout, probe=False)
+        elif view.detected is not None:
+            langs = [view.detected]
+        rotation, skew, upright = view.rotation, view.skew, view.upright
+        if langs == ["eng"] and view.cut is not None and _reads_english(view.probe, view.detected):
+            best = _with_rest(upright, view.probe, view.cut, page_dpi, timeout)
+    else:
+        skew = cleanup.estimate_skew(image)
+        upright = cleanup.deskew(image, skew)
 
     if best is None:
         same = image_png if scale == 1.0 and skew == 0.0 and rotation == 0 else None
