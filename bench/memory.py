@@ -1,14 +1,15 @@
-"""Peak memory of ``docline serve`` (the server process and everything it starts: Tesseract) under two loads:
+"""Peak memory of ``docline serve`` (the server process and everything it starts: Tesseract) under three loads:
 
 1. one 100-page scanned PDF submitted over REST, read to the end;
 2. a backlog of 1,000 files already in the inbox when the server starts (small born-digital PDFs, so the run stays
-   within minutes; what is measured is the backlog's bookkeeping: listing, claims, 1,000 workflows in flight).
+   within minutes; what is measured is the backlog's bookkeeping: listing, claims, 1,000 workflows in flight);
+3. one 40 MB upload (under the default 50 MB limit): what a large original costs the server on its way in.
 
 The process tree's resident set size is sampled every 100 ms (the sum over the server and its live children), and
 the server's own high-water mark (``VmHWM``) is read at the end. Offline extractor, default settings. Target: under
 400 MB.
 
-    .venv/bin/python bench/memory.py                     # both loads
+    .venv/bin/python bench/memory.py                     # all three loads
     .venv/bin/python bench/memory.py --pages 30 --files 200
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import tempfile
 import threading
@@ -28,7 +30,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.docline import ServeProcess  # noqa: E402
+from tests.support.docline import ServeProcess, wait_for  # noqa: E402
 
 SAMPLES = ROOT / "samples" / "documents"
 MB = 1024 * 1024
@@ -159,6 +161,25 @@ def long_scan(pages: int, concurrency: int | None) -> None:
     print(f"  peak RSS, server (HWM)  {server_hwm / MB:.0f} MB")
 
 
+def upload(megabytes: int) -> None:
+    """One large upload (random bytes behind a PDF header: stored, then rejected as corrupt)."""
+    data = b"%PDF-1.7\n" + os.urandom(megabytes * MB)
+    with tempfile.TemporaryDirectory(prefix="docline-mem-") as tmp:
+        serve = ServeProcess(Path(tmp), env={"DOCLINE_MAX_UPLOAD_BYTES": str(len(data) + MB)})
+        serve.start()
+        assert serve.proc is not None
+        try:
+            idle = hwm(serve.proc.pid)
+            with serve.client() as client:
+                resp = client.post("/v1/documents", files={"file": ("big.pdf", data)})
+                resp.raise_for_status()
+                status = wait_for(client, resp.json()["id"], FINAL, timeout=120)["status"]
+            server_hwm = hwm(serve.proc.pid)
+        finally:
+            serve.stop()
+    print(f"one {megabytes} MB upload ({status}): server peak RSS {server_hwm / MB:.0f} MB (idle {idle / MB:.0f} MB)")
+
+
 def settled(url: str) -> int | None:
     """Documents no longer queued or running (finished, or waiting for a person), from /metrics."""
     try:
@@ -209,12 +230,15 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--budget", type=float, default=180.0, help="seconds to let the backlog run")
+    parser.add_argument("--upload", type=int, default=40, help="MB of one large upload (0: skip)")
     parser.add_argument("--concurrency", type=int, default=None, help="DOCLINE_WORKER_CONCURRENCY for the scan")
     args = parser.parse_args()
     if args.pages:
         long_scan(args.pages, args.concurrency)
     if args.files:
         backlog(args.files, args.budget)
+    if args.upload:
+        upload(args.upload)
 
 
 if __name__ == "__main__":
