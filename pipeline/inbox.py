@@ -20,10 +20,11 @@ from typing import Any
 from dapr.clients import DaprClient
 from pydantic import BaseModel, Field
 
-from extractors.errors import DocumentError
+from extractors.errors import DocumentError, FileTooLarge
 from pipeline.models import TERMINAL, DocumentResult, StoredDocument
 from pipeline.settings import Settings
 from pipeline.storage import StorageBinding
+from pipeline.store import message_too_large
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,17 @@ class Inbox:
         return False
 
     def _scan_one(self, name: str, submit: Submit, report: ScanReport) -> None:
-        data = self._get(name)
+        if self._state.get_value(_key("refused", name)):
+            return  # too large to move: its error file says so; not read again on every scan
+        try:
+            data = self._get(name)
+        except Exception as exc:
+            if not message_too_large(exc):
+                raise
+            too_large = FileTooLarge("The file is too large to read through the inbox binding.")
+            self._refuse_in_place(name, too_large)
+            report.settled += 1
+            return
         digest = hashlib.sha256(data).hexdigest()
         seen_key = _key("seen", name)
         observed = {"sha256": digest, "size": len(data)}
@@ -141,9 +152,25 @@ class Inbox:
         target = FAILED + posixpath.basename(name)
         body = {"document_id": None, "status": "rejected", "error": exc.to_dict()}
         self._create(target + ".error.json", json.dumps(body, indent=2).encode())
-        self._create(target, data)
+        try:
+            self._create(target, data)
+        except Exception as error:
+            if not message_too_large(error):
+                raise
+            self._refuse_in_place(name, exc)
+            return
         self._delete(name)
         log.warning("inbox: %s refused: %s", name, exc.message)
+
+    def _refuse_in_place(self, name: str, exc: DocumentError) -> None:
+        """A file too large to copy through the binding cannot be moved: it stays where it is, ``failed/`` gets
+        its error file, and later scans skip it (until it is removed: a new file needs a new name)."""
+        target = FAILED + posixpath.basename(name)
+        message = f"{exc.message} It stays in the inbox; remove it, or send it in parts."
+        body = {"document_id": None, "status": "rejected", "error": {"code": exc.code, "message": message}}
+        self._create(target + ".error.json", json.dumps(body, indent=2).encode())
+        self._state.put_value(_key("refused", name), True)
+        log.warning("inbox: %s refused and left in place: %s", name, exc.message)
 
     # -- after the document finished
     def settle(self, name: str, result: DocumentResult) -> None:

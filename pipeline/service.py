@@ -18,7 +18,7 @@ from extractors.errors import FileTooLarge, UnknownDocumentType
 from pipeline.activity_io import DocumentInput, Options
 from pipeline.models import TERMINAL, DocumentResult, Progress, Source, StoredDocument
 from pipeline.settings import Settings
-from pipeline.store import BlobStore, ResultStore, sha256_hex
+from pipeline.store import BlobStore, ResultStore, message_too_large, sha256_hex
 from pipeline.tracing import current_traceparent, tracer
 from pipeline.understanding import apply_corrections
 from pipeline.workflow import REVIEW_EVENT, WORKFLOW_NAME, workflow_id
@@ -97,7 +97,14 @@ class DocumentService:
                 self._ensure_started(existing)
                 return existing, False
         with tracer().start_as_current_span("docline.submit", attributes={"docline.document_id": doc_id}):
-            key = self.blobs.put(data)  # content-addressed: a retry writes the same blob
+            try:
+                key = self.blobs.put(data)  # content-addressed: a retry writes the same blob
+            except Exception as exc:
+                if not message_too_large(exc):
+                    raise
+                raise FileTooLarge(
+                    f"The file is {len(data) / 1e6:.1f} MB: more than the Dapr sidecar takes in one message."
+                ) from exc
             now = datetime.now(UTC)
             doc = StoredDocument(
                 id=doc_id,

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+import grpc
 from dapr.clients import DaprClient
 from dapr.clients.grpc._state import Concurrency, StateOptions
 
@@ -34,6 +35,13 @@ def sha256_hex(data: bytes) -> str:
 def blob_key(digest: str) -> str:
     """Flat names: object stores and local folders both take them without creating directories."""
     return f"sha256-{digest}"
+
+
+def message_too_large(exc: BaseException) -> bool:
+    """The sidecar (or this client) refused a gRPC message over its size limit: daprd's max body size, or the base64
+    of a file near it. A property of the file, not a passing fault: retrying cannot help."""
+    code = getattr(exc, "code", None)
+    return isinstance(exc, grpc.RpcError) and callable(code) and code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 class StoreError(RuntimeError):
