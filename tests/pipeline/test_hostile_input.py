@@ -279,3 +279,35 @@ def test_api_survives_garbage_requests(tmp_path: Path) -> None:
         assert [r.status_code for r in cases if r.status_code >= 500] == []
         assert cases[4].status_code == 413
         assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.slow
+def test_files_too_large_for_the_sidecar_are_refused_once(tmp_path: Path) -> None:
+    """Under the default 50 MB upload limit but over what one Dapr message carries (64 MiB, base64 on the way in):
+    refused with 413 over REST; in the inbox, refused once with an error file, not retried on every scan."""
+    serve = ServeProcess(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "over-limit.pdf").write_bytes(b"%PDF-1.7\n" + b"1" * (55 * 1024 * 1024))  # too large to move
+    (inbox / "unreadable.pdf").write_bytes(b"%PDF-1.7\n" + b"2" * (70 * 1024 * 1024))  # too large to read
+    try:
+        serve.start()
+        with serve.client() as client:
+            resp = client.post("/v1/documents", files={"file": ("big.pdf", b"%PDF-1.7\n" + os.urandom(49 * 2**20))})
+            assert resp.status_code == 413, resp.text
+            assert "MB" in resp.json()["detail"]
+            failed = inbox / "failed"
+            names = ["over-limit.pdf", "unreadable.pdf"]
+            until(lambda: all((failed / f"{n}.error.json").exists() for n in names), "error files for both")
+            for name in names:
+                error = json.loads((failed / f"{name}.error.json").read_text())
+                assert error["error"]["code"] == "file_too_large", error
+                assert (inbox / name).exists()  # never lost: it stays where the user put it
+            time.sleep(3)  # three more scans
+            assert client.get("/healthz").status_code == 200
+    finally:
+        serve.stop()
+    log = serve.log.read_text(errors="replace")
+    for name in names:
+        assert log.count(f"inbox: {name} refused") == 1, log[-3000:]
+    assert "could not handle" not in log
