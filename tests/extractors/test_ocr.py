@@ -142,3 +142,14 @@ def test_automatic_english_page_reads_as_one_pass_would(readings: dict[str, Docu
         ]
         assert len(twins) == 1, line.text
         assert cer(line.text, twins[0].text) <= 0.2, (line.text, twins[0].text)
+
+
+@pytest.mark.parametrize("name", ["inv-es-rot270.jpg", "rx-pt-rot180.jpg"])
+def test_turned_page_with_language_given_is_read_upright(name: str) -> None:
+    [source] = split_pages((SAMPLES / name).read_bytes())
+    assert source.image_png is not None
+    expected = truth(name)
+    page = ocr_page(source.image_png, number=1, dpi=source.dpi, languages=[expected["tesseract_language"]])
+    assert page.rotation == expected["scan"]["rotation"]
+    assert page.languages == [expected["tesseract_language"]]
+    assert cer(expected["text"], page.text) <= SUBSET[name]
