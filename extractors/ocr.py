@@ -1,12 +1,15 @@
 """OCR of page images with Tesseract (pytesseract, ``--oem 1``), and the one-shot ``read_document``.
 
 Per page: grayscale, resolution (upscale below 150 dpi) and small-angle deskew first. With languages given, one
-Tesseract pass at the page's current orientation; only when it reads poorly (or sideways) is Tesseract OSD asked
-for orientation and script. In automatic mode the top third of the page (cut at a blank row between text lines) is
-first read with English to learn the language. When it is English the probe is kept and only the rest of the page
-is read, so an English page costs one pass; otherwise the page is read once with the detected language's model.
-A probe that reads like garbage is read again with jpn (an upright CJK page) before OSD (which costs more than a
-page) is asked for orientation and script. The whole page is read again only when its text turns out to be in yet
+Tesseract pass at the page's current orientation; when it reads sideways (or so badly that the page is probably
+upside down) the candidate quarter turns are probed (a third of the page each), and only when none reads well is
+Tesseract OSD asked for orientation and script (OSD costs more than reading the page).
+
+In automatic mode the top third of the page (cut at a blank row between text lines) is first read with English to
+learn the language, then the page is read once with that language's model. When it is English and reads like print
+the probe is kept and only the rest of the page is read, so such a page costs one pass. A probe that reads like
+garbage is read again with jpn (an upright CJK page); a sideways or upside-down probe makes the candidate turns be
+probed; OSD only when neither settles it. The whole page is read again only when its text turns out to be in yet
 another language. A page whose clean-up changed nothing is handed to Tesseract as its own PNG, so a clean upright
 page with known language costs what the raw ``tesseract`` command costs.
 
