@@ -589,6 +589,11 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
             elif kind is not None:
                 self._apply_action(inst, action, kind, produced, ops, now)
         self._append_history(inst, produced, ops)
+        for item in turn.items:
+            term = item.event.executionTerminated if item.event.HasField("executionTerminated") else None
+            if term is not None and term.recurse:
+                # again now: a turn that was in flight when the terminate arrived may have created more children
+                self._terminate_children(inst, term.input if term.HasField("input") else None, ops, now)
         if complete is not None:
             self._complete(inst, complete, ops, now)
         else:
@@ -796,11 +801,7 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         if inst.terminal:
             return
         if recursive:
-            for child in [
-                c for c in self.instances.values() if c.parent and c.parent.workflowInstance.instanceId == inst.id
-            ]:
-                if child.parent is not None and child.parent.workflowInstance.executionId.value == inst.execution_id:
-                    self._terminate(child, output, True, ops, now)
+            self._terminate_children(inst, output, ops, now)
         if not inst.history and inst.in_flight is None:
             # never started: nothing to tell a worker, end it here
             self._append_history(
@@ -814,6 +815,20 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
             term.input.CopyFrom(output)
         self._add_inbox(inst, _event(now, executionTerminated=term), ops)
         self._schedule(inst)
+
+    def _terminate_children(
+        self, inst: Instance, output: wrappers_pb2.StringValue | None, ops: list[Op], now: float
+    ) -> None:
+        children = [
+            c
+            for c in self.instances.values()
+            if c.parent is not None
+            and c.parent.workflowInstance.instanceId == inst.id
+            and c.parent.workflowInstance.executionId.value == inst.execution_id
+        ]
+        for child in children:
+            if not any(i.event.HasField("executionTerminated") for i in child.inbox):  # else already on its way out
+                self._terminate(child, output, True, ops, now)
 
     # -- client API -------------------------------------------------------------------------------------------------
     async def _guard(self, context: Any, fn: Callable[[], list[Op]]) -> None:

@@ -369,6 +369,42 @@ def test_terminate_reaches_children_and_purge_removes_them(workers: Workers) -> 
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+def test_recursive_terminate_reaches_children_created_by_the_turn_in_flight(sidecar: RunningSidecar) -> None:
+    """Terminate arrives while the parent's first turn (which creates a child) is still with the worker."""
+    terminated = pb.ORCHESTRATION_STATUS_TERMINATED
+    with grpc.insecure_channel(sidecar.grpc_endpoint) as ch:
+        stub = pbg.TaskHubSidecarServiceStub(ch)
+        stub.StartInstance(pb.CreateInstanceRequest(instanceId="tp", name="parent-wf"))
+        stream = stub.GetWorkItems(pb.GetWorkItemsRequest(), timeout=WAIT)
+        first = next(stream)
+        assert first.workflowRequest.instanceId == "tp"
+        stub.TerminateInstance(pb.TerminateRequest(instanceId="tp", recursive=True))  # no child exists yet
+        create = pb.CreateChildWorkflowAction(instanceId="tp-kid", name="kid-wf")
+        stub.CompleteOrchestratorTask(
+            pb.WorkflowResponse(
+                instanceId="tp",
+                completionToken=first.completionToken,
+                actions=[pb.WorkflowAction(id=0, createChildWorkflow=create)],
+            )
+        )
+        ended: set[str] = set()
+        while ended != {"tp", "tp-kid"}:  # a kid left running would leave the stream silent until its deadline
+            item = next(stream)
+            turn = item.workflowRequest
+            actions = []
+            if any(e.HasField("executionTerminated") for e in turn.newEvents):
+                done = pb.CompleteWorkflowAction(workflowStatus=terminated)
+                actions.append(pb.WorkflowAction(id=1, completeWorkflow=done))
+                ended.add(turn.instanceId)
+            stub.CompleteOrchestratorTask(
+                pb.WorkflowResponse(instanceId=turn.instanceId, completionToken=item.completionToken, actions=actions)
+            )
+        stream.cancel()
+        kid = stub.GetInstance(pb.GetInstanceRequest(instanceId="tp-kid")).workflowState
+        assert kid.workflowStatus == terminated
+        assert kid.parentInstanceId.value == "tp"
+
+
 def test_terminate_without_recursion_leaves_children_running(workers: Workers) -> None:
     rt = workers.runtime()
 
