@@ -91,16 +91,17 @@ def iter_pages(
 
 
 def _to_png(image: Image.Image, dpi: float) -> bytes:
-    if image.mode not in ("L", "RGB", "1"):
+    if image.mode not in ("L", "1"):
         # Palette, CMYK, 16-bit and alpha images: flatten onto white so transparent areas do not read as black.
         if image.mode in ("RGBA", "LA", "PA", "P"):
             rgba = image.convert("RGBA")
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(background, rgba).convert("RGB")
+            image = Image.alpha_composite(background, rgba)
         elif image.mode.startswith("I"):
-            image = image.point(lambda v: v / 256).convert("L") if image.mode != "I" else image.convert("L")
-        else:
-            image = image.convert("RGB")
+            image = image.point(lambda v: v / 256) if image.mode != "I" else image
+        # Grey, as OCR and the upright page image use it anyway (the same pixels): a third of the PNG to encode,
+        # store and send (a colour JPEG photo as an RGB PNG was 2.6 MB and 130-210 ms to encode).
+        image = image.convert("L")
     out = io.BytesIO()
     image.save(out, format="PNG", compress_level=1, dpi=(dpi, dpi))
     return out.getvalue()

@@ -41,7 +41,7 @@ from pipeline.logs import document_context
 from pipeline.metrics import Metrics
 from pipeline.models import Draft, ErrorInfo, Review, StoredDocument
 from pipeline.settings import Settings
-from pipeline.store import BlobStore, ResultStore, StoreError, sha256_hex
+from pipeline.store import BlobStore, ResultStore, StoreError, sha256_hex, upright_key
 from pipeline.tracing import activity_span
 from pipeline.understanding import Understanding
 
@@ -113,10 +113,8 @@ class Activities:
             images: dict[int, str] = {}
             for source in iter_pages(data, limits):
                 if source.page is not None:
-                    from extractors.pdf import render_page
-
                     text_key = self.blobs.put_json(source.page.model_dump(mode="json"))
-                    images[source.number] = self.blobs.put(render_page(data, source.number, source.page.dpi))
+                    images[source.number] = upright_key(doc.original_key, text_key)
                     refs.append(
                         PageRef(
                             number=source.number, dpi=source.dpi, text_key=text_key, image_key=images[source.number]
@@ -143,7 +141,7 @@ class Activities:
     def ocr_page(self, inp: OcrIn) -> OcrOut:
         if inp.page.text_key:
             return OcrOut(page_key=inp.page.text_key, image_key=inp.page.image_key)
-        from extractors.ocr import ocr_page, render_page
+        from extractors.ocr import ocr_page
 
         if inp.page.image_key is None:
             raise ValueError(f"page {inp.page.number} has neither text nor image")
@@ -156,12 +154,12 @@ class Activities:
                 languages=self.settings.ocr_languages,
                 hint=inp.hint,
             )
-            upright = self.blobs.put(render_page(png, page))
         except DocumentError as exc:
             return OcrOut(error=ErrorInfo(**exc.to_dict()))
         self.metrics.pages.labels("ocr").inc()
         page_key = self.blobs.put_json(page.model_dump(mode="json"))
-        return OcrOut(page_key=page_key, image_key=upright, languages=page.languages)
+        # The upright image is drawn from the scan and the page when someone asks for it, not here.
+        return OcrOut(page_key=page_key, image_key=upright_key(inp.page.image_key, page_key), languages=page.languages)
 
     def pages_read(self, inp: PagesRead) -> None:
         """One writer for the page-image map (the OCR fan-out must not race on the record)."""
@@ -201,7 +199,7 @@ class Activities:
         """Read the page images with a vision model; answer the better of that and the current draft."""
         doc = self._doc(inp.doc_id)
         document = self._document(inp.page_keys, doc.source.media_type)
-        images = [self.blobs.get(doc.page_images[n]) for n in sorted(doc.page_images)]
+        images = [self.blobs.page_image(doc.page_images[n]) for n in sorted(doc.page_images)]
         current = self._draft(inp.draft_key)
         try:
             seen, usage = self.understanding.vision_extract(document, images, current.document_type, current.language)

@@ -220,7 +220,7 @@ class DocumentService:
         key = doc.page_images.get(number)
         if key is None:
             raise NotFound(f"{doc_id} page {number}")
-        return self.blobs.get(key)
+        return self.blobs.page_image(key)
 
     # -- act
     def review(self, doc_id: str, decision: str, corrections: dict[str, object]) -> StoredDocument:

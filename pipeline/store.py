@@ -37,6 +37,16 @@ def blob_key(digest: str) -> str:
     return f"sha256-{digest}"
 
 
+UPRIGHT_PREFIX = "upright:"
+
+
+def upright_key(source_key: str, page_key: str) -> str:
+    """The key of a page image drawn when first asked for: from its source blob (the page scan, or the whole PDF of a
+    text-layer page) and the stored Page whose boxes it must match. Most pages are never looked at, so drawing and
+    PNG-encoding every upright page up front cost more CPU than OCR's own image work (see the README, Performance)."""
+    return f"{UPRIGHT_PREFIX}{source_key}:{page_key}"
+
+
 def message_too_large(exc: BaseException) -> bool:
     """The sidecar (or this client) refused a gRPC message over its size limit: daprd's max body size, or the base64
     of a file near it. A property of the file, not a passing fault: retrying cannot help."""
@@ -67,6 +77,16 @@ class BlobStore:
 
     def get_json(self, key: str) -> Any:
         return json.loads(self.get(key))
+
+    def page_image(self, key: str) -> bytes:
+        """The PNG of a page image key: a stored blob, or an :func:`upright_key` drawn now."""
+        if not key.startswith(UPRIGHT_PREFIX):
+            return self.get(key)
+        source_key, _, page_key = key[len(UPRIGHT_PREFIX) :].partition(":")
+        from extractors.model import Page
+        from extractors.ocr import render_page
+
+        return render_page(self.get(source_key), Page.model_validate(self.get_json(page_key)))
 
     def delete(self, key: str) -> None:
         self._files.delete(key)
