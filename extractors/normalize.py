@@ -211,22 +211,58 @@ def compact(text: str) -> str:
 
 
 _PRISM_BASES = {
-    "in": ("in", "bi", "innen", "nasal", "interne", "int", "interna", "interno", "binnen"),
-    "out": ("out", "bo", "aussen", "außen", "temporal", "externe", "ext", "externa", "esterna", "esterno", "uit"),
-    "up": ("up", "bu", "oben", "haut", "arriba", "superior", "alto", "cima", "boven"),
-    "down": ("down", "bd", "unten", "bas", "abajo", "inferior", "basso", "baixo", "onder"),
+    "in": (
+        "in",
+        "bi",
+        "innen",
+        "nasal",
+        "nasale",
+        "interne",
+        "int",
+        "interna",
+        "interno",
+        "binnen",
+        "内方",
+        "内",
+        "鼻側",
+    ),
+    "out": (
+        "out",
+        "bo",
+        "ba",  # German "Basis außen"
+        "aussen",
+        "außen",
+        "temporal",
+        "temporale",
+        "externe",
+        "ext",
+        "externa",
+        "esterna",
+        "esterno",
+        "uit",
+        "外方",
+        "外",
+        "耳側",
+    ),
+    "up": ("up", "bu", "oben", "haut", "arriba", "superior", "alto", "cima", "boven", "上方", "上"),
+    "down": ("down", "bd", "unten", "bas", "abajo", "inferior", "basso", "baixo", "onder", "下方", "下"),
 }
 _PRISM_BASE_WORDS = {fold(word): base for base, words in _PRISM_BASES.items() for word in words}
+# "Base in", "Basis innen", "基底内方": the word for "base" before the direction.
+_PRISM_BASE_PREFIX = re.compile(r"^(?:basis|base|基底)")
 
 
 def parse_prism_base(text: str) -> str | None:
-    """A prism base direction as ``in``/``out``/``up``/``down`` (``innen``, ``BI``, ``nasal`` …) or degrees as
-    digits (``270``), or ``None``."""
-    token = fold(text or "").strip(" .:°")
-    if token in _PRISM_BASE_WORDS:
-        return _PRISM_BASE_WORDS[token]
-    if token.isdigit() and 0 <= int(token) <= 360:
-        return token
+    """A prism base as ``in``/``out``/``up``/``down`` (``innen``, ``BI``, ``B.I.``, ``base in``, ``nasal``,
+    ``基底内方`` …) or degrees as digits without leading zeros (``270°`` → ``270``), or ``None``.
+
+    Two-letter codes are read the English way (BI, BO, BU, BD); German's ``BA`` is base out."""
+    token = re.sub(r"[\s.:°]", "", fold(text or ""))
+    for candidate in (token, _PRISM_BASE_PREFIX.sub("", token)):
+        if candidate in _PRISM_BASE_WORDS:
+            return _PRISM_BASE_WORDS[candidate]
+        if candidate.isdigit() and 0 <= int(candidate) <= 360:
+            return str(int(candidate))
     return None
 
 

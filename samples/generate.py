@@ -206,6 +206,9 @@ RX_LABELS: dict[str, dict[str, str]] = {
         doctor="眼科医",
     ),
 }
+# Prism base codes as printed on the forms, and the prescription type's canonical value for each.
+PRISM_BASE_CODES = {"BI": "in", "BO": "out", "BU": "up", "BD": "down"}
+
 LENS_TYPES: dict[str, dict[str, str]] = {
     "single_vision": dict(
         de="Einstärken",
@@ -756,6 +759,7 @@ def draw_prescription(lang: str, rng: random.Random, hand: str | None) -> tuple[
     lens_key = rng.choice(list(LENS_TYPES))
     needs_add = lens_key != "single_vision"
     eyes: dict[str, dict[str, Any]] = {}
+    printed_base: dict[str, str | None] = {}  # the code on the form; the truth holds its canonical value
     prism_eye = rng.random() < 0.4
     for eye in ("right", "left"):
         cyl = quarter(rng, -2.5, 0) or None
@@ -766,8 +770,11 @@ def draw_prescription(lang: str, rng: random.Random, hand: str | None) -> tuple[
             axis=rng.randint(1, 180) if cyl else None,
             addition=quarter(rng, 0.75, 3) if needs_add else None,
             prism=prism,
-            prism_base=rng.choice(["BI", "BO", "BU", "BD"]) if prism else None,
         )
+        # Drawn last, as the form prints it (BI/BO/BU/BD); the ground truth is the canonical base (in/out/up/down).
+        code = rng.choice(list(PRISM_BASE_CODES)) if prism else None
+        printed_base[eye] = code
+        eyes[eye]["prism_base"] = PRISM_BASE_CODES[code] if code else None
     if needs_add:
         eyes["left"]["addition"] = eyes["right"]["addition"]
 
@@ -797,7 +804,7 @@ def draw_prescription(lang: str, rng: random.Random, hand: str | None) -> tuple[
             str(values["axis"]) if values["axis"] else "—",
             fmt_diopter(lang, values["addition"]),
             fmt_decimal(lang, values["prism"]),
-            values["prism_base"] or "—",
+            printed_base[eye] or "—",
         ]
         c.text(columns[0], y, cells[0], font="sans-bold", points=12, record=False)
         for x, text in zip(columns[1:], cells[1:], strict=True):

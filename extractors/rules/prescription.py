@@ -84,12 +84,10 @@ def prism_range(data: dict[str, Any]) -> Iterator[ValidationIssue]:
 
 
 def _valid_base(base: Any) -> bool:
-    if isinstance(base, str):
-        text = base.strip().lower()
-        if text in PRISM_BASES:
-            return True
-        return text.isdigit() and 0 <= int(text) <= 360
-    return isinstance(base, int | float) and not isinstance(base, bool) and 0 <= base <= 360
+    """The canonical form only: the type's model has already turned ``BI``, ``innen``, ``270°`` … into it."""
+    if not isinstance(base, str):
+        return False
+    return base in PRISM_BASES or (base.isdigit() and str(int(base)) == base and int(base) <= 360)
 
 
 def pupillary_distance_range(data: dict[str, Any]) -> Iterator[ValidationIssue]:

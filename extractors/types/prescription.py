@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from extractors.normalize import parse_prism_base
 from extractors.rules.prescription import PRESCRIPTION_RULES
 from extractors.types.base import DocumentType, FieldKind, Labels, TableHint
 
@@ -26,6 +28,22 @@ class EyeRx(BaseModel):
     addition: float | None = Field(None, description="near addition in dioptres")
     prism: float | None = Field(None, description="prism dioptres")
     prism_base: str | None = Field(None, description="in, out, up, down, or degrees")
+
+    @field_validator("prism_base", mode="before")
+    @classmethod
+    def _canonical_prism_base(cls, value: Any) -> Any:
+        """Whatever the source (LLM, offline extractor, reviewer) wrote: ``BI``, ``innen``, ``Base out``, ``基底上方``,
+        ``270°`` or 270 become ``in``/``out``/``up``/``down`` or degrees as digits. Anything else is kept as given,
+        for the rules to report as ``invalid_prism_base``."""
+        if isinstance(value, bool):
+            return value  # not a base; the schema rejects it
+        if isinstance(value, int | float):
+            value = str(int(value)) if float(value).is_integer() else str(value)
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            return parse_prism_base(value) or value.strip()
+        return value
 
 
 class PupillaryDistance(BaseModel):

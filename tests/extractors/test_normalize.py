@@ -135,7 +135,25 @@ def test_parse_lens_type(text: str, expected: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("innen", "in"), ("BO", "out"), ("oben", "up"), ("bas", "down"), ("270°", "270"), ("x", None)],
+    [
+        ("innen", "in"),
+        ("BO", "out"),
+        ("oben", "up"),
+        ("bas", "down"),
+        ("270°", "270"),
+        ("x", None),
+        ("B.D.", "down"),
+        ("Base In", "in"),
+        ("Basis außen", "out"),
+        ("BA", "out"),
+        ("基底上方", "up"),
+        ("外方", "out"),
+        ("base 90", "90"),
+        ("007", "7"),
+        ("361", None),
+        ("base", None),
+        ("", None),
+    ],
 )
 def test_parse_prism_base(text: str, expected: str | None) -> None:
     assert parse_prism_base(text) == expected

@@ -148,3 +148,56 @@ def test_prescription_needs_some_sphere() -> None:
 def test_prescription_base_in_degrees_is_valid() -> None:
     data = changed(VALID_PRESCRIPTION, "right.prism_base", "270")
     assert validate(get_type("prescription"), data).valid
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("in", "in"),
+        ("BI", "in"),
+        ("bo", "out"),
+        ("BU", "up"),
+        ("BD", "down"),
+        ("B.I.", "in"),
+        ("Base out", "out"),
+        ("Basis innen", "in"),  # de
+        ("außen", "out"),
+        ("oben", "up"),
+        ("unten", "down"),
+        ("interne", "in"),  # fr
+        ("bas", "down"),
+        ("arriba", "up"),  # es
+        ("externa", "out"),
+        ("basso", "down"),  # it
+        ("esterno", "out"),
+        ("cima", "up"),  # pt
+        ("baixo", "down"),
+        ("binnen", "in"),  # nl
+        ("boven", "up"),
+        ("基底内方", "in"),  # ja
+        ("基底下方", "down"),
+        ("nasal", "in"),
+        ("temporal", "out"),
+        ("270°", "270"),
+        ("090", "90"),
+        (270, "270"),
+        (180.0, "180"),
+        (0, "0"),
+    ],
+)
+def test_prism_base_is_stored_in_canonical_form(given: Any, canonical: str) -> None:
+    """Whatever wrote the base (model, offline extractor, reviewer), the type holds in/out/up/down or degrees."""
+    report = validate(get_type("prescription"), changed(VALID_PRESCRIPTION, "right.prism_base", given))
+    assert report.valid, report.errors
+    assert report.data["right"]["prism_base"] == canonical
+
+
+@pytest.mark.parametrize("given", ["sideways", "361", 400, 90.5, -90, "B X", "—"])
+def test_prism_base_that_is_no_base_is_reported(given: Any) -> None:
+    report = validate(get_type("prescription"), changed(VALID_PRESCRIPTION, "right.prism_base", given))
+    assert ("right.prism_base", "invalid_prism_base") in codes(report)
+
+
+def test_blank_prism_base_is_a_missing_base() -> None:
+    report = validate(get_type("prescription"), changed(VALID_PRESCRIPTION, "right.prism_base", "  "))
+    assert ("right.prism_base", "missing_prism_base") in codes(report)

@@ -96,3 +96,25 @@ def test_prescription_ground_truth_is_plausible(item: dict[str, Any]) -> None:
     pd = fields["pupillary_distance"]
     assert pd["right"] + pd["left"] == pytest.approx(pd["binocular"], abs=0.05)
     assert fields["lens_type"] in ("single_vision", "progressive", "bifocal")
+
+
+@pytest.mark.parametrize("item", [t for t in truths() if t["document_type"] == "prescription"], ids=lambda t: t["file"])
+def test_prescription_ground_truth_is_valid_and_canonical(item: dict[str, Any]) -> None:
+    """The truth holds what the type stores (prism bases as in/out/up/down, not the BI/BU printed on the form)."""
+    from extractors.types import get_type
+    from extractors.validation import validate
+
+    report = validate(get_type("prescription"), item["fields"])
+    assert report.valid, report.errors
+    assert report.data == item["fields"]
+    for eye in ("right", "left"):
+        assert item["fields"][eye]["prism_base"] in (None, "in", "out", "up", "down")
+
+
+def test_prism_bases_are_printed_as_codes_and_kept_canonical() -> None:
+    with_prism = [t for t in truths() if t["document_type"] == "prescription" and t["fields"]["right"]["prism"]]
+    assert with_prism  # the committed set has a prescription with prisms
+    for item in with_prism:
+        for eye in ("right", "left"):
+            code = {v: k for k, v in generate.PRISM_BASE_CODES.items()}[item["fields"][eye]["prism_base"]]
+            assert code in item["text"]
