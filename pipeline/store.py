@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -58,22 +59,47 @@ class StoreError(RuntimeError):
     """The state store or a binding failed (infrastructure, not the document): the activity is retried."""
 
 
-class BlobStore:
-    """Immutable, content-addressed blobs: writing the same bytes twice is a no-op by construction."""
+PART_BYTES = 4 * 1024 * 1024
+_PARTED = re.compile(r"(sha256-[0-9a-f]{64})-x([0-9]+)")
 
-    def __init__(self, client: DaprClient, binding: str) -> None:
+
+def _part_name(key: str, index: int) -> str:
+    return f"{key}-{index}"
+
+
+class BlobStore:
+    """Immutable, content-addressed blobs: writing the same bytes twice is a no-op by construction.
+
+    A blob over ``part_bytes`` is written as parts of that size, and its key says how many (``sha256-<hex>-x<n>``):
+    the binding API has one unary message per call, carrying base64, so a whole 40 MB original cost the server
+    (and an in-process sidecar) about 12 times its size in copies at once, and a file over one Dapr message (about
+    48 MB of base64) could not be stored at all. In parts, only one part's copies are alive at a time.
+    """
+
+    def __init__(self, client: DaprClient, binding: str, *, part_bytes: int = PART_BYTES) -> None:
         self._files = StorageBinding(client, binding)
+        self._part_bytes = part_bytes
 
     def put(self, data: bytes) -> str:
         key = blob_key(sha256_hex(data))
-        self._files.create(key, data)
+        if len(data) <= self._part_bytes:
+            self._files.create(key, data)
+            return key
+        view = memoryview(data)
+        count = -(-len(data) // self._part_bytes)
+        key = f"{key}-x{count}"
+        for i in range(count):
+            self._files.create(_part_name(key, i), bytes(view[i * self._part_bytes : (i + 1) * self._part_bytes]))
         return key
 
     def put_json(self, value: Any) -> str:
         return self.put(json.dumps(value, sort_keys=True, separators=(",", ":")).encode())
 
     def get(self, key: str) -> bytes:
-        return self._files.get(key)
+        parted = _PARTED.fullmatch(key)
+        if parted is None:
+            return self._files.get(key)
+        return b"".join(self._files.get(_part_name(key, i)) for i in range(int(parted.group(2))))
 
     def get_json(self, key: str) -> Any:
         return json.loads(self.get(key))
@@ -89,7 +115,9 @@ class BlobStore:
         return render_page(self.get(source_key), Page.model_validate(self.get_json(page_key)))
 
     def delete(self, key: str) -> None:
-        self._files.delete(key)
+        parted = _PARTED.fullmatch(key)
+        for name in [_part_name(key, i) for i in range(int(parted.group(2)))] if parted else [key]:
+            self._files.delete(name)
 
 
 class ResultStore:

@@ -284,7 +284,8 @@ def test_api_survives_garbage_requests(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_files_too_large_for_the_sidecar_are_refused_once(tmp_path: Path) -> None:
     """Under the default 50 MB upload limit but over what one Dapr message carries (64 MiB, base64 on the way in):
-    refused with 413 over REST; in the inbox, refused once with an error file, not retried on every scan."""
+    over REST stored in parts and read (this one is no PDF: rejected, not a 5xx); an inbox file too large for one
+    binding message to read or move is refused once with an error file, not retried on every scan."""
     serve = ServeProcess(tmp_path)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -294,8 +295,10 @@ def test_files_too_large_for_the_sidecar_are_refused_once(tmp_path: Path) -> Non
         serve.start()
         with serve.client() as client:
             resp = client.post("/v1/documents", files={"file": ("big.pdf", b"%PDF-1.7\n" + os.urandom(49 * 2**20))})
-            assert resp.status_code == 413, resp.text
-            assert "MB" in resp.json()["detail"]
+            assert resp.status_code == 202, resp.text
+            big = wait_for(client, resp.json()["id"], ("completed", "failed", "rejected", "needs_review"))
+            assert big["status"] == "rejected", big
+            assert big["error"]["code"] == "corrupt_file", big["error"]
             failed = inbox / "failed"
             names = ["over-limit.pdf", "unreadable.pdf"]
             until(lambda: all((failed / f"{n}.error.json").exists() for n in names), "error files for both")

@@ -25,6 +25,7 @@ from pipeline.storage import (
     all_pages,
     dialect_for,
 )
+from pipeline.store import BlobStore, sha256_hex
 from tests.deploy.test_dapr import ENVIRONMENTS, components, metadata
 from tests.support.components import StartSidecar
 
@@ -240,6 +241,26 @@ def test_localstorage_through_the_sidecar(tmp_path: Path, component_sidecar: Sta
             StorageBinding(client, "docline-blobs").get("x")
         with pytest.raises(StorageError, match=r"bindings\.cron"):
             StorageBinding(client, "docline-inbox-scan").create("x", b"x")
+
+
+def test_large_blobs_are_stored_in_parts_and_read_back_whole(tmp_path: Path, component_sidecar: StartSidecar) -> None:
+    root = tmp_path / "inbox"
+    component_sidecar(_components(root))
+    data = bytes(range(256)) * 41  # 10,496 bytes: three parts of 4,096
+    with DaprClient() as client:
+        blobs = BlobStore(client, "docline-inbox", part_bytes=4096)
+        key = blobs.put(data)
+        assert key == f"sha256-{sha256_hex(data)}-x3"
+        parts = sorted(p.name for p in root.iterdir() if p.name.startswith("sha256-"))
+        assert parts == [f"{key}-{i}" for i in range(3)]
+        assert max(p.stat().st_size for p in root.iterdir()) <= 4096
+        assert blobs.get(key) == data
+        assert blobs.put(data) == key  # the same bytes, the same key (idempotent)
+        small = blobs.put(b"small")
+        assert small == f"sha256-{sha256_hex(b'small')}"
+        assert blobs.get(small) == b"small"
+        blobs.delete(key)
+        assert not any(p.name.startswith(key) for p in root.iterdir())
 
 
 # -- the components deploy/ ships agree with what the app sends -----------------------------------------------
