@@ -2,21 +2,23 @@
 types in ``extractors``, with the LLM chosen by the component files (none → the offline extractor).
 
 Every LLM reply is remembered in the state store under the document and the exact request, so an activity that
-is retried after a crash (the call finished, the activity did not) never pays for the same call twice.
+is retried after a crash (the call finished, the activity did not) never pays for the same call twice. Replies are
+kept as JSON of the fields docline reads (never pickled: whoever can write the state store must not be able to run
+code here); an entry that does not parse as such is a miss.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import logging
-import pickle
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from dapr.clients import DaprClient
+from dapr.clients.grpc import conversation as conv
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from extractors.errors import UnknownDocumentType
 from extractors.model import Document
@@ -58,16 +60,84 @@ def _vision_settings(client: DaprClient, settings: Settings, component: str) -> 
         return None
 
 
+class _Cached(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, from_attributes=True)
+
+
+class CachedUsage(_Cached):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class CachedMessage(_Cached):
+    content: str | None = None
+
+
+class CachedChoice(_Cached):
+    finish_reason: str = ""
+    index: int = 0
+    message: CachedMessage
+
+
+class CachedOutput(_Cached):
+    model: str | None = None
+    usage: CachedUsage | None = None
+    choices: list[CachedChoice] = []
+
+
+class CachedReply(_Cached):
+    """What a cache entry holds: the parts of a ``converse_alpha2`` reply that docline reads (``agents.llm``)."""
+
+    format: Literal["docline-llm-reply/1"]  # required: an empty or foreign JSON object is not a reply
+    context_id: str | None = None
+    outputs: list[CachedOutput] = []
+
+    @classmethod
+    def of(cls, reply: conv.ConversationResponseAlpha2) -> CachedReply:
+        return cls(
+            format="docline-llm-reply/1",
+            context_id=reply.context_id,
+            outputs=[CachedOutput.model_validate(o, from_attributes=True) for o in reply.outputs],
+        )
+
+    def reply(self) -> conv.ConversationResponseAlpha2:
+        """The SDK's reply object again, so callers see the same types from the cache as from the provider."""
+        outputs = [
+            conv.ConversationResultAlpha2(
+                choices=[
+                    conv.ConversationResultAlpha2Choices(
+                        finish_reason=c.finish_reason,
+                        index=c.index,
+                        message=conv.ConversationResultAlpha2Message(content=c.message.content or ""),
+                    )
+                    for c in o.choices
+                ],
+                model=o.model,
+                usage=None
+                if o.usage is None
+                else conv.ConversationResultAlpha2CompletionUsage(
+                    completion_tokens=o.usage.completion_tokens,
+                    prompt_tokens=o.usage.prompt_tokens,
+                    total_tokens=o.usage.total_tokens,
+                ),
+            )
+            for o in self.outputs
+        ]
+        return conv.ConversationResponseAlpha2(context_id=self.context_id, outputs=outputs)
+
+
 class CachingClient:
     """A DaprClient whose ``converse_alpha2`` replies are kept in the state store (everything else passes through).
 
-    The cache key is the document id and a hash of the whole request; replies are pickled SDK objects, which only
-    this application writes and reads.
+    The cache key is the document id and a hash of the whole request; the value is a :class:`CachedReply` as JSON.
+    Anything else found under a key (an older pickled entry, another writer's data, garbage) is ignored: the
+    provider is asked and the entry overwritten.
     """
 
     def __init__(self, client: DaprClient, state: Any, metrics: Metrics, doc_id: str = "") -> None:
         self._client = client
-        self._state = state
+        self._state = state  # a ResultStore (get_value / put_value / delete_value)
         self._metrics = metrics
         self.doc_id = doc_id
         self.written: list[str] = []  # keys this view stored replies under
@@ -85,17 +155,31 @@ class CachingClient:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
-    def converse_alpha2(self, name: str, inputs: Any, **kwargs: Any) -> Any:
+    def key(self, name: str, inputs: Any, **kwargs: Any) -> str:
+        """The state key of one request's reply for this view's document."""
         digest = hashlib.sha256(repr((name, inputs, sorted(kwargs.items()))).encode()).hexdigest()[:40]
-        key = f"llm-{self.doc_id}-{digest}"
-        cached = self._state.get_value(key)
+        return f"llm-{self.doc_id}-{digest}"
+
+    def _cached(self, key: str) -> CachedReply | None:
+        try:
+            value = self._state.get_value(key)  # JSON-decoded by the store: raises ValueError on non-JSON bytes
+            return None if value is None else CachedReply.model_validate(value)
+        except (ValueError, ValidationError):  # ValidationError is a ValueError; named for the reader
+            log.warning(
+                "document %s: unreadable LLM cache entry %s ignored", self.doc_id, key, extra={"doc_id": self.doc_id}
+            )
+            return None
+
+    def converse_alpha2(self, name: str, inputs: Any, **kwargs: Any) -> Any:
+        key = self.key(name, inputs, **kwargs)
+        cached = self._cached(key)
         if cached is not None:
             log.info("document %s: LLM reply from cache", self.doc_id, extra={"doc_id": self.doc_id})
-            return pickle.loads(base64.b64decode(cached))
+            return cached.reply()
         started = time.perf_counter()
         reply = self._client.converse_alpha2(name, inputs, **kwargs)
         self._metrics.llm_seconds.labels(name).observe(time.perf_counter() - started)
-        self._state.put_value(key, base64.b64encode(pickle.dumps(reply)).decode())
+        self._state.put_value(key, CachedReply.of(reply).model_dump(mode="json"))
         self.written.append(key)
         return reply
 
@@ -236,15 +320,20 @@ class Understanding:
         return self._draft(doc_type, draft.language, repaired), self._usage(repaired.usage)
 
     def correct(self, draft: Draft, corrections: dict[str, Any]) -> Draft:
-        """Apply a reviewer's ``{"dotted.path": value}`` corrections and validate again."""
+        """Apply a reviewer's ``{"dotted.path": value}`` corrections and validate again. Valid data is kept in the
+        type's JSON form, as for the model's drafts (a reviewer's ``BI`` is stored as the canonical ``in``)."""
+        from extractors.rules import get_path
         from extractors.validation import validate
 
         data = apply_corrections(draft.data, corrections)
-        fields = dict(draft.fields)
-        for path, value in corrections.items():
-            old = fields.get(path, FieldInfo())
-            fields[path] = old.model_copy(update={"value": value, "confidence": 1.0})
         report = validate(self.registry.get(draft.document_type), data)
+        if report.valid:
+            data = dict(report.data)
+        fields = dict(draft.fields)
+        for path in corrections:
+            old = fields.get(path, FieldInfo())
+            value = get_path(data, path) if report.valid else corrections[path]
+            fields[path] = old.model_copy(update={"value": value, "confidence": 1.0})
         issues = [ValidationIssue(field=e.field, code=e.code, message=e.message) for e in report.errors]
         return draft.model_copy(
             update={"data": data, "fields": fields, "validation": Validation(valid=report.valid, errors=issues)}
