@@ -551,14 +551,14 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         if then is not None:
             after.append(then)
 
-        def done(fut: asyncio.Future[None]) -> None:
-            if fut.exception() is not None:
-                log.error("workflow database commit failed: %s", fut.exception())
+        def durable(error: Exception | None) -> None:
+            if error is not None:
+                log.error("workflow database commit failed: %s", error)
                 return
             for fn in after:
                 fn()
 
-        self.store.submit(ops, lazy=lazy).add_done_callback(done)
+        self.store.submit(ops, lazy=lazy, on_durable=durable)
 
     CompleteWorkflowTask = CompleteOrchestratorTask
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ _MIGRATIONS: list[tuple[int, list[str]]] = [
 ]
 
 Op = tuple[str, Sequence[Any]]
+OnDurable = Callable[["StoreError | None"], None]
+_Pending = tuple[list[Op], asyncio.Future[None], OnDurable | None]
 
 
 class StoreError(Exception):
@@ -87,7 +89,7 @@ class Store:
             self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open workflow database {path}: {exc}") from exc
-        self._pending: list[tuple[list[Op], asyncio.Future[None]]] = []
+        self._pending: list[_Pending] = []
         self._scheduled = False  # a commit is due on the next turn of the event loop
         self._lazy_timer: asyncio.TimerHandle | None = None
         self._closed = False
@@ -115,17 +117,19 @@ class Store:
         """Read committed data (start-up and cold lookups)."""
         return self._reader.execute(sql, params).fetchall()
 
-    def submit(self, ops: list[Op], *, lazy: bool = False) -> asyncio.Future[None]:
+    def submit(self, ops: list[Op], *, lazy: bool = False, on_durable: OnDurable | None = None) -> asyncio.Future[None]:
         """Queue ops for the next group commit; the future resolves once they are durable.
 
         An empty list is a barrier: it resolves once everything submitted before it is durable. ``lazy`` ops do not
         start a commit of their own: they ride along with the next one, or are committed after ``LAZY_SECONDS``.
+        ``on_durable`` is called right after the commit (with the error, if any), without the extra turn of the
+        event loop a future's done-callback takes.
         """
         if self._closed:
             raise StoreError("workflow database is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        self._pending.append((ops, fut))
+        self._pending.append((ops, fut, on_durable))
         if lazy:
             if self._lazy_timer is None and not self._scheduled:
                 self._lazy_timer = loop.call_later(LAZY_SECONDS, self._commit_pending)
@@ -141,13 +145,13 @@ class Store:
             self._lazy_timer.cancel()
             self._lazy_timer = None
         pending, self._pending = self._pending, []
-        if not any(ops for ops, _ in pending):  # only barriers: everything before them is already durable
+        if not any(ops for ops, _, _ in pending):  # only barriers: everything before them is already durable
             _resolve(pending, None)
             return
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for ops, _ in pending:
+            for ops, _, _ in pending:
                 for sql, params in ops:
                     conn.execute(sql, params)
             conn.execute("COMMIT")
@@ -178,11 +182,17 @@ class Store:
         self._conn.close()
 
 
-def _resolve(pending: list[tuple[list[Op], asyncio.Future[None]]], error: StoreError | None) -> None:
-    for _, fut in pending:
-        if fut.done():
-            continue
-        if error is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(error)
+def _resolve(pending: list[_Pending], error: StoreError | None) -> None:
+    for _, fut, on_durable in pending:
+        if not fut.done():
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
+                if on_durable is not None:
+                    fut.exception()  # reported through on_durable; nobody needs to retrieve it from the future
+        if on_durable is not None:
+            try:
+                on_durable(error)
+            except Exception:  # one failing callback must not keep the rest of the group from being told
+                log.exception("callback after a workflow database commit failed")

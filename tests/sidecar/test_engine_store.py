@@ -56,3 +56,28 @@ def test_group_commits_keep_order_and_report_failures(tmp_path: Path) -> None:
     rows, store = asyncio.run(run())
     assert rows == list(range(2, 51))
     assert store.commits < 50  # concurrent submissions shared commits
+
+
+def test_on_durable_callbacks_run_after_the_commit_and_survive_each_other(tmp_path: Path) -> None:
+    seen: list[object] = []
+
+    async def run() -> None:
+        store = Store(tmp_path / "wf.db")
+        insert = "INSERT INTO inbox (id, instance_id, visible_at, event) VALUES (?, 'i', 0, x'')"
+
+        def boom(error: StoreError | None) -> None:
+            raise RuntimeError("a broken callback")
+
+        def durable(error: StoreError | None) -> None:
+            # the row is committed by the time we are told: the reader connection sees it
+            seen.append((error, store.query("SELECT count(*) FROM inbox")[0][0]))
+
+        store.submit([(insert, (1,))], on_durable=boom)
+        await store.submit([(insert, (2,))], on_durable=durable)
+        failed = store.submit([(insert, (2,))], on_durable=lambda error: seen.append(type(error)))
+        with pytest.raises(StoreError):
+            await failed
+        await store.aclose()
+
+    asyncio.run(run())
+    assert seen == [(None, 2), StoreError]
