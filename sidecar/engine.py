@@ -264,8 +264,11 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
     def _save_instance(self, inst: Instance, ops: list[Op]) -> None:
         ops.append(
             (
-                "INSERT OR REPLACE INTO instances (instance_id, status, created_at, parent_id, state, parent) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                # an instance's creation time and parent never change (a reused ID deletes its row first), so a
+                # turn updates status and state in place; OR REPLACE rewrote the row and its parent index entry
+                "INSERT INTO instances (instance_id, status, created_at, parent_id, state, parent) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (instance_id) DO UPDATE SET status = excluded.status, state = excluded.state",
                 (
                     inst.id,
                     inst.status,
