@@ -4,7 +4,8 @@ Runs docline in this process exactly as the tests do (an in-process ``docline si
 worker and the REST API), with the offline extractor (no conversation component), submits every sample over REST
 and waits until each is final. Tesseract is the only subprocess docline starts, so:
 
-- CPU: this process's own CPU seconds are "everything else"; its children's are Tesseract's;
+- CPU: this process's own CPU seconds, less what this script's HTTP client spends in the main thread, are
+  "everything else"; its children's are Tesseract's. Each activity's own CPU (thread time) is printed too;
 - wall: each Tesseract run is timed (pytesseract's ``run_tesseract`` is wrapped); the union of those intervals is
   the time during which at least one Tesseract was running, and the rest is time outside Tesseract.
 
@@ -74,6 +75,39 @@ class TesseractClock:
         return total
 
 
+class ActivityClock:
+    """CPU seconds (thread time: Pillow's and PDFium's C code included, Tesseract's process not) per activity."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._original: Any = None
+
+    def __enter__(self) -> ActivityClock:
+        from pipeline.activities import Activities
+
+        self._original = original = Activities._wrap
+
+        def wrap(activities: Activities, name: str, fn: Any, model: Any) -> Any:
+            def timed(inp: Any) -> Any:
+                started = time.thread_time()
+                try:
+                    return fn(inp)
+                finally:
+                    with self._lock:
+                        self.seconds[name] = self.seconds.get(name, 0.0) + time.thread_time() - started
+
+            return original(activities, name, timed, model)
+
+        Activities._wrap = wrap  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from pipeline.activities import Activities
+
+        Activities._wrap = self._original  # type: ignore[method-assign]
+
+
 def cpu() -> tuple[float, float]:
     me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
@@ -90,10 +124,12 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory(prefix="docline-bench-") as tmp,
         TesseractClock() as clock,
+        ActivityClock() as activities,
         run_app(Path(tmp)) as app,
         app.client() as client,
     ):
         cpu_self0, cpu_children0 = cpu()
+        client0 = time.thread_time()  # this thread is the bench's HTTP client, not docline
         started = time.perf_counter()
         ids = []
         for _ in range(args.repeat):
@@ -106,12 +142,13 @@ def main() -> None:
         results = [wait_for(client, i, FINAL, timeout=600) for i in ids]
         wall = time.perf_counter() - started
         cpu_self1, cpu_children1 = cpu()
+        client_cpu = time.thread_time() - client0
 
     pages = sum(r["source"]["pages"] or 0 for r in results)
     statuses: dict[str, int] = {}
     for r in results:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-    app_cpu, tess_cpu = cpu_self1 - cpu_self0, cpu_children1 - cpu_children0
+    app_cpu, tess_cpu = cpu_self1 - cpu_self0 - client_cpu, cpu_children1 - cpu_children0
     busy = clock.busy(started, started + wall)
     print(f"documents           {len(results)} ({', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))})")
     print(f"pages               {pages}")
@@ -121,6 +158,11 @@ def main() -> None:
     print(f"tesseract runs      {len(clock.intervals)}")
     print(f"CPU tesseract       {tess_cpu:.1f} s")
     print(f"CPU everything else {app_cpu:.1f} s (sidecar, workflow, pages, rendering, extraction, API)")
+    in_activities = sum(activities.seconds.values())
+    for name, seconds in sorted(activities.seconds.items(), key=lambda item: -item[1]):
+        print(f"  activity {name:<12s} {seconds:.2f} s")
+    print(f"  outside activities {app_cpu - in_activities:.2f} s (sidecar, workflow worker, gRPC, API)")
+    print(f"  (the bench's own HTTP client: {client_cpu:.2f} s, not counted)")
     print(f"CPU outside tess.   {app_cpu / max(app_cpu + tess_cpu, 1e-9) * 100:.1f} %")
     print(f"wall outside tess.  {(wall - busy) / wall * 100:.1f} % (no Tesseract running at all)")
 
