@@ -88,7 +88,7 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     glibc gives threads that allocate at once arenas of their own (up to 8 per core) and seldom hands their free
     memory back: page images decoded on the worker threads left the server at 250 MB on a 100-page scan where
     2 arenas keep it near 170 MB (``bench/memory.py``), at the same speed. It must happen before the threads have
-    made their arenas (a limit set later does not shrink what exists), so it runs when this module is imported;
+    made their arenas (a limit set later does not shrink what exists), so the commands call it first thing;
     ``MALLOC_ARENA_MAX`` in the environment does the same for a whole process.
     """
     try:
@@ -96,10 +96,6 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return bool(libc.mallopt(M_ARENA_MAX, arenas))
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
         return False
-
-
-# At import, not in ``build``: ``docline serve`` imports this module before it starts the embedded sidecar's threads.
-limit_malloc_arenas()
 
 
 def build(settings: Settings, *, start_worker: bool = True) -> Container:

@@ -33,12 +33,13 @@ def extract(
     """Extract structured data from documents and print the result (an array for several files)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pipeline.container import build
+    from pipeline.container import build, limit_malloc_arenas
     from pipeline.embedded import sidecar_for
     from pipeline.logs import setup_logging
     from pipeline.models import TERMINAL
     from pipeline.settings import Settings
 
+    limit_malloc_arenas()  # before any thread exists: see its docstring
     setup_logging("WARNING")
     settings = Settings(resources_path=resources_path, data=data, types=list(schema or []))
     results = []

@@ -66,11 +66,12 @@ def serve(
     import uvicorn
 
     from pipeline.api.app import create_app
-    from pipeline.container import build
+    from pipeline.container import build, limit_malloc_arenas
     from pipeline.embedded import sidecar_for
     from pipeline.logs import setup_logging
     from pipeline.tracing import setup_tracing
 
+    limit_malloc_arenas()  # before any thread exists: see its docstring
     setup_logging(log_level)
     # A flag given on the command line wins; otherwise DOCLINE_* from the environment, then the defaults.
     settings = serve_settings(host=host, port=port, resources_path=resources_path, data=data)
