@@ -8,9 +8,10 @@ without retrying; anything else raises and is retried by the workflow's retry po
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -64,6 +65,11 @@ class Activities:
     inbox: Inbox
     metrics: Metrics
     understanding: Understanding
+    # Pages waiting here hold an activity slot but no image: LLM and other steps keep the remaining slots.
+    ocr_slots: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ocr_slots = threading.BoundedSemaphore(self.settings.ocr_concurrency)
 
     # -- helpers
     def _doc(self, doc_id: str) -> StoredDocument:
@@ -145,17 +151,18 @@ class Activities:
 
         if inp.page.image_key is None:
             raise ValueError(f"page {inp.page.number} has neither text nor image")
-        png = self.blobs.get(inp.page.image_key)
-        try:
-            page = ocr_page(
-                png,
-                number=inp.page.number,
-                dpi=inp.page.dpi,
-                languages=self.settings.ocr_languages,
-                hint=inp.hint,
-            )
-        except DocumentError as exc:
-            return OcrOut(error=ErrorInfo(**exc.to_dict()))
+        with self.ocr_slots:
+            png = self.blobs.get(inp.page.image_key)
+            try:
+                page = ocr_page(
+                    png,
+                    number=inp.page.number,
+                    dpi=inp.page.dpi,
+                    languages=self.settings.ocr_languages,
+                    hint=inp.hint,
+                )
+            except DocumentError as exc:
+                return OcrOut(error=ErrorInfo(**exc.to_dict()))
         self.metrics.pages.labels("ocr").inc()
         page_key = self.blobs.put_json(page.model_dump(mode="json"))
         # The upright image is drawn from the scan and the page when someone asks for it, not here.
