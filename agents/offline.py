@@ -277,6 +277,33 @@ def _prefixes(words: Sequence[Word], limit: int = 4) -> Iterable[tuple[Word, ...
 
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-/._]*\d[A-Za-z0-9\-/._]*|\d")
 _NOISE_TOKENS = {"no", "nr", "n", "num", "number", "numero", "nummer", "#", "n°", "nº", "no.", ":", "de", "du", "del"}
+# A number sign glued to the number it introduces: "n°562044387", "Nr.4711", "#A-12".
+_GLUED_NUMBER_SIGN = re.compile(r"^(?:n[°º]|no\.|nr\.|#)\s*(?=[A-Za-z0-9]*\d)", re.IGNORECASE)
+# Three-letter words that are ISO 4217 codes only when printed in capitals: "All charges" is no Albanian lek,
+# "we try" no Turkish lira.
+_NOT_CAPITALISED_CODE = re.compile(r"\b(?![A-Z]{3}\b)[A-Za-z]{3}\b")
+# Currency abbreviations printed before amounts that are not ISO codes or symbols.
+_CURRENCY_ABBREVIATIONS = {"rs": "INR", "rs.": "INR"}
+
+
+def _currency(text: str) -> str | None:
+    """The currency ``text`` names: an ISO code in capitals, a symbol, or a common abbreviation ("Rs")."""
+    abbreviation = _CURRENCY_ABBREVIATIONS.get(text.strip().lower())
+    return abbreviation or parse_currency(_NOT_CAPITALISED_CODE.sub(" ", text))
+
+
+def _date_at(words: Sequence[Word], start: int) -> int:
+    """How many words from ``start`` on print a date that begins at ``start`` (0 when none does)."""
+    for count in range(1, 5):
+        if start + count > len(words):
+            break
+        parsed = parse_date(" ".join(w.text for w in words[start : start + count]))
+        if parsed is None:
+            continue
+        rest = words[start + 1 : start + count]
+        if not rest or parse_date(" ".join(w.text for w in rest)) != parsed:
+            return count
+    return 0
 
 
 def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]] | None:
@@ -299,7 +326,16 @@ def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]
                 return parsed.isoformat(), tuple(words[:3])
         return None
     if kind in ("amount", "number"):
-        for index, word in enumerate(words[:4]):
+        index, limit = -1, 4
+        while index + 1 < min(len(words), limit):
+            index += 1
+            word = words[index]
+            skipped = _date_at(words, index)
+            if skipped:
+                # An amount is never part of a date ("Total due on August 3, 2014 $4.11"): read on past it.
+                index += skipped - 1
+                limit += skipped
+                continue
             if not any(ch.isdigit() for ch in word.text):
                 continue
             following = words[index + 1].text if index + 1 < len(words) else ""
@@ -341,7 +377,7 @@ def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]
         return (lens, tuple(words[:4])) if lens is not None else None
     if kind == "currency":
         for word in words[:3]:
-            code = parse_currency(word.text)
+            code = _currency(word.text)
             if code is not None:
                 return code, (word,)
         return None
@@ -362,6 +398,7 @@ def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]
     if kind == "identifier":
         for word in words[:4]:
             text = _PUNCT.sub("", word.text) if not word.text[-1:].isalnum() else word.text.lstrip(":#")
+            text = _GLUED_NUMBER_SIGN.sub("", text)
             if fold(text) in _NOISE_TOKENS or fold(word.text) in _NOISE_TOKENS:
                 continue
             match = _IDENTIFIER.fullmatch(text)

@@ -69,7 +69,7 @@ LABELS: Labels = {
     "due_date": {
         "en": ["Due date", "Payment due", "Due", "Pay by"],
         "de": ["Fällig am", "Fälligkeitsdatum", "Fällig", "Zahlbar bis", "Zahlungsziel"],
-        "fr": ["Date d'échéance", "Échéance", "À payer avant le"],
+        "fr": ["Date d'échéance", "Date limite de paiement", "Échéance", "À payer avant le"],
         "es": ["Fecha de vencimiento", "Vencimiento"],
         "it": ["Data di scadenza", "Scadenza"],
         "pt": ["Data de vencimento", "Vencimento"],
@@ -109,7 +109,7 @@ LABELS: Labels = {
     "total_amount": {
         "en": ["Total amount", "Amount due", "Total due", "Grand total", "Invoice total", "Balance due", "Total"],
         "de": ["Gesamtbetrag", "Rechnungsbetrag", "Endbetrag", "Bruttobetrag", "Summe brutto", "Zu zahlen", "Gesamt"],
-        "fr": ["Total TTC", "Montant TTC", "Net à payer", "Montant total", "Total à payer"],
+        "fr": ["Total TTC", "Montant TTC", "Net à payer", "Montant total", "Total à payer", "Somme à payer"],
         "es": ["Total factura", "Importe total", "Total a pagar", "Total"],
         "it": ["Totale fattura", "Totale documento", "Importo totale", "Totale da pagare", "Totale"],
         "pt": ["Total a pagar", "Valor total", "Total"],

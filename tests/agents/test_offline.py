@@ -300,3 +300,46 @@ def test_item_rows_read_by_type_when_values_do_not_sit_under_headers() -> None:
         {"description": "Titanium frame", "quantity": 1.0, "unit_price": 164.24, "amount": 164.24},
         {"description": "Monthly contact lenses", "quantity": 2.0, "unit_price": 279.39, "amount": 558.78},
     ]
+
+
+def test_currency_codes_count_only_in_capitals_and_rs_is_rupees() -> None:
+    # "All" and "try" are words, not the Albanian lek or the Turkish lira; "Rs" before an amount is rupees.
+    document = document_from_text(
+        """
+        Sunrise Traders Pvt Ltd
+        Invoice No: SR-2231
+        All charges are final and we try to deliver on time.
+        Grand Total Rs 1939
+        """
+    )
+    data = offline_extract(document, get_type("invoice")).data
+    assert data["currency"] == "INR"
+    assert data["total_amount"] == 1939.0
+
+
+def test_an_amount_is_read_past_a_date_after_its_label() -> None:
+    document = document_from_text(
+        """
+        Cloud Hosting Inc.
+        Invoice Number: 42183017
+        TOTAL AMOUNT DUE ON August 3, 2014 $4.11
+        """
+    )
+    data = offline_extract(document, get_type("invoice")).data
+    assert data["total_amount"] == 4.11
+    assert data["currency"] == "USD"
+
+
+def test_number_sign_glued_to_the_number_and_french_payment_phrases() -> None:
+    document = document_from_text(
+        """
+        Fibre Service SAS
+        Facture n°562044387
+        Date limite de paiement le 05 Juillet 2015
+        Somme à payer 29.99 €
+        """
+    )
+    data = offline_extract(document, get_type("invoice")).data
+    assert data["invoice_number"] == "562044387"
+    assert data["due_date"] == "2015-07-05"
+    assert data["total_amount"] == 29.99
