@@ -329,14 +329,14 @@ def main() -> None:
     mode = f"component {args.component}" if args.component else "offline extractor"
     print(f"extraction accuracy, {mode}, {len(cases)} documents")
     print(f"OCR {ocr_seconds:.1f} s (0 when cached); extraction {extract_seconds * 1000:.0f} ms in total")
-    for doc_type in ("invoice", "prescription"):
-        print(f"\n{doc_type}: per field")
+    for type_name in ("invoice", "prescription"):
+        print(f"\n{type_name}: per field")
         for (kind, path), values in sorted(per_field.items()):
-            if kind == doc_type:
+            if kind == type_name:
                 print(f"  {path:30} {pct(values)}")
-        print(f"{doc_type}: per language")
+        print(f"{type_name}: per language")
         for (kind, language), values in sorted(per_language.items()):
-            if kind == doc_type:
+            if kind == type_name:
                 print(f"  {language:30} {pct(values)}")
     print("\ncore invoice fields (number, dates, amounts, currency, seller name and VAT ID), per source and field:")
     for origin, values in sorted(per_origin.items()):
