@@ -230,13 +230,23 @@ def _right_of(hit: LabelHit, rows: list[list[Word]], stops: set[int]) -> list[Wo
                 continue
             rate_only = all(re.fullmatch(r"\(?[\d.,]*%?\)?", w.text) for w in out)
             # A tax rate ("19 %") may sit in its own column between the label and the amount.
-            if out and word.bbox[0] - out[-1].bbox[2] > 2.5 * height and not (rate_only and "%" in out[-1].text):
+            wide_gap = out and word.bbox[0] - out[-1].bbox[2] > 2.5 * height
+            # So may a date ("Total due on August 3, 2014 .......... $4.11"): the amount is right of it.
+            # And a currency column ("Total   EUR   34,73").
+            currency_only = all(_currency(w.text) and not any(ch.isdigit() for ch in w.text) for w in out)
+            if wide_gap and not (rate_only and "%" in out[-1].text) and not currency_only and not _ends_in_date(out):
                 break
             out.append(word)
             if len(out) >= MAX_VALUE_WORDS:
                 break
         return out
     return []
+
+
+def _ends_in_date(words: Sequence[Word]) -> bool:
+    """Whether ``words`` end in a printed date (punctuation-only words aside)."""
+    kept = [w for w in words if _PUNCT.sub("", w.text)]
+    return any(_date_at(kept, start) == len(kept) - start for start in range(len(kept)))
 
 
 def _is_rate(word: Word) -> bool:

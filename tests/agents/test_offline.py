@@ -322,7 +322,7 @@ def test_an_amount_is_read_past_a_date_after_its_label() -> None:
         """
         Cloud Hosting Inc.
         Invoice Number: 42183017
-        TOTAL AMOUNT DUE ON August 3, 2014 $4.11
+        TOTAL AMOUNT DUE ON August 3, 2014                          $4.11
         """
     )
     data = offline_extract(document, get_type("invoice")).data
@@ -343,3 +343,16 @@ def test_number_sign_glued_to_the_number_and_french_payment_phrases() -> None:
     assert data["invoice_number"] == "562044387"
     assert data["due_date"] == "2015-07-05"
     assert data["total_amount"] == 29.99
+
+
+def test_a_currency_column_between_label_and_amount() -> None:
+    document = document_from_text(
+        """
+        Hosting Provider AG
+        Rechnungsnr. 30064443
+                                                Total        EUR        34,73
+        """
+    )
+    data = offline_extract(document, get_type("invoice")).data
+    assert data["total_amount"] == 34.73
+    assert data["currency"] == "EUR"
