@@ -160,12 +160,7 @@ class S3:
         return BindingRequest("delete", b"", {"key": name})
 
     def list(self, prefix: str, marker: str | None, page_size: int) -> BindingRequest:
-        body: dict[str, Any] = {"maxResults": page_size}
-        if prefix:
-            body["prefix"] = prefix
-        if marker:
-            body["marker"] = marker
-        return BindingRequest("list", json.dumps(body).encode(), {})
+        return _bucket_list(prefix, marker, page_size)
 
     def parse_list(self, data: bytes, metadata: Mapping[str, str]) -> ListPage:
         raw = _json(data)
@@ -195,12 +190,7 @@ class AzureBlob:
         return BindingRequest("delete", b"", {"blobName": name})
 
     def list(self, prefix: str, marker: str | None, page_size: int) -> BindingRequest:
-        body: dict[str, Any] = {"maxResults": page_size}
-        if prefix:
-            body["prefix"] = prefix
-        if marker:
-            body["marker"] = marker
-        return BindingRequest("list", json.dumps(body).encode(), {})
+        return _bucket_list(prefix, marker, page_size)
 
     def parse_list(self, data: bytes, metadata: Mapping[str, str]) -> ListPage:
         names = _names(_json(data), "Name")
@@ -222,13 +212,20 @@ class GcpBucket:
         return BindingRequest("delete", b"", {"key": name})
 
     def list(self, prefix: str, marker: str | None, page_size: int) -> BindingRequest:
-        body: dict[str, Any] = {"maxResults": page_size}
-        if prefix:
-            body["prefix"] = prefix
-        return BindingRequest("list", json.dumps(body).encode(), {})
+        return _bucket_list(prefix, None, page_size)  # the binding documents no marker
 
     def parse_list(self, data: bytes, metadata: Mapping[str, str]) -> ListPage:
         return ListPage(_names(_json(data), "Name"))
+
+
+def _bucket_list(prefix: str, marker: str | None, page_size: int) -> BindingRequest:
+    """The ``list`` request the bucket bindings share: a JSON body with page size, prefix and marker."""
+    body: dict[str, Any] = {"maxResults": page_size}
+    if prefix:
+        body["prefix"] = prefix
+    if marker:
+        body["marker"] = marker
+    return BindingRequest("list", json.dumps(body).encode(), {})
 
 
 DIALECTS: dict[str, Dialect] = {d.type: d for d in (LocalStorage(), S3(), AzureBlob(), GcpBucket())}
