@@ -701,6 +701,29 @@ def _check_totals(found: dict[str, Candidate]) -> None:
             del found["net_amount"]
 
 
+# "Facture n° 562044387 du 02/07/2015", "Rechnung Nr. 4711 vom 03.04.2024": the date the numbered document is of.
+_DATED = {"du", "vom", "del", "dated", "of", "de", "dd", "van"}
+
+
+def _dated_number(document: Document, number: Candidate) -> Candidate | None:
+    """The issue date printed right after the document's number ("n° 123 du 02/07/2015"), or ``None``."""
+    page = next((p for p in document.pages if p.number == number.page), None)
+    if page is None:
+        return None
+    last = number.words[-1]
+    for row in _rows(page):
+        if not any(w is last for w in row):
+            continue
+        after = [w for w in sorted(row, key=lambda w: w.bbox[0]) if w.bbox[0] >= last.bbox[2] - 1 and w is not last]
+        if len(after) < 2 or fold(after[0].text).strip(" :,") not in _DATED:
+            return None
+        read = _read("date", after[1:7])
+        if read is None or _date_at([w for w in after[1:] if _PUNCT.sub("", w.text)], 0) == 0:
+            return None
+        return Candidate("issue_date", read[0], read[1], page.number, 0.6 * number.score)
+    return None
+
+
 def _block_word(words: Sequence[Word]) -> Word:
     box = (
         min(w.bbox[0] for w in words),
@@ -818,6 +841,10 @@ def offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
             candidates.extend(_read_tables(page, rows, table, kinds))
         items.extend(candidate for _array, candidate in _read_item_tables(page, rows, doc_type, kinds))
     found = _choose(candidates, prefer_lowest=lambda path: path.endswith("_amount"))
+    if "issue_date" in specs and "issue_date" not in found and "invoice_number" in found:
+        dated = _dated_number(document, found["invoice_number"])
+        if dated is not None:
+            found["issue_date"] = dated
     for fallback in _fallbacks(document, doc_type, found):
         found.setdefault(fallback.path, fallback)
     if {"net_amount", "tax_amount", "total_amount"} <= specs.keys():

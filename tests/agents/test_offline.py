@@ -356,3 +356,23 @@ def test_a_currency_column_between_label_and_amount() -> None:
     data = offline_extract(document, get_type("invoice")).data
     assert data["total_amount"] == 34.73
     assert data["currency"] == "EUR"
+
+
+@pytest.mark.parametrize(
+    ("line", "number", "issued"),
+    [
+        ("Facture n°562044387 du 02 Juillet 2015", "562044387", "2015-07-02"),
+        ("Rechnung Nr. 4711 vom 03.04.2024", "4711", "2024-04-03"),
+    ],
+)
+def test_issue_date_printed_after_the_number(line: str, number: str, issued: str) -> None:
+    document = document_from_text(f"Fibre Service SAS\n{line}\nSomme à payer 29.99 €\n")
+    data = offline_extract(document, get_type("invoice")).data
+    assert (data["invoice_number"], data["issue_date"]) == (number, issued)
+
+
+def test_a_number_followed_by_words_is_no_issue_date() -> None:
+    document = document_from_text("Fibre Service SAS\nFacture n°562044387 du mois de juillet\n")
+    data = offline_extract(document, get_type("invoice")).data
+    assert data["invoice_number"] == "562044387"
+    assert "issue_date" not in data
