@@ -141,6 +141,15 @@ def _cjk_hits(page: Page, row: list[Word], folded: list[str], path: str, label: 
     return hits
 
 
+def _names_a_company(row: list[Word], after: int) -> bool:
+    """Whether the word at ``after`` in ``row`` is a legal form (GmbH, SARL, Ltd …) right after the word before it."""
+    if after >= len(row) or after == 0:
+        return False
+    word, before = row[after], row[after - 1]
+    close = word.bbox[0] - before.bbox[2] <= 1.5 * _height([before])
+    return close and _LEGAL_FORMS.fullmatch(fold(word.text).strip(",")) is not None
+
+
 def _find_labels(page: Page, rows: list[list[Word]], labels: Labels) -> list[LabelHit]:
     """Every occurrence of every label, minus those inside a longer label's occurrence (``Total`` in
     ``Total net``)."""
@@ -176,6 +185,9 @@ def _find_labels(page: Page, rows: list[list[Word]], labels: Labels) -> list[Lab
                             label.strip(".:").upper(),
                         )
                     ):
+                        continue
+                    if _names_a_company(row, start + len(tokens)):
+                        # "Lieferant GmbH", "Vendor Ltd": the label word is the start of a company's name.
                         continue
                     seen.add((start, len(tokens)))
                     hits.append(
@@ -220,8 +232,14 @@ def _right_of(hit: LabelHit, rows: list[list[Word]], stops: set[int]) -> list[Wo
         ]
         row_words = sorted({id(w): w for w in [*row, *drifting]}.values(), key=lambda w: w.bbox[0])
         out: list[Word] = []
+        aside = False
         for word in row_words:
             if word.bbox[0] < x1 - 1 or id(word) in label_ids:
+                continue
+            if not out and (aside or word.text.startswith("(")) and not any(ch.isdigit() for ch in word.text):
+                # A remark in parentheses completes the label ("Netto (excl. USt.)", "Total (EUR)"), even when it
+                # names another label; a value in parentheses ("(35,13 €)") has digits and is read.
+                aside = not word.text.endswith(")")
                 continue
             if id(word) in stops:
                 break
@@ -292,6 +310,9 @@ _GLUED_NUMBER_SIGN = re.compile(r"^(?:n[°º]|no\.|nr\.|#)\s*(?=[A-Za-z0-9]*\d)"
 # Three-letter words that are ISO 4217 codes only when printed in capitals: "All charges" is no Albanian lek,
 # "we try" no Turkish lira.
 _NOT_CAPITALISED_CODE = re.compile(r"\b(?![A-Z]{3}\b)[A-Za-z]{3}\b")
+# Currency symbols made of letters, and the same as a word of their own or glued to an amount.
+_LETTER_SYMBOL = re.compile(r"S?Fr\.|kr|zł|Kč")
+_SYMBOL_WORD = re.compile(r"^[\d.,' ]*(?:S?Fr\.|kr|zł|Kč)[\d.,' ]*$")
 # Currency abbreviations printed before amounts that are not ISO codes or symbols.
 _CURRENCY_ABBREVIATIONS = {"rs": "INR", "rs.": "INR"}
 
@@ -299,7 +320,15 @@ _CURRENCY_ABBREVIATIONS = {"rs": "INR", "rs.": "INR"}
 def _currency(text: str) -> str | None:
     """The currency ``text`` names: an ISO code in capitals, a symbol, or a common abbreviation ("Rs")."""
     abbreviation = _CURRENCY_ABBREVIATIONS.get(text.strip().lower())
-    return abbreviation or parse_currency(_NOT_CAPITALISED_CODE.sub(" ", text))
+    if abbreviation:
+        return abbreviation
+    code = parse_currency(_NOT_CAPITALISED_CODE.sub(" ", text))
+    # A symbol made of letters ("Fr.", "kr") counts only as a word of its own or on an amount: "Mo.-Fr."
+    # (Monday to Friday) is no Swiss franc.
+    spelled_out = code is not None and re.search(rf"\b{code}\b", text) is not None
+    if code is not None and not spelled_out and _LETTER_SYMBOL.search(text) and not _SYMBOL_WORD.search(text):
+        return None
+    return code
 
 
 def _date_at(words: Sequence[Word], start: int) -> int:
@@ -654,7 +683,12 @@ def _complete_totals(document: Document, found: dict[str, Candidate]) -> None:
     """A missing total (or net) whose value net + tax (or total - tax) is printed somewhere: its label was not
     read (OCR dropped a character), the amount was."""
     net, tax, total = (found.get(p) for p in ("net_amount", "tax_amount", "total_amount"))
-    if net and tax and not total:
+    if net and total and (not tax or abs(float(net.value) + float(tax.value) - float(total.value)) > 0.011):
+        # The tax label was missed or misread ("USt. 19 %  198,00  37,62" reads the base): total - net, if printed.
+        hit = _printed_amount(document, round(float(total.value) - float(net.value), 2))
+        if hit is not None and hit.value != 0:
+            found["tax_amount"] = Candidate("tax_amount", hit.value, hit.words, hit.page, hit.score)
+    elif net and tax and not total:
         hit = _printed_amount(document, round(float(net.value) + float(tax.value), 2))
         if hit is not None:
             found["total_amount"] = Candidate("total_amount", hit.value, hit.words, hit.page, hit.score)

@@ -68,7 +68,7 @@ LABELS: Labels = {
     },
     "due_date": {
         "en": ["Due date", "Payment due", "Due", "Pay by"],
-        "de": ["Fällig am", "Fälligkeitsdatum", "Fällig", "Zahlbar bis", "Zahlungsziel"],
+        "de": ["Fällig am", "Fälligkeitsdatum", "Fälligkeitstag", "Fällig", "Zahlbar bis", "Zahlungsziel"],
         "fr": ["Date d'échéance", "Date limite de paiement", "Échéance", "À payer avant le"],
         "es": ["Fecha de vencimiento", "Vencimiento"],
         "it": ["Data di scadenza", "Scadenza"],
@@ -88,7 +88,15 @@ LABELS: Labels = {
     },
     "net_amount": {
         "en": ["Net amount", "Subtotal", "Sub-total", "Net total", "Total net", "Amount before tax", "Net"],
-        "de": ["Nettobetrag", "Netto", "Zwischensumme", "Summe netto", "Gesamt netto", "Nettosumme"],
+        "de": [
+            "Nettobetrag",
+            "Rechnungssumme netto",
+            "Netto",
+            "Zwischensumme",
+            "Summe netto",
+            "Gesamt netto",
+            "Nettosumme",
+        ],
         "fr": ["Total HT", "Montant HT", "Sous-total", "Net HT"],
         "es": ["Base imponible", "Subtotal", "Importe neto", "Total neto"],
         "it": ["Imponibile", "Totale imponibile", "Subtotale", "Importo netto"],
@@ -108,7 +116,16 @@ LABELS: Labels = {
     },
     "total_amount": {
         "en": ["Total amount", "Amount due", "Total due", "Grand total", "Invoice total", "Balance due", "Total"],
-        "de": ["Gesamtbetrag", "Rechnungsbetrag", "Endbetrag", "Bruttobetrag", "Summe brutto", "Zu zahlen", "Gesamt"],
+        "de": [
+            "Gesamtbetrag",
+            "Rechnungsbetrag",
+            "Rechnungssumme brutto",
+            "Endbetrag",
+            "Bruttobetrag",
+            "Summe brutto",
+            "Zu zahlen",
+            "Gesamt",
+        ],
         "fr": ["Total TTC", "Montant TTC", "Net à payer", "Montant total", "Total à payer", "Somme à payer"],
         "es": ["Total factura", "Importe total", "Total a pagar", "Total"],
         "it": ["Totale fattura", "Totale documento", "Importo totale", "Totale da pagare", "Totale"],
@@ -129,7 +146,7 @@ LABELS: Labels = {
     "seller.iban": {lang: ["IBAN"] for lang in ("en", "de", "fr", "es", "it", "pt", "nl")},
     "seller.name": {
         "en": ["From", "Seller", "Supplier", "Vendor"],
-        "de": ["Verkäufer", "Lieferant", "Absender"],
+        "de": ["Verkäufer", "Rechnungsersteller", "Lieferant", "Absender"],
         "fr": ["Vendeur", "Fournisseur", "Émetteur"],
         "es": ["Vendedor", "Proveedor", "Emisor"],
         "it": ["Venditore", "Fornitore", "Cedente"],
@@ -138,7 +155,7 @@ LABELS: Labels = {
     },
     "buyer.name": {
         "en": ["Bill to", "Billed to", "Customer", "Invoice to", "Sold to", "To"],
-        "de": ["Rechnungsempfänger", "Kunde", "Empfänger", "Rechnung an"],
+        "de": ["Rechnungsempfänger", "Käufer", "Kunde", "Empfänger", "Rechnung an"],
         "fr": ["Facturé à", "Client", "Destinataire"],
         "es": ["Facturar a", "Cliente", "Destinatario"],
         "it": ["Cliente", "Destinatario", "Spett.le", "Cessionario"],

@@ -376,3 +376,47 @@ def test_a_number_followed_by_words_is_no_issue_date() -> None:
     data = offline_extract(document, get_type("invoice")).data
     assert data["invoice_number"] == "562044387"
     assert "issue_date" not in data
+
+
+def test_german_totals_with_a_remark_in_parentheses_and_tax_from_the_difference() -> None:
+    # The tax row prints the base before the tax ("USt. 19 %  198,00  37,62"): the tax is total - net, printed.
+    document = document_from_text(
+        """
+        Rechnungsersteller
+        Muster Lieferant GmbH
+        Fälligkeitstag: 04.04.2013
+                          Rechnungssumme Netto (excl. USt.)        198,00
+                          Steuerbasisbetrag USt. 19%       198,00   37,62
+                          Rechnungssumme Brutto (inkl. USt.)       235,62
+        """
+    )
+    data = offline_extract(document, get_type("invoice")).data
+    assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (198.0, 37.62, 235.62)
+    assert data["due_date"] == "2013-04-04"
+    assert data["seller"]["name"] == "Muster Lieferant GmbH"
+
+
+def test_a_label_word_starting_a_company_name_is_no_label() -> None:
+    document = document_from_text(
+        """
+        Lieferant GmbH
+        Rechnungsnummer 471102
+        Käufer
+        Kunden AG Mitte
+        """
+    )
+    data = offline_extract(document, get_type("invoice")).data
+    assert data["seller"]["name"] == "Lieferant GmbH"
+    assert data["buyer"]["name"] == "Kunden AG Mitte"
+
+
+def test_weekday_ranges_are_no_swiss_francs() -> None:
+    document = document_from_text(
+        """
+        Versicherungsbüro Muster
+        Mo.-Fr. 08.30 - 12.30 Uhr
+        Rechnung Nr. 4711
+        Gesamtbetrag 220,00 €
+        """
+    )
+    assert offline_extract(document, get_type("invoice")).data["currency"] == "EUR"
