@@ -447,9 +447,38 @@ def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]
     # Text kinds: the words as printed.
     kept = [w for w in words if fold(w.text) not in (":", "-")]
     text = _joined(kept).strip(" :")
-    if not text or (kind == "name" and not any(ch.isalpha() for ch in text)):
+    if not text or (kind == "name" and not _could_be_name(text)):
         return None
     return text, tuple(kept)
+
+
+_NAME_PARTICLES = {
+    "de",
+    "da",
+    "di",
+    "do",
+    "du",
+    "del",
+    "della",
+    "der",
+    "den",
+    "van",
+    "von",
+    "zu",
+    "le",
+    "la",
+    "ten",
+    "ter",
+}
+
+
+def _could_be_name(text: str) -> bool:
+    """Whether ``text`` may be a person's or company's name: it has letters, starts with a capital (or a particle
+    like "van"), not a sentence's lower-case word ("bleibt Eigentümer …"), and holds no long number (a GLN)."""
+    first = text.split()[0]
+    if first[:1].islower() and fold(first).strip(".,'") not in _NAME_PARTICLES and not first.startswith(("d'", "l'")):
+        return False
+    return any(ch.isalpha() for ch in text) and not re.search(r"\d{6,}", text)
 
 
 def _candidates_for(hit: LabelHit, kind: FieldKind, rows: list[list[Word]], stops: set[int]) -> list[Candidate]:
@@ -461,6 +490,9 @@ def _candidates_for(hit: LabelHit, kind: FieldKind, rows: list[list[Word]], stop
         if not words:
             continue
         read = _read(kind, words)
+        if read is None and where == "right" and kind == "name":
+            # A name label followed on its row by words that are no name is prose ("Der Verkäufer bleibt …").
+            break
         if read is None:
             continue
         value, used = read

@@ -420,3 +420,22 @@ def test_weekday_ranges_are_no_swiss_francs() -> None:
         """
     )
     assert offline_extract(document, get_type("invoice")).data["currency"] == "EUR"
+
+
+def test_a_seller_label_inside_prose_gives_no_name() -> None:
+    document = document_from_text(
+        """
+        Lieferant
+        GLN 4333741000005 Lief-Nr: 549910
+        MUSTERLIEFERANT GMBH
+        Beleg-Nr: R87654321012345
+        Der Verkäufer bleibt Eigentümer der Waren bis zur vollständigen Erfüllung.
+        """
+    )
+    data = offline_extract(document, get_type("invoice")).data
+    assert data["seller"]["name"] == "MUSTERLIEFERANT GMBH"
+
+
+def test_names_may_start_with_a_particle() -> None:
+    document = document_from_text("Rechnung Nr. 4711\nKunde: van der Berg Optik\n")
+    assert offline_extract(document, get_type("invoice")).data["buyer"]["name"] == "van der Berg Optik"
