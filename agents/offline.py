@@ -481,6 +481,32 @@ def _could_be_name(text: str) -> bool:
     return any(ch.isalpha() for ch in text) and not re.search(r"\d{6,}", text)
 
 
+def _column_end(value: float, first: Word, rows: list[list[Word]]) -> tuple[float, tuple[Word, ...]]:
+    """The last amount of the unbroken column of amounts under a header that starts with ``first``: a breakdown
+    by tax rate under "Nettobetrag | MwSt-Betrag | Endbetrag" ends in its sum row."""
+    height = first.bbox[3] - first.bbox[1]
+    bottom = first.bbox[3]
+    last: tuple[float, tuple[Word, ...]] = (value, (first,))
+    for row in rows:
+        top = min(w.bbox[1] for w in row)
+        if top <= first.bbox[1] + 1:
+            continue
+        if top - bottom > 2.5 * height:
+            break
+        under = [w for w in row if w.bbox[0] < first.bbox[2] and w.bbox[2] > first.bbox[0]]
+        amounts = [
+            (parse_amount(w.text), w)
+            for w in under
+            if any(ch.isdigit() for ch in w.text) and not any(ch.isalpha() for ch in w.text) and not parse_date(w.text)
+        ]
+        found = next(((a, w) for a, w in amounts if a is not None and "%" not in w.text), None)
+        if found is None or len(under) != 1:
+            break
+        last = (found[0], (found[1],))
+        bottom = found[1].bbox[3]
+    return last
+
+
 def _candidates_for(hit: LabelHit, kind: FieldKind, rows: list[list[Word]], stops: set[int]) -> list[Candidate]:
     out: list[Candidate] = []
     specificity = min(1.0, 0.55 + 0.04 * hit.label_tokens) * hit.quality
@@ -496,6 +522,8 @@ def _candidates_for(hit: LabelHit, kind: FieldKind, rows: list[list[Word]], stop
         if read is None:
             continue
         value, used = read
+        if where == "below" and kind == "amount" and len(used) == 1:
+            value, used = _column_end(value, used[0], rows)
         meaningful = [w for w in words if _PUNCT.sub("", w.text) and fold(w.text) not in _NOISE_TOKENS]
         if where == "right" and meaningful and used[0] is not meaningful[0] and not _is_rate(meaningful[0]):
             # Words between label and value: the label was part of a longer phrase ("N° de facture associée").

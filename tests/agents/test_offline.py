@@ -439,3 +439,20 @@ def test_a_seller_label_inside_prose_gives_no_name() -> None:
 def test_names_may_start_with_a_particle() -> None:
     document = document_from_text("Rechnung Nr. 4711\nKunde: van der Berg Optik\n")
     assert offline_extract(document, get_type("invoice")).data["buyer"]["name"] == "van der Berg Optik"
+
+
+def test_a_totals_column_by_tax_rate_ends_in_its_sum_row() -> None:
+    document = document_from_text(
+        """
+        Muster Lieferant GmbH
+        Beleg-Nr: RK21012345
+        Warenwert   Nettobetrag   MwSt-Betrag   MwSt-%   Endbetrag
+        -5,00       -4,85         -0,92         19,0     -5,77
+        -2,90       -2,82         -0,20         7,0      -3,02
+        -7,90       -7,67         -1,12         EUR      -8,79
+
+        Der Verkäufer bleibt Eigentümer der Waren.
+        """
+    )
+    data = offline_extract(document, get_type("invoice")).data
+    assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (-7.67, -1.12, -8.79)
