@@ -13,6 +13,8 @@ from typing import Any
 
 from rapidfuzz import fuzz
 from stdnum import iban as stdnum_iban
+from stdnum.eu import vat as stdnum_eu_vat
+from stdnum.exceptions import InvalidChecksum, ValidationError
 
 from agents.models import Extraction, FieldValue
 from agents.provenance import Match, field_from_match
@@ -345,8 +347,20 @@ def _date_at(words: Sequence[Word], start: int) -> int:
     return 0
 
 
-def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]] | None:
-    """The value of ``kind`` at the start of ``words`` and the words it used, or ``None``."""
+def _only_checksum_fails(number: str) -> bool:
+    """Whether ``number`` has an EU VAT ID's country prefix, format and length, and only its check digits fail."""
+    try:
+        stdnum_eu_vat.validate(number)
+    except InvalidChecksum:
+        return True
+    except ValidationError:
+        return False
+    return False
+
+
+def _read(kind: FieldKind, words: Sequence[Word], labelled: bool = False) -> tuple[Any, tuple[Word, ...]] | None:
+    """The value of ``kind`` at the start of ``words`` and the words it used, or ``None``. ``labelled``: the words
+    follow the field's label, so a value may be taken as printed where a check would otherwise reject it."""
     words = [w for w in words if _PUNCT.sub("", w.text) or w.text.strip() in ("€", "$", "£", "%")]
     if not words:
         return None
@@ -433,6 +447,14 @@ def _read(kind: FieldKind, words: Sequence[Word]) -> tuple[Any, tuple[Word, ...]
                 candidate = compact("".join(w.text for w in words[start:end]))
                 if is_valid_vat_id(candidate):
                     return candidate, tuple(words[start:end])
+        if labelled:
+            # Right after its label, a VAT ID is read as printed even when its check digit fails: validation then
+            # reports it to a person, which beats dropping it. Unlabelled, only valid IDs count (decoys abound).
+            for start in range(min(len(words), 3)):
+                for end in range(start + 1, min(len(words), start + 5) + 1):
+                    candidate = compact("".join(w.text for w in words[start:end]))
+                    if _only_checksum_fails(candidate):
+                        return candidate, tuple(words[start:end])
         return None
     if kind == "identifier":
         for word in words[:4]:
@@ -515,13 +537,15 @@ def _candidates_for(hit: LabelHit, kind: FieldKind, rows: list[list[Word]], stop
         words = _right_of(hit, rows, stops) if where == "right" else _below(hit, rows, stops, lines=lines_below)
         if not words:
             continue
-        read = _read(kind, words)
+        read = _read(kind, words, labelled=True)
         if read is None and where == "right" and kind == "name":
             # A name label followed on its row by words that are no name is prose ("Der Verkäufer bleibt …").
             break
         if read is None:
             continue
         value, used = read
+        if kind == "vat_id" and not is_valid_vat_id(str(value)):
+            factor *= 0.5  # read as printed though its check digits fail: any valid ID wins over it
         if where == "below" and kind == "amount" and len(used) == 1:
             value, used = _column_end(value, used[0], rows)
         meaningful = [w for w in words if _PUNCT.sub("", w.text) and fold(w.text) not in _NOISE_TOKENS]

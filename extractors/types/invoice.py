@@ -135,7 +135,16 @@ LABELS: Labels = {
     },
     "seller.vat_id": {
         "en": ["VAT ID", "VAT No", "VAT Reg No", "VAT number", "Tax ID"],
-        "de": ["USt-IdNr", "USt-ID", "UStIdNr", "Umsatzsteuer-ID", "USt.-Id.-Nr", "Steuernummer"],
+        "de": [
+            "USt-IdNr",
+            "USt-ID",
+            "UStIdNr",
+            "USt-Identnr",
+            "Umsatzsteuer-ID",
+            "Umsatzsteuer-Identifikationsnummer",
+            "USt.-Id.-Nr",
+            "Steuernummer",
+        ],
         "fr": ["N° TVA", "TVA intracommunautaire", "N° TVA intracom", "Numéro de TVA"],
         "es": ["NIF", "CIF", "NIF-IVA", "N.º IVA"],
         "it": ["Partita IVA", "P. IVA", "P.IVA"],

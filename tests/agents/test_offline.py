@@ -456,3 +456,18 @@ def test_a_totals_column_by_tax_rate_ends_in_its_sum_row() -> None:
     )
     data = offline_extract(document, get_type("invoice")).data
     assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (-7.67, -1.12, -8.79)
+
+
+def test_a_labelled_vat_id_is_read_as_printed_when_only_its_check_digits_fail() -> None:
+    document = document_from_text("Lieferant GmbH\nRechnungsnummer 471102\nUSt.-Identnr.: DE123456789\n")
+    data = offline_extract(document, get_type("invoice")).data
+    assert data["seller"]["vat_id"] == "DE123456789"
+    report = validate(get_type("invoice"), data)
+    assert [issue.field for issue in report.errors + report.warnings if "vat" in issue.code] == ["seller.vat_id"]
+
+
+def test_a_valid_vat_id_wins_over_one_whose_check_digits_fail_and_unlabelled_ones_need_to_be_valid() -> None:
+    labelled = document_from_text("Vendeur SARL\nN° TVA : FR05987654321\nN° TVA : FR11123456782\n")
+    assert offline_extract(labelled, get_type("invoice")).data["seller"]["vat_id"] == "FR11123456782"
+    unlabelled = document_from_text("Vendeur SARL\nFacture F-1\nRéférence DE123456789\n")
+    assert "vat_id" not in offline_extract(unlabelled, get_type("invoice")).data.get("seller", {})
