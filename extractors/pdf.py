@@ -32,6 +32,7 @@ TEXT_LAYER_DPI = 150.0  # pixel grid for text-layer boxes (and for rendering tho
 DEFAULT_SCAN_DPI = 300.0
 MIN_SCAN_DPI, MAX_SCAN_DPI = 150.0, 400.0
 MIN_TEXT_CHARS = 16  # fewer visible characters than this is not a text layer worth trusting
+LOW_SURROGATES = (0xDC00, 0xDFFF)  # second halves of UTF-16 pairs
 
 
 def _load(data: bytes) -> pdfium.PdfDocument:
@@ -146,7 +147,7 @@ def _words(textpage: pdfium.PdfTextPage, n: int, to_px: tuple[float, float, floa
 
     def end_word() -> None:
         if chars:
-            words.append(Word(text="".join(chars), conf=1.0, bbox=(box[0], box[1], box[2], box[3])))
+            words.append(Word(text=join_utf16(chars), conf=1.0, bbox=(box[0], box[1], box[2], box[3])))
             chars.clear()
 
     def end_line() -> None:
@@ -158,7 +159,11 @@ def _words(textpage: pdfium.PdfTextPage, n: int, to_px: tuple[float, float, floa
     raw = textpage.raw
     left, right, bottom, top = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
     for i in range(n):
-        char = chr(pdfium_c.FPDFText_GetUnicode(raw, i) or 0x20)
+        code = pdfium_c.FPDFText_GetUnicode(raw, i) or 0x20
+        char = chr(code)
+        if LOW_SURROGATES[0] <= code <= LOW_SURROGATES[1] and chars:
+            chars.append(char)  # the second half of an emoji or other non-BMP character: the first half has the box
+            continue
         if char in "\r\n":
             end_line()
             continue
@@ -177,6 +182,11 @@ def _words(textpage: pdfium.PdfTextPage, n: int, to_px: tuple[float, float, floa
         chars.append(char)
     end_line()
     return lines
+
+
+def join_utf16(units: list[str]) -> str:
+    """PDFium hands out UTF-16 code units: join surrogate pairs into characters; a lone half becomes U+FFFD."""
+    return "".join(units).encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def _scan_dpi(page: pdfium.PdfPage, limits: Limits) -> float:

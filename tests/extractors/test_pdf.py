@@ -143,3 +143,12 @@ def test_ccitt_fax_scan_inside_a_pdf_is_decoded() -> None:
     assert page.shape == (600, 800)
     assert page[150, 200] < 50  # inside the black box
     assert page[400, 600] > 200  # white paper
+
+
+def test_utf16_halves_from_pdfium_become_whole_characters() -> None:
+    # PDFium hands out UTF-16 code units: emoji in a text layer (📞 on real invoices) arrive as two halves, and a
+    # lone half would make the page unserialisable.
+    from extractors.pdf import join_utf16
+
+    assert join_utf16(["\ud83d", "\udcde", "+", "4", "9"]) == "📞+49"
+    assert join_utf16(["a", "\ud83d"]) == "a\ufffd"
