@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -135,16 +136,24 @@ class CachingClient:
     provider is asked and the entry overwritten.
     """
 
-    def __init__(self, client: DaprClient, state: Any, metrics: Metrics, doc_id: str = "") -> None:
+    def __init__(
+        self,
+        client: DaprClient,
+        state: Any,
+        metrics: Metrics,
+        doc_id: str = "",
+        in_flight: SingleFlight | None = None,
+    ) -> None:
         self._client = client
         self._state = state  # a ResultStore (get_value / put_value / delete_value)
         self._metrics = metrics
         self.doc_id = doc_id
+        self._in_flight = in_flight or SingleFlight()  # shared by all views of one client
         self.written: list[str] = []  # keys this view stored replies under
 
     def for_document(self, doc_id: str) -> CachingClient:
         """A view for one document's calls (activities run concurrently: no shared mutable document id)."""
-        return CachingClient(self._client, self._state, self._metrics, doc_id)
+        return CachingClient(self._client, self._state, self._metrics, doc_id, self._in_flight)
 
     def forget(self) -> None:
         """Drop the replies this view stored: the step that asked could not use them, so its retry asks again."""
@@ -172,16 +181,43 @@ class CachingClient:
 
     def converse_alpha2(self, name: str, inputs: Any, **kwargs: Any) -> Any:
         key = self.key(name, inputs, **kwargs)
-        cached = self._cached(key)
-        if cached is not None:
-            log.info("document %s: LLM reply from cache", self.doc_id, extra={"doc_id": self.doc_id})
-            return cached.reply()
-        started = time.perf_counter()
-        reply = self._client.converse_alpha2(name, inputs, **kwargs)
-        self._metrics.llm_seconds.labels(name).observe(time.perf_counter() - started)
-        self._state.put_value(key, CachedReply.of(reply).model_dump(mode="json"))
-        self.written.append(key)
-        return reply
+        # An activity delivered twice at once (at least once: e.g. after the worker's stream was re-opened) asks once;
+        # the second delivery waits and finds the reply in the cache.
+        with self._in_flight.hold(key):
+            cached = self._cached(key)
+            if cached is not None:
+                log.info("document %s: LLM reply from cache", self.doc_id, extra={"doc_id": self.doc_id})
+                return cached.reply()
+            started = time.perf_counter()
+            reply = self._client.converse_alpha2(name, inputs, **kwargs)
+            self._metrics.llm_seconds.labels(name).observe(time.perf_counter() - started)
+            self._state.put_value(key, CachedReply.of(reply).model_dump(mode="json"))
+            self.written.append(key)
+            return reply
+
+
+class SingleFlight:
+    """One holder per key at a time in this process; keys nobody holds take no memory."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, holders = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, holders + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, holders = self._locks[key]
+                if holders == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, holders - 1)
 
 
 class Understanding:
@@ -222,17 +258,18 @@ class Understanding:
 
     @contextlib.contextmanager
     def _llm(self, doc_id: str, offline: bool) -> Iterator[Any]:
-        """The model for one step (None: the offline extractor). A step that fails forgets the replies it stored
-        (truncated, not JSON, ...), so its retry asks the provider again instead of replaying the same bad reply."""
+        """The model for one step (None: the offline extractor). A step whose reply was unusable forgets the replies
+        it stored (truncated, not JSON, ...), so its retry asks the provider again instead of replaying them."""
         if offline or self._client is None or self.component is None:
             yield None
             return
-        from agents.llm import Llm
+        from agents.llm import Llm, LlmError
 
         view = self._client.for_document(doc_id)
         try:
             yield Llm(view, self.component)
-        except Exception:
+        except LlmError:
+            # Only an unusable reply is forgotten: a good one stays paid for whatever else failed in the step.
             view.forget()
             raise
 

@@ -107,6 +107,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_no_llm_call(tmp_pat
     # documents are then spread over intake, OCR, classification, extraction and the final write.
     targets = sorted(rng.sample(range(3, expected_calls - 4), KILLS))
     kills: list[float] = []
+    start = time.monotonic()
     try:
         serve.start()
         submit(serve.url, root / "inbox", files)
@@ -144,8 +145,19 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_no_llm_call(tmp_pat
     for body, count in by_body.items():
         if count == 1:
             continue
-        first = min(r.received_at for r in llm_server.requests if json.dumps(r.body, sort_keys=True) == body)
-        assert any(kill - IN_FLIGHT <= first <= kill for kill in kills), "a completed LLM call was repeated"
+        times = sorted(r.received_at for r in llm_server.requests if json.dumps(r.body, sort_keys=True) == body)
+        first = times[0]
+        assert any(kill - IN_FLIGHT <= first <= kill for kill in kills), (
+            f"a completed LLM call was repeated: asked at {[round(t - start, 2) for t in times]} s, "
+            f"kills at {[round(k - start, 2) for k in kills]} s; request {body[:300]}\n"
+            f"serve log:\n{_log_lines(serve.log, ('WARNING', 'ERROR', 'cache', 'Traceback'))}"
+        )
     # The results account for every distinct call, and the run paid for no call the undisturbed run did not make.
     assert sum(r["usage"]["llm_calls"] for r in results.values()) == len(by_body) == expected_calls
     assert len(kills) == KILLS
+
+
+def _log_lines(log: Path, needles: tuple[str, ...], limit: int = 60) -> str:
+    """The log lines a failure is explained by (warnings, errors, cache decisions), last ones first cut."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if any(n in line for n in needles)]
+    return "\n".join(lines[-limit:])

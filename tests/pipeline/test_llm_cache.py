@@ -144,3 +144,24 @@ def test_foreign_entries_are_misses_never_executed(
         assert _read(CachedReply.model_validate(store.get_value(view.written[0])).reply()) == _read(reply)
     assert len(llm_server.requests) == len(planted) + 1
     assert not marker.exists()
+
+
+def test_an_activity_delivered_twice_at_once_asks_the_provider_once(
+    cache: CachingClient, llm_server: LLMServer
+) -> None:
+    # At least once: a re-opened worker stream can hand the same activity out while its first run is still waiting
+    # for the provider. Both runs see one reply; the provider is asked once.
+    from concurrent.futures import ThreadPoolExecutor
+
+    llm_server.default = Reply(json={"sphere": -2.0}, delay=0.5)
+
+    def ask() -> conv.ConversationResponseAlpha2:
+        return cache.for_document("doc-4").converse_alpha2(COMPONENT, _inputs("same page"))
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        replies = [f.result() for f in [pool.submit(ask) for _ in range(3)]]
+    assert len(llm_server.requests) == 1
+    assert len({repr(_read(r)) for r in replies}) == 1
+    # Another document's identical request is its own call, and does not wait on the first document's.
+    cache.for_document("doc-5").converse_alpha2(COMPONENT, _inputs("same page"))
+    assert len(llm_server.requests) == 2
