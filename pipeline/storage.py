@@ -197,19 +197,10 @@ class AzureBlob:
         return ListPage(names, metadata.get("marker") or None)
 
 
-class GcpBucket:
-    """``bindings.gcp.bucket``: base64 handling by request metadata; ``list`` has no marker (one page)."""
+class GcpBucket(S3):
+    """``bindings.gcp.bucket``: objects named and base64 handled as for S3; ``list`` has no marker (one page)."""
 
     type: ClassVar[str] = "bindings.gcp.bucket"
-
-    def create(self, name: str, data: bytes) -> BindingRequest:
-        return BindingRequest("create", _b64(data), {"key": name, "decodeBase64": "true"})
-
-    def get(self, name: str) -> BindingRequest:
-        return BindingRequest("get", b"", {"key": name, "encodeBase64": "false"})
-
-    def delete(self, name: str) -> BindingRequest:
-        return BindingRequest("delete", b"", {"key": name})
 
     def list(self, prefix: str, marker: str | None, page_size: int) -> BindingRequest:
         return _bucket_list(prefix, None, page_size)  # the binding documents no marker
