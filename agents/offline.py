@@ -152,6 +152,17 @@ def _names_a_company(row: list[Word], after: int) -> bool:
     return close and _LEGAL_FORMS.fullmatch(fold(word.text).strip(",")) is not None
 
 
+def _inside_prose(row: list[Word], start: int, label: str) -> bool:
+    """A capitalised label printed lower-case right after a word of a sentence is a word of that sentence
+    ("Zahlbar innerhalb 30 Tagen netto bis …" holds no net amount)."""
+    word = row[start]
+    if start == 0 or not label[:1].isupper() or not word.text[:1].islower():
+        return False
+    before = row[start - 1]
+    gap = word.bbox[0] - before.bbox[2]
+    return before.text.isalpha() and gap < 1.5 * _height([word])
+
+
 def _find_labels(page: Page, rows: list[list[Word]], labels: Labels) -> list[LabelHit]:
     """Every occurrence of every label, minus those inside a longer label's occurrence (``Total`` in
     ``Total net``)."""
@@ -187,6 +198,8 @@ def _find_labels(page: Page, rows: list[list[Word]], labels: Labels) -> list[Lab
                             label.strip(".:").upper(),
                         )
                     ):
+                        continue
+                    if _inside_prose(row, start, label):
                         continue
                     if _names_a_company(row, start + len(tokens)):
                         # "Lieferant GmbH", "Vendor Ltd": the label word is the start of a company's name.
@@ -305,6 +318,25 @@ def _prefixes(words: Sequence[Word], limit: int = 4) -> Iterable[tuple[Word, ...
         yield tuple(words[:end])
 
 
+# Words that introduce a date inside a sentence ("payable within 30 days by 04.04.2013").
+_DATE_PREPOSITIONS = {
+    "bis",
+    "by",
+    "until",
+    "before",
+    "am",
+    "le",
+    "au",
+    "avant",
+    "entro",
+    "il",
+    "tot",
+    "voor",
+    "op",
+    "hasta",
+    "el",
+    "ate",
+}
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-/._]*\d[A-Za-z0-9\-/._]*|\d")
 _NOISE_TOKENS = {"no", "nr", "n", "num", "number", "numero", "nummer", "#", "n°", "nº", "no.", ":", "de", "du", "del"}
 # A number sign glued to the number it introduces: "n°562044387", "Nr.4711", "#A-12".
@@ -372,6 +404,15 @@ def _read(kind: FieldKind, words: Sequence[Word], labelled: bool = False) -> tup
                 while len(prefix) > 1 and parse_date(" ".join(w.text for w in prefix[1:])) == parsed:
                     prefix = prefix[1:]
                 return parsed.isoformat(), prefix
+        if labelled:
+            # A payment-term sentence after its label: "Zahlbar innerhalb 30 Tagen netto bis 04.04.2013".
+            for index in range(1, len(words)):
+                if _token(words[index - 1].text) in _DATE_PREPOSITIONS:
+                    count = _date_at(words, index)
+                    if count:
+                        parsed = parse_date(" ".join(w.text for w in words[index : index + count]))
+                        if parsed is not None:
+                            return parsed.isoformat(), tuple(words[index : index + count])
         # Handwritten dates lose their dots to OCR: "16 05 1999".
         if len(words) >= 3 and all(w.text.isdigit() for w in words[:3]):
             parsed = parse_date(".".join(w.text for w in words[:3]))

@@ -67,8 +67,16 @@ LABELS: Labels = {
         "ja": ["発行日", "請求日", "日付"],
     },
     "due_date": {
-        "en": ["Due date", "Payment due", "Due", "Pay by"],
-        "de": ["Fällig am", "Fälligkeitsdatum", "Fälligkeitstag", "Fällig", "Zahlbar bis", "Zahlungsziel"],
+        "en": ["Due date", "Payment due", "Due", "Pay by", "Payable within"],
+        "de": [
+            "Fällig am",
+            "Fälligkeitsdatum",
+            "Fälligkeitstag",
+            "Fällig",
+            "Zahlbar bis",
+            "Zahlungsziel",
+            "Zahlbar innerhalb",
+        ],
         "fr": ["Date d'échéance", "Date limite de paiement", "Échéance", "À payer avant le"],
         "es": ["Fecha de vencimiento", "Vencimiento"],
         "it": ["Data di scadenza", "Scadenza"],

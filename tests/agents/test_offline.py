@@ -471,3 +471,22 @@ def test_a_valid_vat_id_wins_over_one_whose_check_digits_fail_and_unlabelled_one
     assert offline_extract(labelled, get_type("invoice")).data["seller"]["vat_id"] == "FR11123456782"
     unlabelled = document_from_text("Vendeur SARL\nFacture F-1\nRéférence DE123456789\n")
     assert "vat_id" not in offline_extract(unlabelled, get_type("invoice")).data.get("seller", {})
+
+
+def test_a_due_date_inside_a_payment_term_sentence_is_read_past_the_words_that_are_labels_elsewhere() -> None:
+    document = document_from_text(
+        """
+        Lieferant GmbH
+        Rechnungsnummer 471102
+        Rechnungssumme Netto        198,00
+        Rechnungssumme Brutto       235,62
+
+        Zahlbar innerhalb 30 Tagen netto bis 04.04.2013, 3% Skonto bis 15.03.2013
+        Payable within 14 days by 02.05.2013
+        """
+    )
+    data = offline_extract(document, get_type("invoice")).data
+    assert data["due_date"] == "2013-04-04"
+    assert data["net_amount"] == 198.0
+    english = document_from_text("Seller Ltd\nInvoice No 42\nPayable within 14 days net by 02.05.2013\n")
+    assert offline_extract(english, get_type("invoice")).data["due_date"] == "2013-05-02"
