@@ -490,3 +490,20 @@ def test_a_due_date_inside_a_payment_term_sentence_is_read_past_the_words_that_a
     assert data["net_amount"] == 198.0
     english = document_from_text("Seller Ltd\nInvoice No 42\nPayable within 14 days net by 02.05.2013\n")
     assert offline_extract(english, get_type("invoice")).data["due_date"] == "2013-05-02"
+
+
+def test_insurance_tax_and_a_due_date_named_faelligkeit_are_read() -> None:
+    document = document_from_text(
+        """
+        Muster Versicherung AG
+        Beitragsnummer 4711
+        Privathaftpflicht            50,00 €
+        Versicherungsteuer 19 %       9,50 €
+        Rechnungsbetrag              59,50 €
+        Wir würden dann zu der Fälligkeit 06.12.2013 den Beitrag abbuchen.
+        """
+    )
+    data = offline_extract(document, get_type("invoice")).data
+    assert data["tax_amount"] == 9.5
+    assert data["total_amount"] == 59.5
+    assert data["due_date"] == "2013-12-06"
