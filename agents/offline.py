@@ -37,7 +37,7 @@ from extractors.types import DocumentType, FieldKind, FieldSpec, Labels, TableHi
 _PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 _LEGAL_FORMS = re.compile(
     r"\b(gmbh|ag|kg|ohg|ug|e\.?k|ltd|limited|llc|inc|plc|corp|s\.?a\.?s?|sarl|s\.?r\.?l|s\.?l|s\.?p\.?a|lda|b\.?v|n\.?v|"
-    r"bvba|co)\b\.?"
+    r"bvba|co|a\.g|e\.v)\b\.?"
 )
 MAX_VALUE_WORDS = 8
 # Below this fuzzy ratio a word is not the label word (OCR may drop an accent or confuse l/1).
@@ -752,13 +752,28 @@ def _company_at_top(page: Page, vocabulary: set[str]) -> tuple[Word, ...] | None
         text = " ".join(w.text for w in first)
         folded = fold(text).strip(" :")
         if sum(ch.isalpha() for ch in text) >= 3 and not any(ch.isdigit() for ch in text) and folded not in vocabulary:
-            return tuple(first)
+            return tuple(first) + _name_continued(first, rows[1:2])
     top_half = [row for row in rows if min(w.bbox[1] for w in row) < page.height / 2]
     for row in top_half:
         for block in _blocks(row):
             if _LEGAL_FORMS.search(fold(" ".join(w.text for w in block))):
                 return tuple(block)
     return None
+
+
+def _name_continued(first: list[Word], following: list[list[Word]]) -> tuple[Word, ...]:
+    """The letterhead's second line when the name runs on to it and ends in its legal form there ("MVM Musterhafter"
+    above "Versicherungsverein Musterstadt a.G."); nothing when the first line is complete or the next is no name."""
+    if not following or _LEGAL_FORMS.search(fold(" ".join(w.text for w in first))):
+        return ()
+    block = _blocks(following[0])[0]
+    text = fold(" ".join(w.text for w in block))
+    height = _height(first)
+    close_below = min(w.bbox[1] for w in block) - max(w.bbox[3] for w in first) < height
+    aligned = abs(block[0].bbox[0] - first[0].bbox[0]) < height
+    if close_below and aligned and not any(ch.isdigit() for ch in text) and _LEGAL_FORMS.search(text):
+        return tuple(block)
+    return ()
 
 
 def _blocks(row: list[Word]) -> list[list[Word]]:

@@ -507,3 +507,19 @@ def test_insurance_tax_and_a_due_date_named_faelligkeit_are_read() -> None:
     assert data["tax_amount"] == 9.5
     assert data["total_amount"] == 59.5
     assert data["due_date"] == "2013-12-06"
+
+
+def test_a_seller_name_running_onto_a_second_letterhead_line_ending_in_its_legal_form_is_read_whole() -> None:
+    document = document_from_text(
+        """
+        Nordwest Muster
+        Versicherungsverein Musterstadt a.G.
+
+        Herrn Max Mustermann
+        Beitragsrechnung 4711
+        """
+    )
+    data = offline_extract(document, get_type("invoice")).data
+    assert " ".join(data["seller"]["name"].split()) == "Nordwest Muster Versicherungsverein Musterstadt a.G."
+    complete = document_from_text("Optik Müller GmbH\nHauptstraße 1 GmbH\nRechnung 4711\n")
+    assert offline_extract(complete, get_type("invoice")).data["seller"]["name"] == "Optik Müller GmbH"
