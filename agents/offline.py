@@ -97,7 +97,11 @@ def _word_matches(token: str, word: str) -> float:
 def _rows(page: Page) -> list[list[Word]]:
     """Words grouped into visual rows by vertical overlap, each row left to right, rows top to bottom."""
     rows: list[list[Word]] = []
-    for word in sorted(page.words, key=lambda w: ((w.bbox[1] + w.bbox[3]) / 2, w.bbox[0])):
+    # Text printed sideways (a margin note running up the page) is as tall as several rows: it would glue them
+    # into one. Each such word is a row of its own, which no other word joins.
+    sideways = [w for w in page.words if _sideways(w)]
+    upright = [w for w in page.words if not _sideways(w)]
+    for word in sorted(upright, key=lambda w: ((w.bbox[1] + w.bbox[3]) / 2, w.bbox[0])):
         middle = (word.bbox[1] + word.bbox[3]) / 2
         for row in rows:
             top = min(w.bbox[1] for w in row)
@@ -107,10 +111,17 @@ def _rows(page: Page) -> list[list[Word]]:
                 break
         else:
             rows.append([word])
+    rows.extend([word] for word in sideways)
     for row in rows:
         row.sort(key=lambda w: w.bbox[0])
     rows.sort(key=lambda row: min(w.bbox[1] for w in row))
     return rows
+
+
+def _sideways(word: Word) -> bool:
+    """A word of three or more characters whose box is over twice as tall as wide runs up or down the page."""
+    x0, y0, x1, y1 = word.bbox
+    return len(word.text) >= 3 and (y1 - y0) > 2 * (x1 - x0)
 
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")

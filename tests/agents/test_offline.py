@@ -7,7 +7,7 @@ import pytest
 
 from agents.classify import classify
 from agents.offline import offline_extract
-from extractors.model import Word
+from extractors.model import Line, Word
 from extractors.types import get_type, registered_types
 from extractors.validation import validate
 from tests.agents.layout import CHAR_W, LINE_H, document_from_text
@@ -523,3 +523,20 @@ def test_a_seller_name_running_onto_a_second_letterhead_line_ending_in_its_legal
     assert " ".join(data["seller"]["name"].split()) == "Nordwest Muster Versicherungsverein Musterstadt a.G."
     complete = document_from_text("Optik Müller GmbH\nHauptstraße 1 GmbH\nRechnung 4711\n")
     assert offline_extract(complete, get_type("invoice")).data["seller"]["name"] == "Optik Müller GmbH"
+
+
+def test_a_word_printed_sideways_in_the_margin_does_not_glue_the_rows_it_spans_into_one() -> None:
+    lines = [
+        "Lieferant GmbH",
+        "Rechnungsnummer 471102",
+        "",
+        "   Rechnungssumme Netto (excl. USt.)           473,00",
+        "   Steuerbasisbetrag USt. 7%          275,00     19,25",
+    ]
+    document = document_from_text("\n".join(lines))
+    page = document.pages[0]
+    # A margin note running up the page beside the totals rows: one narrow, tall word.
+    margin = Word(text="Beispielrechnung", conf=0.95, bbox=(2.0, 2 * LINE_H, 2.0 + CHAR_W, 5 * LINE_H))
+    page = page.model_copy(update={"lines": [*page.lines, Line(words=[margin])]})
+    document = document.model_copy(update={"pages": [page]})
+    assert offline_extract(document, get_type("invoice")).data["net_amount"] == 473.0
