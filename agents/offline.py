@@ -830,13 +830,37 @@ def _printed_amount(document: Document, value: float) -> Candidate | None:
     return last
 
 
+_RATE = re.compile(r"\d{1,2}(?:[.,]\d{1,2})?\s*%")
+
+
+def _tax_per_rate(document: Document, tax: float) -> Candidate | None:
+    """The tax printed only per rate ("USt. 7 %  275,00  19,25" / "USt. 19 %  198,00  37,62"): the last amounts of
+    the rows naming a rate, when they add up to ``tax`` (total - net) within a cent."""
+    for page in document.pages:
+        amounts: list[tuple[float, Word]] = []
+        for row in _rows(page):
+            rate = next((i for i, w in enumerate(row) if _RATE.fullmatch(w.text)), None)
+            if rate is None:
+                continue
+            # Only amounts (and currency signs) after the rate: a sentence ("3 % Skonto innerhalb 10 Tagen") is no row.
+            after = [w for w in row[rate + 1 :] if not _currency(w.text) or any(ch.isdigit() for ch in w.text)]
+            read = [(parse_amount(w.text), w) for w in after]
+            if read and all(value is not None for value, _ in read):
+                value, word = read[-1]
+                amounts.append((float(value or 0.0), word))
+        if len(amounts) >= 2 and abs(sum(value for value, _ in amounts) - tax) <= 0.011:
+            return Candidate("", tax, tuple(word for _, word in amounts), page.number, 0.5)
+    return None
+
+
 def _complete_totals(document: Document, found: dict[str, Candidate]) -> None:
     """A missing total (or net) whose value net + tax (or total - tax) is printed somewhere: its label was not
     read (OCR dropped a character), the amount was."""
     net, tax, total = (found.get(p) for p in ("net_amount", "tax_amount", "total_amount"))
     if net and total and (not tax or abs(float(net.value) + float(tax.value) - float(total.value)) > 0.011):
         # The tax label was missed or misread ("USt. 19 %  198,00  37,62" reads the base): total - net, if printed.
-        hit = _printed_amount(document, round(float(total.value) - float(net.value), 2))
+        difference = round(float(total.value) - float(net.value), 2)
+        hit = _printed_amount(document, difference) or _tax_per_rate(document, difference)
         if hit is not None and hit.value != 0:
             found["tax_amount"] = Candidate("tax_amount", hit.value, hit.words, hit.page, hit.score)
     elif net and tax and not total:

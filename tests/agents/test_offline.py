@@ -540,3 +540,20 @@ def test_a_word_printed_sideways_in_the_margin_does_not_glue_the_rows_it_spans_i
     page = page.model_copy(update={"lines": [*page.lines, Line(words=[margin])]})
     document = document.model_copy(update={"pages": [page]})
     assert offline_extract(document, get_type("invoice")).data["net_amount"] == 473.0
+
+
+def test_a_tax_printed_only_per_rate_is_their_sum_when_it_closes_net_plus_tax_equals_total() -> None:
+    document = document_from_text(
+        """
+        Lieferant GmbH
+        Rechnungsnummer 471102
+        Nettobetrag                             473,00
+        Steuerbasisbetrag 7%          275,00     19,25
+        Steuerbasisbetrag 19%         198,00     37,62
+        Gesamtbetrag                            529,87
+
+        Zahlbar bis 04.04.2013, 3% Skonto innerhalb 10 Tagen
+        """
+    )
+    data = offline_extract(document, get_type("invoice")).data
+    assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (473.0, 56.87, 529.87)
