@@ -933,6 +933,24 @@ def _dated_number(document: Document, number: Candidate) -> Candidate | None:
     return None
 
 
+def _titled_date(page: Page, titles: set[str]) -> Candidate | None:
+    """The date ending the document's title line in the top half of its first page, with no label of its own
+    ("Beitragsrechnung   24. Januar 2014"): a title word is the type's first keyword or ends in it."""
+    for row in _rows(page):
+        if min(w.bbox[1] for w in row) > page.height / 2:
+            break
+        kept = [w for w in row if _PUNCT.sub("", w.text)]
+        if not any(_token(w.text).endswith(title) for w in kept[:3] for title in titles if len(title) >= 5):
+            continue
+        for start in range(1, len(kept)):
+            count = _date_at(kept, start)
+            if count and start + count == len(kept):
+                parsed = parse_date(" ".join(w.text for w in kept[start:]))
+                if parsed is not None:
+                    return Candidate("issue_date", parsed.isoformat(), tuple(kept[start:]), page.number, 0.4)
+    return None
+
+
 def _block_word(words: Sequence[Word]) -> Word:
     box = (
         min(w.bbox[0] for w in words),
@@ -1054,6 +1072,10 @@ def offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
         dated = _dated_number(document, found["invoice_number"])
         if dated is not None:
             found["issue_date"] = dated
+    if "issue_date" in specs and "issue_date" not in found and document.pages:
+        titled = _titled_date(document.pages[0], {fold(words[0]) for words in doc_type.keywords.values() if words})
+        if titled is not None:
+            found["issue_date"] = titled
     for fallback in _fallbacks(document, doc_type, found):
         found.setdefault(fallback.path, fallback)
     if {"net_amount", "tax_amount", "total_amount"} <= specs.keys():

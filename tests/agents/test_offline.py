@@ -557,3 +557,19 @@ def test_a_tax_printed_only_per_rate_is_their_sum_when_it_closes_net_plus_tax_eq
     )
     data = offline_extract(document, get_type("invoice")).data
     assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (473.0, 56.87, 529.87)
+
+
+def test_an_unlabelled_date_ending_the_title_line_is_the_issue_date() -> None:
+    document = document_from_text(
+        """
+        Muster Versicherung AG
+        Herrn Max Mustermann
+
+        Beitragsrechnung zur Hausratversicherung          24. Januar 2014
+        Zeitraum vom 06.12.2013 bis 06.12.2014
+        Gesamtbetrag 59,50 €
+        """
+    )
+    assert offline_extract(document, get_type("invoice")).data["issue_date"] == "2014-01-24"
+    untitled = document_from_text("Muster Versicherung AG\nHerrn Max Mustermann\nIhr Schreiben     24. Januar 2014\n")
+    assert "issue_date" not in offline_extract(untitled, get_type("invoice")).data
