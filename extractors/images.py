@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 from collections.abc import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -21,8 +22,21 @@ log = logging.getLogger(__name__)
 A4_LONG_SIDE_INCHES = 11.69
 MIN_DPI, MAX_DPI = 50.0, 1200.0
 
-# Pillow raises these for damaged or truncated data; each becomes CorruptFile.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, UnidentifiedImageError)
+# Pillow raises these for damaged or truncated data (a TIFF with no dimensions is a TypeError, a short header a
+# struct.error, a bad tag table a KeyError or IndexError); each becomes CorruptFile.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ZeroDivisionError,
+    struct.error,
+    Image.DecompressionBombError,
+    UnidentifiedImageError,
+)
 
 
 def _open(data: bytes) -> Image.Image:
