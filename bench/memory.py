@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.docline import ServeProcess, wait_for  # noqa: E402
+from tests.support.pdfs import raw_pdf  # noqa: E402
 
 SAMPLES = ROOT / "samples" / "documents"
 MB = 1024 * 1024
@@ -119,17 +120,7 @@ def small_pdf(n: int) -> bytes:
         b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    out.write(b"".join(b"%010d 00000 n \n" % o for o in offsets))
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
-    return out.getvalue()
+    return raw_pdf(objects)
 
 
 def long_scan(pages: int, concurrency: int | None) -> None:

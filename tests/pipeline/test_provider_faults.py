@@ -7,7 +7,6 @@ an unvalidated result marked ``completed``.
 from __future__ import annotations
 
 import contextlib
-import io
 import itertools
 import json
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 from tests.pipeline.test_llm import prescription_reply
 from tests.support.docline import App, run_app
 from tests.support.llm_server import LLMServer, RecordedRequest, Reply
+from tests.support.pdfs import raw_pdf
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "documents"
 ATTEMPTS = 3  # the LLM activities' retry policy in these tests
@@ -94,17 +94,7 @@ def text_pdf(lines: list[str]) -> bytes:
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
     ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.7\n")
-    offsets = []
-    for number, obj in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + obj + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    out.write(b"".join(b"%010d 00000 n \n" % o for o in offsets))
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
-    return out.getvalue()
+    return raw_pdf(objects)
 
 
 def _gaps(requests: list[RecordedRequest]) -> list[float]:
