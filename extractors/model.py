@@ -67,6 +67,11 @@ class Document(BaseModel):
     def text(self) -> str:
         return "\f".join(page.text for page in self.pages)
 
+    @property
+    def language(self) -> str | None:
+        """The document's main language: the first language of the first page that has one (Tesseract code)."""
+        return next((page.languages[0] for page in self.pages if page.languages), None)
+
 
 def union_bbox(boxes: list[BBox]) -> BBox:
     """The smallest box around all ``boxes``; ``(0, 0, 0, 0)`` for none."""

@@ -252,12 +252,22 @@ _PRISM_BASE_WORDS = {fold(word): base for base, words in _PRISM_BASES.items() fo
 _PRISM_BASE_PREFIX = re.compile(r"^(?:basis|base|基底)")
 
 
-def parse_prism_base(text: str) -> str | None:
+# German opticians abbreviate "Basis oben/unten/innen/außen" as BO/BU/BI/BA, and BO and BU then mean the opposite of
+# English's base out / base up: only the document's language can tell them apart.
+_GERMAN_PRISM_CODES = {"bo": "up", "bu": "down", "bi": "in", "ba": "out"}
+_GERMAN = {"de", "deu"}
+
+
+def parse_prism_base(text: str, language: str | None = None) -> str | None:
     """A prism base as ``in``/``out``/``up``/``down`` (``innen``, ``BI``, ``B.I.``, ``base in``, ``nasal``,
     ``基底内方`` …) or degrees as digits without leading zeros (``270°`` → ``270``), or ``None``.
 
-    Two-letter codes are read the English way (BI, BO, BU, BD); German's ``BA`` is base out."""
+    Two-letter codes are read the English way (BI, BO = out, BU = up, BD) unless ``language`` (ISO 639-1 or
+    Tesseract code of the document) is German, where BO is *Basis oben* (up) and BU *Basis unten* (down); German's
+    ``BA`` is base out either way."""
     token = re.sub(r"[\s.:°]", "", fold(text or ""))
+    if language in _GERMAN and token in _GERMAN_PRISM_CODES:
+        return _GERMAN_PRISM_CODES[token]
     for candidate in (token, _PRISM_BASE_PREFIX.sub("", token)):
         if candidate in _PRISM_BASE_WORDS:
             return _PRISM_BASE_WORDS[candidate]

@@ -32,9 +32,10 @@ class ValidationReport(BaseModel):
         return {issue.field for issue in self.errors}
 
 
-def validate(doc_type: DocumentType, data: Mapping[str, Any]) -> ValidationReport:
-    """Check ``data`` against ``doc_type``'s schema and rules."""
-    coerced, issues = doc_type.coerce(data)
+def validate(doc_type: DocumentType, data: Mapping[str, Any], language: str | None = None) -> ValidationReport:
+    """Check ``data`` against ``doc_type``'s schema and rules; ``language`` is the document's (see
+    ``DocumentType.coerce``)."""
+    coerced, issues = doc_type.coerce(data, language)
     for rule in doc_type.rules:
         try:
             issues.extend(rule(coerced))

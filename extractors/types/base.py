@@ -83,10 +83,14 @@ class DocumentType:
     def label_languages(self) -> list[str]:
         return sorted({lang for per_lang in self.labels.values() for lang in per_lang})
 
-    def coerce(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], list[ValidationIssue]]:
+    def coerce(
+        self, data: Mapping[str, Any], language: str | None = None
+    ) -> tuple[dict[str, Any], list[ValidationIssue]]:
         """``data`` checked against the schema, in JSON form (ISO dates, numbers), plus the schema violations.
 
         Fields that violate the schema are reported and left out of the result, so rules see only valid values.
+        ``language`` (the document's, ISO 639-1 or Tesseract code) reaches the model's validators as the validation
+        context, for values whose meaning depends on it (a German prescription's prism base ``BO`` is *oben*, up).
         """
         raw = dict(data)
         if self.model is None:
@@ -94,7 +98,7 @@ class DocumentType:
         issues: list[ValidationIssue] = []
         for _attempt in range(50):
             try:
-                return self.model.model_validate(raw).model_dump(mode="json"), issues
+                return self.model.model_validate(raw, context={"language": language}).model_dump(mode="json"), issues
             except PydanticValidationError as error:
                 removed = False
                 for problem in error.errors():

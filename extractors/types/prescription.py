@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from extractors.normalize import parse_prism_base
 from extractors.rules.prescription import PRESCRIPTION_RULES
@@ -31,10 +31,11 @@ class EyeRx(BaseModel):
 
     @field_validator("prism_base", mode="before")
     @classmethod
-    def _canonical_prism_base(cls, value: Any) -> Any:
+    def _canonical_prism_base(cls, value: Any, info: ValidationInfo) -> Any:
         """Whatever the source (LLM, offline extractor, reviewer) wrote: ``BI``, ``innen``, ``Base out``, ``基底上方``,
         ``270°`` or 270 become ``in``/``out``/``up``/``down`` or degrees as digits. Anything else is kept as given,
-        for the rules to report as ``invalid_prism_base``."""
+        for the rules to report as ``invalid_prism_base``. The validation context's ``language`` (the document's)
+        decides what the codes BO and BU mean."""
         if isinstance(value, bool):
             return value  # not a base; the schema rejects it
         if isinstance(value, int | float):
@@ -42,7 +43,8 @@ class EyeRx(BaseModel):
         if isinstance(value, str):
             if not value.strip():
                 return None
-            return parse_prism_base(value) or value.strip()
+            language = (info.context or {}).get("language")
+            return parse_prism_base(value, language) or value.strip()
         return value
 
 

@@ -159,6 +159,25 @@ def test_parse_prism_base(text: str, expected: str | None) -> None:
     assert parse_prism_base(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "english", "german"),
+    [
+        ("BO", "out", "up"),  # base out / Basis oben
+        ("B.U.", "up", "down"),  # base up / Basis unten
+        ("BI", "in", "in"),
+        ("BA", "out", "out"),
+        ("oben", "up", "up"),  # words mean the same whatever the document's language
+        ("Base out", "out", "out"),
+        ("90°", "90", "90"),
+    ],
+)
+def test_prism_base_codes_follow_the_documents_language(text: str, english: str, german: str) -> None:
+    assert parse_prism_base(text, "eng") == english
+    assert parse_prism_base(text, "fra") == english
+    assert parse_prism_base(text, "deu") == german
+    assert parse_prism_base(text, "de") == german
+
+
 def test_cjk_dates_yen_and_japanese_registration_numbers() -> None:
     assert parse_date("2024 年 7 月 12 日") == date(2024, 7, 12)
     assert parse_currency("¥68,530") == "JPY"

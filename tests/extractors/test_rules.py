@@ -192,6 +192,14 @@ def test_prism_base_is_stored_in_canonical_form(given: Any, canonical: str) -> N
     assert report.data["right"]["prism_base"] == canonical
 
 
+@pytest.mark.parametrize(("language", "canonical"), [(None, "out"), ("eng", "out"), ("deu", "up"), ("de", "up")])
+def test_prism_base_code_is_read_in_the_documents_language(language: str | None, canonical: str) -> None:
+    """A German prescription's ``BO`` is *Basis oben* (up), an English one's base out."""
+    report = validate(get_type("prescription"), changed(VALID_PRESCRIPTION, "right.prism_base", "BO"), language)
+    assert report.valid, report.errors
+    assert report.data["right"]["prism_base"] == canonical
+
+
 @pytest.mark.parametrize("given", ["sideways", "361", 400, 90.5, -90, "B X", "—"])
 def test_prism_base_that_is_no_base_is_reported(given: Any) -> None:
     report = validate(get_type("prescription"), changed(VALID_PRESCRIPTION, "right.prism_base", given))
