@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from stdnum import iban as stdnum_iban
 from stdnum.eu import vat as stdnum_eu_vat
 from stdnum.exceptions import InvalidChecksum, ValidationError
@@ -40,6 +40,10 @@ _LEGAL_FORMS = re.compile(
     r"bvba|co|a\.g|e\.v)\b\.?"
 )
 MAX_VALUE_WORDS = 8
+# What python-stdnum's IBAN check can accept (a country code, two check characters, 11-30 more; 15-34 in all):
+# most word runs fail this shape, and it costs a fraction of the full check, which ran for every run on a page.
+_IBAN_SHAPE = re.compile(r"[A-Z]{2}\w{2}[0-9A-Z]{11,30}")
+_IBAN_MAX_CHARS = 34
 # Below this fuzzy ratio a word is not the label word (OCR may drop an accent or confuse l/1).
 LABEL_WORD_MATCH = 88
 
@@ -174,64 +178,122 @@ def _inside_prose(row: list[Word], start: int, label: str) -> bool:
     return before.text.isalpha() and gap < 1.5 * _height([word])
 
 
+@dataclass
+class _LabelIndex:
+    """A label set arranged for scanning rows: each path's distinct labels (sorted) with their tokens, and which
+    labels can start at a given word. Built once per label set, so a row costs a lookup per word instead of a
+    comparison per label and word."""
+
+    paths: list[tuple[str, list[tuple[str, bool, tuple[str, ...]]]]]  # (path, [(label, cjk, tokens)])
+    cjk: list[tuple[int, int, str]]  # (path index, label index, the label's text without spaces) of CJK labels
+    exact: dict[str, list[tuple[int, int]]]  # first token -> (path index, label index)
+    fuzzy: list[str]  # the distinct first tokens long enough for a fuzzy match
+    starts: dict[str, tuple[tuple[int, int], ...]]  # word -> the labels that may start at it (filled as met)
+
+    def starting_at(self, word: str) -> tuple[tuple[int, int], ...]:
+        """The (path, label) indexes whose first token ``_word_matches`` ``word``."""
+        found = self.starts.get(word)
+        if found is None:
+            tokens = {word} if word in self.exact else set()
+            if len(word) >= 4:
+                # The same test as _word_matches (ratio >= LABEL_WORD_MATCH for tokens of 5+ letters), in C.
+                near = process.extract(word, self.fuzzy, scorer=fuzz.ratio, score_cutoff=LABEL_WORD_MATCH, limit=None)
+                tokens.update(match[0] for match in near)
+            found = tuple(sorted(entry for token in tokens for entry in self.exact[token]))
+            if len(self.starts) < _MAX_WORDS_REMEMBERED:
+                self.starts[word] = found
+        return found
+
+
+_MAX_WORDS_REMEMBERED = 50_000
+
+
+def _label_index(labels: Labels) -> _LabelIndex:
+    key = tuple((path, tuple((lang, tuple(texts)) for lang, texts in per.items())) for path, per in labels.items())
+    return _label_index_of(key)
+
+
+@lru_cache(maxsize=256)
+def _label_index_of(
+    key: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...],
+) -> _LabelIndex:
+    paths: list[tuple[str, list[tuple[str, bool, tuple[str, ...]]]]] = []
+    cjk: list[tuple[int, int, str]] = []
+    exact: dict[str, list[tuple[int, int]]] = {}
+    for path_index, (path, per_language) in enumerate(key):
+        path_labels: list[tuple[str, bool, tuple[str, ...]]] = []
+        for label in sorted({label for _lang, texts in per_language for label in texts}):
+            is_cjk = _CJK.search(label) is not None
+            tokens = () if is_cjk else _label_tokens(label)
+            if not (is_cjk or tokens):
+                continue
+            if is_cjk:
+                cjk.append((path_index, len(path_labels), _token(label.replace(" ", ""))))
+            else:
+                exact.setdefault(tokens[0], []).append((path_index, len(path_labels)))
+            path_labels.append((label, is_cjk, tokens))
+        paths.append((path, path_labels))
+    fuzzy = sorted(token for token in exact if len(token) >= 5)
+    return _LabelIndex(paths=paths, cjk=cjk, exact=exact, fuzzy=fuzzy, starts={})
+
+
 def _find_labels(page: Page, rows: list[list[Word]], labels: Labels) -> list[LabelHit]:
     """Every occurrence of every label, minus those inside a longer label's occurrence (``Total`` in
     ``Total net``)."""
     hits: list[LabelHit] = []
-    prepared = [
-        (path, sorted({label for labels_ in per_language.values() for label in labels_}))
-        for path, per_language in labels.items()
-    ]
+    index = _label_index(labels)
     for row in rows:
         folded = [_token(word.text) for word in row]
-        for path, path_labels in prepared:
-            seen: set[tuple[int, int]] = set()
-            for label in path_labels:
-                if _CJK.search(label):
-                    hits.extend(_cjk_hits(page, row, folded, path, label))
-                    continue
-                tokens = _label_tokens(label)
-                if not tokens:
-                    continue
-                for start in range(len(row) - len(tokens) + 1):
-                    if _word_matches(tokens[0], folded[start]) <= 0:
-                        continue
-                    scores = [_word_matches(token, folded[start + i]) for i, token in enumerate(tokens)]
-                    if min(scores) <= 0 or (start, len(tokens)) in seen:
-                        continue
-                    # Short labels (R, L, PD) only count as whole words in their original case or upper case.
-                    if (
-                        len(tokens) == 1
-                        and len(tokens[0]) <= 2
-                        and _PUNCT.sub("", row[start].text)
-                        not in (
-                            label.strip(".:"),
-                            label.strip(".:").upper(),
-                        )
-                    ):
-                        continue
-                    if _inside_prose(row, start, label):
-                        continue
-                    if _names_a_company(row, start + len(tokens)):
-                        # "Lieferant GmbH", "Vendor Ltd": the label word is the start of a company's name.
-                        continue
-                    seen.add((start, len(tokens)))
-                    hits.append(
-                        LabelHit(
-                            path=path,
-                            page=page,
-                            words=tuple(row[start : start + len(tokens)]),
-                            label_tokens=sum(len(token) for token in tokens),
-                            quality=sum(scores) / len(scores),
-                        )
-                    )
+        # Where each label may start, in the order of a scan path by path, label by label, word by word.
+        found = [(p, i, start) for start, word in enumerate(folded) for p, i in index.starting_at(word)]
+        if index.cjk:
+            joined = "".join(folded)  # a CJK label matches joined words: it is in the row's joined text
+            found.extend((p, i, -1) for p, i, target in index.cjk if target in joined)
+        found.sort()
+        seen: set[tuple[int, int, int]] = set()
+        for p, i, start in found:
+            path, path_labels = index.paths[p]
+            label, cjk, tokens = path_labels[i]
+            if cjk:
+                hits.extend(_cjk_hits(page, row, folded, path, label))
+                continue
+            if start + len(tokens) > len(row):
+                continue
+            scores = [_word_matches(token, folded[start + k]) for k, token in enumerate(tokens)]
+            if min(scores) <= 0 or (p, start, len(tokens)) in seen:
+                continue
+            # Short labels (R, L, PD) only count as whole words in their original case or upper case.
+            if (
+                len(tokens) == 1
+                and len(tokens[0]) <= 2
+                and _PUNCT.sub("", row[start].text)
+                not in (
+                    label.strip(".:"),
+                    label.strip(".:").upper(),
+                )
+            ):
+                continue
+            if _inside_prose(row, start, label):
+                continue
+            if _names_a_company(row, start + len(tokens)):
+                # "Lieferant GmbH", "Vendor Ltd": the label word is the start of a company's name.
+                continue
+            seen.add((p, start, len(tokens)))
+            hits.append(
+                LabelHit(
+                    path=path,
+                    page=page,
+                    words=tuple(row[start : start + len(tokens)]),
+                    label_tokens=sum(len(token) for token in tokens),
+                    quality=sum(scores) / len(scores),
+                )
+            )
+    word_ids = [{id(word) for word in hit.words} for hit in hits]
     kept: list[LabelHit] = []
-    for hit in hits:
-        ids = {id(word) for word in hit.words}
+    for hit, ids in zip(hits, word_ids, strict=True):
         inside_longer = any(
-            (other is not hit and ids < {id(word) for word in other.words})
-            or (other is not hit and ids == {id(w) for w in other.words} and other.label_tokens > hit.label_tokens)
-            for other in hits
+            other is not hit and (ids < other_ids or (ids == other_ids and other.label_tokens > hit.label_tokens))
+            for other, other_ids in zip(hits, word_ids, strict=True)
         )
         if not inside_longer:
             kept.append(hit)
@@ -490,7 +552,9 @@ def _read(kind: FieldKind, words: Sequence[Word], labelled: bool = False) -> tup
         for start in range(min(len(words), 3)):
             for end in range(start + 1, min(len(words), start + 9) + 1):
                 candidate = compact("".join(w.text for w in words[start:end]))
-                if stdnum_iban.is_valid(candidate):
+                if len(candidate) > _IBAN_MAX_CHARS:
+                    break  # longer still with every further word
+                if _IBAN_SHAPE.fullmatch(candidate) and stdnum_iban.is_valid(candidate):
                     return stdnum_iban.format(candidate).replace(" ", ""), tuple(words[start:end])
         return None
     if kind == "vat_id":

@@ -3,10 +3,12 @@ prescription tables, and provenance boxes on the words the values came from."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agents.classify import classify
-from agents.offline import offline_extract
+from agents.offline import _label_index, _word_matches, offline_extract
 from extractors.model import Line, Word
 from extractors.types import get_type, registered_types
 from extractors.validation import validate
@@ -573,3 +575,39 @@ def test_an_unlabelled_date_ending_the_title_line_is_the_issue_date() -> None:
     assert offline_extract(document, get_type("invoice")).data["issue_date"] == "2014-01-24"
     untitled = document_from_text("Muster Versicherung AG\nHerrn Max Mustermann\nIhr Schreiben     24. Januar 2014\n")
     assert "issue_date" not in offline_extract(untitled, get_type("invoice")).data
+
+
+def _label_sets() -> list[Any]:
+    """Every label set the offline extractor scans rows for: each type's field labels, table rows and columns."""
+    out: list[Any] = []
+    for doc_type in registered_types():
+        out.append(doc_type.labels)
+        for table in doc_type.tables:
+            out.extend((table.rows, table.columns))
+    return out
+
+
+def _near_misses(token: str) -> list[str]:
+    """The token and OCR-like variants of it: a letter dropped, doubled or changed, a letter added at the end."""
+    variants = [token, token + "s", token[:-1], token[1:], token + token[-1:]]
+    variants += [token[:i] + "x" + token[i + 1 :] for i in range(len(token))]
+    variants += [token[:i] + token[i + 1 :] for i in range(len(token))]
+    return [v for v in variants if v]
+
+
+@pytest.mark.parametrize("labels", _label_sets(), ids=lambda _: "labels")
+def test_label_index_finds_exactly_the_labels_whose_first_word_matches(labels: Any) -> None:
+    # The index answers in one lookup what _find_labels used to learn by comparing every label with every word.
+    index = _label_index(labels)
+    words = sorted(
+        {v for _path, entries in index.paths for _l, _c, tokens in entries for t in tokens for v in _near_misses(t)}
+    )
+    words += ["", "1", "1.234,56", "zzzzzz", "totale", "netto"]
+    for word in words:
+        expected = sorted(
+            (p, i)
+            for p, (_path, entries) in enumerate(index.paths)
+            for i, (_label, cjk, tokens) in enumerate(entries)
+            if not cjk and _word_matches(tokens[0], word) > 0
+        )
+        assert list(index.starting_at(word)) == expected, word
