@@ -44,6 +44,7 @@ MAX_VALUE_WORDS = 8
 # most word runs fail this shape, and it costs a fraction of the full check, which ran for every run on a page.
 _IBAN_SHAPE = re.compile(r"[A-Z]{2}\w{2}[0-9A-Z]{11,30}")
 _IBAN_MAX_CHARS = 34
+_ID_START = re.compile(r"[A-Z]")
 # Below this fuzzy ratio a word is not the label word (OCR may drop an accent or confuse l/1).
 LABEL_WORD_MATCH = 88
 
@@ -105,16 +106,17 @@ def _rows(page: Page) -> list[list[Word]]:
     # into one. Each such word is a row of its own, which no other word joins.
     sideways = [w for w in page.words if _sideways(w)]
     upright = [w for w in page.words if not _sideways(w)]
+    spans: list[list[float]] = []  # each row's top and bottom so far
     for word in sorted(upright, key=lambda w: ((w.bbox[1] + w.bbox[3]) / 2, w.bbox[0])):
         middle = (word.bbox[1] + word.bbox[3]) / 2
-        for row in rows:
-            top = min(w.bbox[1] for w in row)
-            bottom = max(w.bbox[3] for w in row)
-            if top <= middle <= bottom:
+        for row, span in zip(rows, spans, strict=True):
+            if span[0] <= middle <= span[1]:
                 row.append(word)
+                span[0], span[1] = min(span[0], word.bbox[1]), max(span[1], word.bbox[3])
                 break
         else:
             rows.append([word])
+            spans.append([word.bbox[1], word.bbox[3]])
     rows.extend([word] for word in sideways)
     for row in rows:
         row.sort(key=lambda w: w.bbox[0])
@@ -807,6 +809,8 @@ def _fallbacks(document: Document, doc_type: DocumentType, found: dict[str, Cand
 def _scan(page: Page, kind: FieldKind, exclude: set[str]) -> tuple[Any, tuple[Word, ...]] | None:
     words = page.words
     for start in range(len(words)):
+        if kind in ("iban", "vat_id") and not _ID_START.match(compact(words[start].text)):
+            continue  # both begin with a country code, so with this word's first letter
         read = _read(kind, words[start : start + 9])
         if read is None:
             continue
