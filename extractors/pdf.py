@@ -8,7 +8,6 @@ PDFium is not thread-safe, so every call into it holds one process-wide lock.
 from __future__ import annotations
 
 import ctypes
-import io
 import logging
 import math
 import threading
@@ -20,6 +19,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from extractors.errors import CorruptFile, EncryptedPdf, ImageTooLarge, TooManyPages
+from extractors.images import encode_png
 from extractors.intake import Limits
 from extractors.model import Line, Page, Word
 from extractors.pages import PageSource
@@ -218,9 +218,7 @@ def _render(page: pdfium.PdfPage, dpi: float) -> bytes:
         image = bitmap.to_pil()
     except pdfium.PdfiumError as exc:
         raise CorruptFile("A PDF page could not be drawn.") from exc
-    out = io.BytesIO()
-    image.save(out, format="PNG", compress_level=1, dpi=(dpi, dpi))
-    return out.getvalue()
+    return encode_png(image, dpi)
 
 
 def render_page(data: bytes, number: int, dpi: float = TEXT_LAYER_DPI) -> bytes:

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from extractors.errors import ImageTooLarge, TooManyPages
+from extractors.images import encode_png
 from extractors.intake import Limits
 from extractors.pages import iter_pages, split_pages
 
@@ -112,3 +113,24 @@ def test_webp_and_bmp(fmt: str) -> None:
     marked().save(out, format=fmt)
     [page] = split_pages(out.getvalue())
     assert png_bytes(page.image_png or b"").size == (300, 200)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (3, 700), (1654, 257), (640, 256), (17, 513)])
+def test_encoded_png_holds_exactly_the_pixels_and_resolution(width: int, height: int) -> None:
+    # Our own PNG writer (no row filter, RLE): Pillow must read back every pixel, the size and the dpi.
+    pixels = bytes((x * 7 + y * 13 + (x * y) % 11) % 256 for y in range(height) for x in range(width))
+    image = Image.frombytes("L", (width, height), pixels)
+    png = encode_png(image, 199.5)
+    decoded = Image.open(io.BytesIO(png))
+    decoded.load()
+    assert decoded.mode == "L"
+    assert decoded.size == (width, height)
+    assert decoded.tobytes() == pixels
+    assert decoded.info["dpi"] == pytest.approx((199.5, 199.5), abs=0.02)
+
+
+def test_bilevel_pages_stay_bilevel_pngs() -> None:
+    image = Image.new("1", (64, 32), 1)
+    decoded = Image.open(io.BytesIO(encode_png(image, 300.0)))
+    assert decoded.mode == "1"
+    assert decoded.tobytes() == image.tobytes()
