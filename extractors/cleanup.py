@@ -19,12 +19,15 @@ from extractors.errors import CorruptFile
 
 log = logging.getLogger(__name__)
 
-UPSCALE_TO_DPI = 200.0  # enough for the LSTM on 8-12 pt print; more pixels cost time and read no better
+# Print scanned at 120 dpi (7 samples): CER .045 as is, .024 upscaled to 150 dpi, .033 to 200 dpi at 20 % more
+# Tesseract CPU than 150; at 100 dpi all equal (~.024). Handwriting gains nothing either way.
+UPSCALE_TO_DPI = 150.0
 DOWNSCALE_TO_DPI = 300.0
 UPSCALE_BELOW_DPI = 150.0  # Tesseract scales text lines itself; only truly low-resolution scans gain from pixels
 DOWNSCALE_ABOVE_DPI = 450.0  # more pixels than this only slows Tesseract down
 MAX_SCALE = 4.0
 MIN_SKEW, MAX_SKEW = 0.15, 6.0  # degrees: below is noise, above is not "small"
+_STRIP = 16  # columns (of the reduced page) per strip of the skew profile
 
 
 def decode(image_png: bytes) -> Image.Image:
@@ -35,6 +38,14 @@ def decode(image_png: bytes) -> Image.Image:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise CorruptFile("The page image is damaged and cannot be read.") from exc
     return image if image.mode == "L" else image.convert("L")
+
+
+def is_bilevel(image_png: bytes) -> bool:
+    """Whether the page image is stored with one bit per pixel (a fax or bilevel TIFF scan)."""
+    try:
+        return bool(Image.open(io.BytesIO(image_png)).mode == "1")  # reads the header only
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
 
 
 def scale_for(dpi: float) -> float:
@@ -91,24 +102,37 @@ def detect_orientation(image: Image.Image, *, timeout: float = 60.0) -> Orientat
 
 
 def estimate_skew(image: Image.Image) -> float:
-    """The small angle (degrees, counter-clockwise correction) that makes text lines horizontal; 0 if none."""
-    factor = max(1, round(max(image.size) / 1000))
-    small = image.reduce(factor) if factor > 1 else image  # box filter: cheap, and enough to see text lines
-    ink = np.asarray(small) < 128
-    ys, xs = np.nonzero(ink)
-    if len(xs) < 200 or len(xs) > 0.5 * ink.size:
+    """The small angle (degrees, counter-clockwise correction) that makes text lines horizontal; 0 if none.
+
+    The angle whose sheared row profile is sharpest (text lines in few rows, white between them). The profile is
+    built from vertical strips of the page, each shifted as a whole: a strip is a few pixels wide, so within it
+    the drift of a line (< 2 rows at 6 degrees) blurs nothing, and Pillow's box filter does the reduction in C.
+    """
+    factor = max(1, round(max(image.size) / 1000))  # about 1000 rows: enough to see text lines
+    strip = _STRIP * factor
+    if image.width < 2 * strip or image.height < 2 * factor:
         return 0.0
-    height = small.height
+    # Darkness per (row, strip); a uniform grey background or noise shifts every row alike and sharpens nothing.
+    dark = 255.0 - np.asarray(image.reduce((strip, factor)), dtype=np.float32)
+    ink = float(dark.mean()) / 255.0
+    if ink * dark.size * _STRIP < 200 or ink > 0.5:  # a blank page, or a photo rather than text
+        return 0.0
+    profiles = np.ascontiguousarray(dark.T)  # (strips, rows)
+    count, rows = profiles.shape
+    centres = (np.arange(count) + 0.5) * _STRIP  # strip centres in reduced pixels
+    margin = int(np.ceil(centres[-1] * np.tan(np.radians(MAX_SKEW + 0.6)))) + 1
+    padded = np.pad(profiles, ((0, 0), (2 * margin, 2 * margin)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, rows + 2 * margin, axis=1)
 
-    def sharpness(angle: float) -> float:
-        shifted = ys - xs * np.tan(np.radians(angle))
-        rows = np.bincount(np.clip(np.round(shifted).astype(np.int64) + height, 0, 3 * height), minlength=1)
-        return float(np.dot(rows, rows))
+    def sharpest(angles: np.ndarray) -> float:
+        # Ink at (x, y) lands in row y - x tan(angle): strip k's profile is read from offset x_k tan(angle).
+        offsets = np.round(np.outer(np.tan(np.radians(angles)), centres)).astype(np.int64) + margin
+        sheared = windows[np.arange(count), offsets].sum(axis=1)  # (angles, rows)
+        scores = np.einsum("ij,ij->i", sheared, sheared, dtype=np.float64)
+        return float(angles[int(np.argmax(scores))])
 
-    coarse = np.arange(-MAX_SKEW, MAX_SKEW + 1e-9, 0.5)
-    best = float(max(coarse, key=sharpness))
-    fine = np.arange(best - 0.5, best + 0.5 + 1e-9, 0.1)
-    best = float(max(fine, key=sharpness))
+    best = sharpest(np.arange(-MAX_SKEW, MAX_SKEW + 1e-9, 0.5))
+    best = sharpest(np.arange(best - 0.5, best + 0.5 + 1e-9, 0.1))
     return round(best, 2) if MIN_SKEW <= abs(best) <= MAX_SKEW else 0.0
 
 

@@ -10,8 +10,8 @@ learn the language, then the page is read once with that language's model. When 
 the probe is kept and only the rest of the page is read, so such a page costs one pass. A probe that reads like
 garbage is read again with jpn (an upright CJK page); a sideways or upside-down probe makes the candidate turns be
 probed; OSD only when neither settles it. The whole page is read again only when its text turns out to be in yet
-another language. A page whose clean-up changed nothing is handed to Tesseract as its own PNG, so a clean upright
-page with known language costs what the raw ``tesseract`` command costs.
+another language. Tesseract gets the cleaned page as an uncompressed BMP (it need not decode again what docline
+decoded), except a bilevel page that clean-up left unchanged, which it gets as its own 1-bit PNG.
 
 Measured alternatives (bench/ocr.py, CPU-s per page): Debian's Latin *script* model reads every Western European
 language in one pass but costs ~0.85 s against ~0.43 s for a language model (0.33 s just to load its 89 MB word
@@ -83,7 +83,7 @@ class _Reading:
 def _tesseract(
     image: Image.Image, languages: list[str], dpi: float, timeout: float, *, original: bytes | None = None
 ) -> _Reading:
-    """One Tesseract run; ``original`` is the page's own PNG when ``image`` is that page unchanged."""
+    """One Tesseract run; ``original`` is the page's own PNG when ``image`` is that bilevel page unchanged."""
     # Tesseract runs its LSTM with OpenMP threads that fight each other on a busy machine: one thread per run.
     os.environ["OMP_THREAD_LIMIT"] = "1"
     config = f"--oem 1 --psm 3 --dpi {round(dpi)}"
@@ -91,33 +91,36 @@ def _tesseract(
         if original is not None:
             path = os.path.join(tmp, "page.png")
             with open(path, "wb") as f:
-                f.write(original)  # nothing to re-encode: Tesseract reads exactly what the raw command would
+                f.write(original)  # a 1-bit PNG: Tesseract skips binarisation, cheaper than an 8-bit copy
         else:
+            # Uncompressed: Tesseract spends no time decoding what docline has decoded already (a noisy page's
+            # PNG costs it ~35 ms), and Leptonica reads BMP faster than PNM.
             path = os.path.join(tmp, "page.bmp")
-            image.save(path, format="BMP")  # uncompressed, and Leptonica reads BMP faster than PNG or PNM
+            image.save(path, format="BMP")
         try:
-            data = pytesseract.image_to_data(
-                path, lang="+".join(languages), config=config, timeout=timeout, output_type=pytesseract.Output.DICT
+            tsv = pytesseract.image_to_data(
+                path, lang="+".join(languages), config=config, timeout=timeout, output_type=pytesseract.Output.STRING
             )
         except RuntimeError as exc:  # pytesseract reports its timeout as a bare RuntimeError
             raise OcrFailed("Reading the page took too long and was stopped.") from exc
         except pytesseract.TesseractError as exc:
             raise OcrFailed(f"Tesseract could not read the page: {exc.message}".strip()) from exc
-    return _Reading(lines=_lines(data), languages=languages)
+    return _Reading(lines=_lines(str(tsv)), languages=languages)
 
 
-def _lines(data: dict[str, list[object]]) -> list[Line]:
-    grouped: dict[tuple[int, int, int], list[Word]] = {}
-    for i, raw in enumerate(data["text"]):
-        text = str(raw).strip()
-        conf = float(str(data["conf"][i]))
+def _lines(tsv: str) -> list[Line]:
+    """Words of Tesseract's TSV grouped into its lines (rows: level page block par line word l t w h conf text)."""
+    grouped: dict[tuple[str, str, str], list[Word]] = {}
+    for row in tsv.splitlines()[1:]:
+        cells = row.split("\t", 11)
+        if len(cells) < 12 or cells[0] != "5":  # level 5 = word
+            continue
+        text, conf = cells[11].strip(), float(cells[10])
         if not text or conf < 0:
             continue
-        left, top = int(str(data["left"][i])), int(str(data["top"][i]))
-        width, height = int(str(data["width"][i])), int(str(data["height"][i]))
-        key = (int(str(data["block_num"][i])), int(str(data["par_num"][i])), int(str(data["line_num"][i])))
+        left, top, width, height = int(cells[6]), int(cells[7]), int(cells[8]), int(cells[9])
         word = Word(text=text, conf=min(max(conf / 100.0, 0.0), 1.0), bbox=(left, top, left + width, top + height))
-        grouped.setdefault(key, []).append(word)
+        grouped.setdefault((cells[2], cells[3], cells[4]), []).append(word)
     return [Line(words=words) for words in grouped.values()]
 
 
@@ -221,6 +224,7 @@ def ocr_page(
     Boxes are in pixels of ``render_page(image_png, page)``.
     """
     image = cleanup.decode(image_png)
+    bilevel = cleanup.is_bilevel(image_png)
     scale = cleanup.scale_for(dpi)
     image = cleanup.rescale(image, scale)
     page_dpi = dpi * scale
@@ -273,7 +277,7 @@ def ocr_page(
         upright = cleanup.deskew(image, skew)
 
     if best is None:
-        same = image_png if scale == 1.0 and skew == 0.0 and rotation == 0 else None
+        same = image_png if bilevel and scale == 1.0 and skew == 0.0 and rotation == 0 else None
         best = _tesseract(upright, langs, page_dpi, timeout, original=same)
 
     if from_script and langs != ["eng"] and best.score < GOOD_CONFIDENCE:
@@ -310,7 +314,7 @@ def ocr_page(
     if auto:
         detected = language.detect(best.text)
         if detected is not None and detected not in langs:
-            same = image_png if scale == 1.0 and skew == 0.0 and rotation == 0 else None
+            same = image_png if bilevel and scale == 1.0 and skew == 0.0 and rotation == 0 else None
             again = _tesseract(upright, [detected], page_dpi, timeout, original=same)
             # The right model reads the language's own letters; keep it unless it is clearly worse.
             if again.score >= best.score - 0.03:

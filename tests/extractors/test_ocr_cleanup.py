@@ -42,7 +42,7 @@ def test_quarter_turns_are_clockwise() -> None:
 
 
 def test_resolution_is_brought_into_tesseracts_range() -> None:
-    assert cleanup.scale_for(100) == pytest.approx(2.0)
+    assert cleanup.scale_for(100) == pytest.approx(1.5)
     assert cleanup.scale_for(300) == 1.0
     assert cleanup.scale_for(200) == 1.0
     assert cleanup.scale_for(600) == pytest.approx(0.5)
