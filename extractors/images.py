@@ -94,7 +94,10 @@ def iter_pages(
             dpi = guess_dpi(image)
             orientation = image.getexif().get(0x0112, 1) if media_type != PNG else 1
             if n == 1 and media_type == PNG and image.mode in ("L", "RGB", "1"):
-                image.load()  # prove the data decodes, then pass the original bytes on untouched
+                # Prove the file whole (every chunk there, every CRC right) without inflating it, then pass the
+                # original bytes on untouched: OCR decodes the pixels once, not split and OCR both (a damaged
+                # stream behind valid CRCs is rejected by OCR's decode, as corrupt_file too).
+                image.verify()
                 png = data
             else:
                 frame = ImageOps.exif_transpose(image) if orientation != 1 else image
