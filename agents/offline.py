@@ -34,6 +34,8 @@ from extractors.normalize import (
 from extractors.rules import set_path
 from extractors.types import DocumentType, FieldKind, FieldSpec, Labels, TableHint
 
+# Labels, keywords and page words are folded again and again (per document, per step): remember them.
+_fold = lru_cache(maxsize=1 << 16)(fold)
 _PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 _LEGAL_FORMS = re.compile(
     r"\b(gmbh|ag|kg|ohg|ug|e\.?k|ltd|limited|llc|inc|plc|corp|s\.?a\.?s?|sarl|s\.?r\.?l|s\.?l|s\.?p\.?a|lda|b\.?v|n\.?v|"
@@ -80,7 +82,7 @@ class Candidate:
 
 @lru_cache(maxsize=65536)
 def _token(text: str) -> str:
-    return _PUNCT.sub("", fold(text))
+    return _PUNCT.sub("", _fold(text))
 
 
 @lru_cache(maxsize=8192)
@@ -166,7 +168,7 @@ def _names_a_company(row: list[Word], after: int) -> bool:
         return False
     word, before = row[after], row[after - 1]
     close = word.bbox[0] - before.bbox[2] <= 1.5 * _height([before])
-    return close and _LEGAL_FORMS.fullmatch(fold(word.text).strip(",")) is not None
+    return close and _LEGAL_FORMS.fullmatch(_fold(word.text).strip(",")) is not None
 
 
 def _inside_prose(row: list[Word], start: int, label: str) -> bool:
@@ -578,14 +580,14 @@ def _read(kind: FieldKind, words: Sequence[Word], labelled: bool = False) -> tup
         for word in words[:4]:
             text = _PUNCT.sub("", word.text) if not word.text[-1:].isalnum() else word.text.lstrip(":#")
             text = _GLUED_NUMBER_SIGN.sub("", text)
-            if fold(text) in _NOISE_TOKENS or fold(word.text) in _NOISE_TOKENS:
+            if _fold(text) in _NOISE_TOKENS or _fold(word.text) in _NOISE_TOKENS:
                 continue
             match = _IDENTIFIER.fullmatch(text)
             if match:
                 return text, (word,)
         return None
     # Text kinds: the words as printed.
-    kept = [w for w in words if fold(w.text) not in (":", "-")]
+    kept = [w for w in words if _fold(w.text) not in (":", "-")]
     text = _joined(kept).strip(" :")
     if not text or (kind == "name" and not _could_be_name(text)):
         return None
@@ -616,7 +618,7 @@ def _could_be_name(text: str) -> bool:
     """Whether ``text`` may be a person's or company's name: it has letters, starts with a capital (or a particle
     like "van"), not a sentence's lower-case word ("bleibt Eigentümer …"), and holds no long number (a GLN)."""
     first = text.split()[0]
-    if first[:1].islower() and fold(first).strip(".,'") not in _NAME_PARTICLES and not first.startswith(("d'", "l'")):
+    if first[:1].islower() and _fold(first).strip(".,'") not in _NAME_PARTICLES and not first.startswith(("d'", "l'")):
         return False
     return any(ch.isalpha() for ch in text) and not re.search(r"\d{6,}", text)
 
@@ -666,7 +668,7 @@ def _candidates_for(hit: LabelHit, kind: FieldKind, rows: list[list[Word]], stop
             factor *= 0.5  # read as printed though its check digits fail: any valid ID wins over it
         if where == "below" and kind == "amount" and len(used) == 1:
             value, used = _column_end(value, used[0], rows)
-        meaningful = [w for w in words if _PUNCT.sub("", w.text) and fold(w.text) not in _NOISE_TOKENS]
+        meaningful = [w for w in words if _PUNCT.sub("", w.text) and _fold(w.text) not in _NOISE_TOKENS]
         if where == "right" and meaningful and used[0] is not meaningful[0] and not _is_rate(meaningful[0]):
             # Words between label and value: the label was part of a longer phrase ("N° de facture associée").
             factor *= 0.6
@@ -793,7 +795,7 @@ def _fallbacks(document: Document, doc_type: DocumentType, found: dict[str, Cand
                     break
     if "seller.name" in kinds and "seller.name" not in found and document.pages:
         vocabulary = {
-            fold(word)
+            _fold(word)
             for words in [
                 *doc_type.keywords.values(),
                 *(labels for per in doc_type.labels.values() for labels in per.values()),
@@ -809,9 +811,17 @@ def _fallbacks(document: Document, doc_type: DocumentType, found: dict[str, Cand
 def _scan(page: Page, kind: FieldKind, exclude: set[str]) -> tuple[Any, tuple[Word, ...]] | None:
     words = page.words
     for start in range(len(words)):
-        if kind in ("iban", "vat_id") and not _ID_START.match(compact(words[start].text)):
+        # Only a value starting at this very word counts: skip words _read would drop or that cannot start one.
+        text = words[start].text
+        if not (_PUNCT.sub("", text) or text.strip() in ("€", "$", "£", "%")):
+            continue
+        if kind in ("iban", "vat_id") and not _ID_START.match(compact(text)):
             continue  # both begin with a country code, so with this word's first letter
-        read = _read(kind, words[start : start + 9])
+        if kind == "currency":
+            code = _currency(text)  # what _read answers for a currency starting at this word
+            read = None if code is None else (code, (words[start],))
+        else:
+            read = _read(kind, words[start : start + 9])
         if read is None:
             continue
         value, used = read
@@ -829,13 +839,13 @@ def _company_at_top(page: Page, vocabulary: set[str]) -> tuple[Word, ...] | None
     if rows and min(w.bbox[1] for w in rows[0]) < page.height / 4:
         first = _blocks(rows[0])[0]
         text = " ".join(w.text for w in first)
-        folded = fold(text).strip(" :")
+        folded = _fold(text).strip(" :")
         if sum(ch.isalpha() for ch in text) >= 3 and not any(ch.isdigit() for ch in text) and folded not in vocabulary:
             return tuple(first) + _name_continued(first, rows[1:2])
     top_half = [row for row in rows if min(w.bbox[1] for w in row) < page.height / 2]
     for row in top_half:
         for block in _blocks(row):
-            if _LEGAL_FORMS.search(fold(" ".join(w.text for w in block))):
+            if _LEGAL_FORMS.search(_fold(" ".join(w.text for w in block))):
                 return tuple(block)
     return None
 
@@ -843,10 +853,10 @@ def _company_at_top(page: Page, vocabulary: set[str]) -> tuple[Word, ...] | None
 def _name_continued(first: list[Word], following: list[list[Word]]) -> tuple[Word, ...]:
     """The letterhead's second line when the name runs on to it and ends in its legal form there ("MVM Musterhafter"
     above "Versicherungsverein Musterstadt a.G."); nothing when the first line is complete or the next is no name."""
-    if not following or _LEGAL_FORMS.search(fold(" ".join(w.text for w in first))):
+    if not following or _LEGAL_FORMS.search(_fold(" ".join(w.text for w in first))):
         return ()
     block = _blocks(following[0])[0]
-    text = fold(" ".join(w.text for w in block))
+    text = _fold(" ".join(w.text for w in block))
     height = _height(first)
     close_below = min(w.bbox[1] for w in block) - max(w.bbox[3] for w in first) < height
     aligned = abs(block[0].bbox[0] - first[0].bbox[0]) < height
@@ -992,7 +1002,7 @@ def _dated_number(document: Document, number: Candidate) -> Candidate | None:
         if not any(w is last for w in row):
             continue
         after = [w for w in sorted(row, key=lambda w: w.bbox[0]) if w.bbox[0] >= last.bbox[2] - 1 and w is not last]
-        if len(after) < 2 or fold(after[0].text).strip(" :,") not in _DATED:
+        if len(after) < 2 or _fold(after[0].text).strip(" :,") not in _DATED:
             return None
         read = _read("date", after[1:7])
         if read is None or _date_at([w for w in after[1:] if _PUNCT.sub("", w.text)], 0) == 0:
@@ -1141,7 +1151,7 @@ def offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
         if dated is not None:
             found["issue_date"] = dated
     if "issue_date" in specs and "issue_date" not in found and document.pages:
-        titled = _titled_date(document.pages[0], {fold(words[0]) for words in doc_type.keywords.values() if words})
+        titled = _titled_date(document.pages[0], {_fold(words[0]) for words in doc_type.keywords.values() if words})
         if titled is not None:
             found["issue_date"] = titled
     for fallback in _fallbacks(document, doc_type, found):
