@@ -817,6 +817,7 @@ def _scan(page: Page, kind: FieldKind, exclude: set[str]) -> tuple[Any, tuple[Wo
             continue
         if kind in ("iban", "vat_id") and not _ID_START.match(compact(text)):
             continue  # both begin with a country code, so with this word's first letter
+        read: tuple[Any, tuple[Word, ...]] | None
         if kind == "currency":
             code = _currency(text)  # what _read answers for a currency starting at this word
             read = None if code is None else (code, (words[start],))
