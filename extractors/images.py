@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Iterator
 
 import numpy as np
+from isal import isal_zlib
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from extractors.errors import CorruptFile, ImageTooLarge, TooManyPages
@@ -129,19 +130,19 @@ _STRIP_ROWS = 256
 
 
 def encode_png(image: Image.Image, dpi: float) -> bytes:
-    """A page image as PNG, fast: 8-bit grey is written with no row filter and zlib's run-length strategy.
+    """A page image as PNG, fast: 8-bit grey is written with no row filter and ISA-L's deflate.
 
-    Pillow's encoder tries every PNG row filter on every row (half its time on a scanned page) and offers no choice.
-    On the samples' scans, no filter with RLE encodes in 45 % of Pillow's time at ``compress_level=1``, decodes in
-    60 % of its time, and is 10 % smaller (unfiltered rows of a page scan are long runs of white). Other modes
-    (bilevel) go through Pillow.
+    Pillow's encoder tries every PNG row filter on every row (half its time on a scanned page) and offers no choice;
+    unfiltered rows of a page scan are long runs of white and compress as well. Deflate is ISA-L's (``isal``) at
+    level 1: on the samples' 17 scans 38 ms against zlib's 167 ms at level 1 with RLE, for 6 % more bytes (6.0 MB
+    against 5.7; Pillow's own PNGs were 6.4 MB and took 356 ms). Other modes (bilevel) go through Pillow.
     """
     if image.mode != "L":
         out = io.BytesIO()
         image.save(out, format="PNG", compress_level=1, dpi=(dpi, dpi))
         return out.getvalue()
     width, height = image.size
-    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+    deflate = isal_zlib.compressobj(1)
     parts: list[bytes] = []
     for top in range(0, height, _STRIP_ROWS):
         rows = np.asarray(image.crop((0, top, width, min(top + _STRIP_ROWS, height))))
