@@ -1,12 +1,22 @@
 """Workflow engine benchmark: prints activities/s (chained, concurrent) and restart-to-resume time.
 
-The sidecar runs in its own process (``python -m sidecar``, durable SQLite commits); the worker and client run here
-with the Dapr SDK. Usage: ``.venv/bin/python bench/engine.py``.
+The sidecar runs in its own process (``python -m sidecar``, durable SQLite commits), the SDK worker in one or more
+processes of its own, and the client here, so each one's CPU per activity is measured apart. CPU seconds are robust
+to load from other processes; wall-clock figures are not. A worker process cannot go faster than one core (the GIL)
+divided by its own CPU per activity, whatever the sidecar costs — nor can a chain, whose steps all wait for each
+other — so that ceiling is printed too. The SDK spends much of it replaying each workflow's whole history every turn.
+
+Usage: ``.venv/bin/python bench/engine.py [--worker-processes N]``. With N > 1 the throughput figures are printed for
+one worker process first, then for N.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +36,27 @@ from sidecar.server import free_port  # noqa: E402
 
 CHAIN = 100
 FAN_WORKFLOWS, FAN_STEPS = 50, 5
+_ORCH = "DurableTask-Orchestration"  # the SDK's thread pool that runs workflow code
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(stat_path: str) -> float:
+    """User + system CPU seconds from a /proc stat file."""
+    with open(stat_path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds of this process's threads, summed by role (thread name without its pool number)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError):  # the thread ended meanwhile
+            cpu = _cpu(f"/proc/self/task/{tid}/stat")
+            role = re.sub(r"[-_ ]?\d+$", "", names.get(int(tid), "native"))
+            out[role] = out.get(role, 0.0) + cpu
+    return out
 
 
 class SidecarProcess:
@@ -60,8 +91,7 @@ class SidecarProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the sidecar process has used so far (robust to load from other processes)."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _cpu(f"/proc/{self.proc.pid}/stat")
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -72,10 +102,134 @@ class SidecarProcess:
         self.proc.wait()
 
 
-class Bench:
+def register(rt: wf.WorkflowRuntime, on_step: Any = None) -> None:
+    """The benchmark's workflow (a chain of n activities) and its activity; ``on_step(ctx)`` sees every step."""
+
+    def step(ctx: wf.WorkflowActivityContext, i: int) -> int:
+        if on_step is not None:
+            on_step(ctx)
+        return i + 1
+
+    def chain(ctx: wf.DaprWorkflowContext, n: int) -> Any:
+        v = 0
+        for _ in range(n):
+            v = yield ctx.call_activity(step, input=v)
+        return v
+
+    rt.register_activity(step, name="step")
+    rt.register_workflow(chain, name="chain")
+
+
+def worker_main(port: int) -> None:
+    """A worker process: serve the benchmark's workflow; answer "cpu" on stdin with its CPU by thread role."""
+    rt = wf.WorkflowRuntime(host="127.0.0.1", port=str(port))
+    register(rt)
+    rt.start()  # returns once the work-item stream is open
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "cpu":
+            print(json.dumps(cpu_by_role()), flush=True)
+    rt.shutdown()
+
+
+class WorkerProcess:
+    def __init__(self, port: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("benchmark worker process did not start")
+
+    def cpu(self) -> dict[str, float]:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write("cpu\n")
+        self.proc.stdin.flush()
+        return dict(json.loads(self.proc.stdout.readline()))
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run(client: wf.DaprWorkflowClient, count: int, steps: int, prefix: str) -> float:
+    """Start ``count`` chains of ``steps`` activities, wait for all of them; the elapsed seconds."""
+    t0 = time.perf_counter()
+    ids = [client.schedule_new_workflow("chain", input=steps, instance_id=f"{prefix}-{n}") for n in range(count)]
+    for iid in ids:
+        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=300)
+        if state is None or state.serialized_output != str(steps):
+            raise RuntimeError(f"workflow {iid} did not complete as expected: {state}")
+    return time.perf_counter() - t0
+
+
+def measured(
+    sidecar: SidecarProcess,
+    workers: list[WorkerProcess],
+    client: wf.DaprWorkflowClient,
+    count: int,
+    steps: int,
+    prefix: str,
+) -> str:
+    side0, own0 = sidecar.cpu_seconds(), time.process_time()
+    roles0 = [w.cpu() for w in workers]
+    elapsed = run(client, count, steps, prefix)
+    side, own = sidecar.cpu_seconds() - side0, time.process_time() - own0
+    roles = [w.cpu() for w in workers]
+    worker = sum(sum(r.values()) - sum(r0.values()) for r, r0 in zip(roles, roles0, strict=True))
+    # the SDK replays a workflow's whole history on its orchestration threads, one turn at a time per workflow
+    orch = sum(r.get(_ORCH, 0.0) - r0.get(_ORCH, 0.0) for r, r0 in zip(roles, roles0, strict=True))
+    total = count * steps
+    per = 1000 / total
+    return (
+        f"{count} workflow(s) x {steps} activities in {elapsed:.2f} s = {total / elapsed:.0f} activities/s;"
+        f" CPU per activity: sidecar {side * per:.2f} ms, SDK worker {worker * per:.2f} ms"
+        f" (of which replaying workflows {orch * per:.2f} ms), client {own * per:.2f} ms;"
+        f" SDK-bound ceiling with a zero-cost sidecar: {_rate(total, worker / len(workers))} activities/s"
+        " per worker process"
+    )
+
+
+def _rate(total: int, seconds: float) -> str:
+    return f"{total / seconds:.0f}" if seconds > 0 else "n/a"
+
+
+def throughput(sidecar: SidecarProcess, grpc_port: int, processes: int) -> None:
+    client = wf.DaprWorkflowClient(host="127.0.0.1", port=str(grpc_port))
+    workers = [WorkerProcess(grpc_port)]
+    try:
+        run(client, 2, 10, "warmup")
+        label = "1 worker process"
+        print(f"chained:    [{label}] {measured(sidecar, workers, client, 1, CHAIN, 'chain')}")
+        print(f"concurrent: [{label}] {measured(sidecar, workers, client, FAN_WORKFLOWS, FAN_STEPS, 'fan')}")
+        if processes > 1:
+            workers += [WorkerProcess(grpc_port) for _ in range(processes - 1)]
+            run(client, 4, 10, "warmup-n")
+            label = f"{processes} worker processes"
+            print(f"chained:    [{label}] {measured(sidecar, workers, client, 1, CHAIN, 'chain-n')}")
+            print(f"concurrent: [{label}] {measured(sidecar, workers, client, FAN_WORKFLOWS, FAN_STEPS, 'fan-n')}")
+    finally:
+        for w in workers:
+            w.stop()
+        client.close()
+
+
+class ResumeProbe:
+    """An in-process worker that records when each activity ran, for the restart-to-resume time."""
+
     def __init__(self, port: int) -> None:
         self.port = port
-        self.seen: list[tuple[float, str, int]] = []
+        self.seen: list[tuple[float, str]] = []
         self.lock = threading.Lock()
         self.rt = self.runtime()
         self.client = wf.DaprWorkflowClient(host="127.0.0.1", port=str(port))
@@ -83,36 +237,50 @@ class Bench:
     def runtime(self) -> wf.WorkflowRuntime:
         rt = wf.WorkflowRuntime(host="127.0.0.1", port=str(self.port))
 
-        def step(ctx: wf.WorkflowActivityContext, i: int) -> int:
+        def seen(ctx: wf.WorkflowActivityContext) -> None:
             with self.lock:
-                self.seen.append((time.perf_counter(), ctx.workflow_id, i))
-            return i + 1
+                self.seen.append((time.perf_counter(), ctx.workflow_id))
 
-        def chain(ctx: wf.DaprWorkflowContext, n: int) -> Any:
-            v = 0
-            for _ in range(n):
-                v = yield ctx.call_activity(step, input=v)
-            return v
-
-        rt.register_activity(step, name="step")
-        rt.register_workflow(chain, name="chain")
+        register(rt, seen)
         rt.start()
         return rt
 
-    def run(self, count: int, steps: int, prefix: str) -> float:
-        t0 = time.perf_counter()
-        ids = [
-            self.client.schedule_new_workflow("chain", input=steps, instance_id=f"{prefix}-{n}") for n in range(count)
-        ]
-        for iid in ids:
-            state = self.client.wait_for_workflow_completion(iid, timeout_in_seconds=300)
-            if state is None or state.serialized_output != str(steps):
-                raise RuntimeError(f"workflow {iid} did not complete as expected: {state}")
-        return time.perf_counter() - t0
+    def done(self, iid: str) -> int:
+        with self.lock:
+            return sum(1 for _, wid in self.seen if wid == iid)
+
+    def first_after(self, iid: str, t: float) -> float | None:
+        with self.lock:
+            return next((when for when, wid in self.seen[-20:] if wid == iid and when > t), None)
 
     def close(self) -> None:
         self.rt.shutdown()
         self.client.close()
+
+
+def restart(sidecar: SidecarProcess, data: Path, grpc_port: int, http_port: int) -> SidecarProcess:
+    """Kill the sidecar mid-chain, start it again, time until the chain's next activity runs."""
+    probe = ResumeProbe(grpc_port)
+    probe.client.schedule_new_workflow("chain", input=10_000, instance_id="long")
+    while probe.done("long") < 50:
+        time.sleep(0.01)
+    sidecar.kill()
+    probe.close()
+    done_before = probe.done("long")
+    sidecar = SidecarProcess(data, grpc_port, http_port)
+    launched, ready = sidecar.launched, sidecar.ready
+    probe.rt = probe.runtime()
+    probe.client = wf.DaprWorkflowClient(host="127.0.0.1", port=str(grpc_port))
+    while (resumed := probe.first_after("long", ready)) is None:
+        time.sleep(0.001)
+    print(
+        f"restart:    sidecar process launch to ready {ready - launched:.2f} s; ready to first resumed activity"
+        f" {resumed - ready:.3f} s; launch to resume {resumed - launched:.2f} s"
+        f" (chain had {done_before} activities done)"
+    )
+    probe.client.terminate_workflow("long")
+    probe.close()
+    return sidecar
 
 
 def commit_latency_ms(directory: Path, n: int = 50) -> float:
@@ -136,6 +304,15 @@ def commit_latency_ms(directory: Path, n: int = 50) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--worker-processes", type=int, default=1, metavar="N", help="SDK worker processes (>= 1)")
+    parser.add_argument("--worker", type=int, metavar="PORT", help=argparse.SUPPRESS)  # internal: be a worker
+    args = parser.parse_args()
+    if args.worker is not None:
+        worker_main(args.worker)
+        return
+    if args.worker_processes < 1:
+        parser.error("--worker-processes must be at least 1")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         print(
@@ -143,46 +320,11 @@ def main() -> None:
         )
         grpc_port, http_port = free_port(), free_port()
         sidecar = SidecarProcess(data, grpc_port, http_port)
-        bench = Bench(grpc_port)
-        bench.run(1, 10, "warmup")
-
-        def measured(count: int, steps: int, prefix: str) -> str:
-            side0, own0 = sidecar.cpu_seconds(), time.process_time()
-            elapsed = bench.run(count, steps, prefix)
-            side, own = sidecar.cpu_seconds() - side0, time.process_time() - own0
-            total = count * steps
-            return (
-                f"{count} workflow(s) x {steps} activities in {elapsed:.2f} s = {total / elapsed:.0f} activities/s;"
-                f" CPU per activity: sidecar {side / total * 1000:.2f} ms, worker+client {own / total * 1000:.2f} ms"
-            )
-
-        print(f"chained:    {measured(1, CHAIN, 'chain')}")
-        print(f"concurrent: {measured(FAN_WORKFLOWS, FAN_STEPS, 'fan')}")
-
-        # restart-to-resume: kill the sidecar mid-chain, start it again, time until the chain's next activity runs
-        bench.client.schedule_new_workflow("chain", input=10_000, instance_id="long")
-        while sum(1 for _, wid, _ in bench.seen if wid == "long") < 50:
-            time.sleep(0.01)
-        sidecar.kill()
-        bench.close()
-        done_before = sum(1 for _, wid, _ in bench.seen if wid == "long")
-        sidecar = SidecarProcess(data, grpc_port, http_port)
-        launched, ready = sidecar.launched, sidecar.ready
-        bench.rt = bench.runtime()
-        bench.client = wf.DaprWorkflowClient(host="127.0.0.1", port=str(grpc_port))
-        while True:
-            resumed = [t for t, wid, _ in bench.seen[-20:] if wid == "long" and t > ready]
-            if resumed:
-                break
-            time.sleep(0.001)
-        print(
-            f"restart:    sidecar process launch to ready {ready - launched:.2f} s; ready to first resumed activity"
-            f" {resumed[0] - ready:.3f} s; launch to resume {resumed[0] - launched:.2f} s"
-            f" (chain had {done_before} activities done)"
-        )
-        bench.client.terminate_workflow("long")
-        bench.close()
-        sidecar.stop()
+        try:
+            throughput(sidecar, grpc_port, args.worker_processes)
+            sidecar = restart(sidecar, data, grpc_port, http_port)
+        finally:
+            sidecar.stop()
 
 
 if __name__ == "__main__":
