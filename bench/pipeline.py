@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import resource
 import sys
 import tempfile
@@ -34,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import pytesseract.pytesseract as tesseract_module  # noqa: E402
 
-from tests.support.docline import run_app, wait_for  # noqa: E402
+from tests.support.docline import run_app  # noqa: E402
 
 SAMPLES = ROOT / "samples" / "documents"
 SUFFIXES = {".pdf", ".png", ".jpg", ".tif", ".webp"}
@@ -121,6 +123,51 @@ class ActivityClock:
         Activities._wrap = self._original  # type: ignore[method-assign]
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def threads_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of every live thread of this process by native id, named by Python's thread name when it has
+    one, else by the OS name (gRPC's C-core threads); /proc's 10 ms resolution."""
+    names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+    out: dict[int, tuple[str, float]] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        tid = int(task.name)
+        comm, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        out[tid] = (names.get(tid, comm), (int(fields[11]) + int(fields[12])) / _TICKS)
+    return out
+
+
+def thread_groups(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU per group of threads between two snapshots (pool threads grouped: ``DurableTask_3`` -> ``DurableTask``)."""
+    groups: dict[str, float] = {}
+    for tid, (name, seconds) in after.items():
+        group = re.sub(r"[-_ ]?\d+$|\s*\(.*\)$", "", name) or name
+        groups[group] = groups.get(group, 0.0) + seconds - before.get(tid, (name, 0.0))[1]
+    return groups
+
+
+def wait_all(client: Any, ids: list[str], timeout: float = 600.0) -> list[dict[str, Any]]:
+    """Every document's final record. One GET per second while the oldest is running (each GET costs the server
+    ~3 ms of CPU, counted as docline's: polling each document five times a second, as the tests' ``wait_for``
+    does, cost 0.2-0.3 s of the figures); the wall is taken from the records, so the interval does not bias it."""
+    deadline = time.monotonic() + timeout
+    results: list[dict[str, Any]] = []
+    while len(results) < len(ids):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(ids) - len(results)} documents not final after {timeout:.0f} s")
+        body = client.get(f"/v1/documents/{ids[len(results)]}").raise_for_status().json()
+        if body["status"] in FINAL:
+            results.append(body)
+        else:
+            time.sleep(1.0)
+    return results
+
+
 def cpu() -> tuple[float, float]:
     me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
@@ -149,6 +196,7 @@ def main() -> None:
         run_app(Path(tmp), **overrides) as app,
         app.client() as client,
     ):
+        threads0 = threads_cpu()
         cpu_self0, cpu_children0 = cpu()
         client0 = time.thread_time()  # this thread is the bench's HTTP client, not docline
         started, started_clock = time.perf_counter(), time.time()
@@ -160,13 +208,14 @@ def main() -> None:
                 )
                 resp.raise_for_status()
                 ids.append(resp.json()["id"])
-        results = [wait_for(client, i, FINAL, timeout=600) for i in ids]
+        results = wait_all(client, ids)
         polled = time.perf_counter() - started
         # The last document's own final write, not when the polling noticed it (up to one poll interval later).
         last = max(datetime.fromisoformat(r["updated_at"]).timestamp() for r in results)
         wall = min(polled, last - started_clock)
         cpu_self1, cpu_children1 = cpu()
         client_cpu = time.thread_time() - client0
+        threads1 = threads_cpu()
 
     pages = sum(r["source"]["pages"] or 0 for r in results)
     statuses: dict[str, int] = {}
@@ -187,6 +236,13 @@ def main() -> None:
         print(f"  activity {name:<12s} {seconds:.2f} s")
     print(f"  outside activities {app_cpu - in_activities:.2f} s (sidecar, workflow worker, gRPC, API)")
     print(f"  (the bench's own HTTP client: {client_cpu:.2f} s, not counted)")
+    groups = thread_groups(threads0, threads1)
+    groups.pop("MainThread", None)  # the bench's client
+    print("  by thread (activities run in DurableTask; the sidecar's gRPC server in docline-sidecar):")
+    for name, seconds in sorted(groups.items(), key=lambda item: -item[1])[:8]:
+        if seconds >= 0.005:
+            print(f"    {name:<28s} {seconds:.2f} s")
+    print(f"    {'(threads that ended)':<28s} {app_cpu - sum(groups.values()):.2f} s")
     print(f"CPU outside tess.   {app_cpu / max(app_cpu + tess_cpu, 1e-9) * 100:.1f} %")
     print(f"wall outside tess.  {(wall - busy) / wall * 100:.1f} % (no Tesseract running at all)")
     head, between, tail = clock.gaps(started, started + wall)
