@@ -5,7 +5,10 @@ column labels. Deterministic: the same document and type always give the same ex
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -1130,8 +1133,45 @@ def _read_item_tables(
     return out
 
 
+class _Remembered:
+    """The last few extractions by document content and type: the pipeline's repair step reads the same document
+    with the same type again (each attempt), and a retried activity repeats its step."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[int, str], tuple[DocumentType, Extraction]] = OrderedDict()
+
+    def get(self, key: tuple[int, str], doc_type: DocumentType) -> Extraction | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] is not doc_type:  # the entry holds its type, so its id was not reused
+                return None
+            self._entries.move_to_end(key)
+        return entry[1].model_copy(deep=True)  # callers may change what they get
+
+    def put(self, key: tuple[int, str], doc_type: DocumentType, extraction: Extraction) -> None:
+        with self._lock:
+            self._entries[key] = (doc_type, extraction.model_copy(deep=True))
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+_REMEMBERED = _Remembered(64)
+
+
 def offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
     """The type's fields read from ``document`` by labels and layout; unfound fields are simply absent."""
+    key = (id(doc_type), hashlib.blake2b(document.model_dump_json().encode(), digest_size=20).hexdigest())
+    remembered = _REMEMBERED.get(key, doc_type)
+    if remembered is None:
+        remembered = _offline_extract(document, doc_type)
+        _REMEMBERED.put(key, doc_type, remembered)
+    return remembered
+
+
+def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
     specs: dict[str, FieldSpec] = {spec.path: spec for spec in doc_type.fields()}
     kinds = {path: spec.kind for path, spec in specs.items()}
     labels = {path: per_lang for path, per_lang in doc_type.labels.items() if "[]" not in path and path in specs}

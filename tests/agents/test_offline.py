@@ -611,3 +611,17 @@ def test_label_index_finds_exactly_the_labels_whose_first_word_matches(labels: A
             if not cjk and _word_matches(tokens[0], word) > 0
         )
         assert list(index.starting_at(word)) == expected, word
+
+
+def test_reading_a_document_again_gives_an_equal_extraction_of_its_own() -> None:
+    # Repair reads the document again: the remembered extraction comes back equal, and changing one answer
+    # changes neither the next answer nor what is remembered.
+    document, invoice = document_from_text(GERMAN_INVOICE), get_type("invoice")
+    first = offline_extract(document, invoice)
+    first.data["invoice_number"] = "changed"
+    first.fields.clear()
+    again = offline_extract(document_from_text(GERMAN_INVOICE), invoice)
+    assert again.data["invoice_number"] == "RE-2024-0042"
+    assert again.fields["invoice_number"].value == "RE-2024-0042"
+    other = offline_extract(document_from_text(GERMAN_INVOICE.replace("RE-2024-0042", "RE-2024-0043")), invoice)
+    assert other.data["invoice_number"] == "RE-2024-0043"
