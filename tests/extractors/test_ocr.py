@@ -81,7 +81,7 @@ def test_language_is_chosen_per_page(readings: dict[str, Document], name: str) -
 
 def test_low_resolution_is_upscaled(readings: dict[str, Document]) -> None:
     page = readings["inv-en-lowdpi.jpg"].pages[0]
-    assert page.dpi == pytest.approx(150, abs=1)
+    assert page.dpi == pytest.approx(180, abs=1)
 
 
 def words_on_ink(png: bytes, page: Page) -> float:

@@ -42,7 +42,7 @@ def test_quarter_turns_are_clockwise() -> None:
 
 
 def test_resolution_is_brought_into_tesseracts_range() -> None:
-    assert cleanup.scale_for(100) == pytest.approx(1.5)
+    assert cleanup.scale_for(100) == pytest.approx(1.8)
     assert cleanup.scale_for(300) == 1.0
     assert cleanup.scale_for(200) == 1.0
     assert cleanup.scale_for(600) == pytest.approx(0.5)
@@ -66,3 +66,14 @@ def test_no_cut_through_a_solid_band() -> None:
     image.paste(0, (0, 200, image.width, 700))
     assert cleanup.blank_row(image, image.height // 3) is None
     assert cleanup.blank_row(image, 0) is None
+
+
+@pytest.mark.parametrize("turn", [0, 90, 180, 270])
+def test_sideways_text_lines_are_seen(turn: int) -> None:
+    skewed = lines_of_text().rotate(1.5, resample=Image.Resampling.BICUBIC, fillcolor=255)
+    assert cleanup.looks_sideways(cleanup.rotate_clockwise(skewed, turn)) is (turn in (90, 270))
+
+
+def test_blank_or_dark_page_is_not_sideways() -> None:
+    assert cleanup.looks_sideways(Image.new("L", (800, 1100), 255)) is False
+    assert cleanup.looks_sideways(Image.new("L", (800, 1100), 0)) is False
