@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -67,6 +68,47 @@ def _part_name(key: str, index: int) -> str:
     return f"{key}-{index}"
 
 
+class RecentBlobs:
+    """The most recently written or read small blobs, by key, within a byte budget. Keys are content hashes, so a
+    remembered blob is never stale: the next step of a document in this process reads its page image, pages and
+    draft from memory instead of through the sidecar (each binding call cost the process 0.8-1.4 ms of CPU, client
+    and sidecar together; a document's steps read ~6 blobs back)."""
+
+    def __init__(self, max_bytes: int, max_item_bytes: int) -> None:
+        self._max_bytes, self._max_item_bytes = max_bytes, max_item_bytes
+        self._lock = threading.Lock()
+        self._blobs: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            data = self._blobs.get(key)
+            if data is not None:
+                self._blobs.move_to_end(key)
+            return data
+
+    def remember(self, key: str, data: bytes) -> None:
+        if len(data) > self._max_item_bytes:
+            return
+        with self._lock:
+            old = self._blobs.pop(key, None)
+            self._bytes += len(data) - (len(old) if old is not None else 0)
+            self._blobs[key] = data
+            while self._bytes > self._max_bytes:
+                _, evicted = self._blobs.popitem(last=False)
+                self._bytes -= len(evicted)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            old = self._blobs.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old)
+
+
+# Small: the 100-page scan's memory benchmark has ~20 MB of headroom; a few documents' steps fit in this.
+RECENT_BLOB_BYTES = 8 * 1024 * 1024
+
+
 class BlobStore:
     """Immutable, content-addressed blobs: writing the same bytes twice is a no-op by construction.
 
@@ -76,14 +118,18 @@ class BlobStore:
     48 MB of base64) could not be stored at all. In parts, only one part's copies are alive at a time.
     """
 
-    def __init__(self, client: DaprClient, binding: str, *, part_bytes: int = PART_BYTES) -> None:
+    def __init__(
+        self, client: DaprClient, binding: str, *, part_bytes: int = PART_BYTES, recent_bytes: int = RECENT_BLOB_BYTES
+    ) -> None:
         self._files = StorageBinding(client, binding)
         self._part_bytes = part_bytes
+        self._recent = RecentBlobs(recent_bytes, min(part_bytes, recent_bytes // 8))
 
     def put(self, data: bytes) -> str:
         key = blob_key(sha256_hex(data))
         if len(data) <= self._part_bytes:
             self._files.create(key, data)
+            self._recent.remember(key, data)
             return key
         view = memoryview(data)
         count = -(-len(data) // self._part_bytes)
@@ -98,7 +144,11 @@ class BlobStore:
     def get(self, key: str) -> bytes:
         parted = _PARTED.fullmatch(key)
         if parted is None:
-            return self._files.get(key)
+            data = self._recent.get(key)
+            if data is None:
+                data = self._files.get(key)
+                self._recent.remember(key, data)
+            return data
         return b"".join(self._files.get(_part_name(key, i)) for i in range(int(parted.group(2))))
 
     def get_json(self, key: str) -> Any:
@@ -115,6 +165,7 @@ class BlobStore:
         return render_page(self.get(source_key), Page.model_validate(self.get_json(page_key)))
 
     def delete(self, key: str) -> None:
+        self._recent.forget(key)
         parted = _PARTED.fullmatch(key)
         for name in [_part_name(key, i) for i in range(int(parted.group(2)))] if parted else [key]:
             self._files.delete(name)
