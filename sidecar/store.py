@@ -60,7 +60,7 @@ _MIGRATIONS: list[tuple[int, list[str]]] = [
 
 Op = tuple[str, Sequence[Any]]
 OnDurable = Callable[["StoreError | None"], None]
-_Pending = tuple[list[Op], asyncio.Future[None], OnDurable | None]
+_Pending = tuple[list[Op], asyncio.Future[None] | None, OnDurable | None]
 
 
 class StoreError(Exception):
@@ -125,10 +125,25 @@ class Store:
         ``on_durable`` is called right after the commit (with the error, if any), without the extra turn of the
         event loop a future's done-callback takes.
         """
-        if self._closed:
-            raise StoreError("workflow database is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
+        self._queue(loop, ops, fut, on_durable, lazy)
+        return fut
+
+    def submit_then(self, ops: list[Op], on_durable: OnDurable, *, lazy: bool = False) -> None:
+        """Like :meth:`submit` for a caller that only needs ``on_durable`` (no future to create and resolve)."""
+        self._queue(asyncio.get_running_loop(), ops, None, on_durable, lazy)
+
+    def _queue(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        ops: list[Op],
+        fut: asyncio.Future[None] | None,
+        on_durable: OnDurable | None,
+        lazy: bool,
+    ) -> None:
+        if self._closed:
+            raise StoreError("workflow database is closed")
         self._pending.append((ops, fut, on_durable))
         if lazy:
             if self._lazy_timer is None and not self._scheduled:
@@ -136,7 +151,6 @@ class Store:
         elif not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._commit_pending)
-        return fut
 
     def _commit_pending(self) -> None:
         """Commit everything queued as one transaction and resolve its futures."""
@@ -184,7 +198,7 @@ class Store:
 
 def _resolve(pending: list[_Pending], error: StoreError | None) -> None:
     for _, fut, on_durable in pending:
-        if not fut.done():
+        if fut is not None and not fut.done():
             if error is None:
                 fut.set_result(None)
             else:
