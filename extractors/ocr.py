@@ -102,15 +102,20 @@ def _tesseract(
             # PNG costs it ~35 ms), and Leptonica reads BMP faster than PNM.
             path = os.path.join(tmp, "page.bmp")
             image.save(path, format="BMP")
+        # pytesseract's run with our own output path: its image_to_data names the output in the shared temp
+        # directory and globs that whole directory to clean up (~2 ms a run with a few hundred files there).
+        out = os.path.join(tmp, "page")
         try:
-            tsv = pytesseract.image_to_data(
-                path, lang="+".join(languages), config=config, timeout=timeout, output_type=pytesseract.Output.STRING
+            pytesseract.pytesseract.run_tesseract(
+                path, out, "tsv", "+".join(languages), f"-c tessedit_create_tsv=1 {config}", timeout=timeout
             )
+            with open(f"{out}.tsv", encoding="utf-8") as f:
+                tsv = f.read()
         except RuntimeError as exc:  # pytesseract reports its timeout as a bare RuntimeError
             raise OcrFailed("Reading the page took too long and was stopped.") from exc
         except pytesseract.TesseractError as exc:
             raise OcrFailed(f"Tesseract could not read the page: {exc.message}".strip()) from exc
-    return _Reading(lines=_lines(str(tsv)), languages=languages)
+    return _Reading(lines=_lines(tsv), languages=languages)
 
 
 def _lines(tsv: str) -> list[Line]:
