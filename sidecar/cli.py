@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Annotated
 import typer
 
 from sidecar.components.errors import ComponentError
-from sidecar.server import SidecarError, SidecarSettings, serve_forever
+from sidecar.server import SidecarError, SidecarSettings, serve
 
 app = typer.Typer(add_completion=False)
 
@@ -47,7 +46,7 @@ def sidecar(
     )
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_forever(settings))
+            serve(settings)
     except (SidecarError, ComponentError) as exc:
         typer.echo(f"docline sidecar: {exc}", err=True)
         raise typer.Exit(1) from exc
