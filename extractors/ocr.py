@@ -333,7 +333,10 @@ def ocr_page(
         if found is not None:
             asked_osd = True  # settled without it
             rotation, skew, upright = found.rotation, found.skew, found.upright
-            best = _tesseract(upright, langs, page_dpi, timeout)
+            if found.cut is not None and _keeps(found.probe, found.cut):
+                best = _with_rest(upright, found.probe, found.cut, page_dpi, timeout)
+            else:
+                best = _tesseract(upright, langs, page_dpi, timeout)
     if not asked_osd and (best.score < GOOD_CONFIDENCE or len(best.words) < 3 or best.sideways):
         osd = cleanup.detect_orientation(image, timeout=timeout)
         if osd is not None:
