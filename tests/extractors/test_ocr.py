@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from extractors.language import LATIN
 from extractors.model import Document, Page
@@ -160,3 +160,31 @@ def test_turned_page_with_language_given_is_read_upright(name: str) -> None:
     assert page.rotation == expected["scan"]["rotation"]
     assert page.languages == [expected["tesseract_language"]]
     assert cer(expected["text"], page.text) <= SUBSET[name]
+
+
+CHINESE_INVOICE = [
+    "上海明远光学有限公司",
+    "增值税普通发票",
+    "发票号码：2024031588  开票日期：2024年3月15日",
+    "购买方名称：北京华新眼镜连锁店",
+    "地址电话：北京市朝阳区建国路88号 010-65432100",
+    "货物或应税劳务名称  规格型号  数量  单价  金额",
+    "树脂镜片 1.60 非球面  2  180.00  360.00",
+    "金属镜架 钛合金  1  450.00  450.00",
+    "合计金额：930.00  税率：13%  税额：120.90",
+    "备注：请于收到发票后三十日内付款",
+]
+
+
+def test_chinese_page_is_read_with_the_chinese_model() -> None:
+    """A kanji-only page is first read with jpn (which covers most kanji); its text, with no kana, says Chinese."""
+    image = Image.new("L", (1654, 2338), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 34, index=2)  # SC
+    for row, line in enumerate(CHINESE_INVOICE):
+        draw.text((120, 150 + row * 95), line, font=font, fill=0)
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    page = ocr_page(png.getvalue(), number=1, dpi=200)
+    assert page.languages == ["chi_sim"]
+    assert cer("\n".join(CHINESE_INVOICE), page.text) <= 0.12
