@@ -134,3 +134,13 @@ def test_bilevel_pages_stay_bilevel_pngs() -> None:
     decoded = Image.open(io.BytesIO(encode_png(image, 300.0)))
     assert decoded.mode == "1"
     assert decoded.tobytes() == image.tobytes()
+
+
+@pytest.mark.parametrize("width", [1, 7, 8, 9, 1654])
+def test_bilevel_rows_of_any_width_round_trip(width: int) -> None:
+    image = Image.new("1", (width, 300), 1)
+    ImageDraw.Draw(image).line((0, 0, width - 1, 299), fill=0)
+    decoded = Image.open(io.BytesIO(encode_png(image, 200.0)))
+    decoded.load()
+    assert (decoded.mode, decoded.size) == ("1", (width, 300))
+    assert decoded.tobytes() == image.tobytes()
