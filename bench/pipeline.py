@@ -5,9 +5,15 @@ worker and the REST API), with the offline extractor (no conversation component)
 and waits until each is final. Tesseract is the only subprocess docline starts, so:
 
 - CPU: this process's own CPU seconds, less what this script's HTTP client spends in the main thread, are
-  "everything else"; its children's are Tesseract's. Each activity's own CPU (thread time) is printed too;
-- wall: each Tesseract run is timed (pytesseract's ``run_tesseract`` is wrapped); the union of those intervals is
-  the time during which at least one Tesseract was running, and the rest is time outside Tesseract.
+  "everything else"; its children's are Tesseract's. Each activity's own CPU (thread time) is printed too, and
+  every thread group's (from /proc: the sidecar, the API, gRPC's C-core threads, the workflow replays);
+- wall: from the first upload to the last document's final write (its record's ``updated_at``); each Tesseract run
+  is timed (pytesseract's ``run_tesseract`` is wrapped); the union of those intervals is the time during which at
+  least one Tesseract was running, and the rest is time outside Tesseract, split into before the first run,
+  between runs and after the last.
+
+With ``--repeat`` the same files come again: the offline extractor and the blob store remember recent work by
+content, so repeats are cheaper than new documents would be (split_pages, OCR and the workflow are not).
 
     .venv/bin/python bench/pipeline.py                 # the 18 samples once
     .venv/bin/python bench/pipeline.py --repeat 2      # each sample twice (forced: processed again)
