@@ -85,11 +85,65 @@ def _event(t: float, event_id: int = -1, **kind: Any) -> pb.HistoryEvent:
     return pb.HistoryEvent(eventId=event_id, timestamp=_ts(t), **kind)
 
 
+# Work items are sent as protobuf bytes assembled from the events' and requests' encodings, which the engine has
+# anyway (they are what it stores): building WorkItem messages copied every event again, and gRPC then encoded them.
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _tag(message: Any, name: str) -> bytes:
+    """The key of a length-delimited field (sub-message, string or bytes)."""
+    return _varint(message.DESCRIPTOR.fields_by_name[name].number << 3 | 2)
+
+
+def _field(tag: bytes, payload: bytes) -> bytes:
+    return tag + _varint(len(payload)) + payload
+
+
+_ITEM_WORKFLOW = _tag(pb.WorkItem, "workflowRequest")
+_ITEM_ACTIVITY = _tag(pb.WorkItem, "activityRequest")
+_ITEM_TOKEN = _tag(pb.WorkItem, "completionToken")
+_REQ_INSTANCE = _tag(pb.WorkflowRequest, "instanceId")
+_REQ_EXECUTION = _tag(pb.WorkflowRequest, "executionId")
+_REQ_PAST = _tag(pb.WorkflowRequest, "pastEvents")
+_REQ_NEW = _tag(pb.WorkflowRequest, "newEvents")
+_REQ_CACHED = _tag(pb.WorkflowRequest, "cachedHistory")
+_STRING_VALUE = _tag(wrappers_pb2.StringValue, "value")
+_EVENT_COUNT = _varint(pb.WorkflowRequest.DESCRIPTOR.fields_by_name["cachedHistory"].message_type.fields[0].number << 3)
+HEALTH_PING_ITEM = pb.WorkItem(healthPing=pb.HealthPing()).SerializeToString()
+
+
+def encode_workflow_item(
+    instance_id: str, execution_id: str, past: list[bytes], new: list[bytes], cached: int | None, token: str
+) -> bytes:
+    """A WorkItem carrying a WorkflowRequest, from encoded history events (``cached``: the worker's prefix)."""
+    parts = [
+        _field(_REQ_INSTANCE, instance_id.encode()),
+        _field(_REQ_EXECUTION, _field(_STRING_VALUE, execution_id.encode())),
+    ]
+    parts += [_field(_REQ_PAST, e) for e in past]
+    parts += [_field(_REQ_NEW, e) for e in new]
+    if cached is not None:
+        parts.append(_field(_REQ_CACHED, _EVENT_COUNT + _varint(cached) if cached else b""))
+    return _field(_ITEM_WORKFLOW, b"".join(parts)) + _field(_ITEM_TOKEN, token.encode())
+
+
+def encode_activity_item(request: bytes, token: str) -> bytes:
+    """A WorkItem carrying an encoded ActivityRequest."""
+    return _field(_ITEM_ACTIVITY, request) + _field(_ITEM_TOKEN, token.encode())
+
+
 @dataclass
 class InboxItem:
     row: int
     visible_at: float
     event: pb.HistoryEvent
+    data: bytes  # the event, encoded
 
 
 @dataclass
@@ -98,6 +152,7 @@ class Turn:
     stream: WorkerStream
     items: list[InboxItem]
     new_events: list[pb.HistoryEvent]
+    new_data: list[bytes]
 
 
 @dataclass
@@ -106,6 +161,7 @@ class Instance:
     state: pb.WorkflowState
     parent: pb.ParentInstanceInfo | None
     history: list[pb.HistoryEvent] | None  # None: terminal and not held in memory
+    history_data: list[bytes] = field(default_factory=list)  # the same events, encoded
     inbox: list[InboxItem] = field(default_factory=list)
     in_flight: Turn | None = None
     queued: bool = False
@@ -130,6 +186,7 @@ class Activity:
     instance_id: str
     execution_id: str
     request: pb.ActivityRequest
+    data: bytes  # the request, encoded
     stream: WorkerStream | None = None
 
 
@@ -149,6 +206,20 @@ class WorkerStream:
 
 
 WorkRef = tuple[str, str | int]  # ("o", instance id) or ("a", activity id)
+
+
+class _Handlers:
+    """Stands in for a gRPC server to collect the method handlers generated code registers."""
+
+    def __init__(self) -> None:
+        self.service = ""
+        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    def add_generic_rpc_handlers(self, handlers: tuple[grpc.GenericRpcHandler, ...]) -> None:
+        pass  # the same handlers, which generated code also registers by name
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        self.service, self.handlers = service, dict(handlers)
 
 
 class Engine(pbg.TaskHubSidecarServiceServicer):
@@ -176,6 +247,22 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         self._next_activity = 1
         self._after_commit: list[Callable[[], None]] = []
 
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        """Serve TaskHubSidecarService on ``server``; GetWorkItems sends the encoded work items it yields as they are.
+
+        Registered as one generic handler: grpc.aio keeps a pending request call per *registered* method and waits
+        on all of them for every incoming RPC.
+        """
+        found = _Handlers()
+        pbg.add_TaskHubSidecarServiceServicer_to_server(self, found)
+        if "GetWorkItems" not in found.handlers:
+            raise RuntimeError("the generated TaskHubSidecarService code did not register its methods by name")
+        work = found.handlers["GetWorkItems"]
+        found.handlers["GetWorkItems"] = grpc.unary_stream_rpc_method_handler(
+            work.unary_stream, request_deserializer=work.request_deserializer, response_serializer=None
+        )
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(found.service, found.handlers),))
+
     # -- life cycle -------------------------------------------------------------------------------------------------
     def recover(self) -> None:
         """Load the database into memory and queue everything that was pending when the last process stopped."""
@@ -188,22 +275,25 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
             "SELECT h.instance_id, h.event FROM history h JOIN instances i USING (instance_id) "
             f"WHERE i.status NOT IN ({','.join(str(s) for s in TERMINAL)}) ORDER BY h.instance_id, h.seq"
         ):
-            hist = self.instances[iid].history
-            if hist is not None:
-                hist.append(pb.HistoryEvent.FromString(event_b))
+            inst = self.instances[iid]
+            if inst.history is not None:
+                inst.history.append(pb.HistoryEvent.FromString(event_b))
+                inst.history_data.append(event_b)
         max_row = 0
         for row, iid, visible_at, event_b in self.store.query(
             "SELECT id, instance_id, visible_at, event FROM inbox ORDER BY id"
         ):
             max_row = max(max_row, row)
             if iid in self.instances:
-                self.instances[iid].inbox.append(InboxItem(row, visible_at, pb.HistoryEvent.FromString(event_b)))
+                self.instances[iid].inbox.append(
+                    InboxItem(row, visible_at, pb.HistoryEvent.FromString(event_b), event_b)
+                )
         self._next_row = max_row + 1
         max_act = 0
         for act_id, iid, request_b in self.store.query("SELECT id, instance_id, request FROM activities ORDER BY id"):
             max_act = max(max_act, act_id)
             req = pb.ActivityRequest.FromString(request_b)
-            self.activities[act_id] = Activity(act_id, iid, str(req.workflowInstance.executionId.value), req)
+            self.activities[act_id] = Activity(act_id, iid, str(req.workflowInstance.executionId.value), req, request_b)
             self._work.append(("a", act_id))
         self._next_activity = max_act + 1
         now = time.time()
@@ -286,11 +376,12 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
     def _add_inbox(self, inst: Instance, event: pb.HistoryEvent, ops: list[Op], visible_at: float = 0.0) -> None:
         row = self._next_row
         self._next_row += 1
-        inst.inbox.append(InboxItem(row, visible_at, event))
+        data = event.SerializeToString()
+        inst.inbox.append(InboxItem(row, visible_at, event, data))
         ops.append(
             (
                 "INSERT INTO inbox (id, instance_id, visible_at, event) VALUES (?, ?, ?, ?)",
-                (row, inst.id, visible_at, event.SerializeToString()),
+                (row, inst.id, visible_at, data),
             )
         )
         if visible_at > time.time():
@@ -452,7 +543,8 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         self._schedule(pinst)
 
     # -- GetWorkItems -----------------------------------------------------------------------------------------------
-    async def GetWorkItems(self, request: pb.GetWorkItemsRequest, context: Any) -> AsyncIterator[pb.WorkItem]:
+    async def GetWorkItems(self, request: pb.GetWorkItemsRequest, context: Any) -> AsyncIterator[bytes]:
+        """Stream work items, already encoded (see :meth:`add_to_server`)."""
         caps = set(request.capabilities)
         stream = WorkerStream(
             next(self._stream_ids),
@@ -474,7 +566,7 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
                     stream.wake = wake
                     self._idle.append(stream)
                     if await wake:
-                        yield pb.WorkItem(healthPing=pb.HealthPing())
+                        yield HEALTH_PING_ITEM
                         stream.last_sent = loop.time()
                     continue
                 item = self._work_item(work.popleft(), stream)
@@ -484,7 +576,7 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         finally:
             self._release(stream)
 
-    def _work_item(self, ref: WorkRef, stream: WorkerStream) -> pb.WorkItem | None:
+    def _work_item(self, ref: WorkRef, stream: WorkerStream) -> bytes | None:
         kind, key = ref
         if kind == "a":
             act = self.activities.get(int(key))
@@ -492,7 +584,7 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
                 return None
             act.stream = stream
             stream.activities.add(act.id)
-            return pb.WorkItem(activityRequest=act.request, completionToken=f"{self.boot}:{act.id}")
+            return encode_activity_item(act.data, f"{self.boot}:{act.id}")
         inst = self.instances.get(str(key))
         if inst is None:
             return None
@@ -502,20 +594,21 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         if not items:
             return None
         assert inst.history is not None
-        new_events = [_event(now, workflowStarted=pb.WorkflowStartedEvent())] + [i.event for i in items]
+        started = _event(now, workflowStarted=pb.WorkflowStartedEvent())
+        new_events = [started] + [i.event for i in items]
+        new_data = [started.SerializeToString()] + [i.data for i in items]
         token = f"{self.boot}:o{next(self._tokens)}"
-        inst.in_flight = Turn(token, stream, items, new_events)
+        inst.in_flight = Turn(token, stream, items, new_events, new_data)
         stream.turns[token] = inst.id
-        req = pb.WorkflowRequest(instanceId=inst.id, executionId=_sv(inst.execution_id), newEvents=new_events)
+        past = inst.history_data
         cached = stream.warm.get(inst.id) if stream.stateful else None
-        if cached is not None and cached <= len(inst.history):
-            req.cachedHistory.eventCount = cached  # the worker holds this prefix from its previous turn here
-            req.pastEvents.extend(inst.history[cached:])
+        if cached is not None and cached <= len(past):
+            past = past[cached:]  # the worker holds the prefix from its previous turn here
         else:
-            req.pastEvents.extend(inst.history)
+            cached = None
         if stream.stateful:
             stream.warm[inst.id] = len(inst.history)
-        return pb.WorkItem(workflowRequest=req, completionToken=token)
+        return encode_workflow_item(inst.id, inst.execution_id, past, new_data, cached, token)
 
     def _release(self, stream: WorkerStream) -> None:
         """A worker's stream closed: everything handed to it goes back to the queue."""
@@ -587,6 +680,7 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         def drop_history() -> None:
             if inst.terminal and inst.in_flight is None:
                 inst.history = None  # ended and durable: read it back from the database if anyone asks
+                inst.history_data = []
 
         self._commit_in_background(ops, drop_history if inst.terminal else None)
         return pb.CompleteTaskResponse()
@@ -623,7 +717,7 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         done_rows = {i.row for i in turn.items}
         inst.inbox = [i for i in inst.inbox if i.row not in done_rows]
         ops.extend(("DELETE FROM inbox WHERE id = ?", (row,)) for row in done_rows)
-        self._append_history(inst, turn.new_events, ops)
+        self._append_history(inst, turn.new_events, ops, turn.new_data)
         st = inst.state
         if st.workflowStatus == PENDING:
             st.workflowStatus = RUNNING
@@ -656,16 +750,19 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         self._notify(inst)
         return ops
 
-    def _append_history(self, inst: Instance, events: list[pb.HistoryEvent], ops: list[Op]) -> None:
+    def _append_history(
+        self, inst: Instance, events: list[pb.HistoryEvent], ops: list[Op], data: list[bytes] | None = None
+    ) -> None:
+        """Append events (``data``: their encodings, when the caller has them) in memory and in the database."""
         assert inst.history is not None
+        if data is None:
+            data = [e.SerializeToString() for e in events]
         base = len(inst.history)
         inst.history.extend(events)
+        inst.history_data.extend(data)
         ops.extend(
-            (
-                "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
-                (inst.id, base + n, e.SerializeToString()),
-            )
-            for n, e in enumerate(events)
+            ("INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)", (inst.id, base + n, d))
+            for n, d in enumerate(data)
         )
 
     def _apply_action(
@@ -790,13 +887,9 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         )
         if input_ is not None:
             req.input.CopyFrom(input_)
-        self.activities[act_id] = Activity(act_id, inst.id, inst.execution_id, req)
-        ops.append(
-            (
-                "INSERT INTO activities (id, instance_id, request) VALUES (?, ?, ?)",
-                (act_id, inst.id, req.SerializeToString()),
-            )
-        )
+        data = req.SerializeToString()
+        self.activities[act_id] = Activity(act_id, inst.id, inst.execution_id, req, data)
+        ops.append(("INSERT INTO activities (id, instance_id, request) VALUES (?, ?, ?)", (act_id, inst.id, data)))
         # an activity has effects outside the engine: hand it out only once the turn that scheduled it is durable
         self._after_commit.append(lambda: self._put(("a", act_id)))
 
@@ -829,6 +922,7 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         self._drop_activities(inst.id, ops)
         self._forget_history_cache(inst.id)
         inst.history = []
+        inst.history_data = []
         ops.append(("DELETE FROM history WHERE instance_id = ?", (inst.id,)))
         st = inst.state
         st.executionId.value = uuid.uuid4().hex

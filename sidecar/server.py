@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, cast
 
 import grpc
 import uvloop
-from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2_grpc as pbg
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -107,8 +106,8 @@ class Sidecar:
         self._server = grpc.aio.server(
             options=[("grpc.max_send_message_length", _MAX_MESSAGE), ("grpc.max_receive_message_length", _MAX_MESSAGE)]
         )
+        self._engine.add_to_server(self._server)
         services = cast(grpc.aio.Server, _GenericRegistration(self._server))
-        pbg.add_TaskHubSidecarServiceServicer_to_server(self._engine, services)
         self._runtime = await RuntimeAPI.create(s.resources_path, app_id=s.app_id, app_port=s.app_port)
         self._runtime.add_to_server(services)
         try:
