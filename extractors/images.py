@@ -12,7 +12,6 @@ import struct
 import zlib
 from collections.abc import Iterator
 
-import numpy as np
 from isal import isal_zlib
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -126,7 +125,7 @@ def _to_png(image: Image.Image, dpi: float) -> bytes:
 
 
 # Rows encoded at a time: bounds the extra memory to a strip, not a second copy of the page.
-_STRIP_ROWS = 256
+_STRIP_ROWS = 512
 
 
 def encode_png(image: Image.Image, dpi: float) -> bytes:
@@ -144,13 +143,13 @@ def encode_png(image: Image.Image, dpi: float) -> bytes:
     bits = 8 if image.mode == "L" else 1
     row_bytes = width if bits == 8 else (width + 7) // 8  # Pillow packs "1" rows MSB first, as PNG does
     deflate = isal_zlib.compressobj(1)
-    parts: list[bytes] = []
+    # PNG rows are a filter byte (0: none) then the pixels. Pillow's raw encoder pads each row to a stride with a
+    # zero byte at its end: after one leading zero, each row's padding is the next row's filter byte.
+    parts = [deflate.compress(b"\x00")]
     for top in range(0, height, _STRIP_ROWS):
         strip = image.crop((0, top, width, min(top + _STRIP_ROWS, height)))
-        rows = np.frombuffer(strip.tobytes(), dtype=np.uint8).reshape(strip.height, row_bytes)
-        block = np.zeros((strip.height, row_bytes + 1), dtype=np.uint8)  # each row: filter type 0 (none), pixels
-        block[:, 1:] = rows
-        parts.append(deflate.compress(block.tobytes()))
+        rows = strip.tobytes("raw", image.mode, row_bytes + 1)
+        parts.append(deflate.compress(memoryview(rows)[:-1] if top + _STRIP_ROWS >= height else rows))
     parts.append(deflate.flush())
     per_metre = int(dpi / 0.0254 + 0.5)  # pHYs: the resolution, as Pillow writes it
     return b"".join(
