@@ -38,7 +38,7 @@ from extractors.rules import set_path
 from extractors.types import DocumentType, FieldKind, FieldSpec, Labels, TableHint
 
 # Labels, keywords and page words are folded again and again (per document, per step): remember them.
-_fold = lru_cache(maxsize=1 << 16)(fold)
+_fold = lru_cache(maxsize=1 << 13)(fold)
 _PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 _LEGAL_FORMS = re.compile(
     r"\b(gmbh|ag|kg|ohg|ug|e\.?k|ltd|limited|llc|inc|plc|corp|s\.?a\.?s?|sarl|s\.?r\.?l|s\.?l|s\.?p\.?a|lda|b\.?v|n\.?v|"
@@ -207,12 +207,13 @@ class _LabelIndex:
                 near = process.extract(word, self.fuzzy, scorer=fuzz.ratio, score_cutoff=LABEL_WORD_MATCH, limit=None)
                 tokens.update(match[0] for match in near)
             found = tuple(sorted(entry for token in tokens for entry in self.exact[token]))
-            if len(self.starts) < _MAX_WORDS_REMEMBERED:
-                self.starts[word] = found
+            if len(self.starts) >= _MAX_WORDS_REMEMBERED:
+                self.starts.clear()  # a long-running server meets ever new words: start over, memory stays small
+            self.starts[word] = found
         return found
 
 
-_MAX_WORDS_REMEMBERED = 50_000
+_MAX_WORDS_REMEMBERED = 8192  # per label set (a type has a few): ~1 MB each at most
 
 
 def _label_index(labels: Labels) -> _LabelIndex:
