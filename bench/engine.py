@@ -6,8 +6,9 @@ to load from other processes; wall-clock figures are not. A worker process canno
 divided by its own CPU per activity, whatever the sidecar costs — nor can a chain, whose steps all wait for each
 other — so that ceiling is printed too. The SDK spends much of it replaying each workflow's whole history every turn.
 
-Usage: ``.venv/bin/python bench/engine.py [--worker-processes N]``. With N > 1 the throughput figures are printed for
-one worker process first, then for N.
+Usage: ``.venv/bin/python bench/engine.py [--worker-processes N] [--repeat R]``. With N > 1 the throughput figures are
+printed for one worker process first, then for N. Each figure is the median of R runs (default 3); CPU per activity
+is over all R (/proc counts CPU in 10 ms ticks: one 100-activity run alone would be ±0.1 ms per activity).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -180,22 +182,26 @@ def measured(
     count: int,
     steps: int,
     prefix: str,
+    repeat: int,
 ) -> str:
+    """Run the workload ``repeat`` times: the median rate, and CPU per activity over all the runs."""
     side0, own0 = sidecar.cpu_seconds(), time.process_time()
     roles0 = [w.cpu() for w in workers]
-    elapsed = run(client, count, steps, prefix)
+    elapsed = [run(client, count, steps, f"{prefix}-{n}") for n in range(repeat)]
     side, own = sidecar.cpu_seconds() - side0, time.process_time() - own0
     roles = [w.cpu() for w in workers]
     worker = sum(sum(r.values()) - sum(r0.values()) for r, r0 in zip(roles, roles0, strict=True))
     # the SDK replays a workflow's whole history on its orchestration threads, one turn at a time per workflow
     orch = sum(r.get(_ORCH, 0.0) - r0.get(_ORCH, 0.0) for r, r0 in zip(roles, roles0, strict=True))
     total = count * steps
-    per = 1000 / total
+    per = 1000 / (total * repeat)
+    median = statistics.median(elapsed)
     return (
-        f"{count} workflow(s) x {steps} activities in {elapsed:.2f} s = {total / elapsed:.0f} activities/s;"
+        f"{count} workflow(s) x {steps} activities in {median:.2f} s = {total / median:.0f} activities/s"
+        f" (median of {repeat}: {', '.join(f'{total / e:.0f}' for e in elapsed)});"
         f" CPU per activity: sidecar {side * per:.2f} ms, SDK worker {worker * per:.2f} ms"
         f" (of which replaying workflows {orch * per:.2f} ms), client {own * per:.2f} ms;"
-        f" SDK-bound ceiling with a zero-cost sidecar: {_rate(total, worker / len(workers))} activities/s"
+        f" SDK-bound ceiling with a zero-cost sidecar: {_rate(total * repeat, worker / len(workers))} activities/s"
         " per worker process"
     )
 
@@ -204,20 +210,22 @@ def _rate(total: int, seconds: float) -> str:
     return f"{total / seconds:.0f}" if seconds > 0 else "n/a"
 
 
-def throughput(sidecar: SidecarProcess, grpc_port: int, processes: int) -> None:
+def throughput(sidecar: SidecarProcess, grpc_port: int, processes: int, repeat: int) -> None:
     client = wf.DaprWorkflowClient(host="127.0.0.1", port=str(grpc_port))
     workers = [WorkerProcess(grpc_port)]
     try:
         run(client, 2, 10, "warmup")
         label = "1 worker process"
-        print(f"chained:    [{label}] {measured(sidecar, workers, client, 1, CHAIN, 'chain')}")
-        print(f"concurrent: [{label}] {measured(sidecar, workers, client, FAN_WORKFLOWS, FAN_STEPS, 'fan')}")
+        print(f"chained:    [{label}] {measured(sidecar, workers, client, 1, CHAIN, 'chain', repeat)}")
+        print(f"concurrent: [{label}] {measured(sidecar, workers, client, FAN_WORKFLOWS, FAN_STEPS, 'fan', repeat)}")
         if processes > 1:
             workers += [WorkerProcess(grpc_port) for _ in range(processes - 1)]
             run(client, 4, 10, "warmup-n")
             label = f"{processes} worker processes"
-            print(f"chained:    [{label}] {measured(sidecar, workers, client, 1, CHAIN, 'chain-n')}")
-            print(f"concurrent: [{label}] {measured(sidecar, workers, client, FAN_WORKFLOWS, FAN_STEPS, 'fan-n')}")
+            print(f"chained:    [{label}] {measured(sidecar, workers, client, 1, CHAIN, 'chain-n', repeat)}")
+            print(
+                f"concurrent: [{label}] {measured(sidecar, workers, client, FAN_WORKFLOWS, FAN_STEPS, 'fan-n', repeat)}"
+            )
     finally:
         for w in workers:
             w.stop()
@@ -286,7 +294,6 @@ def restart(sidecar: SidecarProcess, data: Path, grpc_port: int, http_port: int)
 def commit_latency_ms(directory: Path, n: int = 50) -> float:
     """Median time of one durable (WAL, synchronous=FULL) SQLite commit here: the floor under every figure."""
     import sqlite3
-    import statistics
 
     conn = sqlite3.connect(directory / "fsync-probe.db", isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -306,13 +313,14 @@ def commit_latency_ms(directory: Path, n: int = 50) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worker-processes", type=int, default=1, metavar="N", help="SDK worker processes (>= 1)")
+    parser.add_argument("--repeat", type=int, default=3, metavar="R", help="runs per figure (median rate; >= 1)")
     parser.add_argument("--worker", type=int, metavar="PORT", help=argparse.SUPPRESS)  # internal: be a worker
     args = parser.parse_args()
     if args.worker is not None:
         worker_main(args.worker)
         return
-    if args.worker_processes < 1:
-        parser.error("--worker-processes must be at least 1")
+    if args.worker_processes < 1 or args.repeat < 1:
+        parser.error("--worker-processes and --repeat must be at least 1")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         print(
@@ -321,7 +329,7 @@ def main() -> None:
         grpc_port, http_port = free_port(), free_port()
         sidecar = SidecarProcess(data, grpc_port, http_port)
         try:
-            throughput(sidecar, grpc_port, args.worker_processes)
+            throughput(sidecar, grpc_port, args.worker_processes, args.repeat)
             sidecar = restart(sidecar, data, grpc_port, http_port)
         finally:
             sidecar.stop()
