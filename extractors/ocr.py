@@ -8,8 +8,10 @@ probed, and only when none reads well is Tesseract OSD asked for orientation and
 reading the page).
 
 In automatic mode the top third of the page (cut at a blank row between text lines) is first read with English to
-learn the language, then the page is read once with that language's model. When it is English and reads like print
-the probe is kept and only the rest of the page is read, so such a page costs one pass. A probe that reads like
+learn the language, then the page is read once with that language's model. On a page of 200 dpi or more the probe
+reads that third at half resolution (20 % cheaper, as sure of language and orientation on the samples); below, it
+reads at full resolution, and when the page is English and reads like print the probe is kept and only the rest of
+the page is read, so such a page costs one pass. A probe that reads like
 garbage is read again with jpn (an upright CJK page; kept as the page's top when it reads like print); a sideways
 or upside-down probe makes the candidate turns be probed; OSD only when neither settles it. The whole page is read
 again only when its text turns out to be in yet another language (a Chinese page read with jpn: chi_sim). The
@@ -52,6 +54,8 @@ GOOD_CONFIDENCE = 0.6
 PRINT_CONFIDENCE = 0.85  # print reads ~0.9, handwriting-style fonts ~0.7-0.8
 UPSIDE_DOWN_CONFIDENCE = 0.4  # a reading this poor is more likely a page upside down than a bad scan
 OSD_TRUSTED = 2.0  # Tesseract's orientation confidence above which its answer beats a confidence comparison
+# A language probe of a page scanned at this resolution or more reads at half of it: as sure, 20 % cheaper.
+REDUCED_PROBE_DPI = 200.0
 DEFAULT_TIMEOUT = 180.0  # seconds per Tesseract run: a page that takes longer is hostile, not slow
 
 
@@ -59,6 +63,7 @@ DEFAULT_TIMEOUT = 180.0  # seconds per Tesseract run: a page that takes longer i
 class _Reading:
     lines: list[Line]
     languages: list[str]
+    scale: float = 1.0  # of the picture read against the page's: a reduced probe's boxes are not the page's
 
     @property
     def words(self) -> list[Word]:
@@ -163,27 +168,34 @@ def _turn_and_probe(
     *,
     probe: bool = True,
     languages: list[str] | None = None,
+    reduced: bool = False,
 ) -> _View:
     turned = cleanup.rotate_clockwise(image, rotation)
     skew = cleanup.estimate_skew(turned)
     upright = cleanup.deskew(turned, skew)
     if not probe:
         return _View(rotation, skew, upright, _Reading(lines=[], languages=["eng"]), None, None)
-    reading, cut = _probe(upright, dpi, timeout, languages)
+    reading, cut = _probe(upright, dpi, timeout, languages, reduced=reduced)
     return _View(rotation, skew, upright, reading, cut, language.detect(reading.text))
 
 
 def _probe(
-    upright: Image.Image, dpi: float, timeout: float, languages: list[str] | None = None
+    upright: Image.Image, dpi: float, timeout: float, languages: list[str] | None = None, *, reduced: bool = False
 ) -> tuple[_Reading, int | None]:
     """The top third of a page read with English: letterhead, title and first labels name the language.
 
-    The page is cut at a blank row near a third of its height (None if there is none), so that when English is
-    the right model the probe is the first part of the page's reading rather than an extra pass.
+    The page is cut at a blank row near a third of its height (None if there is none), so that the probe can be
+    the first part of the page's reading rather than an extra pass. A ``reduced`` probe reads the third at half
+    resolution: it names the language and the orientation as well (all 14 upright sample pages) for 20 % less
+    CPU (0.16 instead of 0.20 CPU-s), but cannot be kept as part of the page's reading.
     """
     cut = cleanup.blank_row(upright, upright.height // 3)
     bottom = cut if cut is not None else max(1, upright.height // 3)
-    return _tesseract(upright.crop((0, 0, upright.width, bottom)), languages or ["eng"], dpi, timeout), cut
+    top = upright.crop((0, 0, upright.width, bottom))
+    if reduced:
+        reading = _tesseract(top.reduce(2), languages or ["eng"], dpi / 2, timeout)
+        return _Reading(lines=reading.lines, languages=reading.languages, scale=0.5), cut
+    return _tesseract(top, languages or ["eng"], dpi, timeout), cut
 
 
 def _with_rest(upright: Image.Image, probe: _Reading, cut: int, dpi: float, timeout: float) -> _Reading:
@@ -222,7 +234,7 @@ def _keeps(probe: _Reading, cut: int | None) -> bool:
     lost accuracy on 3 of 5 samples (Tesseract's line finding uses the whole page), so only a probe that reads
     like print is kept (a printed letterhead over a handwritten body is the case this cannot see).
     """
-    return cut is not None and probe.score >= PRINT_CONFIDENCE
+    return cut is not None and probe.scale == 1.0 and probe.score >= PRINT_CONFIDENCE
 
 
 def ocr_page(
@@ -259,10 +271,11 @@ def ocr_page(
     if auto and hint is None:
         # Probe: the top third of a form (letterhead, title, first labels) read with English tells the language
         # for a third of a page's cost; on an English page the probe is kept and only the rest is read.
-        view = _turn_and_probe(image, 90 if sideways else 0, page_dpi, timeout)
+        reduced = page_dpi >= REDUCED_PROBE_DPI
+        view = _turn_and_probe(image, 90 if sideways else 0, page_dpi, timeout, reduced=reduced)
         tried = {view.rotation}
         if sideways and not view.upright_latin:
-            other = _turn_and_probe(image, 270, page_dpi, timeout)
+            other = _turn_and_probe(image, 270, page_dpi, timeout, reduced=reduced)
             tried.add(other.rotation)
             if other.upright_latin or other.probe.score > view.probe.score:
                 view = other
@@ -273,7 +286,7 @@ def ocr_page(
             # A turned Latin page: the probe of the right turn reads well and names its language, for a third of
             # OSD's cost (OSD costs more than reading the page).
             turns = () if cjk is not None else _turns(view.rotation, sideways=probe.sideways, tried=tried)
-            views = (_turn_and_probe(image, turn, page_dpi, timeout) for turn in turns)
+            views = (_turn_and_probe(image, turn, page_dpi, timeout, reduced=reduced) for turn in turns)
             found = next((turned for turned in views if turned.upright_latin), None)
             if cjk is not None:
                 # An upright CJK page: its own model read the probe well (and, read like print, is its top part).
