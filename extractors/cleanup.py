@@ -1,4 +1,4 @@
-"""Page clean-up before OCR: grayscale, resolution, orientation (Tesseract OSD) and small-angle deskew.
+"""Page clean-up before OCR: grayscale, resolution, orientation (text lines, Tesseract OSD) and deskew.
 
 Every step is a pure function of the image and a few numbers recorded on the Page (rotation, skew, dpi), so
 ``render_page`` can rebuild exactly the picture the OCR boxes refer to.
@@ -174,8 +174,9 @@ def _contrast(profile: np.ndarray) -> float:
 def looks_sideways(image: Image.Image) -> bool:
     """Text lines run top to bottom: the page lies on its side (a quarter turn either way stands it upright).
 
-    Rows and columns banded like text lines compared (~2 ms): on the samples upright pages score rows/columns
-    1.7-5.4 (1.7 is heavy noise), sideways ones 0.2-0.3; in between says nothing.
+    Compares how sharply ink bands into rows and into columns (~2 ms, no OCR): horizontal text lines band rows,
+    the gaps between words do not band columns. Every sample page in all four quarter turns is told right; the
+    margin is smallest on heavy noise (rows/columns 1.7 upright); a page banded about equally says "not sideways".
     """
     factor = max(1, round(max(image.size) / 500))
     dark = 255.0 - np.asarray(image.reduce(factor) if factor > 1 else image, dtype=np.float32)

@@ -1,28 +1,32 @@
 """OCR of page images with Tesseract (pytesseract, ``--oem 1``), and the one-shot ``read_document``.
 
-Per page: grayscale, resolution (upscale below 150 dpi) and small-angle deskew first. A page whose text lines run
-top to bottom (seen in its ink profiles in ~2 ms, before any reading) starts from a quarter turn: the probe (a third
-of the page) of the 90-degree turn tells whether it or 270 stands the page upright. With languages given, one
-Tesseract pass; when it reads sideways (or so badly that the page is probably upside down) the candidate turns are
-probed, and only when none reads well is Tesseract OSD asked for orientation and script (OSD costs more than
-reading the page).
+Per page: grayscale, resolution (upscale below 150 dpi, to 180) and small-angle deskew first. A page whose text
+lines run top to bottom (seen in its ink profiles in ~2 ms, before any reading) starts from a quarter turn: the
+probe (a third of the page) of the 90-degree turn tells whether it or 270 stands the page upright. With languages
+given, one Tesseract pass; when it reads sideways (or so badly that the page is probably upside down) the candidate
+turns are probed, and only when none reads well is Tesseract OSD asked for orientation and script (OSD costs more
+than reading the page).
 
 In automatic mode the top third of the page (cut at a blank row between text lines) is first read with English to
 learn the language, then the page is read once with that language's model. On a page of 200 dpi or more the probe
 reads that third at half resolution (20 % cheaper, as sure of language and orientation on the samples); below, it
 reads at full resolution, and when the page is English and reads like print the probe is kept and only the rest of
-the page is read, so such a page costs one pass. A probe that reads like
-garbage is read again with jpn (an upright CJK page; kept as the page's top when it reads like print); a sideways
-or upside-down probe makes the candidate turns be probed; OSD only when neither settles it. The whole page is read
-again only when its text turns out to be in yet another language (a Chinese page read with jpn: chi_sim). The
-probe is the price of not knowing the language: ~0.08 CPU-s of Tesseract start-up and model load plus a third of
-the page, which a smaller probe barely lowers (a quarter: 0.16 instead of 0.19 CPU-s, but 12 of 17 sample pages'
-languages recognised instead of 15). Tesseract gets the cleaned page as an uncompressed BMP (it need not decode
-again what docline decoded), except a bilevel page that clean-up left unchanged: its own 1-bit PNG.
+the page is read, so such a page costs one pass. A probe that reads like garbage is read again with jpn (an upright
+CJK page; kept as the page's top when it reads like print); a sideways or upside-down probe makes the candidate
+turns be probed; OSD only when neither settles it. The whole page is read again only when its text turns out to be
+in yet another language (a Chinese page read with jpn: chi_sim). The probe is the price of not knowing the
+language: ~0.08 CPU-s of Tesseract start-up and model load plus a third of the page, which a smaller probe barely
+lowers (a quarter of the page: 0.16 instead of 0.19 CPU-s, but 12 of 17 sample pages' languages recognised instead
+of 15). Tesseract gets the cleaned page as an uncompressed BMP (it need not decode again what docline decoded),
+except a bilevel page that clean-up left unchanged: its own 1-bit PNG.
 
 Measured alternatives (bench/ocr.py, CPU-s per page): Debian's Latin *script* model reads every Western European
 language in one pass but costs ~0.85 s against ~0.43 s for a language model (0.33 s just to load its 89 MB word
-list, in every process), more than probe + pass; ``eng+deu+fra+...`` in one pass costs ~0.9 s.
+list, in every process), more than probe + pass; ``eng+deu+fra+...`` in one pass costs ~0.9 s. Keeping the English
+probe as the top of a page in another language saves a third of a pass but loses its accents (printed de CER .003
+-> .009, fr .004 -> .006, pt .006 -> .010). ``-c tessedit_do_invert=0`` saves ~3 % of Tesseract's CPU but no longer
+reads white text on dark bars (invoice table headers). Nearest-neighbour deskew is 6x cheaper than bilinear (5 vs
+32 ms) but reads worse (skewed samples: print CER .066 -> .070, handwriting .189 -> .212).
 
 Tesseract runs as a subprocess with ``OMP_THREAD_LIMIT=1``; parallelism comes from reading pages concurrently.
 """
@@ -388,7 +392,7 @@ def ocr_page(
 
 
 def _cjk_probe(upright: Image.Image, cut: int | None, dpi: float, timeout: float) -> _Reading | None:
-    """The probe read with jpn when it looks Chinese or Japanese so, else None."""
+    """The probe read with jpn, if so read it looks Chinese or Japanese; else None."""
     bottom = cut if cut is not None else max(1, upright.height // 3)
     probe = _tesseract(upright.crop((0, 0, upright.width, bottom)), ["jpn"], dpi, timeout)
     detected = language.detect(probe.text)
