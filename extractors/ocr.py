@@ -124,6 +124,8 @@ def _tesseract(
             raise OcrFailed("Reading the page took too long and was stopped.") from exc
         except pytesseract.TesseractError as exc:
             raise OcrFailed(f"Tesseract could not read the page: {exc.message}".strip()) from exc
+        except (OSError, UnicodeDecodeError) as exc:  # no result written, or not text
+            raise OcrFailed("Tesseract gave no readable result for the page.") from exc
     return _Reading(lines=_lines(tsv), languages=languages)
 
 
