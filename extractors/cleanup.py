@@ -30,7 +30,7 @@ DOWNSCALE_ABOVE_DPI = 450.0  # more pixels than this only slows Tesseract down
 MAX_SCALE = 4.0
 MIN_SKEW, MAX_SKEW = 0.15, 6.0  # degrees: below is noise, above is not "small"
 _STRIP = 16  # columns (of the reduced page) per strip of the skew profile
-SIDEWAYS_CONTRAST = 1.5  # columns banded this much more than rows: text lines run top to bottom
+SIDEWAYS_CONTRAST = 1.3  # columns banded this much more than rows: text lines run top to bottom
 
 
 def decode(image_png: bytes) -> Image.Image:
@@ -171,12 +171,24 @@ def _contrast(profile: np.ndarray) -> float:
     return float(np.dot(span, span) / len(span) / span.mean() ** 2)
 
 
+def _without_rules(profiles: np.ndarray) -> np.ndarray:
+    """Strip profiles (strips, positions) without features under 3 positions wide: the ruled lines of tables and
+    boxes (a grid's vertical rules band columns as text lines band rows), not text lines (5 or more at this scale)."""
+    width = 3
+    padded = np.pad(profiles, ((0, 0), (width // 2, width // 2)), mode="edge")
+    eroded = np.lib.stride_tricks.sliding_window_view(padded, width, axis=1).min(axis=2)
+    padded = np.pad(eroded, ((0, 0), (width // 2, width // 2)), mode="edge")
+    opened: np.ndarray = np.lib.stride_tricks.sliding_window_view(padded, width, axis=1).max(axis=2)
+    return np.ascontiguousarray(opened)
+
+
 def looks_sideways(image: Image.Image) -> bool:
     """Text lines run top to bottom: the page lies on its side (a quarter turn either way stands it upright).
 
-    Compares how sharply ink bands into rows and into columns (~2 ms, no OCR): horizontal text lines band rows,
-    the gaps between words do not band columns. Every sample page in all four quarter turns is told right; the
-    margin is smallest on heavy noise (rows/columns 1.7 upright); a page banded about equally says "not sideways".
+    Compares how sharply ink bands into rows and into columns (~3 ms, no OCR): horizontal text lines band rows,
+    the gaps between words do not band columns; ruled lines are left out. Columns/rows on the samples: upright
+    pages at most 0.69 (heavy noise), sideways at least 1.47; ruled grids with little text 0.55-0.96 (1.6 with
+    1 mm thick rules: read from a wrong turn first, then turned back, costing time but not accuracy).
     """
     factor = max(1, round(max(image.size) / 500))
     dark = 255.0 - np.asarray(image.reduce(factor) if factor > 1 else image, dtype=np.float32)
@@ -185,8 +197,8 @@ def looks_sideways(image: Image.Image) -> bool:
     if height < 2 * _STRIP or width < 2 * _STRIP or ink * dark.size < 200 or ink > 0.5:
         return False
     # One reduction, then strips summed in numpy: vertical strips (profiles over rows), horizontal (over columns).
-    rows = dark[:, :width].reshape(dark.shape[0], width // _STRIP, _STRIP).mean(axis=2).T.copy()
-    columns = dark[:height].reshape(height // _STRIP, _STRIP, dark.shape[1]).mean(axis=1)
+    rows = _without_rules(dark[:, :width].reshape(dark.shape[0], width // _STRIP, _STRIP).mean(axis=2).T)
+    columns = _without_rules(dark[:height].reshape(height // _STRIP, _STRIP, dark.shape[1]).mean(axis=1))
     angles = np.arange(-MAX_SKEW, MAX_SKEW + 1e-9, 1.0)
     across_rows = _contrast(_Profiles(rows).sharpest(angles)[1])
     across_columns = _contrast(_Profiles(columns).sharpest(angles)[1])

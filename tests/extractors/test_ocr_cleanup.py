@@ -77,3 +77,21 @@ def test_sideways_text_lines_are_seen(turn: int) -> None:
 def test_blank_or_dark_page_is_not_sideways() -> None:
     assert cleanup.looks_sideways(Image.new("L", (800, 1100), 255)) is False
     assert cleanup.looks_sideways(Image.new("L", (800, 1100), 0)) is False
+
+
+def test_ruled_table_is_not_taken_for_sideways_text() -> None:
+    """A grid's vertical rules band columns as text lines band rows: rules are left out of the comparison."""
+    image = Image.new("L", (1654, 2338), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 30)
+    columns = [120 + k * 176 for k in range(9)]
+    rows = [160 + k * 255 for k in range(9)]
+    for x in columns:
+        draw.line([(x, rows[0]), (x, rows[-1])], fill=0, width=3)
+    for y in rows:
+        draw.line([(columns[0], y), (columns[-1], y)], fill=0, width=3)
+    for row, y in enumerate(rows[:-1]):
+        for column, x in enumerate(columns[:-1]):
+            if (row + column) % 2 == 0:
+                draw.text((x + 10, y + 10), "12,50", font=font, fill=0)
+    assert cleanup.looks_sideways(image) is False
