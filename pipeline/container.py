@@ -25,7 +25,7 @@ from pipeline.service import DocumentService
 from pipeline.settings import Settings
 from pipeline.store import BlobStore, ResultStore
 from pipeline.understanding import Understanding
-from pipeline.workflow import WORKFLOW_NAME, document_workflow
+from pipeline.workflow import WORKFLOW_NAME, WORKFLOW_VERSION, document_workflow
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
     def workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Any:
         return document_workflow(ctx, raw)
 
-    runtime.register_workflow(workflow, name=WORKFLOW_NAME)
+    runtime.register_versioned_workflow(workflow, name=WORKFLOW_NAME, version_name=WORKFLOW_VERSION, is_latest=True)
     activities.register(runtime)
     metrics.watch_statuses(service.status_counts)
     container = Container(settings, client, workflows, runtime, service, inbox, metrics, understanding)

@@ -36,6 +36,11 @@ from pipeline.activity_io import (
 from pipeline.models import ErrorInfo, Review, Usage
 
 WORKFLOW_NAME = "docline_document"
+# The version new documents start on. Each instance records its version (and any ``ctx.is_patched`` patch it took) in
+# its history and replays with that code, so a release that changes the steps below either guards the change with
+# ``ctx.is_patched("<what changed>")`` or keeps this function registered under its old version next to the new one
+# until no document of the old version is in flight.
+WORKFLOW_VERSION = "1"
 REVIEW_EVENT = "review"
 
 

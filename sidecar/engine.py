@@ -717,6 +717,13 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         done_rows = {i.row for i in turn.items}
         inst.inbox = [i for i in inst.inbox if i.row not in done_rows]
         ops.extend(("DELETE FROM inbox WHERE id = ?", (row,)) for row in done_rows)
+        if res.HasField("version"):
+            # The workflow version and the patches (ctx.is_patched) this turn ran with are recorded on its
+            # OrchestratorStarted event: every later replay reads them there and takes the same code path.
+            # (A stateful worker caches only history before this turn, so it receives the recorded event.)
+            started = turn.new_events[0]
+            started.workflowStarted.version.CopyFrom(res.version)
+            turn.new_data[0] = started.SerializeToString()
         self._append_history(inst, turn.new_events, ops, turn.new_data)
         st = inst.state
         if st.workflowStatus == PENDING:

@@ -1,0 +1,138 @@
+"""Workflow versioning through the engine: named versions (``register_versioned_workflow``) and patches
+(``ctx.is_patched``), as the Dapr SDK uses them. The engine records the version and patches a worker reports for a
+turn on that turn's ``OrchestratorStarted`` event, so every later replay takes the same path."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+import dapr.ext.workflow as wf
+import pytest
+from dapr.ext.workflow import WorkflowStatus
+
+from tests.support.sidecar import Workers
+
+pytestmark = pytest.mark.timeout(60)
+
+WAIT = 30
+
+
+def _output(state: Any) -> Any:
+    assert state is not None
+    assert state.runtime_status == WorkflowStatus.COMPLETED, state
+    return json.loads(state.serialized_output)
+
+
+def _waiting(client: wf.DaprWorkflowClient, iid: str) -> None:
+    """Until the instance has run its first turn (its custom status says where it is)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        state = client.get_workflow_state(iid)
+        if state is not None and state.serialized_custom_status:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{iid} never reached its first wait")
+
+
+def _with_steps(rt: wf.WorkflowRuntime) -> wf.WorkflowRuntime:
+    """``rt`` with the activities ``original`` and ``patched`` (fresh functions: the SDK marks what it registered)."""
+
+    def original(ctx: wf.WorkflowActivityContext, label: str) -> str:
+        return f"original {label}"
+
+    def patched(ctx: wf.WorkflowActivityContext, label: str) -> str:
+        return f"patched {label}"
+
+    rt.register_activity(original, name="original")
+    rt.register_activity(patched, name="patched")
+    return rt
+
+
+def test_a_patch_taken_once_is_taken_on_every_replay(workers: Workers) -> None:
+    """A new instance takes the patched branch; replaying later turns must take it again, or the replay would
+    schedule the old activity and the instance would fail as non-deterministic."""
+    rt = _with_steps(workers.runtime())
+
+    def flow(ctx: wf.DaprWorkflowContext, _: Any) -> Generator[Any, Any, Any]:
+        first = yield ctx.call_activity("patched" if ctx.is_patched("new-step") else "original", input="1")
+        second = yield ctx.call_activity("patched" if ctx.is_patched("new-step") else "original", input="2")
+        return [first, second]
+
+    rt.register_workflow(flow)
+    rt.start()
+    client = workers.client()
+    iid = client.schedule_new_workflow(flow, instance_id="patched-1")
+    assert _output(client.wait_for_workflow_completion(iid, timeout_in_seconds=WAIT)) == ["patched 1", "patched 2"]
+
+
+def test_an_instance_started_before_a_patch_keeps_the_original_path(workers: Workers) -> None:
+    """Deploying patched code while an instance waits: it replays its history with the original branch, a new
+    instance takes the patch."""
+    old = _with_steps(workers.runtime())
+
+    def before(ctx: wf.DaprWorkflowContext, _: Any) -> Generator[Any, Any, Any]:
+        ctx.set_custom_status("waiting")
+        first = yield ctx.call_activity("original", input="1")
+        yield ctx.wait_for_external_event("go")
+        return first
+
+    old.register_workflow(before, name="flow")
+    old.start()
+    client = workers.client()
+    iid = client.schedule_new_workflow("flow", instance_id="before-patch")
+    _waiting(client, iid)
+    old.shutdown()
+
+    new = _with_steps(workers.runtime())
+
+    def after(ctx: wf.DaprWorkflowContext, _: Any) -> Generator[Any, Any, Any]:
+        ctx.set_custom_status("waiting")
+        first = yield ctx.call_activity("patched" if ctx.is_patched("new-step") else "original", input="1")
+        yield ctx.wait_for_external_event("go")
+        return first
+
+    new.register_workflow(after, name="flow")
+    new.start()
+    client.raise_workflow_event(iid, "go")
+    assert _output(client.wait_for_workflow_completion(iid, timeout_in_seconds=WAIT)) == "original 1"
+    fresh = client.schedule_new_workflow("flow", instance_id="after-patch")
+    _waiting(client, fresh)
+    client.raise_workflow_event(fresh, "go")
+    assert _output(client.wait_for_workflow_completion(fresh, timeout_in_seconds=WAIT)) == "patched 1"
+
+
+def test_an_instance_keeps_the_named_version_it_started_with(workers: Workers) -> None:
+    """A worker that registers v1 and v2 (latest) finishes a v1 instance with v1 and starts new ones with v2."""
+
+    def version(activity: str, label: str) -> Callable[[wf.DaprWorkflowContext, Any], Generator[Any, Any, Any]]:
+        """A fresh workflow function (the SDK marks what it registered) that waits, then calls ``activity``."""
+
+        def flow(ctx: wf.DaprWorkflowContext, _: Any) -> Generator[Any, Any, Any]:
+            ctx.set_custom_status("waiting")
+            yield ctx.wait_for_external_event("go")
+            result = yield ctx.call_activity(activity, input=label)
+            return result
+
+        return flow
+
+    old = _with_steps(workers.runtime())
+    old.register_versioned_workflow(version("original", "v1"), name="versioned", version_name="v1", is_latest=True)
+    old.start()
+    client = workers.client()
+    iid = client.schedule_new_workflow("versioned", instance_id="started-on-v1")
+    _waiting(client, iid)
+    old.shutdown()
+
+    new = _with_steps(workers.runtime())
+    new.register_versioned_workflow(version("original", "v1"), name="versioned", version_name="v1", is_latest=False)
+    new.register_versioned_workflow(version("patched", "v2"), name="versioned", version_name="v2", is_latest=True)
+    new.start()
+    client.raise_workflow_event(iid, "go")
+    assert _output(client.wait_for_workflow_completion(iid, timeout_in_seconds=WAIT)) == "original v1"
+    fresh = client.schedule_new_workflow("versioned", instance_id="started-on-v2")
+    _waiting(client, fresh)
+    client.raise_workflow_event(fresh, "go")
+    assert _output(client.wait_for_workflow_completion(fresh, timeout_in_seconds=WAIT)) == "patched v2"
