@@ -25,7 +25,7 @@ __all__ = ["LlmError", "extract", "scored"]
 def extract(document: Document, doc_type: DocumentType, llm: Llm | None = None) -> Extraction:
     """``doc_type``'s data from ``document``: through ``llm`` when given, else offline."""
     if llm is None:
-        return scored(offline_extract(document, doc_type), doc_type)
+        return scored(offline_extract(document, doc_type), doc_type, document.language)
     system, user = extraction_prompt(document, doc_type, json_mode=False)
     _system, json_user = extraction_prompt(document, doc_type, json_mode=True)
     data, usage = llm.complete_json(
@@ -35,10 +35,10 @@ def extract(document: Document, doc_type: DocumentType, llm: Llm | None = None) 
     extraction = Extraction(
         doc_type=doc_type.name, data=data, fields=fields, usage=usage, method="llm", attempts=len(usage)
     )
-    return scored(extraction, doc_type)
+    return scored(extraction, doc_type, document.language)
 
 
-def scored(extraction: Extraction, doc_type: DocumentType) -> Extraction:
+def scored(extraction: Extraction, doc_type: DocumentType, language: str | None = None) -> Extraction:
     """``extraction`` with the confidence of fields that fail validation lowered: confidence = OCR confidence ×
-    match quality × (½ when a rule rejects the field)."""
-    return apply_validation(extraction, validate(doc_type, extraction.data).errors)
+    match quality × (½ when a rule rejects the field). ``language`` is the document's."""
+    return apply_validation(extraction, validate(doc_type, extraction.data, language).errors)

@@ -1208,9 +1208,13 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
         chosen = found.get(path)
         if chosen is None:
             continue
-        set_path(data, path, chosen.value)
+        value = chosen.value
+        if kinds[path] == "prism_base" and chosen.words:
+            # What a base code means depends on the document's language: German BO is "Basis oben", up.
+            value = parse_prism_base(chosen.words[0].text, document.language) or value
+        set_path(data, path, value)
         match = Match(page=chosen.page, words=chosen.words, score=min(1.0, max(0.0, chosen.score)))
-        fields[path] = field_from_match(chosen.value, match, "offline")
+        fields[path] = field_from_match(value, match, "offline")
     # Items continue their numbering across pages: renumber in reading order.
     numbering: dict[tuple[str, int, str], int] = {}
     counters: dict[str, int] = {}

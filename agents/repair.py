@@ -52,7 +52,7 @@ def repair(
         current = Extraction(
             doc_type=doc_type.name, data=data, fields=fields, usage=usage, method="repair", attempts=attempts
         )
-        current_report = validate(doc_type, data)
+        current_report = validate(doc_type, data, document.language)
         if current_report.valid:
             break
     return apply_validation(current, current_report.errors)
@@ -71,10 +71,10 @@ def _offline_repair(
             continue
         trial = copy.deepcopy(data)
         set_path(trial, field, value)
-        trial_errors = len(validate(doc_type, trial).errors)
+        trial_errors = len(validate(doc_type, trial, document.language).errors)
         if trial_errors < errors:
             data, errors = trial, trial_errors
             if field in offline.fields:
                 fields[field] = offline.fields[field]
     repaired = extraction.model_copy(update={"data": data, "fields": fields, "method": "repair"})
-    return apply_validation(repaired, validate(doc_type, data).errors)
+    return apply_validation(repaired, validate(doc_type, data, document.language).errors)

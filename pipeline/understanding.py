@@ -283,17 +283,10 @@ class Understanding:
             self._metrics.llm_tokens.labels("output").inc(u.tokens_out)
         return total
 
-    @staticmethod
-    def _language(document: Document) -> str | None:
-        for page in document.pages:
-            if page.languages:
-                return page.languages[0]
-        return None
-
     def classify(
         self, doc_id: str, document: Document, requested_type: str | None, *, offline: bool = False
     ) -> ClassifyOut:
-        language = self._language(document)
+        language = document.language
         if requested_type:
             self.registry.get(requested_type)  # UnknownDocumentType (a DocumentError) when there is none
             return ClassifyOut(document_type=requested_type, language=language)
@@ -308,7 +301,7 @@ class Understanding:
     def _draft(self, doc_type: Any, language: str | None, extraction: Any) -> Draft:
         from extractors.validation import validate
 
-        report = validate(doc_type, extraction.data)
+        report = validate(doc_type, extraction.data, language)
         fields = {
             path: FieldInfo(
                 value=getattr(f, "value", None),
@@ -351,7 +344,7 @@ class Understanding:
             for k, v in draft.fields.items()
         }
         current = Extraction(doc_type=doc_type.name, data=draft.data, fields=fields)
-        report = validate(doc_type, draft.data)
+        report = validate(doc_type, draft.data, draft.language)
         with self._llm(doc_id, offline) as llm:
             repaired = repair(document, doc_type, current, report, llm)
         return self._draft(doc_type, draft.language, repaired), self._usage(repaired.usage)
@@ -363,7 +356,7 @@ class Understanding:
         from extractors.validation import validate
 
         data = apply_corrections(draft.data, corrections)
-        report = validate(self.registry.get(draft.document_type), data)
+        report = validate(self.registry.get(draft.document_type), data, draft.language)
         if report.valid:
             data = dict(report.data)
         fields = dict(draft.fields)

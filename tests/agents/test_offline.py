@@ -191,6 +191,17 @@ def test_prescription_table_by_rows_and_columns() -> None:
     assert validate(get_type("prescription"), data).valid
 
 
+@pytest.mark.parametrize(("language", "base"), [("deu", "up"), ("eng", "out")])
+def test_prism_base_code_is_read_in_the_documents_language(language: str, base: str) -> None:
+    """BO on a German prescription is *Basis oben* (up); on an English one, base out."""
+    document = document_from_text(GERMAN_PRESCRIPTION.replace("innen", "BO"))
+    document.pages[0].languages = [language]
+    extraction = offline_extract(document, get_type("prescription"))
+    assert extraction.data["right"]["prism_base"] == base
+    assert extraction.fields["right.prism_base"].value == base
+    assert validate(get_type("prescription"), extraction.data, language).data["right"]["prism_base"] == base
+
+
 def test_prescription_inline_rows() -> None:
     data = offline_extract(document_from_text(FRENCH_PRESCRIPTION), get_type("prescription")).data
     assert data["right"] == {"sphere": 2.25, "cylinder": -0.75, "axis": 180}

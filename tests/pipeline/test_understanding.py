@@ -41,3 +41,11 @@ def test_an_invalid_correction_is_kept_as_written_for_the_reviewer_to_see() -> N
     assert ("right.prism_base", "invalid_prism_base") in {(e.field, e.code) for e in corrected.validation.errors}
     assert corrected.data["right"]["prism_base"] == "BX"
     assert corrected.fields["right.prism_base"].value == "BX"
+
+
+def test_a_reviewers_code_is_read_in_the_documents_language() -> None:
+    """On a German prescription the reviewer's BU is *Basis unten* (down), not the English base up."""
+    german = _draft().model_copy(update={"language": "deu"})
+    corrected = _understanding().correct(german, {"right.prism_base": "BU"})
+    assert corrected.validation.valid, corrected.validation.errors
+    assert corrected.data["right"]["prism_base"] == "down"
