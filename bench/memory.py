@@ -39,7 +39,7 @@ FINAL = ("completed", "failed", "rejected", "needs_review")
 
 
 def _children(pid: int) -> list[int]:
-    found = []
+    found: list[int] = []
     try:
         for task in Path(f"/proc/{pid}/task").iterdir():
             text = (task / "children").read_text().split()
@@ -59,13 +59,35 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def tree_rss(pid: int) -> int:
-    total, todo = 0, [pid]
+def _exe(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
+
+
+def tree(pid: int) -> list[tuple[str, int]]:
+    """(command name, RSS) of ``pid`` and every live descendant.
+
+    A child caught between fork and exec (Python starts Tesseract with vfork) still runs the server's image and
+    shares its memory: its RSS is the server's own, so it is left out rather than counted twice.
+    """
+    members: list[tuple[str, int]] = []
+    todo, server_exe = [pid], _exe(pid)
     while todo:
         p = todo.pop()
-        total += _rss(p)
+        try:
+            name = Path(f"/proc/{p}/comm").read_text().strip()
+        except OSError:
+            continue
+        if p == pid or _exe(p) != server_exe:
+            members.append((name, _rss(p)))
         todo.extend(_children(p))
-    return total
+    return members
+
+
+def tree_rss(pid: int) -> int:
+    return sum(rss for _name, rss in tree(pid))
 
 
 def hwm(pid: int) -> int:
@@ -81,13 +103,28 @@ class Sampler:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peak = 0
+        self.at_peak: list[tuple[str, int]] = []  # who held the memory at the peak
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.pid))
+            members = tree(self.pid)
+            total = sum(rss for _name, rss in members)
+            if total > self.peak:
+                self.peak, self.at_peak = total, members
             time.sleep(0.1)
+
+    def breakdown(self) -> str:
+        """The peak by process: the server first, then its children by name (e.g. "tesseract 2 x 88 MB")."""
+        if not self.at_peak:
+            return "nothing sampled"
+        (server, server_rss), children = self.at_peak[0], self.at_peak[1:]
+        parts = [f"{server} {server_rss / MB:.0f} MB"]
+        for name in sorted({n for n, _ in children}):
+            sizes = [rss / MB for n, rss in children if n == name]
+            parts.append(f"{name} {len(sizes)} x {'/'.join(f'{size:.0f}' for size in sizes)} MB")
+        return ", ".join(parts)
 
     def __enter__(self) -> Sampler:
         self._thread.start()
@@ -148,7 +185,7 @@ def long_scan(pages: int, concurrency: int | None) -> None:
             serve.stop()
     workers = f"worker concurrency {concurrency}" if concurrency else "default worker concurrency"
     print(f"{pages}-page scan ({len(data) / MB:.1f} MB PDF, {workers}): {body.get('status')} in {wall:.0f} s")
-    print(f"  peak RSS, process tree  {sampler.peak / MB:.0f} MB")
+    print(f"  peak RSS, process tree  {sampler.peak / MB:.0f} MB ({sampler.breakdown()})")
     print(f"  peak RSS, server (HWM)  {server_hwm / MB:.0f} MB")
 
 
@@ -212,7 +249,7 @@ def backlog(files: int, budget: float) -> None:
     finished = "all" if done >= files else f"{done} of {files} (time budget {budget:.0f} s reached)"
     print(f"{files}-file inbox backlog: {finished} read to a final status or review in {wall:.0f} s")
     print(f"  throughput              {done / wall * 60:.0f} files/min (from server start)")
-    print(f"  peak RSS, process tree  {sampler.peak / MB:.0f} MB")
+    print(f"  peak RSS, process tree  {sampler.peak / MB:.0f} MB ({sampler.breakdown()})")
     print(f"  peak RSS, server (HWM)  {server_hwm / MB:.0f} MB")
 
 
