@@ -196,13 +196,15 @@ def measured(
     total = count * steps
     per = 1000 / (total * repeat)
     median = statistics.median(elapsed)
+    # Each worker process gets at most one core (the GIL); a single chain runs on one worker at a time.
+    parallel = min(len(workers), count, os.cpu_count() or 1)
     return (
         f"{count} workflow(s) x {steps} activities in {median:.2f} s = {total / median:.0f} activities/s"
         f" (median of {repeat}: {', '.join(f'{total / e:.0f}' for e in elapsed)});"
         f" CPU per activity: sidecar {side * per:.2f} ms, SDK worker {worker * per:.2f} ms"
         f" (of which replaying workflows {orch * per:.2f} ms), client {own * per:.2f} ms;"
-        f" SDK-bound ceiling with a zero-cost sidecar: {_rate(total * repeat, worker / len(workers))} activities/s"
-        " per worker process"
+        f" SDK-bound ceiling with a zero-cost sidecar: {_rate(total * repeat, worker / parallel)} activities/s"
+        f" ({parallel} worker process(es) busy at once)"
     )
 
 
@@ -310,6 +312,42 @@ def commit_latency_ms(directory: Path, n: int = 50) -> float:
     return statistics.median(times) * 1000
 
 
+def sdk_replay_floor(steps: int = CHAIN) -> str:
+    """The Dapr SDK's own orchestrator executor running a ``steps``-activity chain's turns in this process: no gRPC,
+    no sidecar, no activities. Its CPU is a floor under any sidecar's chain figure (and a gauge of this machine's
+    speed today). Uses the SDK's internal executor: there is no public API for a replay alone."""
+    import logging
+
+    from dapr.ext.workflow._durabletask import worker as sdk
+    from dapr.ext.workflow._durabletask.internal import helpers
+    from dapr.ext.workflow.dapr_workflow_context import DaprWorkflowContext
+
+    def chain(ctx: Any, n: int) -> Any:
+        workflow, value = DaprWorkflowContext(ctx), 0
+        for _ in range(n):
+            value = yield workflow.call_activity("step", input=value)
+        return value
+
+    registry = sdk._Registry()
+    registry.add_named_orchestrator("chain", chain)
+    quiet = logging.getLogger("bench.replay")
+    quiet.setLevel(logging.ERROR)
+    executor = sdk._OrchestrationExecutor(registry, quiet)
+    old: list[Any] = []
+    new = [helpers.new_workflow_started_event(), helpers.new_execution_started_event("chain", "i", str(steps))]
+    started = time.process_time()
+    for i in range(steps + 1):
+        actions = executor.execute("i", old, new).actions
+        if i < steps:
+            old = old + new + [helpers.new_task_scheduled_event(actions[0].id, "step")]
+            new = [helpers.new_workflow_started_event(), helpers.new_task_completed_event(actions[0].id, str(i + 1))]
+    seconds = time.process_time() - started
+    return (
+        f"{steps}-activity chain's {steps + 1} turns replayed by the SDK alone (no gRPC, no sidecar):"
+        f" {seconds * 1000:.0f} ms CPU = {seconds / steps * 1000:.2f} ms per activity"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worker-processes", type=int, default=1, metavar="N", help="SDK worker processes (>= 1)")
@@ -326,6 +364,7 @@ def main() -> None:
         print(
             f"disk:       durable SQLite commit {commit_latency_ms(Path(tmp)):.2f} ms (median); load {os.getloadavg()}"
         )
+        print(f"SDK floor:  {sdk_replay_floor()}")
         grpc_port, http_port = free_port(), free_port()
         sidecar = SidecarProcess(data, grpc_port, http_port)
         try:
