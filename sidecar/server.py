@@ -48,6 +48,10 @@ class SidecarSettings(BaseSettings):
     app_id: str = "docline"
     data_dir: Path = Path(".docline/sidecar")
     health_ping_seconds: float = Field(default=10.0, gt=0)  # idle work-item streams get a ping this often
+    # The Dapr SDK's channels send an HTTP/2 keepalive ping every 30 s, calls or not. gRPC's server default answers
+    # pings more often than every 5 minutes on an idle connection with GOAWAY "too_many_pings", which dropped the
+    # workflow worker's stream (and re-dispatched its work) after 90 idle seconds; clients may ping this often.
+    client_ping_min_seconds: float = Field(default=10.0, gt=0)
 
 
 class _GenericRegistration:
@@ -104,7 +108,12 @@ class Sidecar:
         self._engine = Engine(self._store, app_id=s.app_id, health_ping_seconds=s.health_ping_seconds)
         self._engine.recover()
         self._server = grpc.aio.server(
-            options=[("grpc.max_send_message_length", _MAX_MESSAGE), ("grpc.max_receive_message_length", _MAX_MESSAGE)]
+            options=[
+                ("grpc.max_send_message_length", _MAX_MESSAGE),
+                ("grpc.max_receive_message_length", _MAX_MESSAGE),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", round(s.client_ping_min_seconds * 1000)),
+            ]
         )
         self._engine.add_to_server(self._server)
         services = cast(grpc.aio.Server, _GenericRegistration(self._server))
