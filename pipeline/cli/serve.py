@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FEED_IN_FLIGHT = 3
+FEED_WAIT_SECONDS = 600  # how long --feed-samples reports on the samples before leaving them to the review page
 SAMPLE_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 
 
@@ -112,20 +113,33 @@ def _feed(server: object, container: object, files: list[Path], host: str, port:
         f"  REST API:     {base}/v1/documents   (OpenAPI: {base}/docs)\n"
     )
     in_flight: list[str] = []
+    settled: dict[str, int] = {}
+
+    def report_settled() -> None:
+        for doc_id in list(in_flight):
+            doc = container.service.get(doc_id)
+            if doc.status in TERMINAL or doc.status == "needs_review":
+                in_flight.remove(doc_id)
+                settled[doc.status] = settled.get(doc.status, 0) + 1
+                typer.echo(f"  {doc.status:<13} {doc.source.filename:<24} {base}/v1/documents/{doc.id}")
+
     ordered = sorted(files, key=lambda p: (p.suffix.lower() != ".pdf", p.stat().st_size))
-    done = 0
     for path in ordered:
         while len(in_flight) >= FEED_IN_FLIGHT:
             time.sleep(0.5)
-            for doc_id in list(in_flight):
-                doc = container.service.get(doc_id)
-                if doc.status in TERMINAL or doc.status == "needs_review":
-                    in_flight.remove(doc_id)
-                    done += 1
-                    typer.echo(f"  {doc.status:<13} {doc.source.filename:<24} {base}/v1/documents/{doc.id}")
+            report_settled()
         try:
             doc, _ = container.service.submit(path.read_bytes(), path.name)
             in_flight.append(doc.id)
         except Exception as exc:  # one bad sample must not stop the others
             log.warning("could not submit %s: %s", path, exc)
-    typer.echo(f"  all samples submitted; watch them on {base}/ or with `docline status`")
+    deadline = time.monotonic() + FEED_WAIT_SECONDS
+    while in_flight and time.monotonic() < deadline and getattr(server, "started", False):
+        time.sleep(0.5)
+        report_settled()
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(settled.items()))
+    pending = f", {len(in_flight)} still running" if in_flight else ""
+    typer.echo(
+        f"\n  {len(ordered)} samples: {summary or 'none settled'}{pending}."
+        f" Review them on {base}/ or list them with `docline status`; Ctrl+C stops the server."
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sidecar.server import free_port
 from tests.support.docline import run_app, write_components
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "documents"
@@ -89,3 +90,36 @@ def test_status_and_export_talk_to_a_running_server(tmp_path: Path) -> None:
     missing = subprocess.run([DOCLINE, "status"], env=env, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1
     assert "not reachable" in missing.stderr
+
+
+@pytest.mark.slow
+def test_serve_feeds_the_samples_and_reports_each_to_its_final_status(tmp_path: Path) -> None:
+    """What `make run` shows: every sample with its status, then a summary, while the server keeps serving."""
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for name in ("rx-de-text.pdf", "inv-en-text.pdf"):
+        (samples / name).write_bytes((SAMPLES / name).read_bytes())
+    (samples / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog")
+    components = write_components(tmp_path)
+    port = str(free_port())
+    cmd = [DOCLINE, "serve", "--feed-samples", "--samples", str(samples), "--port", port]
+    cmd += ["--resources-path", str(components), "--data", str(tmp_path / "data"), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.strip())
+            if "samples:" in line:
+                break
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    statuses = {line.split()[1]: line.split()[0] for line in lines if line.endswith(tuple("0123456789abcdef"))}
+    assert statuses.keys() == {"broken.pdf", "inv-en-text.pdf", "rx-de-text.pdf"}, lines
+    assert statuses["broken.pdf"] == "rejected"
+    assert statuses["inv-en-text.pdf"] == "completed"
+    assert statuses["rx-de-text.pdf"] in ("completed", "needs_review")
+    assert lines[-1].startswith("3 samples: "), lines
+    assert "1 rejected" in lines[-1]
+    assert "still running" not in lines[-1]
