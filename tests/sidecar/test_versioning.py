@@ -26,6 +26,19 @@ def _output(state: Any) -> Any:
     return json.loads(state.serialized_output)
 
 
+def _started(client: wf.DaprWorkflowClient, workflow: str, iid: str) -> str:
+    """``workflow`` started as ``iid``, once it has run its first turn."""
+    client.schedule_new_workflow(workflow, instance_id=iid)
+    _waiting(client, iid)
+    return iid
+
+
+def _released(client: wf.DaprWorkflowClient, iid: str) -> Any:
+    """The output of a waiting instance once it is sent the event it waits for."""
+    client.raise_workflow_event(iid, "go")
+    return _output(client.wait_for_workflow_completion(iid, timeout_in_seconds=WAIT))
+
+
 def _waiting(client: wf.DaprWorkflowClient, iid: str) -> None:
     """Until the instance has run its first turn (its custom status says where it is)."""
     deadline = time.monotonic() + WAIT
@@ -82,8 +95,7 @@ def test_an_instance_started_before_a_patch_keeps_the_original_path(workers: Wor
     old.register_workflow(before, name="flow")
     old.start()
     client = workers.client()
-    iid = client.schedule_new_workflow("flow", instance_id="before-patch")
-    _waiting(client, iid)
+    iid = _started(client, "flow", "before-patch")
     old.shutdown()
 
     new = _with_steps(workers.runtime())
@@ -96,12 +108,8 @@ def test_an_instance_started_before_a_patch_keeps_the_original_path(workers: Wor
 
     new.register_workflow(after, name="flow")
     new.start()
-    client.raise_workflow_event(iid, "go")
-    assert _output(client.wait_for_workflow_completion(iid, timeout_in_seconds=WAIT)) == "original 1"
-    fresh = client.schedule_new_workflow("flow", instance_id="after-patch")
-    _waiting(client, fresh)
-    client.raise_workflow_event(fresh, "go")
-    assert _output(client.wait_for_workflow_completion(fresh, timeout_in_seconds=WAIT)) == "patched 1"
+    assert _released(client, iid) == "original 1"
+    assert _released(client, _started(client, "flow", "after-patch")) == "patched 1"
 
 
 def test_an_instance_keeps_the_named_version_it_started_with(workers: Workers) -> None:
@@ -122,17 +130,12 @@ def test_an_instance_keeps_the_named_version_it_started_with(workers: Workers) -
     old.register_versioned_workflow(version("original", "v1"), name="versioned", version_name="v1", is_latest=True)
     old.start()
     client = workers.client()
-    iid = client.schedule_new_workflow("versioned", instance_id="started-on-v1")
-    _waiting(client, iid)
+    iid = _started(client, "versioned", "started-on-v1")
     old.shutdown()
 
     new = _with_steps(workers.runtime())
     new.register_versioned_workflow(version("original", "v1"), name="versioned", version_name="v1", is_latest=False)
     new.register_versioned_workflow(version("patched", "v2"), name="versioned", version_name="v2", is_latest=True)
     new.start()
-    client.raise_workflow_event(iid, "go")
-    assert _output(client.wait_for_workflow_completion(iid, timeout_in_seconds=WAIT)) == "original v1"
-    fresh = client.schedule_new_workflow("versioned", instance_id="started-on-v2")
-    _waiting(client, fresh)
-    client.raise_workflow_event(fresh, "go")
-    assert _output(client.wait_for_workflow_completion(fresh, timeout_in_seconds=WAIT)) == "patched v2"
+    assert _released(client, iid) == "original v1"
+    assert _released(client, _started(client, "versioned", "started-on-v2")) == "patched v2"
