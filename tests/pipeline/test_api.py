@@ -119,15 +119,14 @@ def test_token_and_size_limit(tmp_path: Path) -> None:
         assert "docline_documents" in metrics.text
 
 
-def test_a_record_without_its_workflow_is_recovered(docline_app: App) -> None:
-    """A crash between writing a document's record and starting its workflow: start-up recovery starts it."""
+def _crashed_before_its_workflow(docline_app: App, data: bytes) -> str:
+    """The record a crash between writing a document's record and starting its workflow leaves: status queued."""
     from pipeline.models import Source, StoredDocument
     from pipeline.service import document_id
     from pipeline.store import sha256_hex
     from pipeline.workflow import workflow_id
 
     service = docline_app.container.service
-    data = (SAMPLES / "rx-de-text.pdf").read_bytes()
     doc_id = document_id(sha256_hex(data))
     service.results.put(
         StoredDocument(
@@ -138,6 +137,14 @@ def test_a_record_without_its_workflow_is_recovered(docline_app: App) -> None:
             original_key=service.blobs.put(data),
         )
     )
+    return doc_id
+
+
+def test_a_record_without_its_workflow_is_recovered(docline_app: App) -> None:
+    """A crash between writing a document's record and starting its workflow: start-up recovery starts it."""
+    service = docline_app.container.service
+    data = (SAMPLES / "rx-de-text.pdf").read_bytes()
+    doc_id = _crashed_before_its_workflow(docline_app, data)
     assert service.recover() == 0  # not in the index yet: the crash came before that write
     # Submitting the same content again finds the record, indexes it and starts its workflow.
     again = _upload(docline_app.client(), "rx.pdf", data)
@@ -147,23 +154,8 @@ def test_a_record_without_its_workflow_is_recovered(docline_app: App) -> None:
 
 
 def test_recovery_starts_queued_documents_without_a_workflow(docline_app: App) -> None:
-    from pipeline.models import Source, StoredDocument
-    from pipeline.service import document_id
-    from pipeline.store import sha256_hex
-    from pipeline.workflow import workflow_id
-
     service = docline_app.container.service
-    data = (SAMPLES / "rx-de-text.pdf").read_bytes()
-    doc_id = document_id(sha256_hex(data))
-    service.results.put(
-        StoredDocument(
-            id=doc_id,
-            status="queued",
-            source=Source(filename="rx.pdf", sha256=sha256_hex(data)),
-            workflow_id=workflow_id(doc_id),
-            original_key=service.blobs.put(data),
-        )
-    )
+    doc_id = _crashed_before_its_workflow(docline_app, (SAMPLES / "rx-de-text.pdf").read_bytes())
     service.results.add_to_index(doc_id)
     assert service.recover() == 1
     assert docline_app.wait(doc_id, ("completed", "needs_review"))["source"]["pages"] == 1
