@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.docline import ServeProcess, wait_for  # noqa: E402
-from tests.support.pdfs import raw_pdf  # noqa: E402
+from tests.support.pdfs import text_pdf  # noqa: E402
 
 SAMPLES = ROOT / "samples" / "documents"
 MB = 1024 * 1024
@@ -148,16 +148,7 @@ def scan_pdf(pages: int) -> bytes:
 
 def small_pdf(n: int) -> bytes:
     """A distinct one-page born-digital invoice-like PDF (a small page: rendering it costs little)."""
-    text = f"BT /F1 9 Tf 10 80 Td (Invoice {n:05d}) Tj 0 -12 Td (Total 12.{n % 100:02d} EUR) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Count 1 /Kids [3 0 R] >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    return raw_pdf(objects)
+    return text_pdf([f"Invoice {n:05d}", f"Total 12.{n % 100:02d} EUR"], page=(200, 100), origin=(10, 80), font_size=9)
 
 
 def long_scan(pages: int, concurrency: int | None) -> None:

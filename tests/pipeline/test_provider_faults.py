@@ -18,7 +18,7 @@ import pytest
 from tests.pipeline.test_llm import prescription_reply
 from tests.support.docline import App, run_app
 from tests.support.llm_server import LLMServer, RecordedRequest, Reply
-from tests.support.pdfs import raw_pdf
+from tests.support.pdfs import text_pdf
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "documents"
 ATTEMPTS = 3  # the LLM activities' retry policy in these tests
@@ -78,23 +78,6 @@ def process(app: App, name: str, data: bytes) -> dict[str, Any]:
 def never_unvalidated_completed(done: dict[str, Any]) -> None:
     if done["status"] == "completed":
         assert done["validation"]["valid"], done
-
-
-def text_pdf(lines: list[str]) -> bytes:
-    """A born-digital one-page PDF with ``lines`` in its text layer (Helvetica, WinAnsi)."""
-    body = "BT /F1 11 Tf 14 TL 60 780 Td " + " ".join(
-        "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '" for line in lines
-    )
-    stream = (body + " ET").encode("cp1252")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Count 1 /Kids [3 0 R] >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
-    return raw_pdf(objects)
 
 
 def _gaps(requests: list[RecordedRequest]) -> list[float]:

@@ -19,3 +19,27 @@ def raw_pdf(objects: list[bytes]) -> bytes:
         out.write(b"%010d 00000 n \n" % offset)
     out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
     return out.getvalue()
+
+
+def text_pdf(
+    lines: list[str],
+    *,
+    page: tuple[int, int] = (595, 842),
+    origin: tuple[int, int] = (60, 780),
+    font_size: int = 11,
+) -> bytes:
+    """A born-digital one-page PDF with ``lines`` in its text layer (Helvetica, WinAnsi), the first line at
+    ``origin`` on a ``page`` of that size in points (A4 by default)."""
+    body = f"BT /F1 {font_size} Tf {font_size + 3} TL {origin[0]} {origin[1]} Td " + " ".join(
+        "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '" for line in lines
+    )
+    stream = (body + " ET").encode("cp1252")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Count 1 /Kids [3 0 R] >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents 4 0 R" % page
+        + b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    return raw_pdf(objects)
