@@ -151,6 +151,11 @@ def small_pdf(n: int) -> bytes:
     return text_pdf([f"Invoice {n:05d}", f"Total 12.{n % 100:02d} EUR"], page=(200, 100), origin=(10, 80), font_size=9)
 
 
+def _print_peaks(sampler: Sampler, server_hwm: int) -> None:
+    print(f"  peak RSS, process tree  {sampler.peak / MB:.0f} MB ({sampler.breakdown()})")
+    print(f"  peak RSS, server (HWM)  {server_hwm / MB:.0f} MB")
+
+
 def long_scan(pages: int, concurrency: int | None) -> None:
     data = scan_pdf(pages)
     env = {"DOCLINE_WORKER_CONCURRENCY": str(concurrency)} if concurrency else {}
@@ -176,8 +181,7 @@ def long_scan(pages: int, concurrency: int | None) -> None:
             serve.stop()
     workers = f"worker concurrency {concurrency}" if concurrency else "default worker concurrency"
     print(f"{pages}-page scan ({len(data) / MB:.1f} MB PDF, {workers}): {body.get('status')} in {wall:.0f} s")
-    print(f"  peak RSS, process tree  {sampler.peak / MB:.0f} MB ({sampler.breakdown()})")
-    print(f"  peak RSS, server (HWM)  {server_hwm / MB:.0f} MB")
+    _print_peaks(sampler, server_hwm)
 
 
 def upload(megabytes: int) -> None:
@@ -240,8 +244,7 @@ def backlog(files: int, budget: float) -> None:
     finished = "all" if done >= files else f"{done} of {files} (time budget {budget:.0f} s reached)"
     print(f"{files}-file inbox backlog: {finished} read to a final status or review in {wall:.0f} s")
     print(f"  throughput              {done / wall * 60:.0f} files/min (from server start)")
-    print(f"  peak RSS, process tree  {sampler.peak / MB:.0f} MB ({sampler.breakdown()})")
-    print(f"  peak RSS, server (HWM)  {server_hwm / MB:.0f} MB")
+    _print_peaks(sampler, server_hwm)
 
 
 def main() -> None:
