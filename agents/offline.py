@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from cachetools import LRUCache
 from rapidfuzz import fuzz, process
 from stdnum import iban as stdnum_iban
 from stdnum.eu import vat as stdnum_eu_vat
@@ -1139,24 +1139,19 @@ class _Remembered:
     with the same type again (each attempt), and a retried activity repeats its step."""
 
     def __init__(self, size: int) -> None:
-        self._size = size
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[int, str], tuple[DocumentType, Extraction]] = OrderedDict()
+        self._entries: LRUCache[tuple[int, str], tuple[DocumentType, Extraction]] = LRUCache(size)
 
     def get(self, key: tuple[int, str], doc_type: DocumentType) -> Extraction | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] is not doc_type:  # the entry holds its type, so its id was not reused
                 return None
-            self._entries.move_to_end(key)
         return entry[1].model_copy(deep=True)  # callers may change what they get
 
     def put(self, key: tuple[int, str], doc_type: DocumentType, extraction: Extraction) -> None:
         with self._lock:
             self._entries[key] = (doc_type, extraction.model_copy(deep=True))
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
 
 
 _REMEMBERED = _Remembered(64)

@@ -12,11 +12,11 @@ import json
 import logging
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
 import grpc
+from cachetools import LRUCache
 from dapr.clients import DaprClient
 from dapr.clients.grpc._state import Concurrency, StateOptions
 
@@ -75,34 +75,22 @@ class RecentBlobs:
     together; a document's steps read ~5 of them back)."""
 
     def __init__(self, max_bytes: int, max_item_bytes: int) -> None:
-        self._max_bytes, self._max_item_bytes = max_bytes, max_item_bytes
-        self._lock = threading.Lock()
-        self._blobs: OrderedDict[str, bytes] = OrderedDict()
-        self._bytes = 0
+        self._max_item_bytes = min(max_item_bytes, max_bytes)
+        self._lock = threading.Lock()  # cachetools' caches are not thread-safe; activities run in threads
+        self._blobs: LRUCache[str, bytes] = LRUCache(max_bytes, getsizeof=len)
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
-            data = self._blobs.get(key)
-            if data is not None:
-                self._blobs.move_to_end(key)
-            return data
+            return self._blobs.get(key)
 
     def remember(self, key: str, data: bytes) -> None:
-        if len(data) > self._max_item_bytes:
-            return
-        with self._lock:
-            old = self._blobs.pop(key, None)
-            self._bytes += len(data) - (len(old) if old is not None else 0)
-            self._blobs[key] = data
-            while self._bytes > self._max_bytes:
-                _, evicted = self._blobs.popitem(last=False)
-                self._bytes -= len(evicted)
+        if len(data) <= self._max_item_bytes:
+            with self._lock:
+                self._blobs[key] = data
 
     def forget(self, key: str) -> None:
         with self._lock:
-            old = self._blobs.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old)
+            self._blobs.pop(key, None)
 
 
 # Pages' words and drafts only (a few KB each): also remembering page images and originals (up to 1 MiB each, 8 MiB
