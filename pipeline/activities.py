@@ -20,8 +20,10 @@ from cachetools import LRUCache
 from pydantic import BaseModel
 
 from extractors.errors import CorruptFile, DocumentError
-from extractors.intake import Limits
+from extractors.intake import Limits, sniff
 from extractors.model import Document, Page
+from extractors.ocr import ocr_page
+from extractors.pages import iter_pages
 from pipeline.activity_io import (
     ApplyReviewIn,
     ClassifyIn,
@@ -128,9 +130,6 @@ class Activities:
 
     # -- the activities
     def split_pages(self, step: Step) -> PagesOut:
-        from extractors.intake import sniff
-        from extractors.pages import iter_pages
-
         doc = self._doc(step.doc_id)
         data = self.blobs.get(doc.original_key)
         if sha256_hex(data) != doc.source.sha256:  # the blob store lost or changed it: not the user's fault
@@ -171,8 +170,6 @@ class Activities:
     def ocr_page(self, inp: OcrIn) -> OcrOut:
         if inp.page.text_key:
             return OcrOut(page_key=inp.page.text_key, image_key=inp.page.image_key)
-        from extractors.ocr import ocr_page
-
         if inp.page.image_key is None:
             raise ValueError(f"page {inp.page.number} has neither text nor image")
         with self.ocr_slots:
@@ -325,24 +322,12 @@ class Activities:
         return activity
 
 
-_PRELOADED = (
-    "agents.classify",
-    "agents.extract",
-    "agents.repair",
-    "extractors.ocr",
-    "extractors.pages",
-    "extractors.pdf",
-    "extractors.validation",
-)
-
-
 def _preload() -> None:
-    """Import what the activities import lazily, at start-up: the first documents' activities paid ~0.2 s of CPU
-    for imports (PDFium's bindings, Pillow's plugins, the OCR and extraction modules) that belong to the worker."""
+    """At start-up, what the first documents would otherwise pay for (~0.2 s of CPU with the module imports above):
+    PDFium's bindings (``extractors.pages`` imports them on first use) and Pillow's file-format plugins."""
     from PIL import Image
 
-    for module in _PRELOADED:
-        importlib.import_module(module)
+    importlib.import_module("extractors.pdf")
     Image.init()  # Pillow registers its file formats on first open otherwise
 
 

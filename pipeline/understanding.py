@@ -10,6 +10,7 @@ code here); an entry that does not parse as such is a miss.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import logging
 import threading
@@ -21,9 +22,17 @@ from dapr.clients import DaprClient
 from dapr.clients.grpc import conversation as conv
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agents.classify import classify
+from agents.extract import extract
+from agents.llm import Llm, LlmError
+from agents.models import Extraction, FieldValue
+from agents.repair import repair
+from agents.vision import extract_from_image, vision_settings
 from extractors.errors import UnknownDocumentType
 from extractors.model import Document
+from extractors.rules import get_path
 from extractors.types import TypeRegistry, build_registry
+from extractors.validation import validate
 from pipeline.activity_io import ClassifyOut
 from pipeline.metrics import Metrics
 from pipeline.models import Draft, FieldInfo, Usage, Validation, ValidationIssue
@@ -53,8 +62,6 @@ def _vision_settings(client: DaprClient, settings: Settings, component: str) -> 
     if not settings.vision:
         return None
     try:
-        from agents.vision import vision_settings
-
         return vision_settings(settings.resources_path, component, client)
     except Exception as exc:  # no vision is a normal configuration, not an error
         log.info("no vision model: %s", exc)
@@ -248,8 +255,6 @@ class Understanding:
     def vision_extract(
         self, document: Document, images: list[bytes], type_name: str, language: str | None
     ) -> tuple[Draft, Usage]:
-        from agents.vision import extract_from_image
-
         doc_type = self.registry.get(type_name)
         started = time.perf_counter()
         extraction = extract_from_image(images, doc_type, self.vision, document)
@@ -263,8 +268,6 @@ class Understanding:
         if offline or self._client is None or self.component is None:
             yield None
             return
-        from agents.llm import Llm, LlmError
-
         view = self._client.for_document(doc_id)
         try:
             yield Llm(view, self.component)
@@ -290,8 +293,6 @@ class Understanding:
         if requested_type:
             self.registry.get(requested_type)  # UnknownDocumentType (a DocumentError) when there is none
             return ClassifyOut(document_type=requested_type, language=language)
-        from agents.classify import classify
-
         with self._llm(doc_id, offline) as llm:
             result = classify(document, self.registry.all(), llm)
         if not result.type:
@@ -299,8 +300,6 @@ class Understanding:
         return ClassifyOut(document_type=result.type, language=language, usage=self._usage(result.usage))
 
     def _draft(self, doc_type: Any, language: str | None, extraction: Any) -> Draft:
-        from extractors.validation import validate
-
         report = validate(doc_type, extraction.data, language)
         fields = {
             path: FieldInfo(
@@ -324,8 +323,6 @@ class Understanding:
     def extract(
         self, doc_id: str, document: Document, type_name: str, language: str | None, *, offline: bool = False
     ) -> tuple[Draft, Usage]:
-        from agents.extract import extract
-
         doc_type = self.registry.get(type_name)
         with self._llm(doc_id, offline) as llm:
             extraction = extract(document, doc_type, llm)
@@ -334,10 +331,6 @@ class Understanding:
     def repair(
         self, doc_id: str, document: Document, draft: Draft, attempt: int, *, offline: bool = False
     ) -> tuple[Draft, Usage]:
-        from agents.models import Extraction, FieldValue
-        from agents.repair import repair
-        from extractors.validation import validate
-
         doc_type = self.registry.get(draft.document_type)
         fields = {
             k: FieldValue(value=v.value, confidence=v.confidence or 0.0, page=v.page, bbox=v.bbox)
@@ -352,8 +345,6 @@ class Understanding:
     def correct(self, draft: Draft, corrections: dict[str, Any]) -> Draft:
         """Apply a reviewer's ``{"dotted.path": value}`` corrections and validate again. Valid data is kept in the
         type's JSON form, as for the model's drafts (a reviewer's ``BI`` is stored as the canonical ``in``)."""
-        from extractors.rules import get_path
-        from extractors.validation import validate
 
         data = apply_corrections(draft.data, corrections)
         report = validate(self.registry.get(draft.document_type), data, draft.language)
@@ -372,8 +363,6 @@ class Understanding:
 
 def apply_corrections(data: dict[str, Any], corrections: dict[str, Any]) -> dict[str, Any]:
     """Set each dotted path (list items by index: ``items.0.amount``) in a copy of ``data``."""
-    import copy
-
     out = copy.deepcopy(data)
     for path, value in corrections.items():
         parts = path.split(".")
