@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from cachetools import LRUCache
 from pydantic import BaseModel
 
 from extractors.errors import CorruptFile, DocumentError
@@ -28,6 +27,7 @@ from pipeline.activity_io import (
     ApplyReviewIn,
     ClassifyIn,
     ClassifyOut,
+    DocumentStep,
     DraftOut,
     ExtractIn,
     FinishIn,
@@ -54,8 +54,6 @@ log = logging.getLogger(__name__)
 
 In = TypeVar("In", bound=Step)
 
-MEDIA_TYPES_REMEMBERED = 4096
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -73,9 +71,6 @@ class Activities:
     understanding: Understanding
     # Pages waiting here hold an activity slot but no image: LLM and other steps keep the remaining slots.
     ocr_slots: threading.BoundedSemaphore = field(init=False)
-    # Saves classify, extract and each repair a state-store read (~0.6 ms of CPU, client and sidecar) for one field.
-    _media_types: LRUCache[str, str] = field(init=False, default_factory=lambda: LRUCache(MEDIA_TYPES_REMEMBERED))
-    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.ocr_slots = threading.BoundedSemaphore(self.settings.ocr_concurrency)
@@ -97,24 +92,11 @@ class Activities:
         self.results.put(doc, etag=etag)
         return doc
 
-    def _media_type(self, doc_id: str) -> str | None:
-        """The document's media type: as split_pages found it in this process, else from its record. (A document
-        deleted meanwhile is no longer caught here but by the next record update; its workflow is terminated.)"""
-        with self._lock:
-            known = self._media_types.get(doc_id)
-        if known is None:
-            known = self._doc(doc_id).source.media_type
-            if known is not None:
-                self._remember_media_type(doc_id, known)
-        return known
-
-    def _remember_media_type(self, doc_id: str, media_type: str) -> None:
-        with self._lock:
-            self._media_types[doc_id] = media_type
-
-    def _document(self, page_keys: list[str], media_type: str | None) -> Document:
+    def _document(self, inp: DocumentStep) -> Document:
         # Parsed by pydantic-core straight from the JSON bytes (json.loads + model_validate took twice as long).
-        pages = [Page.model_validate_json(self.blobs.get(k)) for k in page_keys]
+        pages = [Page.model_validate_json(self.blobs.get(k)) for k in inp.page_keys]
+        # A workflow started before steps carried the media type: read it from the record.
+        media_type = inp.media_type or self._doc(inp.doc_id).source.media_type
         return Document(media_type=media_type or "application/octet-stream", pages=pages)
 
     def _draft(self, key: str) -> Draft:
@@ -164,7 +146,6 @@ class Activities:
             d.page_images = images  # the scans' images until OCR has made them upright
 
         self._update(step.doc_id, started)
-        self._remember_media_type(step.doc_id, media_type)
         return PagesOut(media_type=media_type, pages=refs)
 
     def ocr_page(self, inp: OcrIn) -> OcrOut:
@@ -194,14 +175,14 @@ class Activities:
         self._update(inp.doc_id, lambda d: setattr(d, "page_images", dict(inp.images)))
 
     def classify(self, inp: ClassifyIn) -> ClassifyOut:
-        document = self._document(inp.page_keys, self._media_type(inp.doc_id))
+        document = self._document(inp)
         try:
             return self.understanding.classify(inp.doc_id, document, inp.requested_type, offline=inp.offline)
         except DocumentError as exc:
             return ClassifyOut(error=ErrorInfo(**exc.to_dict()))
 
     def extract(self, inp: ExtractIn) -> DraftOut:
-        document = self._document(inp.page_keys, self._media_type(inp.doc_id))
+        document = self._document(inp)
         try:
             draft, usage = self.understanding.extract(
                 inp.doc_id, document, inp.document_type, inp.language, offline=inp.offline
@@ -211,7 +192,7 @@ class Activities:
         return self._draft_out(draft, usage)
 
     def repair(self, inp: RepairIn) -> DraftOut:
-        document = self._document(inp.page_keys, self._media_type(inp.doc_id))
+        document = self._document(inp)
         try:
             draft, usage = self.understanding.repair(
                 inp.doc_id, document, self._draft(inp.draft_key), inp.attempt, offline=inp.offline
@@ -223,7 +204,7 @@ class Activities:
     def vision(self, inp: VisionIn) -> DraftOut:
         """Read the page images with a vision model; answer the better of that and the current draft."""
         doc = self._doc(inp.doc_id)
-        document = self._document(inp.page_keys, doc.source.media_type)
+        document = self._document(inp)
         images = [self.blobs.page_image(doc.page_images[n]) for n in sorted(doc.page_images)]
         current = self._draft(inp.draft_key)
         try:

@@ -81,8 +81,14 @@ class PagesRead(Step):
     images: dict[int, str]
 
 
-class ClassifyIn(LlmStep):
+class DocumentStep(LlmStep):
+    """A step over the document's read pages."""
+
     page_keys: list[str]
+    media_type: str | None = Field(None, description="as split_pages found it; None: read from the record")
+
+
+class ClassifyIn(DocumentStep):
     requested_type: str | None = None
 
 
@@ -92,8 +98,7 @@ class ClassifyOut(Outcome):
     usage: Usage = Field(default_factory=Usage)
 
 
-class ExtractIn(LlmStep):
-    page_keys: list[str]
+class ExtractIn(DocumentStep):
     document_type: str
     language: str | None = None
 
@@ -105,14 +110,12 @@ class DraftOut(Outcome):
     usage: Usage = Field(default_factory=Usage)
 
 
-class RepairIn(LlmStep):
-    page_keys: list[str]
+class RepairIn(DocumentStep):
     draft_key: str
     attempt: int
 
 
-class VisionIn(LlmStep):
-    page_keys: list[str]
+class VisionIn(DocumentStep):
     draft_key: str
 
 

@@ -144,7 +144,10 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
         yield call("pages_read", PagesRead(**step.model_dump(), images=images))
 
         _status(ctx, "classify")
-        which = ClassifyIn(**step.model_dump(), page_keys=page_keys, requested_type=inp.requested_type)
+        media_type = split.media_type
+        which = ClassifyIn(
+            **step.model_dump(), page_keys=page_keys, media_type=media_type, requested_type=inp.requested_type
+        )
         cls = ClassifyOut.model_validate((yield from llm_call("classify", which)))
         usage += cls.usage
         if cls.error or not cls.document_type:
@@ -154,7 +157,11 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
 
         _status(ctx, "extract")
         body = ExtractIn(
-            **step.model_dump(), page_keys=page_keys, document_type=cls.document_type, language=cls.language
+            **step.model_dump(),
+            page_keys=page_keys,
+            media_type=media_type,
+            document_type=cls.document_type,
+            language=cls.language,
         )
         draft = DraftOut.model_validate((yield from llm_call("extract", body)))
         usage += draft.usage
@@ -167,7 +174,13 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
         while not draft.valid and attempt < inp.options.max_repairs:
             attempt += 1
             _status(ctx, "repair", attempt, inp.options.max_repairs)
-            repair = RepairIn(**step.model_dump(), page_keys=page_keys, draft_key=draft.draft_key, attempt=attempt)
+            repair = RepairIn(
+                **step.model_dump(),
+                page_keys=page_keys,
+                media_type=media_type,
+                draft_key=draft.draft_key,
+                attempt=attempt,
+            )
             repaired = DraftOut.model_validate((yield from llm_call("repair", repair)))
             usage += repaired.usage
             if repaired.error or not repaired.draft_key:
@@ -178,7 +191,7 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
         if unsure and inp.options.vision and not degraded:
             # Handwriting and poor scans: let a vision model read the page images; keep whichever draft is better.
             _status(ctx, "vision")
-            look = VisionIn(**step.model_dump(), page_keys=page_keys, draft_key=draft.draft_key)
+            look = VisionIn(**step.model_dump(), page_keys=page_keys, media_type=media_type, draft_key=draft.draft_key)
             try:
                 seen = DraftOut.model_validate((yield call("vision", look, llm)))
                 usage += seen.usage
