@@ -14,13 +14,13 @@ from typing import Any
 import dapr.ext.workflow as wf
 import grpc
 import pytest
-from dapr.ext.workflow import WorkflowStatus
+from dapr.ext.workflow import WorkflowState, WorkflowStatus
 from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2_grpc as pbg
 from dapr.ext.workflow._durabletask.internal import protos as pb
 from google.protobuf import wrappers_pb2
 
 from sidecar.server import RunningSidecar, run_sidecar
-from tests.support.sidecar import Workers, sidecar_settings
+from tests.support.sidecar import Workers, sidecar_settings, wait_for_custom_status
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -282,12 +282,7 @@ def test_custom_status(workers: Workers) -> None:
     rt.start()
     c = workers.client()
     iid = c.schedule_new_workflow(staged)
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        state = c.get_workflow_state(iid)
-        if state is not None and state.serialized_custom_status:
-            break
-        time.sleep(0.05)
+    state: WorkflowState | None = wait_for_custom_status(c, iid, WAIT)
     assert state is not None
     assert state.serialized_custom_status == "waiting for review"
     c.raise_workflow_event(iid, "go")

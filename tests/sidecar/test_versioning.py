@@ -5,7 +5,6 @@ turn on that turn's ``OrchestratorStarted`` event, so every later replay takes t
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -13,7 +12,7 @@ import dapr.ext.workflow as wf
 import pytest
 from dapr.ext.workflow import WorkflowStatus
 
-from tests.support.sidecar import Workers
+from tests.support.sidecar import Workers, wait_for_custom_status
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,7 +28,7 @@ def _output(state: Any) -> Any:
 def _started(client: wf.DaprWorkflowClient, workflow: str, iid: str) -> str:
     """``workflow`` started as ``iid``, once it has run its first turn."""
     client.schedule_new_workflow(workflow, instance_id=iid)
-    _waiting(client, iid)
+    wait_for_custom_status(client, iid, WAIT)
     return iid
 
 
@@ -37,17 +36,6 @@ def _released(client: wf.DaprWorkflowClient, iid: str) -> Any:
     """The output of a waiting instance once it is sent the event it waits for."""
     client.raise_workflow_event(iid, "go")
     return _output(client.wait_for_workflow_completion(iid, timeout_in_seconds=WAIT))
-
-
-def _waiting(client: wf.DaprWorkflowClient, iid: str) -> None:
-    """Until the instance has run its first turn (its custom status says where it is)."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        state = client.get_workflow_state(iid)
-        if state is not None and state.serialized_custom_status:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{iid} never reached its first wait")
 
 
 def _with_steps(rt: wf.WorkflowRuntime) -> wf.WorkflowRuntime:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dapr.ext.workflow import DaprWorkflowClient, WorkflowRuntime
+from dapr.ext.workflow import DaprWorkflowClient, WorkflowRuntime, WorkflowState
 
 from sidecar.server import RunningSidecar, SidecarSettings, run_sidecar
 
@@ -57,3 +58,14 @@ def workers(sidecar: RunningSidecar) -> Iterator[Workers]:
         yield w
     finally:
         w.close()
+
+
+def wait_for_custom_status(client: DaprWorkflowClient, iid: str, timeout: float = 30.0) -> WorkflowState:
+    """The instance's state once it has set a custom status (its first turn has run and said where it is)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = client.get_workflow_state(iid)
+        if state is not None and state.serialized_custom_status:
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"{iid} set no custom status within {timeout} s")
