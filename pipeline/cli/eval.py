@@ -18,7 +18,10 @@ from pipeline.cli import app
 @app.command("eval")
 def eval_(
     folder: Annotated[
-        Path, typer.Argument(help="documents, each with a ground-truth JSON beside it", exists=True, file_okay=False)
+        Path,
+        typer.Argument(
+            help="documents, each with a ground-truth JSON beside it", metavar="DIR", exists=True, file_okay=False
+        ),
     ],
     type_: Annotated[
         str | None, typer.Option("--type", help="only documents of this type, read as it (skips classification)")
