@@ -55,8 +55,8 @@ from corpus import CORE_INVOICE, DEFAULT_MIRRORS, Case, embedded_xml_case, new_r
 
 from agents.extract import extract  # noqa: E402
 from agents.llm import Llm  # noqa: E402
+from extractors.compare import same_value as _same  # noqa: E402
 from extractors.model import Document  # noqa: E402
-from extractors.normalize import compact, fold, parse_date  # noqa: E402
 from extractors.ocr import read_document  # noqa: E402
 from extractors.rules import get_path  # noqa: E402
 from extractors.types import get_type  # noqa: E402
@@ -80,25 +80,6 @@ ODOO_FACTURX = (
 )
 INVOICE2DATA_SKIP = {"SammyMaystoneLinesTest"}
 INVOICE2DATA_LANGUAGES = {"NetpresseInvoice": "fr", "QualityHosting": "de", "free_fiber": "fr"}  # else en
-
-
-def _same(expected: Any, got: Any, path: str) -> bool:
-    if expected is None:
-        return got is None
-    if got is None:
-        return False
-    if isinstance(expected, bool) or isinstance(got, bool):
-        return expected == got
-    if isinstance(expected, int | float):
-        return isinstance(got, int | float) and abs(float(expected) - float(got)) < 0.005
-    if path.endswith(("vat_id", "iban", "invoice_number")):
-        return compact(str(expected)) == compact(str(got))
-    if path.endswith(("date", "date_of_birth")):
-        return parse_date(str(expected)) == parse_date(str(got))
-    if re.search(r"[\u3040-\u30ff\u3400-\u9fff]", str(expected)):
-        # OCR does not keep the space between a Japanese family and given name: compare without spaces.
-        return "".join(str(expected).split()) == "".join(str(got).split())
-    return " ".join(fold(str(expected)).split()) == " ".join(fold(str(got)).split())
 
 
 def sample_cases() -> list[Case]:

@@ -16,7 +16,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module adds its command when imported; `docline --help` lists them in this order.
-    for module in ("serve", "extract", "status", "export", "ocr", "types"):
+    for module in ("serve", "extract", "eval", "status", "export", "ocr", "types"):
         importlib.import_module(f"pipeline.cli.{module}")
     importlib.import_module("sidecar.cli").register(app)
 

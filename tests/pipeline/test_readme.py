@@ -25,6 +25,7 @@ def test_the_readme_has_runnable_examples() -> None:
     blocks = readme_blocks()
     assert any("curl" in b for b in blocks)
     assert any("docline extract" in b for b in blocks)
+    assert any("docline eval" in b for b in blocks)
 
 
 @pytest.mark.slow
@@ -48,6 +49,7 @@ def test_readme_examples_run(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, f"README examples failed:\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
         assert '"status"' in done.stdout  # docline extract printed a result
+        assert "docline eval: 2 documents" in done.stdout  # and docline eval its report on the text-layer samples
         # The examples did what they say: a document was submitted, its first page fetched, and a review decided.
         assert (work / "page-1.png").read_bytes().startswith(b"\x89PNG")
         decided = app.client().get("/v1/documents").json()["items"]
