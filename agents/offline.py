@@ -21,6 +21,7 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 
 from agents.models import Extraction, FieldValue
 from agents.provenance import Match, field_from_match
+from agents.sections import Section, keyed_name, party_sections, section_of, unkeyed_start
 from agents.shapes import TOTALS, amount_candidates, amount_paths, best_totals, cue_index
 from extractors.model import BBox, Document, Page, Word
 from extractors.normalize import (
@@ -582,7 +583,9 @@ def _read(kind: FieldKind, words: Sequence[Word], labelled: bool = False) -> tup
                         return candidate, tuple(words[start:end])
         return None
     if kind == "identifier":
-        for word in words[:4]:
+        for position, word in enumerate(words[:6]):
+            if word.text.startswith("(") and word.text.endswith(")") and position + 1 < len(words):
+                continue  # a code in parentheses before the number: "Rechnung (380) Nr. 4711"
             text = _PUNCT.sub("", word.text) if not word.text[-1:].isalnum() else word.text.lstrip(":#")
             text = _GLUED_NUMBER_SIGN.sub("", text)
             if _fold(text) in _NOISE_TOKENS or _fold(word.text) in _NOISE_TOKENS:
@@ -1013,16 +1016,43 @@ def _dated_number(document: Document, number: Candidate) -> Candidate | None:
     if page is None:
         return None
     last = number.words[-1]
-    for row in _rows(page):
+    rows = _rows(page)
+    for index, row in enumerate(rows):
         if not any(w is last for w in row):
             continue
         after = [w for w in sorted(row, key=lambda w: w.bbox[0]) if w.bbox[0] >= last.bbox[2] - 1 and w is not last]
+        following = rows[index + 1] if index + 1 < len(rows) else None
+        if len(after) == 1 and following:
+            after = [*after, *following]  # "… Nr. 4711 vom" / "03.04.2024": the date wrapped onto the next line
         if len(after) < 2 or _fold(after[0].text).strip(" :,") not in _DATED:
             return None
         read = _read("date", after[1:7])
         if read is None or _date_at([w for w in after[1:] if _PUNCT.sub("", w.text)], 0) == 0:
             return None
         return Candidate("issue_date", read[0], read[1], page.number, 0.6 * number.score)
+    return None
+
+
+# Words that introduce a number: "Nr. 4711", "No 12", "N° 562044387", "Nummer 8", "#A-12".
+_NUMBER_SIGNS = {"nr", "no", "n", "nº", "n°", "num", "number", "nummer", "numero", "numéro", "número", "#"}
+
+
+def _titled_number(page: Page, titles: set[str]) -> Candidate | None:
+    """The number on the document's title line in the top half of its first page, after a number sign
+    ("Beitragsrechnung zur Kraftfahrtversicherung Nr. 00.123.456.7", "Gutschrift (389) Nr. 47110818"): a title
+    word is the type's first keyword or ends in it, as in ``_titled_date``."""
+    for row in _rows(page):
+        if min(w.bbox[1] for w in row) > page.height / 2:
+            break
+        kept = [w for w in row if _PUNCT.sub("", w.text) or w.text == "#"]
+        if not any(_token(w.text).endswith(title) for w in kept[:3] for title in titles if len(title) >= 5):
+            continue
+        for index, word in enumerate(kept[:-1]):
+            if _fold(word.text).strip(".:") not in _NUMBER_SIGNS:
+                continue
+            read = _read("identifier", kept[index + 1 : index + 2])
+            if read is not None and parse_date(read[1][0].text) is None:
+                return Candidate("invoice_number", read[0], read[1], page.number, 0.5)
     return None
 
 
@@ -1144,6 +1174,17 @@ def _read_item_tables(
     return out
 
 
+def _in_its_section(candidate: Candidate, sections: Sequence[Section]) -> Candidate:
+    """``candidate`` weighed down when it sits in another party's section (the buyer's VAT ID under "Käufer")."""
+    party = candidate.path.split(".")[0] if "." in candidate.path else None
+    if party is None or not candidate.words or not sections:
+        return candidate
+    holder = section_of(sections, candidate.page, candidate.words[0])
+    if holder is None or holder == party:
+        return candidate
+    return Candidate(candidate.path, candidate.value, candidate.words, candidate.page, 0.3 * candidate.score)
+
+
 class _Remembered:
     """The last few extractions by document content and type: the pipeline's repair step reads the same document
     with the same type again (each attempt), and a retried activity repeats its step."""
@@ -1184,9 +1225,20 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
     candidates: list[Candidate] = []
     items: list[Candidate] = []
     page_rows: list[list[list[Word]]] = []
+    sections: list[Section] = []
     for page in document.pages:
         rows = _rows(page)
         page_rows.append(rows)
+        page_sections = party_sections(page, rows, doc_type.labels)
+        sections.extend(page_sections)
+        for section in page_sections:
+            path = f"{section.party}.name"
+            named = keyed_name(section, rows) if path in specs else None
+            if named is None and path in specs:
+                lines = unkeyed_start(section, rows)
+                named = tuple(lines[0]) + _name_continued(lines[0], lines[1:]) if lines else None
+            if named and _could_be_name(_joined(named)):
+                candidates.append(Candidate(path, _joined(named), named, page.number, 0.95))
         hits = _find_labels(page, rows, labels)
         stops = {id(word) for hit in hits for word in hit.words}
         for hit in hits:
@@ -1194,17 +1246,24 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
         for table in doc_type.tables:
             candidates.extend(_read_tables(page, rows, table, kinds))
         items.extend(candidate for _array, candidate in _read_item_tables(page, rows, doc_type, kinds))
+    candidates = [_in_its_section(candidate, sections) for candidate in candidates]
     found = _choose(candidates, prefer_lowest=lambda path: path.endswith("_amount"))
+    titles = {_fold(words[0]) for words in doc_type.keywords.values() if words}
+    if "invoice_number" in specs and "invoice_number" not in found and document.pages:
+        numbered = _titled_number(document.pages[0], titles)
+        if numbered is not None:
+            found["invoice_number"] = numbered
     if "issue_date" in specs and "issue_date" not in found and "invoice_number" in found:
         dated = _dated_number(document, found["invoice_number"])
         if dated is not None:
             found["issue_date"] = dated
     if "issue_date" in specs and "issue_date" not in found and document.pages:
-        titled = _titled_date(document.pages[0], {_fold(words[0]) for words in doc_type.keywords.values() if words})
+        titled = _titled_date(document.pages[0], titles)
         if titled is not None:
             found["issue_date"] = titled
     for fallback in _fallbacks(document, doc_type, found):
-        found.setdefault(fallback.path, fallback)
+        if _in_its_section(fallback, sections).score == fallback.score:
+            found.setdefault(fallback.path, fallback)
     if amount_paths(kinds):
         # Amounts found by what they are: every printed amount, weighed by its row's cue words, the consistent
         # net + tax = total preferred; they compete with the labelled ones and fill what labels missed.

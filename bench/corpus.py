@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from extractors.normalize import compact, fold
+from extractors.normalize import compact, fold, parse_amount
 from extractors.rules import get_path
 
 CORE_INVOICE = [
@@ -138,10 +138,27 @@ def embedded_xml_case(name: str, language: str, data: bytes, origin: str) -> Cas
         truth = cii_truth(xml) if xml is not None else None
     except Exception:  # a damaged PDF or XML is simply not a case
         return None
-    if truth is None:
+    if truth is None or not _prints_total(data, truth.get("total_amount")):
         return None
     scored = [path for path in CORE_INVOICE if get_path(truth, path) is not None]
     return Case(name, language, "invoice", data, truth, origin, scored) if scored else None
+
+
+def _prints_total(data: bytes, total: float | None) -> bool:
+    """Whether the page prints the XML's grand total: some producers embed an XML of another invoice (a template's
+    example data), and such a file's XML is no ground truth for its page."""
+    import pypdf
+
+    if total is None:
+        return True
+    try:
+        text = " ".join(page.extract_text() or "" for page in pypdf.PdfReader(io.BytesIO(data)).pages)
+    except Exception:
+        return True  # no text layer to check against
+    if not text.strip():
+        return True
+    printed = {parse_amount(token) for token in re.findall(r"-?\d[\d.,' ]*\d", text)}
+    return any(value is not None and abs(abs(value) - abs(total)) < 0.005 for value in printed)
 
 
 # --- sources from fetched repositories ---------------------------------------------------------------------------
