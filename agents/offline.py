@@ -16,7 +16,7 @@ from typing import Any
 from cachetools import LRUCache
 from rapidfuzz import fuzz, process
 from stdnum import iban as stdnum_iban
-from stdnum.eu import vat as stdnum_eu_vat
+from stdnum import vatin as stdnum_vatin
 from stdnum.exceptions import InvalidChecksum, ValidationError
 
 from agents.models import Extraction, FieldValue
@@ -463,9 +463,10 @@ def _date_at(words: Sequence[Word], start: int) -> int:
 
 
 def _only_checksum_fails(number: str) -> bool:
-    """Whether ``number`` has an EU VAT ID's country prefix, format and length, and only its check digits fail."""
+    """Whether ``number`` has a VAT ID's country prefix, format and length, and only its check digits fail (any
+    country python-stdnum knows: the EU's, and the United Kingdom's, Switzerland's, Norway's …)."""
     try:
-        stdnum_eu_vat.validate(number)
+        stdnum_vatin.validate(number)
     except InvalidChecksum:
         return True
     except ValidationError:

@@ -1,0 +1,127 @@
+"""Values found by what they are (agents/shapes.py) and party sections (agents/sections.py), on pages drawn as
+text: labels the type does not list, layouts the extractor was never shown."""
+
+from __future__ import annotations
+
+from agents.offline import offline_extract
+from agents.shapes import TOTALS, amount_candidates, best_totals, cue_index
+from extractors.types import get_type
+from tests.agents.layout import document_from_text
+
+INVOICE = get_type("invoice")
+
+
+def test_compound_and_unlisted_total_labels_are_read_through_their_cue_words() -> None:
+    document = document_from_text(
+        """
+        Muster Handel GmbH
+        Rechnung 2024-77
+
+        Artikel                          Menge     Betrag
+        Schrauben                          10       80,00
+
+        Rechnungssumme ohne USt.                  80,00
+        Steuerbetrag 19 %                         15,20
+        Bruttosumme                               95,20
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (80.0, 15.2, 95.2)
+
+
+def test_excluding_and_including_words_turn_a_tax_cue_into_net_and_total() -> None:
+    cues = cue_index(INVOICE.labels, TOTALS)
+    excluding = cues.of_words(["Summe", "ohne", "MwSt"])
+    including = cues.of_words(["Summe", "inkl.", "MwSt"])
+    plain = cues.of_words(["MwSt"])
+    assert excluding["net_amount"] > excluding["tax_amount"]
+    assert including["total_amount"] > including["tax_amount"]
+    assert plain["tax_amount"] > plain.get("net_amount", 0.0)
+
+
+def test_the_consistent_triple_wins_over_line_amounts_with_the_same_words() -> None:
+    # Each line prints its own net, VAT and gross; only the summary's three add up to its total.
+    document = document_from_text(
+        """
+        Alpha Supplies Ltd
+        Invoice 5531
+
+        Item          Net       VAT      Gross
+        Cables       10,00      2,00     12,00
+        Plugs        30,00      6,00     36,00
+
+        Amount excluding VAT             40,00
+        VAT 20%                           8,00
+        Amount to pay                    48,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (40.0, 8.0, 48.0)
+
+
+def test_a_tax_of_zero_is_part_of_a_consistent_triple() -> None:
+    document = document_from_text(
+        """
+        Export Works SARL
+        Facture 88
+
+        Total hors taxe                  2.000,00
+        Montant de la taxe                   0,00
+        Total à régler                   2.000,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (2000.0, 0.0, 2000.0)
+
+
+def test_a_till_receipt_total_with_no_cue_is_the_largest_amount_printed_last() -> None:
+    document = document_from_text(
+        """
+        CORNER BAKERY
+        2 Croissant        3,20
+        1 Coffee           2,40
+        EUR                5,60
+        """
+    )
+    cues = cue_index(INVOICE.labels, TOTALS)
+    from agents.offline import _rows
+
+    picks = best_totals(amount_candidates(document, cues, [_rows(page) for page in document.pages]))
+    assert picks["total_amount"].value == 5.6
+    assert "net_amount" not in picks
+
+
+def test_keyed_party_blocks_name_their_party_and_keep_the_buyers_vat_id_from_the_seller() -> None:
+    document = document_from_text(
+        """
+        Rechnung (380) Nr. 47110818 vom
+        31.10.2018
+
+        Verkäufer
+        Nummer: 12345676
+        Name:   Global Supplies Ltd.
+        USt-IdNr.: GB123456789
+
+        Käufer/Leistungsempfänger
+        Nummer: 75969813
+        Name:   Metallbau Leipzig GmbH & Co. KG
+        USt-IdNr.: DE136695976
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert data["seller"]["name"] == "Global Supplies Ltd."
+    assert data["seller"]["vat_id"] == "GB123456789"
+    assert data["buyer"]["name"] == "Metallbau Leipzig GmbH & Co. KG"
+    assert data["invoice_number"] == "47110818"
+    assert data["issue_date"] == "2018-10-31"
+
+
+def test_a_name_key_between_the_two_lines_of_a_name_reads_both() -> None:
+    page = """
+        Seller
+        Name:   Nordwest Versicherung
+                Versicherungsverein a.G.
+        Address: Musterstr. 12
+        """
+    data = offline_extract(document_from_text(page), INVOICE).data
+    assert " ".join(data["seller"]["name"].split()) == "Nordwest Versicherung Versicherungsverein a.G."
