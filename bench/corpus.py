@@ -66,6 +66,7 @@ class Case:
     scored: list[str] | None = None
     group: str = "samples"  # samples | tuned | tuning | held-out
     suffix: str = ".pdf"
+    sender: str | None = None  # who sent it, when the truth does not name the seller
 
 
 # --- ground truth from embedded CII XML (Factur-X / ZUGFeRD 1.0 and 2.x) -------------------------------------------
@@ -248,6 +249,41 @@ def invoice2data_repo_cases(mirrors: Path) -> list[Case]:
     return cases
 
 
+_RECEIPT_NAME = re.compile(r"^(?P<merchant>[a-z]+)_(?P<day>\d{2})(?P<month>\d{2})(?P<year>\d{4})_(?:\d{2}_)?(?P<cents>\d{5})")
+
+
+def softmatic_receipt_cases(mirrors: Path) -> list[Case]:
+    """German till receipts scanned at 300 dpi (``softmatic/vision-data``, CC-BY-4.0): the file name holds the date
+    and the amount due (``aldi_02032020_19_02423.jpg``: 2 March 2020, 24.23), the ground truth scored here; the
+    merchant in the name is a short key, not the printed name, so it only decides the sender."""
+    repo = mirrors / "softmatic+vision-data" / "repo"
+    if not repo.exists():
+        return []
+    cases = []
+    for path in _git_files(repo, r"^2D/Receipts/.*\.jpe?g$"):
+        match = _RECEIPT_NAME.match(Path(path).name)
+        if match is None:
+            continue
+        truth = {
+            "issue_date": f"{match['year']}-{match['month']}-{match['day']}",
+            "total_amount": int(match["cents"]) / 100,
+        }
+        cases.append(
+            Case(
+                Path(path).stem,
+                "de",
+                "invoice",
+                _git_read(repo, path),
+                truth,
+                "softmatic receipts (git)",
+                ["issue_date", "total_amount"],
+                suffix=Path(path).suffix,
+                sender=match["merchant"],
+            )
+        )
+    return cases
+
+
 # --- degraded scans ------------------------------------------------------------------------------------------------
 
 
@@ -257,6 +293,8 @@ def degraded_scan(case: Case, max_pages: int = 3) -> Case | None:
     import pypdfium2
     from PIL import Image, ImageFilter
 
+    if not case.data.startswith(b"%PDF"):
+        return None
     rng = random.Random(hashlib.sha256(case.data).digest())
     try:
         pdf = pypdfium2.PdfDocument(case.data)
@@ -287,6 +325,8 @@ def degraded_scan(case: Case, max_pages: int = 3) -> Case | None:
 
 def sender_key(case: Case) -> str:
     """Who sent it: the seller's VAT ID, else its name, else the document's own name (one-document senders)."""
+    if case.sender:
+        return case.sender
     vat = get_path(case.truth, "seller.vat_id")
     if vat:
         return compact(str(vat))
@@ -297,7 +337,7 @@ def sender_key(case: Case) -> str:
 def truth_key(case: Case) -> str:
     """Documents with the same sender, number and total are one document, however printed."""
     number = compact(str(case.truth.get("invoice_number") or ""))
-    return f"{sender_key(case)}|{number}|{case.truth.get('total_amount')}"
+    return f"{sender_key(case)}|{number}|{case.truth.get('issue_date')}|{case.truth.get('total_amount')}"
 
 
 def half(case: Case) -> str:
@@ -318,6 +358,11 @@ def new_real_cases(mirrors: Path, known: list[Case], scans: bool = True) -> list
         cases.append(replace(case, group=half(case)))
     if scans:
         cases += [scan for scan in (degraded_scan(case) for case in list(cases)) if scan]
+    # Receipts are scans already: no degraded copy.
+    for case in softmatic_receipt_cases(mirrors):
+        if truth_key(case) not in seen:
+            seen.add(truth_key(case))
+            cases.append(replace(case, group=half(case)))
     return cases
 
 

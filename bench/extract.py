@@ -55,6 +55,7 @@ from corpus import CORE_INVOICE, DEFAULT_MIRRORS, Case, embedded_xml_case, new_r
 
 from agents.extract import extract  # noqa: E402
 from agents.llm import Llm  # noqa: E402
+from agents.models import Extraction  # noqa: E402
 from extractors.compare import same_value as _same  # noqa: E402
 from extractors.model import Document  # noqa: E402
 from extractors.ocr import read_document  # noqa: E402
@@ -230,6 +231,30 @@ def ocr_cached(case: Case) -> tuple[Document, float]:
     return document, seconds
 
 
+def naive_extract(document: Document, doc_type_name: str, endpoint: str, model: str) -> tuple[dict[str, Any], int]:
+    """The baseline docline must beat: what a user would write first. The page text and the type's JSON schema in
+    one prompt, one call in JSON mode, the answer taken as it is. Returns (data, prompt + completion tokens)."""
+    from openai import OpenAI
+
+    from agents.llm import parse_json_object, provider_schema
+    from agents.prompts import document_text
+
+    schema = json.dumps(provider_schema(get_type(doc_type_name).json_schema))
+    client = OpenAI(base_url=endpoint, api_key="local", timeout=600)
+    reply = client.chat.completions.create(
+        model=model,
+        temperature=0,
+        response_format={"type": "json_object"},
+        messages=[
+            {"role": "system", "content": "Extract the data of this document as JSON matching the schema."},
+            {"role": "user", "content": f"JSON schema:\n{schema}\n\nDocument text:\n{document_text(document)}"},
+        ],
+    )
+    usage = reply.usage
+    tokens = (usage.prompt_tokens + usage.completion_tokens) if usage else 0
+    return parse_json_object(reply.choices[0].message.content or "") or {}, tokens
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--component", help="conversation component name (needs a running sidecar)")
@@ -238,6 +263,8 @@ def main() -> None:
     parser.add_argument("--mirrors", type=Path, default=DEFAULT_MIRRORS, help="fetched git snapshots (bench/corpus.py)")
     parser.add_argument("--no-scans", action="store_true", help="leave out the degraded scans of real PDFs")
     parser.add_argument("--misses", action="store_true", help="list every field missed (never for held-out)")
+    parser.add_argument("--naive", metavar="URL", help="the naive-prompt baseline against an OpenAI-compatible server")
+    parser.add_argument("--naive-model", default="qwen")
     parser.add_argument("--write", type=Path, help="write the corpus as files + ground truth here (docline eval)")
     args = parser.parse_args()
 
@@ -265,12 +292,19 @@ def main() -> None:
     line_items_right: list[bool] = []
     extract_seconds = 0.0
     ocr_seconds = 0.0
+    tokens = 0
     for case in cases:
         document, seconds = ocr_cached(case)
         ocr_seconds += seconds
         doc_type = get_type(case.doc_type)
         started = time.perf_counter()
-        extraction = extract(document, doc_type, llm)
+        if args.naive:
+            naive_data, naive_tokens = naive_extract(document, case.doc_type, args.naive, args.naive_model)
+            extraction = Extraction(doc_type=case.doc_type, data=naive_data, method="llm")
+            tokens += naive_tokens
+        else:
+            extraction = extract(document, doc_type, llm)
+            tokens += sum(u.tokens_in + u.tokens_out for u in extraction.usage)
         extract_seconds += time.perf_counter() - started
         if case.doc_type == "invoice":
             expected_items = [item.get("amount") for item in case.truth.get("line_items") or []]
@@ -301,8 +335,10 @@ def main() -> None:
         return f"{100 * sum(values) / len(values):5.1f}% ({sum(values)}/{len(values)})" if values else "   n/a"
 
     mode = f"component {args.component}" if args.component else "offline extractor"
+    mode = f"naive prompt to {args.naive_model} at {args.naive}" if args.naive else mode
     print(f"extraction accuracy, {mode}, {len(cases)} documents")
     print(f"OCR {ocr_seconds:.1f} s (0 when cached); extraction {extract_seconds * 1000:.0f} ms in total")
+    print(f"extraction {extract_seconds / max(len(cases), 1):.2f} s per document; LLM tokens {tokens}")
     for type_name in ("invoice", "prescription"):
         print(f"\n{type_name}: per field (all groups)")
         for (kind, path), values in sorted(per_field.items()):
