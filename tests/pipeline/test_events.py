@@ -210,8 +210,7 @@ def test_no_event_is_lost_when_docline_serve_is_killed(
                 for _ in range(3):
                     files = {"file": ("rx.pdf", SAMPLE.read_bytes())}
                     ids.append(http.post("/v1/documents?force=true", files=files).json()["id"])
-            time.sleep(0.5)
-            serve.kill()
+            serve.kill()  # right after the submissions: the documents are still running
             serve.start()
             with serve.client() as http:
                 finals = {doc_id: wait_for(http, doc_id, timeout=120)["status"] for doc_id in ids}
