@@ -29,6 +29,7 @@ from pipeline.activity_io import (
     ClassifyOut,
     DocumentStep,
     DraftOut,
+    EventIn,
     ExtractIn,
     FinishIn,
     OcrIn,
@@ -41,6 +42,7 @@ from pipeline.activity_io import (
     Step,
     VisionIn,
 )
+from pipeline.events import Events, cloud_event
 from pipeline.inbox import Inbox
 from pipeline.logs import document_context
 from pipeline.metrics import Metrics
@@ -69,6 +71,7 @@ class Activities:
     inbox: Inbox
     metrics: Metrics
     understanding: Understanding
+    events: Events | None = None  # set when status changes are published (pipeline/events.py)
     # Pages waiting here hold an activity slot but no image: LLM and other steps keep the remaining slots.
     ocr_slots: threading.BoundedSemaphore = field(init=False)
 
@@ -252,6 +255,21 @@ class Activities:
         self.metrics.documents_finished.labels(inp.status).inc()
         log.info("document %s finished: %s", inp.doc_id, inp.status, extra={"doc_id": inp.doc_id})
 
+    def publish_event(self, inp: EventIn) -> None:
+        """Announce a status change; raises (and is retried) until the pub/sub component and webhook took it."""
+        if self.events is None:
+            raise RuntimeError("events are not configured on this worker (DOCLINE_EVENTS_PUBSUB / _BINDING)")
+        doc = self._doc(inp.doc_id)
+        event = cloud_event(
+            doc,
+            status=inp.status,
+            event_id=inp.event_id,
+            occurred_at=inp.occurred_at,
+            settings=self.settings,
+            traceparent=inp.traceparent,
+        )
+        self.events.send(event)
+
     @staticmethod
     def _fill(doc: StoredDocument, draft: Draft) -> None:
         doc.document_type = draft.document_type
@@ -274,6 +292,7 @@ class Activities:
             "mark_review": (self.mark_review, ReviewIn),
             "apply_review": (self.apply_review, ApplyReviewIn),
             "finish": (self.finish, FinishIn),
+            "publish_event": (self.publish_event, EventIn),
         }
         for name, (fn, model) in table.items():
             runtime.register_activity(self._wrap(name, fn, model), name=name)

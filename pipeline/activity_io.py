@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -19,6 +20,8 @@ class Options(BaseModel):
     llm_first_retry_seconds: float
     activity_max_attempts: int
     vision: bool = False
+    events: bool = Field(False, description="publish each status change (pipeline/events.py)")
+    events_max_attempts: int = 20
 
 
 class DocumentInput(BaseModel):
@@ -138,3 +141,11 @@ class FinishIn(Step):
     review: Review | None = None
     usage: Usage = Field(default_factory=Usage)
     inbox_path: str | None = None
+
+
+class EventIn(Step):
+    """A status change to announce; ``event_id`` stays the same across retries and replays."""
+
+    status: Literal["needs_review", "completed", "failed", "rejected"]
+    event_id: str
+    occurred_at: datetime

@@ -19,6 +19,7 @@ from dapr.conf import settings as dapr_settings
 from dapr.ext.workflow.logger import LoggerOptions
 
 from pipeline.activities import Activities
+from pipeline.events import Events
 from pipeline.inbox import Inbox
 from pipeline.metrics import Metrics
 from pipeline.service import DocumentService
@@ -126,7 +127,8 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
     service = DocumentService(settings, results, blobs, workflows)
     service.vision = understanding.vision is not None
     service.types = set(understanding.registry.names())
-    activities = Activities(settings, blobs, results, inbox, metrics, understanding)
+    events = Events(client, settings) if settings.events else None
+    activities = Activities(settings, blobs, results, inbox, metrics, understanding, events)
 
     # A fresh function per runtime: the SDK marks registered functions, and a process may build several runtimes.
     def workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Any:

@@ -68,6 +68,8 @@ class DocumentService:
             llm_first_retry_seconds=s.llm_first_retry_seconds,
             activity_max_attempts=s.activity_max_attempts,
             vision=self.vision,
+            events=s.events,
+            events_max_attempts=s.events_max_attempts,
         )
 
     # -- submit

@@ -40,6 +40,17 @@ class Settings(BaseSettings):
 
     trace_console: bool = Field(False, description="print finished OpenTelemetry spans to stdout")
 
+    # Document events: each status change as a CloudEvent through a pub/sub component and/or an HTTP output binding
+    # (a webhook signed with HMAC-SHA256 using the secret `events_secret_name` of the secret store).
+    events_pubsub: str | None = None
+    events_topic: str = "docline-documents"
+    events_binding: str | None = None
+    events_secret_store: str | None = None
+    events_secret_name: str = "docline-webhook-secret"
+    events_include_data: bool = Field(False, description="add the extracted data (personal data) to events")
+    events_max_attempts: int = Field(20, ge=1, description="publish attempts, with back-off up to 5 minutes")
+    public_url: str | None = Field(None, description="base of result URLs in events; default http://host:port")
+
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
     max_pages: int = Field(200, gt=0)
     # Tesseract languages; unset lets OCR choose per page (script detection, then the text's language).
@@ -63,6 +74,21 @@ class Settings(BaseSettings):
         if not self.dapr_grpc_endpoint and self.dapr_grpc_port:
             self.dapr_grpc_endpoint = f"{self.dapr_runtime_host}:{self.dapr_grpc_port}"
         return self
+
+    @model_validator(mode="after")
+    def _webhooks_are_signed(self) -> Settings:
+        if self.events_binding and not self.events_secret_store:
+            raise ValueError("DOCLINE_EVENTS_BINDING needs DOCLINE_EVENTS_SECRET_STORE: webhooks are always signed")
+        return self
+
+    @property
+    def events(self) -> bool:
+        """Whether status changes are published at all."""
+        return bool(self.events_pubsub or self.events_binding)
+
+    def result_url(self, doc_id: str) -> str:
+        base = self.public_url or f"http://{self.host}:{self.port}"
+        return f"{base.rstrip('/')}/v1/documents/{doc_id}"
 
     def require_endpoint(self) -> str:
         """The sidecar's gRPC endpoint, which start-up must have resolved by now."""

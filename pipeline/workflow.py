@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from collections.abc import Generator
 from datetime import timedelta
 from typing import Any, Literal
@@ -20,6 +22,7 @@ from pipeline.activity_io import (
     ClassifyOut,
     DocumentInput,
     DraftOut,
+    EventIn,
     ExtractIn,
     FinishIn,
     LlmStep,
@@ -42,6 +45,10 @@ WORKFLOW_NAME = "docline_document"
 # until no document of the old version is in flight.
 WORKFLOW_VERSION = "1"
 REVIEW_EVENT = "review"
+# Patch: each status change is published (pipeline/events.py) after the record shows it.
+EVENTS_PATCH = "status-events"
+
+log = logging.getLogger(__name__)
 
 
 def workflow_id(doc_id: str) -> str:
@@ -71,6 +78,16 @@ def _policies(inp: DocumentInput) -> tuple[wf.RetryPolicy, wf.RetryPolicy]:
     return plain, llm
 
 
+def _events_policy(inp: DocumentInput) -> wf.RetryPolicy:
+    """A broker or webhook that is down must not lose the event: back off up to 5 minutes between attempts."""
+    return wf.RetryPolicy(
+        first_retry_interval=timedelta(seconds=2),
+        max_number_of_attempts=inp.options.events_max_attempts,
+        backoff_coefficient=2.0,
+        max_retry_interval=timedelta(minutes=5),
+    )
+
+
 Gen = Generator[Any, Any, Any]
 
 
@@ -83,13 +100,29 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
     def call(name: str, body: Step, policy: wf.RetryPolicy = plain) -> Any:
         return ctx.call_activity(name, input=body.model_dump(mode="json"), retry_policy=policy)
 
+    # Documents started before events existed (or without them configured) replay without the publish steps.
+    events = inp.options.events and ctx.is_patched(EVENTS_PATCH)
+    started = ctx.current_utc_datetime  # the same on every replay: part of the event ids
+
+    def announce(status: Literal["needs_review", "completed", "failed", "rejected"]) -> Gen:
+        """Publish the status change; a broker down beyond the retries is logged, the document's status stands."""
+        if not events:
+            return
+        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"docline:{ctx.instance_id}:{started.isoformat()}:{status}"))
+        body = EventIn(**step.model_dump(), status=status, event_id=event_id, occurred_at=ctx.current_utc_datetime)
+        try:
+            yield call("publish_event", body, _events_policy(inp))
+        except wf.TaskFailedError as exc:
+            if not ctx.is_replaying:
+                log.error("document %s: event %s (%s) not delivered: %s", inp.doc_id, event_id, status, exc)
+
     def finish(
         status: Literal["completed", "failed", "rejected"],
         *,
         draft_key: str | None = None,
         error: ErrorInfo | None = None,
         review: Review | None = None,
-    ) -> Any:
+    ) -> Gen:
         body = FinishIn(
             **step.model_dump(),
             status=status,
@@ -99,7 +132,8 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
             usage=usage,
             inbox_path=inp.inbox_path,
         )
-        return call("finish", body)
+        yield call("finish", body)
+        yield from announce(status)
 
     degraded: list[str] = []
 
@@ -117,7 +151,7 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
         split = PagesOut.model_validate((yield call("split_pages", step)))
         if split.error:
             _status(ctx, "rejected")
-            yield finish("rejected", error=split.error)
+            yield from finish("rejected", error=split.error)
             return "rejected"
 
         n = len(split.pages)
@@ -137,7 +171,7 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
         ocr = [first, *(OcrOut.model_validate(t.get_result()) for t in tasks)]
         failed: Outcome | None = next((o for o in ocr if o.error), None)
         if failed is not None:
-            yield finish("rejected", error=failed.error)
+            yield from finish("rejected", error=failed.error)
             return "rejected"
         page_keys = [o.page_key for o in ocr if o.page_key]
         images = {ref.number: o.image_key for ref, o in zip(split.pages, ocr, strict=True) if o.image_key}
@@ -152,7 +186,7 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
         usage += cls.usage
         if cls.error or not cls.document_type:
             unknown = ErrorInfo(code="unknown_document_type", message="docline could not tell what this document is.")
-            yield finish("rejected", error=cls.error or unknown)
+            yield from finish("rejected", error=cls.error or unknown)
             return "rejected"
 
         _status(ctx, "extract")
@@ -167,7 +201,7 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
         usage += draft.usage
         if draft.error or not draft.draft_key:
             nothing = ErrorInfo(code="extraction_failed", message="Nothing could be extracted from this document.")
-            yield finish("rejected", error=draft.error or nothing)
+            yield from finish("rejected", error=draft.error or nothing)
             return "rejected"
 
         attempt = 0
@@ -212,13 +246,14 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
             yield call(
                 "mark_review", ReviewIn(**step.model_dump(), draft_key=draft.draft_key, reasons=reasons, usage=usage)
             )
+            yield from announce("needs_review")
             event = ctx.wait_for_external_event(REVIEW_EVENT)
             timer = ctx.create_timer(timedelta(seconds=inp.options.review_timeout_seconds))
             winner = yield wf.when_any([event, timer])
             if winner is not event:
                 review = Review(required=True, reasons=reasons, decision="timeout")
                 timeout = ErrorInfo(code="review_timeout", message="No reviewer decided in time.")
-                yield finish("rejected", draft_key=draft.draft_key, error=timeout, review=review)
+                yield from finish("rejected", draft_key=draft.draft_key, error=timeout, review=review)
                 return "rejected"
             decision = ApplyReviewIn(**step.model_dump(), draft_key=draft.draft_key, **(event.get_result() or {}))
             draft = DraftOut.model_validate((yield call("apply_review", decision)))
@@ -231,15 +266,15 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
             )
             if decision.decision == "reject":
                 rejected = ErrorInfo(code="rejected_by_reviewer", message="A reviewer rejected this document.")
-                yield finish("rejected", draft_key=draft.draft_key, error=rejected, review=review)
+                yield from finish("rejected", draft_key=draft.draft_key, error=rejected, review=review)
                 return "rejected"
 
         _status(ctx, "completed")
-        yield finish("completed", draft_key=draft.draft_key, review=review)
+        yield from finish("completed", draft_key=draft.draft_key, review=review)
         return "completed"
     except wf.TaskFailedError as exc:
         # An activity kept failing for reasons outside the document (a bug, the store down): record it, don't loop.
         _status(ctx, "failed")
         error = ErrorInfo(code="internal_error", message=str(exc)[:500])
-        yield finish("failed", error=error)
+        yield from finish("failed", error=error)
         return "failed"

@@ -148,6 +148,7 @@ class Sidecar:
         app = web.Application()
         app.router.add_get("/v1.0/healthz", healthz)
         app.router.add_get("/v1.0/healthz/outbound", healthz)
+        app.router.add_post("/v1.0/publish/{pubsub}/{topic:.+}", self._publish)
         self._http = web.AppRunner(app, access_log=None)
         await self._http.setup()
         site = web.TCPSite(self._http, self.settings.host, self.settings.http_port)
@@ -157,6 +158,29 @@ class Sidecar:
             raise SidecarError(f"cannot listen on {self.settings.host}:{self.settings.http_port}: {exc}") from exc
         if self.settings.http_port == 0:
             self.http_port = self._http.addresses[0][1]
+
+    async def _publish(self, request: web.Request) -> web.Response:
+        """daprd's HTTP publish API, for SDKs that publish over HTTP: ``?metadata.<key>=<value>`` query parameters
+        are the publish metadata; 204 when published, daprd's error JSON otherwise."""
+        from aiohttp import web
+
+        from sidecar.runtime.pubsub import PubSubAPIError
+
+        assert self._runtime is not None
+        metadata = {k.removeprefix("metadata."): v for k, v in request.query.items() if k.startswith("metadata.")}
+        try:
+            await self._runtime.pubsub.publish(
+                request.match_info["pubsub"],
+                request.match_info["topic"],
+                await request.read(),
+                content_type=request.headers.get("Content-Type", ""),
+                metadata=metadata,
+                traceparent=request.headers.get("traceparent", ""),
+                tracestate=request.headers.get("tracestate", ""),
+            )
+        except PubSubAPIError as exc:
+            return web.json_response({"errorCode": exc.error_code, "message": exc.message}, status=exc.http_status)
+        return web.Response(status=204)
 
     async def stop(self) -> None:
         if self._runtime is not None:

@@ -6,4 +6,5 @@ pytest_plugins: list[str] = [
     "tests.support.services",
     "tests.support.components",
     "tests.support.docline",
+    "tests.support.subscriber",
 ]

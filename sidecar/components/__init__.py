@@ -17,6 +17,7 @@ from typing import Any
 from sidecar.components.bindings import InputBinding, OutputBinding
 from sidecar.components.conversation import ConversationComponent
 from sidecar.components.errors import ComponentConfigError, ComponentError, ComponentFileError, SecretNotFoundError
+from sidecar.components.pubsub import PubSub
 from sidecar.components.secretstores import SecretStore
 from sidecar.components.spec import Component, MetadataItem, load_component_documents
 from sidecar.components.state import StateStore
@@ -32,6 +33,9 @@ SUPPORTED_TYPES: dict[str, tuple[str, str]] = {
     "state.postgresql": ("sidecar.components.state.postgresql", "PostgreSQLStateStore"),
     "bindings.localstorage": ("sidecar.components.bindings.localstorage", "LocalStorageBinding"),
     "bindings.cron": ("sidecar.components.bindings.cron", "CronBinding"),
+    "bindings.http": ("sidecar.components.bindings.http", "HTTPBinding"),
+    "pubsub.in-memory": ("sidecar.components.pubsub.memory", "InMemoryPubSub"),
+    "pubsub.redis": ("sidecar.components.pubsub.redis", "RedisStreamsPubSub"),
     "conversation.openai": ("sidecar.components.conversation.openai", "OpenAIConversation"),
     "conversation.ollama": ("sidecar.components.conversation.openai", "OllamaConversation"),
     "conversation.anthropic": ("sidecar.components.conversation.anthropic", "AnthropicConversation"),
@@ -62,6 +66,9 @@ class LoadedComponents:
     input_bindings: dict[str, InputBinding] = field(default_factory=dict)
     conversation: dict[str, ConversationComponent] = field(default_factory=dict)
     secrets: dict[str, SecretStore] = field(default_factory=dict)
+    pubsub: dict[str, PubSub] = field(default_factory=dict)
+    # a pub/sub component's plain metadata: the runtime reads its topic scopes (allowedTopics, ...) from it
+    pubsub_metadata: dict[str, dict[str, str]] = field(default_factory=dict)
     registered: list[RegisteredComponent] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -72,6 +79,8 @@ class LoadedComponents:
             await _quietly(binding.close())
         for llm in self.conversation.values():
             await _quietly(llm.close())
+        for broker in self.pubsub.values():
+            await _quietly(broker.close())
 
 
 async def _quietly(awaitable: Any) -> None:
@@ -197,6 +206,12 @@ async def _init_one(loaded: LoadedComponents, comp: Component, *, app_host: str,
         loaded.state[comp.name] = store
         loaded.state_key_prefix[comp.name] = prefix
         caps = store.features
+    elif block == "pubsub":
+        broker: PubSub = cls(comp, consumer_id=loaded.app_id)  # daprd's default consumerID is the app id
+        await broker.init()
+        loaded.pubsub[comp.name] = broker
+        loaded.pubsub_metadata[comp.name] = comp.plain_metadata()
+        caps = broker.features
     elif block == "conversation":
         llm: ConversationComponent = cls(comp)
         await llm.init()

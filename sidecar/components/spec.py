@@ -32,6 +32,7 @@ __all__ = [
     "SecretKeyRef",
     "component_files",
     "load_component_documents",
+    "resource_documents",
     "substitute_placeholders",
 ]
 
@@ -199,24 +200,33 @@ def _documents(file: Path) -> Iterator[Any]:
         raise ComponentFileError(f"component file {file} is not valid YAML: {exc}") from exc
 
 
-def load_component_documents(path: Path, environ: Mapping[str, str] | None = None) -> list[Component]:
-    """All ``kind: Component`` documents in a file or a folder of files (other kinds are skipped).
-
-    Raises ComponentFileError for unreadable files, invalid YAML, or a Component document missing required fields.
-    """
-    components: list[Component] = []
+def resource_documents(
+    path: Path, kind: str, environ: Mapping[str, str] | None = None
+) -> Iterator[tuple[Path, int, dict[str, Any]]]:
+    """Every document of ``kind`` (``Component``, ``Subscription``, ``Resiliency``) in a file or a folder of files,
+    placeholders substituted, with the file and index it came from; documents of other kinds are skipped."""
     for file in component_files(path):
         for index, doc in enumerate(_documents(file)):
             if doc is None:
                 continue
             if not isinstance(doc, dict):
                 raise ComponentFileError(f"{file} document {index}: expected a mapping, got {type(doc).__name__}")
-            if doc.get("kind") != "Component":
-                log.debug("%s document %d: kind %r is not a Component; skipped", file, index, doc.get("kind"))
+            if doc.get("kind") != kind:
+                log.debug("%s document %d: kind %r is not a %s; skipped", file, index, doc.get("kind"), kind)
                 continue
-            try:
-                component = Component.model_validate(substitute_placeholders(doc, environ))
-            except ValidationError as exc:
-                raise ComponentFileError(f"{file} document {index}: not a valid Dapr Component: {exc}") from exc
-            components.append(component.model_copy(update={"source": str(file)}))
+            yield file, index, substitute_placeholders(doc, environ)
+
+
+def load_component_documents(path: Path, environ: Mapping[str, str] | None = None) -> list[Component]:
+    """All ``kind: Component`` documents in a file or a folder of files (other kinds are skipped).
+
+    Raises ComponentFileError for unreadable files, invalid YAML, or a Component document missing required fields.
+    """
+    components: list[Component] = []
+    for file, index, doc in resource_documents(path, "Component", environ):
+        try:
+            component = Component.model_validate(doc)
+        except ValidationError as exc:
+            raise ComponentFileError(f"{file} document {index}: not a valid Dapr Component: {exc}") from exc
+        components.append(component.model_copy(update={"source": str(file)}))
     return components

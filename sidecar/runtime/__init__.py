@@ -21,6 +21,8 @@ import grpc
 from dapr.proto import api_service_v1
 
 from sidecar.components import LoadedComponents, load_components
+from sidecar.runtime.pubsub import PubSubRuntime, load_declarative
+from sidecar.runtime.resiliency import load_resiliency
 from sidecar.runtime.servicer import DaprRuntimeServicer
 
 __all__ = ["DaprRuntimeServicer", "RuntimeAPI"]
@@ -31,9 +33,10 @@ log = logging.getLogger(__name__)
 class RuntimeAPI:
     """Loaded components plus the ``dapr.proto.runtime.v1.Dapr`` servicer that serves them."""
 
-    def __init__(self, components: LoadedComponents) -> None:
+    def __init__(self, components: LoadedComponents, pubsub: PubSubRuntime | None = None) -> None:
         self.components = components
-        self.servicer = DaprRuntimeServicer(components)
+        self.pubsub = pubsub or PubSubRuntime(components, resiliency=load_resiliency(None, ""), declarative=[])
+        self.servicer = DaprRuntimeServicer(components, self.pubsub)
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -42,13 +45,25 @@ class RuntimeAPI:
     ) -> RuntimeAPI:
         """Load and initialise every component once; raises ComponentError if a required one cannot start."""
         components = await load_components(resources_path, app_id=app_id, app_host=app_host, app_port=app_port)
-        return cls(components)
+        try:
+            pubsub = PubSubRuntime(
+                components,
+                resiliency=load_resiliency(resources_path, app_id),
+                declarative=load_declarative(resources_path, app_id),
+                app_host=app_host,
+                app_port=app_port,
+            )
+        except BaseException:
+            await components.close()
+            raise
+        return cls(components, pubsub)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         api_service_v1.add_DaprServicer_to_server(self.servicer, server)
 
     async def start(self) -> None:
-        """Start delivering input-binding events (cron) to the app."""
+        """Start delivering input-binding events (cron) and pub/sub subscriptions to the app."""
+        await self.pubsub.start()
         for name, binding in self.components.input_bindings.items():
             task = asyncio.create_task(binding.run(), name=f"input-binding-{name}")
             task.add_done_callback(self._report)
@@ -66,4 +81,5 @@ class RuntimeAPI:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await self.pubsub.close()
         await self.components.close()

@@ -1,16 +1,19 @@
 """The ``dapr.proto.runtime.v1.Dapr`` gRPC servicer: the Dapr runtime API subset docline uses.
 
-State, output bindings, secrets, metadata and the Conversation API (Alpha1 and Alpha2), answering as daprd does:
+State, output bindings, secrets, metadata, pub/sub (publish, bulk publish, streaming subscriptions) and the
+Conversation API (Alpha1 and Alpha2), answering as daprd does:
 unknown component names are InvalidArgument, etag mismatches Aborted, malformed etags InvalidArgument, component
 failures Internal. Every other RPC of the service answers UNIMPLEMENTED.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -31,6 +34,7 @@ from sidecar.components.errors import (
     SecretNotFoundError,
 )
 from sidecar.components.state import StateOperation, StateStore, ttl_from_metadata
+from sidecar.runtime.pubsub import PubSubAPIError, PubSubRuntime
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,8 @@ def _rpc(what: str) -> Callable[[Callable[..., Awaitable[R]]], Callable[..., Awa
                 return await fn(self, request, context)
             except _Abort as exc:
                 code, message = exc.code, exc.message
+            except PubSubAPIError as exc:
+                code, message = exc.grpc_code, exc.message
             except ETagMismatchError as exc:
                 code, message = grpc.StatusCode.ABORTED, f"{what}: {exc}"
             except (ETagInvalidError, ComponentConfigError) as exc:
@@ -162,8 +168,9 @@ def alpha2_tools(request: Any) -> list[dict[str, Any]]:
 class DaprRuntimeServicer(api_service_v1.DaprServicer):
     """Serves the loaded components over the Dapr runtime gRPC API."""
 
-    def __init__(self, components: LoadedComponents) -> None:
+    def __init__(self, components: LoadedComponents, pubsub: PubSubRuntime) -> None:
         self.components = components
+        self.pubsub = pubsub
         self.extended_metadata: dict[str, str] = {}
 
     # -- state -----------------------------------------------------------------------------------------------
@@ -290,17 +297,132 @@ class DaprRuntimeServicer(api_service_v1.DaprServicer):
             api_v1.RegisteredComponents(name=c.name, type=c.type, version=c.version, capabilities=list(c.capabilities))
             for c in self.components.registered
         ]
+        kinds = {
+            "declarative": api_v1.DECLARATIVE,
+            "programmatic": api_v1.PROGRAMMATIC,
+            "streaming": api_v1.STREAMING,
+        }
+        subscriptions = [
+            api_v1.PubsubSubscription(
+                pubsub_name=sub.pubsub,
+                topic=sub.topic,
+                metadata=sub.metadata,
+                rules=api_v1.PubsubSubscriptionRules(
+                    rules=[api_v1.PubsubSubscriptionRule(match=r.match, path=r.path) for r in sub.rules]
+                ),
+                dead_letter_topic=sub.dead_letter_topic,
+                type=kinds[sub.kind],
+            )
+            for sub in self.pubsub.subscriptions()
+        ]
         return api_v1.GetMetadataResponse(
             id=self.components.app_id,
             registered_components=registered,
             extended_metadata=self.extended_metadata,
             runtime_version=RUNTIME_VERSION,
+            subscriptions=subscriptions,
         )
 
     @_rpc("failed setting metadata")
     async def SetMetadata(self, request: Any, context: Any) -> Any:
         self.extended_metadata[request.key] = request.value
         return Empty()
+
+    # -- pub/sub ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _trace(context: Any) -> tuple[str, str]:
+        headers = dict(context.invocation_metadata() or ())
+        return str(headers.get("traceparent", "")), str(headers.get("tracestate", ""))
+
+    @_rpc("error publishing event")
+    async def PublishEvent(self, request: Any, context: Any) -> Any:
+        traceparent, tracestate = self._trace(context)
+        await self.pubsub.publish(
+            request.pubsub_name,
+            request.topic,
+            bytes(request.data),
+            content_type=request.data_content_type,
+            metadata=dict(request.metadata),
+            traceparent=traceparent,
+            tracestate=tracestate,
+        )
+        return Empty()
+
+    @_rpc("error bulk publishing events")
+    async def BulkPublishEvent(self, request: Any, context: Any) -> Any:
+        """daprd's default bulk publisher: each entry published on its own; the failed ones are listed."""
+        traceparent, tracestate = self._trace(context)
+        failed = []
+        for entry in request.entries:
+            try:
+                await self.pubsub.publish(
+                    request.pubsub_name,
+                    request.topic,
+                    bytes(entry.event),
+                    content_type=entry.content_type,
+                    metadata=dict(request.metadata) | dict(entry.metadata),
+                    traceparent=traceparent,
+                    tracestate=tracestate,
+                )
+            except PubSubAPIError as exc:
+                if exc.error_code != "ERR_PUBSUB_PUBLISH_MESSAGE":
+                    raise  # the request itself is wrong (no such pubsub, forbidden topic): answer it as an error
+                failed.append(api_v1.BulkPublishResponseFailedEntry(entry_id=entry.entry_id, error=exc.message))
+        return api_v1.BulkPublishResponse(failedEntries=failed)
+
+    BulkPublishEventAlpha1 = BulkPublishEvent
+
+    async def SubscribeTopicEventsAlpha1(self, request_iterator: Any, context: Any) -> AsyncIterator[Any]:
+        """A streaming subscription: the first message subscribes, the following ones answer delivered events."""
+        try:
+            first = await anext(aiter(request_iterator))
+        except StopAsyncIteration:
+            return
+        initial = first.initial_request if first.HasField("initial_request") else None
+        problem = (
+            "initial request is required"
+            if initial is None
+            else "pubsubName is required"
+            if not initial.pubsub_name
+            else "topic is required"
+            if not initial.topic
+            else ""
+        )
+        if initial is None or problem:
+            await context.abort(grpc.StatusCode.UNKNOWN, problem)
+            return
+        try:
+            conn = await self.pubsub.open_stream(
+                initial.pubsub_name, initial.topic, dict(initial.metadata), initial.dead_letter_topic
+            )
+        except PubSubAPIError as exc:
+            await context.abort(exc.grpc_code, exc.message)
+            return
+
+        async def answers() -> None:
+            try:
+                async for message in request_iterator:
+                    if not message.HasField("event_processed"):
+                        log.error("subscription stream: duplicate initial request received")
+                        break
+                    conn.answer(message.event_processed)
+            except (grpc.aio.AioRpcError, asyncio.CancelledError):
+                pass
+            finally:
+                conn.close()
+
+        reader = asyncio.create_task(answers(), name=f"subscription-stream-{conn.number}")
+        try:
+            yield api_v1.SubscribeTopicEventsResponseAlpha1(
+                initial_response=api_v1.SubscribeTopicEventsResponseInitialAlpha1()
+            )
+            while (outgoing := await conn.outgoing.get()) is not None:
+                yield outgoing
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            await self.pubsub.close_stream(conn)
 
     # -- conversation ----------------------------------------------------------------------------------------
     def _llm(self, name: str) -> ConversationComponent:

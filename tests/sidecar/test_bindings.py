@@ -17,6 +17,7 @@ from dapr.clients import DaprClient
 from sidecar.components.bindings.cron import Schedule
 from sidecar.components.errors import ComponentConfigError
 from tests.support.components import StartSidecar
+from tests.support.subscriber import ReceivingApp
 
 
 def _localstorage(name: str, root: Path) -> str:
@@ -185,3 +186,35 @@ def test_schedule_cron_expressions() -> None:
     for bad in ("@every", "@every soon", "61 * * * * *", "not a schedule"):
         with pytest.raises(ComponentConfigError):
             Schedule(bad)
+
+
+def test_http_binding_sends_requests_as_daprs_http_binding(
+    component_sidecar: StartSidecar, receiving_app: ReceivingApp
+) -> None:
+    receiving_app.route("/hooks/docline")
+    receiving_app.start()
+    receiving_app.script("/hooks/docline", (202, {"ok": True}), 500)
+    component_sidecar(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: webhook\nspec:\n  type: bindings.http\n"
+        f"  version: v1\n  metadata:\n    - name: url\n      value: {receiving_app.url}/hooks\n"
+    )
+    with DaprClient() as d:
+        answer = d.invoke_binding(
+            "webhook",
+            "post",
+            json.dumps({"a": 1}),
+            binding_metadata={"path": "docline", "X-Signature": "sha256=abc", "lowercase": "not a header"},
+        )
+        assert json.loads(answer.data) == {"ok": True}
+        assert answer.binding_metadata["statusCode"] == "202"
+        (sent,) = receiving_app.received("/hooks/docline")
+        assert sent.event == {"a": 1}
+        assert sent.headers["x-signature"] == "sha256=abc"
+        assert sent.headers["content-type"] == "application/json; charset=utf-8"
+        assert "lowercase" not in sent.headers
+        with pytest.raises(grpc.RpcError, match="received status code 500"):
+            d.invoke_binding("webhook", "post", "{}", binding_metadata={"path": "docline"})
+        lenient = d.invoke_binding(
+            "webhook", "post", "{}", binding_metadata={"path": "docline", "errorIfNot2XX": "false"}
+        )
+        assert lenient.binding_metadata["statusCode"] == "200"

@@ -117,8 +117,10 @@ def write_components(
     openai_endpoint: str | None = None,
     openai_max_retries: int | None = None,
     state: str | None = None,
+    extra: str | None = None,
 ) -> Path:
-    """A components folder whose files keep all data under ``root`` (``state`` replaces the SQLite store)."""
+    """A components folder whose files keep all data under ``root`` (``state`` replaces the SQLite store; ``extra``
+    is more resources, e.g. a pub/sub component, in a file of its own)."""
     folder = root / "components"
     folder.mkdir(parents=True, exist_ok=True)
     text = COMPONENTS.format(root=root)
@@ -131,6 +133,8 @@ def write_components(
         if openai_max_retries is not None:
             text += f'    - name: maxRetries\n      value: "{openai_max_retries}"\n'
     (folder / "docline.yaml").write_text(text)
+    if extra:
+        (folder / "extra.yaml").write_text(extra)
     return folder
 
 
@@ -192,6 +196,7 @@ def run_app(
     openai_endpoint: str | None = None,
     openai_max_retries: int | None = None,
     state: str | None = None,
+    extra: str | None = None,
     **settings: Any,
 ) -> Iterator[App]:
     """The app in this process: sidecar thread, workflow worker, uvicorn thread. Everything stops at exit."""
@@ -202,7 +207,12 @@ def run_app(
     from pipeline.settings import Settings
 
     components = write_components(
-        root, cron=cron, openai_endpoint=openai_endpoint, openai_max_retries=openai_max_retries, state=state
+        root,
+        cron=cron,
+        openai_endpoint=openai_endpoint,
+        openai_max_retries=openai_max_retries,
+        state=state,
+        extra=extra,
     )
     port = free_port()
     sidecar_settings = SidecarSettings(
@@ -247,9 +257,16 @@ def docline_app(tmp_path: Path) -> Iterator[App]:
 class ServeProcess:
     """``docline serve`` as a child process (its own process group) that a test may SIGKILL and start again."""
 
-    def __init__(self, root: Path, *, openai_endpoint: str | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        openai_endpoint: str | None = None,
+        env: dict[str, str] | None = None,
+        extra: str | None = None,
+    ) -> None:
         self.root = root
-        self.components = write_components(root, cron="1s", openai_endpoint=openai_endpoint)
+        self.components = write_components(root, cron="1s", openai_endpoint=openai_endpoint, extra=extra)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "DOCLINE_"))}

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from sidecar.components.duration import parse_duration
-from sidecar.components.errors import ComponentConfigError, ETagInvalidError, ETagMismatchError
+from sidecar.components.errors import ETagInvalidError, ETagMismatchError
+from sidecar.components.redis_client import redis_client
 from sidecar.components.spec import Component
 from sidecar.components.state import StateEntry, StateOperation, StateStore
 
@@ -50,27 +49,9 @@ return n
 
 class RedisStateStore(StateStore):
     def __init__(self, component: Component) -> None:
-        host = component.value("redisHost")
-        if not host:
-            raise ComponentConfigError(f"state.redis {component.name}: metadata redisHost is required")
-        hostname, _, port = host.rpartition(":")
-        if not hostname or not port.isdigit():
-            raise ComponentConfigError(f"state.redis {component.name}: redisHost must be host:port, got {host!r}")
-        db = component.value("redisDB", "0") or "0"
-        if not db.isdigit():
-            raise ComponentConfigError(f"state.redis {component.name}: redisDB must be a number, got {db!r}")
-        timeout = parse_duration(component.value("dialTimeout", "5s") or "5s", field="dialTimeout")
+        self._client: Any = redis_client(component)
         ttl = component.value("ttlInSeconds")
         self._default_ttl = int(ttl) if ttl and ttl.lstrip("-").isdigit() else None
-        self._client: Any = aioredis.Redis(
-            host=hostname,
-            port=int(port),
-            db=int(db),
-            username=component.value("redisUsername") or None,
-            password=component.value("redisPassword") or None,
-            ssl=(component.value("enableTLS", "false") or "false").lower() == "true",
-            socket_connect_timeout=timeout,
-        )
         self._script: Any = self._client.register_script(_TRANSACT)
 
     async def init(self) -> None:
