@@ -249,7 +249,9 @@ def invoice2data_repo_cases(mirrors: Path) -> list[Case]:
     return cases
 
 
-_RECEIPT_NAME = re.compile(r"^(?P<merchant>[a-z]+)_(?P<day>\d{2})(?P<month>\d{2})(?P<year>\d{4})_(?:\d{2}_)?(?P<cents>\d{5})")
+_RECEIPT_NAME = re.compile(
+    r"^(?P<merchant>[a-z]+)_(?P<day>\d{2})(?P<month>\d{2})(?P<year>\d{4})_(?:\d{2}_)?(?P<cents>\d{5})"
+)
 
 
 def softmatic_receipt_cases(mirrors: Path) -> list[Case]:
