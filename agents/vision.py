@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from agents.llm import LlmError, parse_json_object, provider_schema
 from agents.models import Extraction, Usage
 from agents.provenance import attach_provenance
+from dapr_components import ComponentError, find_component
 from extractors.errors import CorruptFile, DocumentError
 from extractors.model import BBox, Document, Page
 from extractors.types import DocumentType
@@ -75,14 +76,10 @@ def vision_settings(resources_path: Path, component_name: str, secrets: Any = No
 
     ``secrets`` is a ``DaprClient`` used to resolve a ``secretKeyRef`` key through the component's secret store.
     """
-    from sidecar.components.errors import ComponentError
-    from sidecar.components.spec import load_component_documents
-
     try:
-        components = load_component_documents(resources_path)
+        component = find_component(resources_path, component_name)
     except ComponentError as error:
         raise VisionUnavailable(f"cannot read components at {resources_path}: {error}") from error
-    component = next((c for c in components if c.name == component_name), None)
     if component is None:
         raise VisionUnavailable(f"no component {component_name!r} in {resources_path}")
     kind = component.type.removeprefix("conversation.")

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
+# Reading component files raises these; they live below the sidecar (the app reads the same files).
+from dapr_components.errors import ComponentConfigError, ComponentError, ComponentFileError
 
-class ComponentError(Exception):
-    """A component could not be loaded, configured or used."""
-
-    code = "component_error"
-
-
-class ComponentFileError(ComponentError):
-    """A component file is not valid YAML or not a valid Dapr Component document."""
-
-    code = "component_file_invalid"
-
-
-class ComponentConfigError(ComponentError):
-    """A component's metadata is missing a required field or has an unusable value."""
-
-    code = "component_config_invalid"
+__all__ = [
+    "BindingOperationError",
+    "ComponentConfigError",
+    "ComponentError",
+    "ComponentFileError",
+    "ConversationError",
+    "ETagInvalidError",
+    "ETagMismatchError",
+    "SecretNotFoundError",
+    "UnsupportedComponentError",
+]
 
 
 class UnsupportedComponentError(ComponentError):

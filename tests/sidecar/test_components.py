@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from dapr.clients import DaprClient
 
+from dapr_components.spec import load_component_documents
 from sidecar.components import LoadedComponents, load_components
 from sidecar.components.errors import ComponentConfigError, ComponentError, ComponentFileError
-from sidecar.components.spec import load_component_documents
 from sidecar.server import run_sidecar
 from tests.support.components import StartSidecar, write_components
 from tests.support.sidecar import sidecar_settings

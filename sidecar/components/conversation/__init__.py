@@ -13,9 +13,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar.components.duration import parse_duration
+from dapr_components.duration import parse_duration
+from dapr_components.spec import Component
 from sidecar.components.errors import ComponentConfigError
-from sidecar.components.spec import Component
 
 _CACHE_MAX = 1024
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import anthropic
 
+from dapr_components.spec import Component
 from sidecar.components.conversation import (
     ChatChoice,
     ChatRequest,
@@ -21,7 +22,6 @@ from sidecar.components.conversation import (
     ToolCall,
 )
 from sidecar.components.errors import ComponentConfigError, ConversationError
-from sidecar.components.spec import Component
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from sidecar.components.duration import parse_duration
+from dapr_components.duration import parse_duration
+from dapr_components.spec import Component
 from sidecar.components.errors import ComponentConfigError, ETagInvalidError, ETagMismatchError
-from sidecar.components.spec import Component
 from sidecar.components.state import StateEntry, StateOperation, StateStore
 
 # ARGV per operation: kind ("u"/"d"), etag ("" = none), first-write ("1"/"0"), ttl ("" / "-1" / seconds), data.
