@@ -11,6 +11,7 @@ __all__ = [
     "ComponentError",
     "ComponentFileError",
     "ConversationError",
+    "ConversationRefused",
     "ETagInvalidError",
     "ETagMismatchError",
     "SecretNotFoundError",
@@ -52,3 +53,14 @@ class ConversationError(ComponentError):
     """The LLM provider failed after retries, or returned something unusable."""
 
     code = "conversation_failed"
+
+
+class ConversationRefused(ConversationError):
+    """The provider refused the request as it was asked (HTTP 4xx, or a 5xx saying the request was invalid): it was
+    not retried, since asking the same again cannot help. ``status`` is the provider's HTTP status."""
+
+    code = "conversation_refused"
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
