@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agents.classify import classify
 from agents.extract import extract
-from agents.llm import Llm, LlmError
+from agents.llm import Llm, LlmError, OutputModes
 from agents.models import Extraction, FieldValue
 from agents.repair import repair
 from agents.vision import extract_from_image, vision_settings
@@ -237,12 +237,15 @@ class Understanding:
         metrics: Metrics,
         registry: TypeRegistry,
         vision: Any = None,
+        output_modes: OutputModes | None = None,
     ) -> None:
         self._client = llm_client
         self.component = component
         self._metrics = metrics
         self.registry = registry
         self.vision = vision  # agents.vision.VisionSettings when the component's provider can read images
+        # What the component refused (JSON Schema, JSON mode) is learned once for every document and replica.
+        self.output_modes = output_modes or OutputModes()
 
     @classmethod
     def from_sidecar(cls, client: DaprClient, settings: Settings, state: Any, metrics: Metrics) -> Understanding:
@@ -250,7 +253,8 @@ class Understanding:
         log.info("extraction through %s", f"conversation component {component!r}" if component else "offline extractor")
         registry = build_registry(settings.types)
         vision = _vision_settings(client, settings, component) if component else None
-        return cls(CachingClient(client, state, metrics) if component else None, component, metrics, registry, vision)
+        llm_client = CachingClient(client, state, metrics) if component else None
+        return cls(llm_client, component, metrics, registry, vision, OutputModes(state))
 
     def vision_extract(
         self, document: Document, images: list[bytes], type_name: str, language: str | None
@@ -270,7 +274,7 @@ class Understanding:
             return
         view = self._client.for_document(doc_id)
         try:
-            yield Llm(view, self.component)
+            yield Llm(view, self.component, modes=self.output_modes)
         except LlmError:
             # Only an unusable reply is forgotten: a good one stays paid for whatever else failed in the step.
             view.forget()

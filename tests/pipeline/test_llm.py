@@ -101,3 +101,36 @@ def test_rate_limits_are_waited_out(tmp_path: Path, llm_server: LLMServer) -> No
     assert done["status"] == "completed", done
     assert [r.path for r in llm_server.requests].count("/v1/chat/completions") == 4  # 429, 503, then two answers
     assert done["usage"]["llm_calls"] == 2  # only the answered calls count
+
+
+def _formats(llm_server: LLMServer, start: int = 0) -> list[str | None]:
+    return [(r.body.get("response_format") or {}).get("type") for r in llm_server.requests[start:]]
+
+
+def test_a_refused_json_schema_is_learned_once_for_all_documents_and_restarts(
+    tmp_path: Path, llm_server: LLMServer
+) -> None:
+    # A local llama.cpp server: HTTP 500 to json_schema, answers in JSON object mode.
+    refusal = "1 validation error: response_format.type Input should be 'text' or 'json_object'"
+    llm_server.refuse("json_schema", Reply.invalid_request(500, refusal))
+    llm_server.default = Reply(json=prescription_reply("rx-de-text"))
+    pdf = (SAMPLES / "rx-de-text.pdf").read_bytes()
+
+    def submit(app: Any) -> dict[str, Any]:
+        doc_id = app.client().post("/v1/documents?force=true", files={"file": ("rx.pdf", pdf)}).json()["id"]
+        return dict(app.wait(doc_id, ("completed", "failed", "rejected", "needs_review")))
+
+    with run_app(tmp_path, openai_endpoint=llm_server.openai_base_url, review_confidence_threshold=0.0) as app:
+        first = submit(app)
+        # classify: json_schema refused once (no back-off retries), then JSON mode; extract starts in JSON mode
+        assert _formats(llm_server) == ["json_schema", "json_object", "json_object"]
+        assert first["status"] == "completed", first
+        assert first["usage"]["llm_calls"] == 2
+        seen = len(llm_server.requests)
+        assert submit(app)["status"] == "completed"
+        assert _formats(llm_server, seen) == ["json_object", "json_object"]
+    seen = len(llm_server.requests)
+    # A restart (or another replica) reads what was learned from the state store.
+    with run_app(tmp_path, openai_endpoint=llm_server.openai_base_url, review_confidence_threshold=0.0) as app:
+        assert submit(app)["status"] == "completed"
+    assert _formats(llm_server, seen) == ["json_object", "json_object"]
