@@ -97,38 +97,47 @@ _REFUSED = re.compile(
     r"|grammar|schema|not supported|unsupported",
     re.IGNORECASE,
 )
-_CLIENT_ERROR = re.compile(r"(?:HTTP|status code)\D{0,3}(4\d\d)\b", re.IGNORECASE)
+_HTTP_STATUS = re.compile(r"(?:HTTP|status code)\D{0,3}([1-5]\d\d)\b", re.IGNORECASE)
 # A 4xx that is not about how the request was asked: key, permission, missing model, timeout, conflict, rate limit.
-_NOT_A_REFUSAL = frozenset({401, 403, 404, 408, 409, 429})
+_HTTP_NOT_REFUSED = frozenset({401, 403, 404, 408, 409, 429})
 # A prompt too long for the model is refused in every output mode: no reason to change the mode.
 _TOO_LONG = re.compile(r"context[ _]length|maximum context|context window|too many tokens|prompt is too long", re.I)
-_NOT_REFUSALS = frozenset(
+# gRPC statuses of failures that are not about how the request was asked.
+_GRPC_NOT_REFUSED = frozenset(
     {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "UNAUTHENTICATED", "PERMISSION_DENIED", "NOT_FOUND"}
 )
 
 
+def refused(status: int | None, text: str) -> bool:
+    """Whether a provider's error with HTTP ``status`` (None: not known) and message ``text`` refuses the request as
+    it was asked: a 4xx but 401/403/404/408/409/429, or a message with the words of a refusal. A prompt too long for
+    the model's context is refused whatever is asked, so it counts as no refusal of the way of asking."""
+    if _TOO_LONG.search(text):
+        return False
+    if status is not None and 400 <= status < 500:
+        return status not in _HTTP_NOT_REFUSED
+    if status is not None and status < 500:
+        return False
+    return _REFUSED.search(text) is not None
+
+
 def refusal(error: BaseException) -> str | None:
-    """The provider's words when ``error`` is a refusal of the request as it was asked, else None.
+    """The provider's words when a Conversation API ``error`` is a refusal of the request as it was asked, else None.
 
     docline's sidecar answers a refusal with INVALID_ARGUMENT; daprd answers INTERNAL with the provider's status and
-    message in the text, so a client status (4xx but 401/403/404/408/409/429) or the words of a refusal there count
-    too. Rate limits, timeouts, real server errors and prompts too long for the model are not refusals.
+    message in the text, which :func:`refused` reads. Rate limits, timeouts and real server errors are no refusals.
     """
     code_of, details_of = getattr(error, "code", None), getattr(error, "details", None)  # a gRPC error has both
     code = code_of() if callable(code_of) else None
     details = details_of() if callable(details_of) else None
     text = str(details or error)
-    if _TOO_LONG.search(text):
-        return None
     name = str(getattr(code, "name", ""))
-    if name == "INVALID_ARGUMENT":
-        return text
-    if name in _NOT_REFUSALS:
+    if name in _GRPC_NOT_REFUSED:
         return None
-    status = _CLIENT_ERROR.search(text)
-    if status is not None and int(status.group(1)) not in _NOT_A_REFUSAL:
-        return text
-    return text if _REFUSED.search(text) else None
+    if name == "INVALID_ARGUMENT":
+        return None if _TOO_LONG.search(text) else text
+    status = _HTTP_STATUS.search(text)
+    return text if refused(int(status.group(1)) if status else None, text) else None
 
 
 class LearnedMode(BaseModel):

@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 
 def conversation_component(client: DaprClient, settings: Settings) -> str | None:
-    """The conversation component to use: the configured one, else the first ``conversation.*`` the sidecar has."""
+    """The conversation component to use: the configured one, else the first ``conversation.*`` the sidecar has
+    (other than the vision component, when there is another)."""
     if settings.offline:
         return None
     if settings.conversation_component:
@@ -53,16 +54,19 @@ def conversation_component(client: DaprClient, settings: Settings) -> str | None
         log.warning("sidecar metadata unavailable; using the offline extractor", exc_info=True)
         return None
     names = sorted(c.name for c in components if c.type.startswith("conversation."))
-    return names[0] if names else None
+    text_names = [name for name in names if name != settings.vision_component] or names
+    return text_names[0] if text_names else None
 
 
 def _vision_settings(client: DaprClient, settings: Settings, component: str) -> Any:
-    """The vision model behind the conversation component, when its file is readable here and its provider can
-    read images; otherwise None (on a cluster the component files may live only with daprd)."""
+    """The vision model: the component named by ``DOCLINE_VISION_COMPONENT``, else the conversation component when it
+    declares a ``visionModel``; None when there is none, or its file is not readable here (on a cluster the component
+    files may live only with daprd). A text-only model is never sent images."""
     if not settings.vision:
         return None
+    name = settings.vision_component or component
     try:
-        return vision_settings(settings.resources_path, component, client)
+        return vision_settings(settings.resources_path, name, client, dedicated=settings.vision_component is not None)
     except Exception as exc:  # no vision is a normal configuration, not an error
         log.info("no vision model: %s", exc)
         return None

@@ -116,9 +116,12 @@ def write_components(
     cron: str | None = None,
     openai_endpoint: str | None = None,
     openai_max_retries: int | None = None,
+    openai_metadata: dict[str, str] | None = None,
+    extra_components: str | None = None,
     state: str | None = None,
 ) -> Path:
-    """A components folder whose files keep all data under ``root`` (``state`` replaces the SQLite store)."""
+    """A components folder whose files keep all data under ``root`` (``state`` replaces the SQLite store);
+    ``openai_metadata`` adds metadata to the ``llm`` component, ``extra_components`` more YAML documents."""
     folder = root / "components"
     folder.mkdir(parents=True, exist_ok=True)
     text = COMPONENTS.format(root=root)
@@ -130,6 +133,10 @@ def write_components(
         text += OPENAI.format(endpoint=openai_endpoint)
         if openai_max_retries is not None:
             text += f'    - name: maxRetries\n      value: "{openai_max_retries}"\n'
+        for name, value in (openai_metadata or {}).items():
+            text += f'    - name: {name}\n      value: "{value}"\n'
+    if extra_components:
+        text += "---\n" + extra_components
     (folder / "docline.yaml").write_text(text)
     return folder
 
@@ -191,6 +198,8 @@ def run_app(
     cron: str | None = None,
     openai_endpoint: str | None = None,
     openai_max_retries: int | None = None,
+    openai_metadata: dict[str, str] | None = None,
+    extra_components: str | None = None,
     state: str | None = None,
     **settings: Any,
 ) -> Iterator[App]:
@@ -202,7 +211,13 @@ def run_app(
     from pipeline.settings import Settings
 
     components = write_components(
-        root, cron=cron, openai_endpoint=openai_endpoint, openai_max_retries=openai_max_retries, state=state
+        root,
+        cron=cron,
+        openai_endpoint=openai_endpoint,
+        openai_max_retries=openai_max_retries,
+        openai_metadata=openai_metadata,
+        extra_components=extra_components,
+        state=state,
     )
     port = free_port()
     sidecar_settings = SidecarSettings(
