@@ -24,8 +24,36 @@ from google.protobuf.struct_pb2 import Struct
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agents.models import Usage
+from dapr_components import Component, ComponentConfigError
 
 log = logging.getLogger(__name__)
+
+
+# The model's context when a component does not say (metadata ``contextTokens``): hosted models' are large; a local
+# or other OpenAI-compatible server is taken to be small (llama.cpp and vLLM serve what they were started with).
+HOSTED_CONTEXT_TOKENS = {"openai": 128_000, "azure": 128_000, "anthropic": 200_000}
+LOCAL_CONTEXT_TOKENS = 8192
+OLLAMA_CONTEXT_TOKENS = 4096  # Ollama's own default; it cuts longer prompts without a word
+
+
+def context_tokens(component_type: str, component: Component | None = None) -> int:
+    """The context size of the model behind a conversation component of ``component_type`` (``conversation.openai``):
+    its file's ``contextTokens`` when given, else the provider's default, where an OpenAI component with an
+    ``endpoint`` other than OpenAI's counts as local (llama.cpp, vLLM, LM Studio, NIM: 8192)."""
+    value = component.value("contextTokens") if component is not None else None
+    if value is not None:
+        if not value.strip().isdigit() or int(value) <= 0:
+            raise ComponentConfigError(f"{component_type}: contextTokens must be a positive integer, not {value!r}")
+        return int(value)
+    kind = component_type.removeprefix("conversation.")
+    endpoint = (component.value("endpoint") or "") if component is not None else ""
+    if kind == "openai" and component is not None and (component.value("apiType") or "").lower() == "azure":
+        return HOSTED_CONTEXT_TOKENS["azure"]
+    if kind == "openai" and endpoint and "api.openai.com" not in endpoint:
+        return LOCAL_CONTEXT_TOKENS
+    if kind == "ollama":
+        return OLLAMA_CONTEXT_TOKENS
+    return HOSTED_CONTEXT_TOKENS.get(kind, LOCAL_CONTEXT_TOKENS)
 
 
 class LlmError(Exception):

@@ -15,8 +15,9 @@ from dapr.clients.exceptions import DaprGrpcError
 
 from agents.classify import classify
 from agents.extract import extract
-from agents.llm import Llm, LlmError, OutputMode, OutputModes
+from agents.llm import Llm, LlmError, OutputMode, OutputModes, context_tokens
 from agents.repair import repair
+from dapr_components import ComponentConfigError, find_component
 from extractors.types import get_type, load_user_types, registered_types
 from extractors.validation import validate
 from tests.agents.layout import CHAR_W, LINE_H, document_from_text
@@ -338,3 +339,41 @@ def test_json_schema_type_end_to_end(dapr: DaprClient, llm_server: LLMServer, tm
     report = validate(doc_type, through_llm.data)
     assert [(e.field, e.code) for e in report.errors] == [("parcels", "invalid_value")]
     assert through_llm.fields["delivered_on"].text == "14.02.2024"
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "components" / "examples"
+
+
+@pytest.mark.parametrize(
+    ("example", "tokens"),
+    [
+        ("llamacpp", 8192),  # says so
+        ("nvidia-nim", 128_000),  # says so
+        ("openai", 128_000),
+        ("azure-openai", 128_000),
+        ("anthropic", 200_000),
+        ("ollama", 4096),
+    ],
+)
+def test_context_tokens_from_the_component_file(example: str, tokens: int) -> None:
+    component = find_component(EXAMPLES / f"{example}.yaml", "docline-llm")
+    assert component is not None
+    assert context_tokens(component.type, component) == tokens
+
+
+def test_context_tokens_defaults(tmp_path: Path) -> None:
+    # On a cluster the app may see only the type (the file lives with daprd).
+    assert context_tokens("conversation.openai") == 128_000
+    assert context_tokens("conversation.echo") == 8192
+    (tmp_path / "llm.yaml").write_text(
+        _component("llm", "conversation.openai", {"key": "k", "endpoint": "http://127.0.0.1:8000/v1"})
+        + "---\n"
+        + _component("bad", "conversation.openai", {"key": "k", "contextTokens": "lots"})
+    )
+    local = find_component(tmp_path, "llm")
+    assert local is not None
+    assert context_tokens(local.type, local) == 8192  # another OpenAI-compatible server: taken to be small
+    bad = find_component(tmp_path, "bad")
+    assert bad is not None
+    with pytest.raises(ComponentConfigError):
+        context_tokens(bad.type, bad)
