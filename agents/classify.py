@@ -6,7 +6,6 @@ it declares; the confidence is the winner's share of all scores, damped when lit
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -14,35 +13,14 @@ from agents.llm import Llm
 from agents.models import Classification
 from agents.prompts import classification_prompt
 from extractors.model import Document
-from extractors.normalize import fold
+from extractors.normalize import fold, phrases_in
 from extractors.types import DocumentType
 
 # Hits needed before the offline classifier is fully confident in a clear winner.
 CONFIDENT_HITS = 6.0
 
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _fold = lru_cache(maxsize=1 << 14)(fold)  # the types' keywords and labels, folded once
-
-
-@lru_cache(maxsize=4096)
-def _whole_words(phrase: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)")
-
-
-def _phrase_hits(text: str, phrases: set[str]) -> int:
-    # Scripts without spaces between words: OCR splits them anywhere, so look in the text without spaces.
-    unspaced = re.sub(r"\s+", "", text)
-    return sum(
-        1
-        for phrase in phrases
-        if (
-            phrase.replace(" ", "") in unspaced
-            if _CJK.search(phrase)
-            # The plain substring test first: most phrases are absent, and it costs a fraction of the regex.
-            else phrase in text and _whole_words(phrase).search(text)
-        )
-    )
 
 
 def offline_scores(document: Document, types: Sequence[DocumentType]) -> dict[str, float]:
@@ -58,7 +36,7 @@ def offline_scores(document: Document, types: Sequence[DocumentType]) -> dict[st
             if len(label) >= 4
         }
         # Keywords name the kind of document; labels are weaker evidence (many types print "Date").
-        scores[doc_type.name] = 2.0 * _phrase_hits(text, keywords) + 0.5 * _phrase_hits(text, labels - keywords)
+        scores[doc_type.name] = 2.0 * len(phrases_in(text, keywords)) + 0.5 * len(phrases_in(text, labels - keywords))
     return scores
 
 

@@ -1,7 +1,8 @@
 """The extractor agent: a document's OCR words → the type's data, with provenance for every field.
 
-With an LLM: one Conversation API call (schema as ``response_format``, JSON-mode fallback), then each returned
-value is located among the OCR words. Without: the deterministic offline extractor. A pure function of its inputs.
+With an LLM: one Conversation API call (in the best output mode the component accepts, see ``agents.llm``), then
+each returned value is located among the OCR words. Without: the deterministic offline extractor. A pure function
+of its inputs.
 """
 
 from __future__ import annotations

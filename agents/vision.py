@@ -1,8 +1,10 @@
 """The vision agent: page images or regions with low OCR confidence (handwriting) go to a vision-capable model.
 
 Dapr's Conversation API is text-only, so this talks to the provider through its own SDK (``openai`` or
-``anthropic``), configured from the same conversation component file: endpoint, model and key, the key possibly a
-``secretKeyRef`` resolved through the Dapr secrets API. Images are PNG crops sent as image content parts.
+``anthropic``), configured from a conversation component file: endpoint, model and key, the key possibly a
+``secretKeyRef`` resolved through the Dapr secrets API. Only a model declared to read images gets them: the
+component's ``visionModel`` metadata, or a component named for vision alone. Images are PNG crops sent as image
+content parts; a provider that refuses them makes the step not apply (:class:`VisionUnavailable`), not fail.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from typing import Any, Literal
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field
 
-from agents.llm import LlmError, parse_json_object, provider_schema
+from agents.llm import LlmError, parse_json_object, provider_schema, refused
 from agents.models import Extraction, Usage
 from agents.provenance import attach_provenance
+from dapr_components import ComponentError, find_component
 from extractors.errors import CorruptFile, DocumentError
 from extractors.model import BBox, Document, Page
 from extractors.types import DocumentType
@@ -70,21 +73,24 @@ def _seconds(text: str | None, default: float) -> float:
         return default
 
 
-def vision_settings(resources_path: Path, component_name: str, secrets: Any = None) -> VisionSettings:
+def vision_settings(
+    resources_path: Path, component_name: str, secrets: Any = None, *, dedicated: bool = False
+) -> VisionSettings:
     """The vision settings from conversation component ``component_name`` in ``resources_path`` (file or folder).
 
-    ``secrets`` is a ``DaprClient`` used to resolve a ``secretKeyRef`` key through the component's secret store.
+    The component must declare its vision model (metadata ``visionModel``) unless it is ``dedicated`` to vision (named
+    by the ``DOCLINE_VISION_COMPONENT`` setting), whose ``model`` then reads the images. ``secrets`` is a
+    ``DaprClient`` used to resolve a ``secretKeyRef`` key through the component's secret store.
     """
-    from sidecar.components.errors import ComponentError
-    from sidecar.components.spec import load_component_documents
-
     try:
-        components = load_component_documents(resources_path)
+        component = find_component(resources_path, component_name)
     except ComponentError as error:
         raise VisionUnavailable(f"cannot read components at {resources_path}: {error}") from error
-    component = next((c for c in components if c.name == component_name), None)
     if component is None:
         raise VisionUnavailable(f"no component {component_name!r} in {resources_path}")
+    model = component.value("visionModel") or (component.value("model") if dedicated else None)
+    if not model and not dedicated:
+        raise VisionUnavailable(f"component {component_name} declares no visionModel: its model is not sent images")
     kind = component.type.removeprefix("conversation.")
     if kind == "openai" and (component.value("apiType") or "").lower() == "azure":
         kind = "azure"
@@ -102,7 +108,7 @@ def vision_settings(resources_path: Path, component_name: str, secrets: Any = No
     provider: Literal["openai", "azure", "anthropic"] = kind  # type: ignore[assignment]
     return VisionSettings(
         provider=provider,
-        model=component.value("visionModel") or component.value("model") or _DEFAULT_MODELS[kind],
+        model=model or _DEFAULT_MODELS[kind],
         api_key=key,
         endpoint=component.value("endpoint"),
         api_version=component.value("apiVersion"),
@@ -202,6 +208,13 @@ class VisionClient:
         )
         return answer, usage
 
+    def _refused(self, status: int, body: str, error: Exception) -> None:
+        """A provider that will not take this request (no image input, unknown model, wrong key) makes vision not
+        apply here; asking again cannot help. Rate limits, timeouts and real server errors stay errors (retried)."""
+        if refused(status, body) or (400 <= status < 500 and status not in (408, 409, 429)):
+            message = f"vision model {self.settings.model} refused the request (HTTP {status}): {body[:300]}"
+            raise VisionUnavailable(message) from error
+
     def _openai(
         self, system: str, question: str, images: list[str], schema: dict[str, Any] | None
     ) -> tuple[str, str, int, int]:
@@ -216,12 +229,18 @@ class VisionClient:
                 "type": "json_schema",
                 "json_schema": {"name": "document", "schema": schema},
             }
-        reply = self._client.chat.completions.create(
-            model=self.settings.model,
-            temperature=0,
-            messages=[{"role": "system", "content": system}, {"role": "user", "content": content}],
-            **kwargs,
-        )
+        import openai
+
+        try:
+            reply = self._client.chat.completions.create(
+                model=self.settings.model,
+                temperature=0,
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": content}],
+                **kwargs,
+            )
+        except openai.APIStatusError as error:
+            self._refused(error.status_code, error.response.text, error)
+            raise
         text = reply.choices[0].message.content or "" if reply.choices else ""
         usage = reply.usage
         return text, reply.model, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0
@@ -238,13 +257,19 @@ class VisionClient:
             # Anthropic's structured output: one forced tool whose input schema is the answer's schema.
             kwargs["tools"] = [{"name": "answer", "description": "the extracted data", "input_schema": schema}]
             kwargs["tool_choice"] = {"type": "tool", "name": "answer"}
-        reply = self._client.messages.create(
-            model=self.settings.model,
-            max_tokens=4096,
-            system=system,
-            messages=[{"role": "user", "content": content}],
-            **kwargs,
-        )
+        import anthropic
+
+        try:
+            reply = self._client.messages.create(
+                model=self.settings.model,
+                max_tokens=4096,
+                system=system,
+                messages=[{"role": "user", "content": content}],
+                **kwargs,
+            )
+        except anthropic.APIStatusError as error:
+            self._refused(error.status_code, error.response.text, error)
+            raise
         answer: str | dict[str, Any] = ""
         for block in reply.content:
             if block.type == "tool_use":

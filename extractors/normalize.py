@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 # Month names (and common abbreviations) in the languages docline reads: en de fr es it pt nl.
 _MONTHS: dict[str, int] = {}
@@ -76,6 +78,30 @@ def fold(text: str) -> str:
     """Lower-case ``text`` and strip accents, so ``Échéance`` and ``echeance`` compare equal."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
+@lru_cache(maxsize=4096)
+def _whole_words(phrase: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)")
+
+
+def phrases_in(text: str, phrases: Iterable[str]) -> set[str]:
+    """Which of ``phrases`` occur in ``text`` as whole words (both already :func:`fold`-ed). Scripts without spaces
+    between words are looked for in the text without spaces: OCR splits them anywhere."""
+    unspaced = re.sub(r"\s+", "", text)
+    return {
+        phrase
+        for phrase in phrases
+        if (
+            phrase.replace(" ", "") in unspaced
+            if _CJK.search(phrase)
+            # The plain substring test first: most phrases are absent, and it costs a fraction of the regex.
+            else phrase in text and _whole_words(phrase).search(text)
+        )
+    }
 
 
 def parse_amount(text: str) -> float | None:

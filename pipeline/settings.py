@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     conversation_component: str | None = None
     types: list[Path] = Field(default_factory=list, description="user-defined document types (JSON Schema or .py)")
     vision: bool = Field(True, description="let a vision model read unsure documents' pages, when there is one")
+    # A conversation component whose model reads images; unset: the conversation component, if it declares one
+    # (metadata `visionModel`). A text-only component never receives images.
+    vision_component: str | None = None
     offline: bool = Field(False, description="never call an LLM: use the offline extractor")
 
     trace_console: bool = Field(False, description="print finished OpenTelemetry spans to stdout")

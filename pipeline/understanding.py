@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agents.classify import classify
 from agents.extract import extract
-from agents.llm import Llm, LlmError
+from agents.llm import Llm, LlmError, OutputModes
 from agents.models import Extraction, FieldValue
 from agents.repair import repair
 from agents.vision import extract_from_image, vision_settings
@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 
 def conversation_component(client: DaprClient, settings: Settings) -> str | None:
-    """The conversation component to use: the configured one, else the first ``conversation.*`` the sidecar has."""
+    """The conversation component to use: the configured one, else the first ``conversation.*`` the sidecar has
+    (other than the vision component, when there is another)."""
     if settings.offline:
         return None
     if settings.conversation_component:
@@ -53,16 +54,19 @@ def conversation_component(client: DaprClient, settings: Settings) -> str | None
         log.warning("sidecar metadata unavailable; using the offline extractor", exc_info=True)
         return None
     names = sorted(c.name for c in components if c.type.startswith("conversation."))
-    return names[0] if names else None
+    text_names = [name for name in names if name != settings.vision_component] or names
+    return text_names[0] if text_names else None
 
 
 def _vision_settings(client: DaprClient, settings: Settings, component: str) -> Any:
-    """The vision model behind the conversation component, when its file is readable here and its provider can
-    read images; otherwise None (on a cluster the component files may live only with daprd)."""
+    """The vision model: the component named by ``DOCLINE_VISION_COMPONENT``, else the conversation component when it
+    declares a ``visionModel``; None when there is none, or its file is not readable here (on a cluster the component
+    files may live only with daprd). A text-only model is never sent images."""
     if not settings.vision:
         return None
+    name = settings.vision_component or component
     try:
-        return vision_settings(settings.resources_path, component, client)
+        return vision_settings(settings.resources_path, name, client, dedicated=settings.vision_component is not None)
     except Exception as exc:  # no vision is a normal configuration, not an error
         log.info("no vision model: %s", exc)
         return None
@@ -237,12 +241,15 @@ class Understanding:
         metrics: Metrics,
         registry: TypeRegistry,
         vision: Any = None,
+        output_modes: OutputModes | None = None,
     ) -> None:
         self._client = llm_client
         self.component = component
         self._metrics = metrics
         self.registry = registry
         self.vision = vision  # agents.vision.VisionSettings when the component's provider can read images
+        # What the component refused (JSON Schema, JSON mode) is learned once for every document and replica.
+        self.output_modes = output_modes or OutputModes()
 
     @classmethod
     def from_sidecar(cls, client: DaprClient, settings: Settings, state: Any, metrics: Metrics) -> Understanding:
@@ -250,7 +257,8 @@ class Understanding:
         log.info("extraction through %s", f"conversation component {component!r}" if component else "offline extractor")
         registry = build_registry(settings.types)
         vision = _vision_settings(client, settings, component) if component else None
-        return cls(CachingClient(client, state, metrics) if component else None, component, metrics, registry, vision)
+        llm_client = CachingClient(client, state, metrics) if component else None
+        return cls(llm_client, component, metrics, registry, vision, OutputModes(state))
 
     def vision_extract(
         self, document: Document, images: list[bytes], type_name: str, language: str | None
@@ -270,7 +278,7 @@ class Understanding:
             return
         view = self._client.for_document(doc_id)
         try:
-            yield Llm(view, self.component)
+            yield Llm(view, self.component, modes=self.output_modes)
         except LlmError:
             # Only an unusable reply is forgotten: a good one stays paid for whatever else failed in the step.
             view.forget()

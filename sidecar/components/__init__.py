@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dapr_components.spec import Component, MetadataItem, load_component_documents
 from sidecar.components.bindings import InputBinding, OutputBinding
 from sidecar.components.conversation import ConversationComponent
 from sidecar.components.errors import ComponentConfigError, ComponentError, ComponentFileError, SecretNotFoundError
 from sidecar.components.pubsub import PubSub
 from sidecar.components.secretstores import SecretStore
-from sidecar.components.spec import Component, MetadataItem, load_component_documents
 from sidecar.components.state import StateStore
 
 __all__ = ["SUPPORTED_TYPES", "LoadedComponents", "RegisteredComponent", "load_components"]

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+# Reading component files raises these; they live below the sidecar (the app reads the same files).
+from dapr_components.errors import ComponentConfigError, ComponentError, ComponentFileError
 
-class ComponentError(Exception):
-    """A component could not be loaded, configured or used."""
-
-    code = "component_error"
-
-
-class ComponentFileError(ComponentError):
-    """A component file is not valid YAML or not a valid Dapr Component document."""
-
-    code = "component_file_invalid"
-
-
-class ComponentConfigError(ComponentError):
-    """A component's metadata is missing a required field or has an unusable value."""
-
-    code = "component_config_invalid"
+__all__ = [
+    "BindingOperationError",
+    "ComponentConfigError",
+    "ComponentError",
+    "ComponentFileError",
+    "ConversationError",
+    "ConversationRefused",
+    "ETagInvalidError",
+    "ETagMismatchError",
+    "SecretNotFoundError",
+    "UnsupportedComponentError",
+]
 
 
 class UnsupportedComponentError(ComponentError):
@@ -55,3 +53,14 @@ class ConversationError(ComponentError):
     """The LLM provider failed after retries, or returned something unusable."""
 
     code = "conversation_failed"
+
+
+class ConversationRefused(ConversationError):
+    """The provider refused the request as it was asked (HTTP 4xx, or a 5xx saying the request was invalid): it was
+    not retried, since asking the same again cannot help. ``status`` is the provider's HTTP status."""
+
+    code = "conversation_refused"
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status

@@ -8,9 +8,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from sidecar.components.duration import parse_duration
+from dapr_components.duration import parse_duration
+from dapr_components.spec import Component
 from sidecar.components.errors import ComponentConfigError
-from sidecar.components.spec import Component
 
 
 def redis_client(component: Component) -> Any:

@@ -37,10 +37,10 @@ import grpc
 from dapr.proto import api_v1, appcallback_v1
 from google.protobuf import struct_pb2
 
+from dapr_components.spec import resource_documents
 from sidecar.components import LoadedComponents
 from sidecar.components.errors import ComponentFileError
 from sidecar.components.pubsub import DeliveryAborted, Message, PubSub, TopicSubscription
-from sidecar.components.spec import resource_documents
 from sidecar.runtime import cloudevents as ce
 from sidecar.runtime.resiliency import Resiliency
 

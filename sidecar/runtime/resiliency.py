@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sidecar.components.duration import parse_duration
+from dapr_components.duration import parse_duration
+from dapr_components.spec import resource_documents
 from sidecar.components.errors import ComponentFileError
-from sidecar.components.spec import resource_documents
 
 log = logging.getLogger(__name__)
 

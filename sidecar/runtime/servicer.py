@@ -3,7 +3,9 @@
 State, output bindings, secrets, metadata, pub/sub (publish, bulk publish, streaming subscriptions) and the
 Conversation API (Alpha1 and Alpha2), answering as daprd does:
 unknown component names are InvalidArgument, etag mismatches Aborted, malformed etags InvalidArgument, component
-failures Internal. Every other RPC of the service answers UNIMPLEMENTED.
+failures Internal. One docline difference: an LLM provider's refusal of the request as asked (HTTP 4xx, or a 5xx
+saying it was invalid) is InvalidArgument (or Unauthenticated, PermissionDenied, NotFound), not Internal, so the app
+sees at once that asking again cannot help. Every other RPC of the service answers UNIMPLEMENTED.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sidecar.components.errors import (
     ComponentConfigError,
     ComponentError,
     ConversationError,
+    ConversationRefused,
     ETagInvalidError,
     ETagMismatchError,
     SecretNotFoundError,
@@ -41,6 +44,13 @@ log = logging.getLogger(__name__)
 RUNTIME_VERSION = "docline-sidecar"
 
 R = TypeVar("R")
+
+# A provider's refusal, by its HTTP status, as the gRPC status the app sees (anything else: INVALID_ARGUMENT).
+_REFUSED_STATUS = {
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    403: grpc.StatusCode.PERMISSION_DENIED,
+    404: grpc.StatusCode.NOT_FOUND,
+}
 
 
 class _Abort(Exception):
@@ -68,6 +78,9 @@ def _rpc(what: str) -> Callable[[Callable[..., Awaitable[R]]], Callable[..., Awa
                 code, message = grpc.StatusCode.INVALID_ARGUMENT, f"{what}: {exc}"
             except SecretNotFoundError as exc:
                 code, message = grpc.StatusCode.INTERNAL, f"{what}: {exc}"
+            except ConversationRefused as exc:
+                # Not INTERNAL: the caller must see at once that asking the same again cannot help.
+                code, message = _REFUSED_STATUS.get(exc.status, grpc.StatusCode.INVALID_ARGUMENT), f"{what}: {exc}"
             except (BindingOperationError, ConversationError, ComponentError) as exc:
                 code, message = grpc.StatusCode.INTERNAL, f"{what}: {exc}"
             except Exception as exc:

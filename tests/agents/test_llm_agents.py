@@ -8,13 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from dapr.clients import DaprClient
+from dapr.clients.exceptions import DaprGrpcError
 
 from agents.classify import classify
 from agents.extract import extract
-from agents.llm import Llm, LlmError
+from agents.llm import Llm, LlmError, OutputMode, OutputModes, context_tokens
 from agents.repair import repair
+from dapr_components import ComponentConfigError, find_component
 from extractors.types import get_type, load_user_types, registered_types
 from extractors.validation import validate
 from tests.agents.layout import CHAR_W, LINE_H, document_from_text
@@ -132,12 +135,98 @@ def test_json_mode_fallback_when_the_schema_is_ignored(dapr: DaprClient, llm_ser
     assert extraction.data == INVOICE_DATA
     assert [u.operation for u in extraction.usage] == ["extract", "extract"]
     first, second = llm_server.requests[-2].body, llm_server.requests[-1].body
-    assert "response_format" in first
-    assert "response_format" not in second
+    assert first["response_format"]["type"] == "json_schema"
+    assert second["response_format"] == {"type": "json_object"}
     user = second["messages"][-1]["content"]
     user_text = user if isinstance(user, str) else user[0]["text"]
     assert "JSON schema of the answer" in user_text
     assert '"total_amount"' in user_text
+
+
+# llama.cpp's server (llama-cpp-python) refuses json_schema with HTTP 500 and the request's validation error.
+LLAMACPP_REFUSAL = (
+    "1 validation error for CreateChatCompletionRequest response_format.type Input should be 'text' or "
+    "'json_object' [type=literal_error, input_value='json_schema']"
+)
+
+
+def _formats(llm_server: LLMServer, start: int = 0) -> list[str | None]:
+    """The response_format type of every request the server saw from ``start`` on (None: no response_format)."""
+    return [(r.body.get("response_format") or {}).get("type") for r in llm_server.requests[start:]]
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        Reply.invalid_request(400, "Invalid schema for response_format 'invoice'"),
+        Reply.invalid_request(500, LLAMACPP_REFUSAL),
+    ],
+    ids=["400", "500"],
+)
+def test_a_refused_json_schema_is_asked_once_then_json_mode_from_the_next_document_on(
+    dapr: DaprClient, llm_server: LLMServer, refusal: Reply
+) -> None:
+    llm_server.refuse("json_schema", refusal)
+    llm_server.default = Reply(json=INVOICE_DATA)
+    modes = OutputModes()  # what the app holds for the process
+    doc_type = get_type("invoice")
+
+    first = extract(document_from_text(GERMAN_INVOICE), doc_type, Llm(dapr, "llm", modes=modes))
+    assert first.data == INVOICE_DATA
+    assert _formats(llm_server) == ["json_schema", "json_object"]  # refused once, not retried
+    assert len(first.usage) == 1  # only the answered call is a model call
+    json_mode = llm_server.requests[-1].body["messages"]
+    assert '"total_amount"' in json_mode[-1]["content"]  # the schema is in the prompt instead
+    learned = modes.learned("llm")
+    assert learned is not None
+    assert (learned.mode, learned.model) == (OutputMode.JSON, "gpt-test")
+    assert "json_schema" in learned.refusal or "response_format" in learned.refusal
+
+    seen = len(llm_server.requests)
+    second = extract(document_from_text(GERMAN_INVOICE), doc_type, Llm(dapr, "llm", modes=modes))
+    assert second.data == INVOICE_DATA
+    assert _formats(llm_server, seen) == ["json_object"]  # the next document starts in JSON mode
+
+
+def test_a_server_without_json_mode_gets_the_schema_in_the_prompt(dapr: DaprClient, llm_server: LLMServer) -> None:
+    llm_server.refuse("json_schema", Reply.invalid_request(400, "response_format json_schema is not supported"))
+    llm_server.refuse("json_object", Reply.invalid_request(400, "response_format json_object is not supported"))
+    llm_server.default = Reply(json={"type": "invoice", "confidence": 0.9})
+    modes = OutputModes()
+    document = document_from_text(GERMAN_INVOICE)
+    assert classify(document, registered_types(), Llm(dapr, "llm", modes=modes)).type == "invoice"
+    assert _formats(llm_server) == ["json_schema", "json_object", None]
+    assert modes.best("llm") is OutputMode.PROMPT
+    assert classify(document, registered_types(), Llm(dapr, "llm", modes=modes)).type == "invoice"
+    assert _formats(llm_server, 3) == [None]
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [(Reply.server_error(500), grpc.StatusCode.INTERNAL), (Reply.rate_limited(0), grpc.StatusCode.INTERNAL)],
+    ids=["500", "429"],
+)
+def test_failures_that_are_no_refusal_are_raised_for_a_retry_and_teach_nothing(
+    dapr: DaprClient, llm_server: LLMServer, fault: Reply, status: grpc.StatusCode
+) -> None:
+    llm_server.script(fault)
+    modes = OutputModes()
+    with pytest.raises(DaprGrpcError) as failed:  # the activity's retry policy asks again
+        extract(document_from_text(GERMAN_INVOICE), get_type("invoice"), Llm(dapr, "llm", modes=modes))
+    assert failed.value.code() == status
+    assert _formats(llm_server) == ["json_schema"]  # maxRetries 0 here; the mode was not changed for it
+    assert modes.learned("llm") is None
+
+
+def test_a_prompt_too_long_is_no_refusal_of_the_output_mode(dapr: DaprClient, llm_server: LLMServer) -> None:
+    too_long = "This model's maximum context length is 8192 tokens. However, you requested 9100 tokens."
+    llm_server.script(Reply.invalid_request(400, too_long))
+    modes = OutputModes()
+    with pytest.raises(DaprGrpcError) as failed:
+        extract(document_from_text(GERMAN_INVOICE), get_type("invoice"), Llm(dapr, "llm", modes=modes))
+    assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(llm_server.requests) == 1
+    assert modes.learned("llm") is None
 
 
 def test_unusable_answers_raise_a_typed_error(dapr: DaprClient, llm_server: LLMServer) -> None:
@@ -250,3 +339,41 @@ def test_json_schema_type_end_to_end(dapr: DaprClient, llm_server: LLMServer, tm
     report = validate(doc_type, through_llm.data)
     assert [(e.field, e.code) for e in report.errors] == [("parcels", "invalid_value")]
     assert through_llm.fields["delivered_on"].text == "14.02.2024"
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "components" / "examples"
+
+
+@pytest.mark.parametrize(
+    ("example", "tokens"),
+    [
+        ("llamacpp", 8192),  # says so
+        ("nvidia-nim", 128_000),  # says so
+        ("openai", 128_000),
+        ("azure-openai", 128_000),
+        ("anthropic", 200_000),
+        ("ollama", 4096),
+    ],
+)
+def test_context_tokens_from_the_component_file(example: str, tokens: int) -> None:
+    component = find_component(EXAMPLES / f"{example}.yaml", "docline-llm")
+    assert component is not None
+    assert context_tokens(component.type, component) == tokens
+
+
+def test_context_tokens_defaults(tmp_path: Path) -> None:
+    # On a cluster the app may see only the type (the file lives with daprd).
+    assert context_tokens("conversation.openai") == 128_000
+    assert context_tokens("conversation.echo") == 8192
+    (tmp_path / "llm.yaml").write_text(
+        _component("llm", "conversation.openai", {"key": "k", "endpoint": "http://127.0.0.1:8000/v1"})
+        + "---\n"
+        + _component("bad", "conversation.openai", {"key": "k", "contextTokens": "lots"})
+    )
+    local = find_component(tmp_path, "llm")
+    assert local is not None
+    assert context_tokens(local.type, local) == 8192  # another OpenAI-compatible server: taken to be small
+    bad = find_component(tmp_path, "bad")
+    assert bad is not None
+    with pytest.raises(ComponentConfigError):
+        context_tokens(bad.type, bad)

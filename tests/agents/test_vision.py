@@ -7,6 +7,7 @@ import base64
 import io
 from pathlib import Path
 
+import openai
 import pytest
 from dapr.clients import DaprClient
 from PIL import Image, ImageDraw
@@ -40,6 +41,8 @@ spec:
         name: OPENAI_KEY
         key: OPENAI_KEY
     - name: model
+      value: gpt-test-mini
+    - name: visionModel
       value: gpt-test
     - name: endpoint
       value: "{endpoint}"
@@ -60,8 +63,25 @@ spec:
       value: ant-test
     - name: model
       value: claude-test
+    - name: visionModel
+      value: claude-test
     - name: endpoint
       value: "{anthropic}"
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: text-only
+spec:
+  type: conversation.openai
+  version: v1
+  metadata:
+    - name: key
+      value: local
+    - name: model
+      value: qwen
+    - name: endpoint
+      value: "{endpoint}"
 ---
 apiVersion: dapr.io/v1alpha1
 kind: Component
@@ -163,8 +183,47 @@ def test_configuration_and_input_errors_are_typed(resources: Path, llm_server: L
     with pytest.raises(VisionUnavailable, match="secret"):
         vision_settings(resources, "llm")  # a secretKeyRef but no Dapr client to resolve it
     with pytest.raises(VisionUnavailable, match="no vision support"):
-        vision_settings(resources, "env")
+        vision_settings(resources, "env", dedicated=True)
     settings = vision_settings(resources, "claude")
     with pytest.raises(CorruptFile):
         read_region(b"not an image", settings)
     assert llm_server.requests == []
+
+
+def test_only_a_declared_vision_model_is_sent_images(resources: Path, llm_server: LLMServer) -> None:
+    with pytest.raises(VisionUnavailable, match="visionModel"):
+        vision_settings(resources, "text-only")  # a text-only model: the vision step does not apply
+    # A component named for vision alone (DOCLINE_VISION_COMPONENT): its model is the one that reads images.
+    dedicated = vision_settings(resources, "text-only", dedicated=True)
+    assert (dedicated.model, dedicated.endpoint) == ("qwen", llm_server.openai_base_url)
+    # A component that declares one sends its visionModel, whatever its text model is.
+    claude = vision_settings(resources, "claude")
+    assert claude.model == "claude-test"
+    assert llm_server.requests == []
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        Reply.invalid_request(400, "Invalid content type. image_url is only supported by certain models."),
+        Reply.invalid_request(500, "invalid request: image input is not supported by this model"),
+    ],
+    ids=["400", "500"],
+)
+def test_a_model_that_refuses_images_makes_vision_not_apply(llm_server: LLMServer, refusal: Reply) -> None:
+    settings = VisionSettings(
+        provider="openai", model="qwen", api_key="k", endpoint=llm_server.openai_base_url, max_retries=0
+    )
+    llm_server.script(refusal)
+    with pytest.raises(VisionUnavailable, match="refused the request"):
+        extract_from_image([page_image("Total 12,50 EUR")], get_type("invoice"), settings)
+    assert len(llm_server.requests) == 1
+
+
+def test_a_vision_provider_failing_is_an_error_to_retry(llm_server: LLMServer) -> None:
+    settings = VisionSettings(
+        provider="openai", model="gpt-test", api_key="k", endpoint=llm_server.openai_base_url, max_retries=0
+    )
+    llm_server.script(Reply.server_error(503))
+    with pytest.raises(openai.InternalServerError):  # not VisionUnavailable: the activity's retry policy asks again
+        extract_from_image([page_image("Total 12,50 EUR")], get_type("invoice"), settings)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import pickle
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from dapr.clients import DaprClient
 from dapr.clients.grpc import conversation as conv
 
-from agents.llm import Llm
+from agents.llm import Llm, OutputMode, OutputModes
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from pipeline.store import ResultStore
@@ -165,3 +166,43 @@ def test_an_activity_delivered_twice_at_once_asks_the_provider_once(
     # Another document's identical request is its own call, and does not wait on the first document's.
     cache.for_document("doc-5").converse_alpha2(COMPONENT, _inputs("same page"))
     assert len(llm_server.requests) == 2
+
+
+def test_learned_output_modes_are_shared_through_the_state_store(dapr: DaprClient) -> None:
+    store = ResultStore(dapr, Settings())
+    OutputModes(store).learn(COMPONENT, OutputMode.JSON, model="qwen", refusal="HTTP 500: response_format")
+    stored = store.get_value(OutputModes.key(COMPONENT))
+    assert (stored["format"], stored["mode"], stored["model"]) == ("docline-llm-output-mode/1", "json_object", "qwen")
+
+    replica = OutputModes(store)  # another replica, or the app after a restart
+    assert replica.best(COMPONENT) is OutputMode.JSON
+    replica.learn(COMPONENT, OutputMode.SCHEMA, model="qwen", refusal="")  # never back up to a refused mode
+    assert replica.best(COMPONENT) is OutputMode.JSON
+    replica.answered(COMPONENT, OutputMode.JSON, "qwen")
+    assert replica.best(COMPONENT) is OutputMode.JSON
+
+    # Another model behind the same component name: forgotten, here and in the store, and asked afresh.
+    replica.answered(COMPONENT, OutputMode.JSON, "gpt-4.1-mini")
+    assert replica.best(COMPONENT) is OutputMode.SCHEMA
+    assert store.get_value(OutputModes.key(COMPONENT)) is None
+    assert OutputModes(store).best(COMPONENT) is OutputMode.SCHEMA
+
+
+def test_old_or_foreign_output_mode_entries_are_asked_afresh(dapr: DaprClient) -> None:
+    store = ResultStore(dapr, Settings())
+    key = OutputModes.key(COMPONENT)
+    old = datetime.now(UTC) - timedelta(days=8)
+    store.put_value(
+        key,
+        {
+            "component": COMPONENT,
+            "mode": "prompt",
+            "learned_at": old.isoformat(),
+            "format": "docline-llm-output-mode/1",
+        },
+    )
+    assert OutputModes(store, relearn_after=timedelta(days=7)).best(COMPONENT) is OutputMode.SCHEMA
+    assert store.get_value(key) is None
+    for foreign in ({"mode": "prompt"}, [1, 2], "json_object"):
+        store.put_value(key, foreign)
+        assert OutputModes(store).best(COMPONENT) is OutputMode.SCHEMA

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from dapr.clients import DaprClient
 
+from dapr_components.spec import load_component_documents
 from sidecar.components import LoadedComponents, load_components
 from sidecar.components.errors import ComponentConfigError, ComponentError, ComponentFileError
-from sidecar.components.spec import load_component_documents
 from sidecar.server import run_sidecar
 from tests.support.components import StartSidecar, write_components
 from tests.support.sidecar import sidecar_settings
@@ -218,7 +218,18 @@ def test_repository_defaults_load_cleanly(tmp_path: Path, monkeypatch: pytest.Mo
     assert (tmp_path / ".docline" / "state.db").is_file()
 
 
-@pytest.mark.parametrize("example", ["openai", "azure-openai", "anthropic", "ollama", "nvidia-nim"])
+LLM_EXAMPLES = sorted(
+    path.stem
+    for path in (REPO / "components" / "examples").glob("*.yaml")
+    if any(c.type.startswith("conversation.") for c in load_component_documents(path))
+)
+
+
+def test_every_llm_example_is_covered() -> None:
+    assert {"openai", "azure-openai", "anthropic", "ollama", "nvidia-nim", "llamacpp"} <= set(LLM_EXAMPLES)
+
+
+@pytest.mark.parametrize("example", LLM_EXAMPLES)
 def test_llm_examples_load(example: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY", "NVIDIA_API_KEY"):
         monkeypatch.setenv(var, f"test-{var}")
@@ -228,6 +239,14 @@ def test_llm_examples_load(example: str, tmp_path: Path, monkeypatch: pytest.Mon
     loaded = _load(tmp_path)
     assert loaded.skipped == {}
     assert "docline-llm" in loaded.conversation
+
+
+def test_local_model_example_waits_for_slow_answers(tmp_path: Path) -> None:
+    shutil.copy(REPO / "components" / "examples" / "llamacpp.yaml", tmp_path)
+    llm = _load(tmp_path).conversation["docline-llm"]
+    assert llm.timeout == 300.0
+    assert llm.model == "qwen"
+    assert getattr(llm, "endpoint", "").startswith("http://127.0.0.1:")
 
 
 def test_state_examples_parse() -> None:

@@ -257,6 +257,43 @@ def test_persistent_errors_surface_after_retries(llm: LLMServer, component: str)
     assert len(llm.requests) == 3  # one try + maxRetries 2
 
 
+# What llama.cpp's server (llama-cpp-python) answers to a response_format it cannot serve: HTTP 500 with the
+# request's validation error as the message.
+LLAMACPP_REFUSAL = (
+    "1 validation error for CreateChatCompletionRequest\nresponse_format.type\n"
+    "  Input should be 'text' or 'json_object' [type=literal_error, input_value='json_schema']"
+)
+
+
+@pytest.mark.parametrize(
+    ("component", "status", "message"),
+    [
+        ("llm-openai", 400, "Invalid schema for response_format 'LensOrder'"),
+        ("llm-openai", 500, LLAMACPP_REFUSAL),
+        ("llm-openai", 500, "invalid request: grammar could not be built"),
+        ("llm-anthropic", 400, "tools.0.input_schema: JSON schema is invalid"),
+        ("llm-anthropic", 500, "invalid_request_error: schema not supported"),
+    ],
+)
+def test_refusals_are_not_retried(llm: LLMServer, component: str, status: int, message: str) -> None:
+    llm.script(Reply.invalid_request(status, message), Reply(text="never asked"))
+    with DaprClient() as d, pytest.raises(DaprGrpcError) as failed:
+        d.converse_alpha2(component, _inputs(conv.create_user_message("hi")), response_format=_format())
+    assert len(llm.requests) == 1  # maxRetries is 2: a refusal is not asked again
+    assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = failed.value.details() or ""
+    assert f"refused the request (HTTP {status})" in details
+    assert message.splitlines()[0] in details  # the provider's own words reach the app
+
+
+def test_rate_limits_and_real_server_errors_are_still_retried(llm: LLMServer) -> None:
+    llm.script(Reply.rate_limited(retry_after=0), Reply(status=502, message="upstream connect error"), Reply(text="ok"))
+    with DaprClient() as d:
+        resp = d.converse_alpha2("llm-openai", _inputs(conv.create_user_message("hi")), response_format=_format())
+    assert resp.outputs[0].choices[0].message.content == "ok"
+    assert len(llm.requests) == 3
+
+
 def test_slow_reply_times_out(llm_server: LLMServer, component_sidecar: StartSidecar) -> None:
     component_sidecar(
         _component(

@@ -116,11 +116,13 @@ def write_components(
     cron: str | None = None,
     openai_endpoint: str | None = None,
     openai_max_retries: int | None = None,
+    openai_metadata: dict[str, str] | None = None,
     state: str | None = None,
     extra: str | None = None,
 ) -> Path:
     """A components folder whose files keep all data under ``root`` (``state`` replaces the SQLite store; ``extra``
-    is more resources, e.g. a pub/sub component, in a file of its own)."""
+    is more resources, e.g. a pub/sub component, in a file of its own); ``openai_metadata`` adds metadata to the
+    ``llm`` component."""
     folder = root / "components"
     folder.mkdir(parents=True, exist_ok=True)
     text = COMPONENTS.format(root=root)
@@ -132,6 +134,8 @@ def write_components(
         text += OPENAI.format(endpoint=openai_endpoint)
         if openai_max_retries is not None:
             text += f'    - name: maxRetries\n      value: "{openai_max_retries}"\n'
+        for name, value in (openai_metadata or {}).items():
+            text += f'    - name: {name}\n      value: "{value}"\n'
     (folder / "docline.yaml").write_text(text)
     if extra:
         (folder / "extra.yaml").write_text(extra)
@@ -195,6 +199,7 @@ def run_app(
     cron: str | None = None,
     openai_endpoint: str | None = None,
     openai_max_retries: int | None = None,
+    openai_metadata: dict[str, str] | None = None,
     state: str | None = None,
     extra: str | None = None,
     **settings: Any,
@@ -211,6 +216,7 @@ def run_app(
         cron=cron,
         openai_endpoint=openai_endpoint,
         openai_max_retries=openai_max_retries,
+        openai_metadata=openai_metadata,
         state=state,
         extra=extra,
     )

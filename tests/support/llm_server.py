@@ -10,7 +10,8 @@ It plays scripted replies in order (then ``default``), injects faults, and recor
 
 A ``Reply(json=...)`` is answered as JSON text on OpenAI, and as the forced tool's input on Anthropic when the
 request forces a tool (how the sidecar serves ``response_format`` there). Without a script the server echoes the
-last user message.
+last user message. ``refuse("json_schema", Reply.invalid_request(500, ...))`` plays a server that cannot serve a
+``response_format`` type (llama.cpp's answers HTTP 500): such requests get the refusal and leave the script alone.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Reply:
     malformed: bool = False
     truncated: bool = False
     usage: tuple[int, int] | None = None  # (prompt, completion); default: word counts
+    message: str | None = None  # the error message of a fault (default: "scripted HTTP <status>")
 
     @classmethod
     def rate_limited(cls, retry_after: float = 1) -> Reply:
@@ -54,6 +56,11 @@ class Reply:
     @classmethod
     def server_error(cls, status: int = 500) -> Reply:
         return cls(status=status)
+
+    @classmethod
+    def invalid_request(cls, status: int = 400, message: str = "Invalid request") -> Reply:
+        """A refusal of the request as asked: a 4xx, or a 5xx whose message says the request was invalid."""
+        return cls(status=status, message=message)
 
     @classmethod
     def slow(cls, seconds: float, text: str = "late") -> Reply:
@@ -102,6 +109,7 @@ class LLMServer:
         self.port = 0
         self.default: Reply | None = None
         self.requests: list[RecordedRequest] = []
+        self.refusals: dict[str, Reply] = {}  # OpenAI response_format type -> the refusal every such request gets
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -125,10 +133,16 @@ class LLMServer:
         with self._lock:
             self._script.extend(replies)
 
+    def refuse(self, response_format: str, reply: Reply) -> None:
+        """Answer every OpenAI request whose ``response_format.type`` is ``response_format`` with ``reply``."""
+        with self._lock:
+            self.refusals[response_format] = reply
+
     def reset(self) -> None:
         with self._lock:
             self._script.clear()
             self.requests.clear()
+            self.refusals.clear()
             self.default = None
 
     @property
@@ -224,8 +238,13 @@ class LLMServer:
     async def _openai(self, request: web.Request) -> web.Response:
         body = await self._record(request)
         body = body if isinstance(body, dict) else {}
-        reply = self._next() or Reply(text=_last_user_text(body.get("messages") or []))
-        error = {"error": {"message": f"scripted HTTP {reply.status}", "type": "server_error", "code": None}}
+        response_format = body.get("response_format")
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        with self._lock:
+            refusal = self.refusals.get(kind) if isinstance(kind, str) else None
+        reply = refusal or self._next() or Reply(text=_last_user_text(body.get("messages") or []))
+        message = reply.message or f"scripted HTTP {reply.status}"
+        error = {"error": {"message": message, "type": "server_error", "code": None}}
         fault = await self._fault(reply, error)
         if fault is not None:
             return fault
@@ -265,7 +284,8 @@ class LLMServer:
         body = await self._record(request)
         body = body if isinstance(body, dict) else {}
         reply = self._next() or Reply(text=_last_user_text(body.get("messages") or []))
-        error = {"type": "error", "error": {"type": "api_error", "message": f"scripted HTTP {reply.status}"}}
+        message = reply.message or f"scripted HTTP {reply.status}"
+        error = {"type": "error", "error": {"type": "api_error", "message": message}}
         fault = await self._fault(reply, error)
         if fault is not None:
             return fault

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 import aiohttp
 from croniter import croniter  # type: ignore[import-untyped]
 
+from dapr_components.duration import parse_duration
+from dapr_components.spec import Component
 from sidecar.components.bindings import InputBinding
-from sidecar.components.duration import parse_duration
 from sidecar.components.errors import ComponentConfigError
-from sidecar.components.spec import Component
 
 log = logging.getLogger(__name__)
 

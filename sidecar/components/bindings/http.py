@@ -16,10 +16,10 @@ from http import HTTPStatus
 
 import aiohttp
 
+from dapr_components.duration import parse_duration
+from dapr_components.spec import Component
 from sidecar.components.bindings import BindingResponse, OutputBinding
-from sidecar.components.duration import parse_duration
 from sidecar.components.errors import BindingOperationError, ComponentConfigError
-from sidecar.components.spec import Component
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(|k|Ki|M|Mi|G|Gi|K|KB|MB|GB)\s*$")
 _UNITS = {"": 1, "k": 1000, "K": 1000, "KB": 1000, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9}

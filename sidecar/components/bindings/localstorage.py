@@ -18,9 +18,9 @@ import re
 import uuid
 from pathlib import Path
 
+from dapr_components.spec import Component
 from sidecar.components.bindings import BindingResponse, OutputBinding
 from sidecar.components.errors import BindingOperationError, ComponentConfigError
-from sidecar.components.spec import Component
 
 # Our own half-written files (create writes, then renames); everything else is listed, as daprd does.
 _TMP = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")

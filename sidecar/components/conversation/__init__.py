@@ -8,18 +8,57 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar.components.duration import parse_duration
+from dapr_components.duration import parse_duration
+from dapr_components.spec import Component
 from sidecar.components.errors import ComponentConfigError
-from sidecar.components.spec import Component
 
 _CACHE_MAX = 1024
 
-__all__ = ["ChatChoice", "ChatRequest", "ChatResult", "ChatUsage", "ConversationComponent", "ToolCall"]
+__all__ = [
+    "ChatChoice",
+    "ChatRequest",
+    "ChatResult",
+    "ChatUsage",
+    "ConversationComponent",
+    "ToolCall",
+    "is_refusal",
+    "mark_refusals",
+]
+
+# A 5xx whose body says this is the request being refused, not the provider failing: llama.cpp's server answers
+# HTTP 500 to a response_format it cannot serve, with the validation error as the message.
+_REFUSED = re.compile(
+    r"invalid[ _-]?(?:request|argument|param|value|schema|json|input)|validation error|response_format|json_schema"
+    r"|grammar|schema|not supported|unsupported",
+    re.IGNORECASE,
+)
+# Client errors that are worth asking again: request timeout, conflict (lock), rate limit.
+_RETRYABLE_4XX = frozenset({408, 409, 429})
+
+
+def is_refusal(status: int, body: str) -> bool:
+    """Whether a provider's error answer refuses the request as it was asked, so that asking again cannot help: any
+    4xx but timeouts, conflicts and rate limits, or a 5xx whose body says the request was invalid."""
+    if 400 <= status < 500:
+        return status not in _RETRYABLE_4XX
+    return status >= 500 and _REFUSED.search(body) is not None
+
+
+async def mark_refusals(response: Any) -> None:
+    """An ``httpx`` response hook for the provider SDKs' clients: a refusal gets ``x-should-retry: false``, which
+    the openai and anthropic SDKs obey, so their retry loop (kept for 429, timeouts and real 5xx) never repeats it
+    with back-off."""
+    if response.status_code < 500:
+        return  # a refused 4xx is never retried by the SDKs; a retryable one (429, ...) must stay retryable
+    await response.aread()
+    if is_refusal(response.status_code, response.text):
+        response.headers["x-should-retry"] = "false"
 
 
 @dataclass(frozen=True)

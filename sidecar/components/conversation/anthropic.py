@@ -12,6 +12,7 @@ from typing import Any
 
 import anthropic
 
+from dapr_components.spec import Component
 from sidecar.components.conversation import (
     ChatChoice,
     ChatRequest,
@@ -19,9 +20,10 @@ from sidecar.components.conversation import (
     ChatUsage,
     ConversationComponent,
     ToolCall,
+    is_refusal,
+    mark_refusals,
 )
-from sidecar.components.errors import ComponentConfigError, ConversationError
-from sidecar.components.spec import Component
+from sidecar.components.errors import ComponentConfigError, ConversationError, ConversationRefused
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,11 @@ class AnthropicConversation(ConversationComponent):
 
     async def init(self) -> None:
         self._client = anthropic.AsyncAnthropic(
-            api_key=self.key, base_url=self.endpoint, timeout=self.timeout, max_retries=self.max_retries
+            api_key=self.key,
+            base_url=self.endpoint,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            http_client=anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [mark_refusals]}),
         )
 
     async def complete(self, request: ChatRequest) -> ChatResult:
@@ -134,6 +140,9 @@ class AnthropicConversation(ConversationComponent):
         try:
             resp = await self._client.messages.create(**kwargs)
         except anthropic.APIStatusError as exc:
+            if is_refusal(exc.status_code, exc.response.text):
+                message = f"{self.name}: provider refused the request (HTTP {exc.status_code}): {exc.message}"
+                raise ConversationRefused(message, status=exc.status_code) from exc
             raise ConversationError(f"{self.name}: provider answered HTTP {exc.status_code}: {exc.message}") from exc
         except anthropic.APITimeoutError as exc:
             raise ConversationError(f"{self.name}: provider timed out after {self.timeout:g}s") from exc

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from dapr_components.spec import Component
 from sidecar.components.conversation import ChatChoice, ChatRequest, ChatResult, ChatUsage, ConversationComponent
-from sidecar.components.spec import Component
 
 
 class EchoConversation(ConversationComponent):

@@ -1,7 +1,8 @@
 """``conversation.openai`` (also ``apiType: azure`` and OpenAI-compatible ``endpoint``s) and ``conversation.ollama``.
 
 Through the official ``openai`` SDK, whose own retry loop handles 429/5xx/timeouts with backoff and honours
-``Retry-After`` (up to 60 s); ``maxRetries`` and ``timeout`` metadata configure it.
+``Retry-After`` (up to 60 s); ``maxRetries`` and ``timeout`` metadata configure it. A refusal (a 4xx, or a 5xx
+saying the request was invalid) is not retried and is raised as :class:`ConversationRefused`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import openai
 
+from dapr_components.spec import Component
 from sidecar.components.conversation import (
     ChatChoice,
     ChatRequest,
@@ -19,9 +21,10 @@ from sidecar.components.conversation import (
     ChatUsage,
     ConversationComponent,
     ToolCall,
+    is_refusal,
+    mark_refusals,
 )
-from sidecar.components.errors import ComponentConfigError, ConversationError
-from sidecar.components.spec import Component
+from sidecar.components.errors import ComponentConfigError, ConversationError, ConversationRefused
 
 
 def openai_response_format(response_format: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +57,7 @@ class OpenAIConversation(ConversationComponent):
         self._client: openai.AsyncOpenAI | None = None
 
     async def init(self) -> None:
+        http = openai.DefaultAsyncHttpxClient(event_hooks={"response": [mark_refusals]})
         if self.api_type == "azure":
             self._client = openai.AsyncAzureOpenAI(
                 azure_endpoint=self.endpoint or "",
@@ -61,6 +65,7 @@ class OpenAIConversation(ConversationComponent):
                 api_key=self.key,
                 timeout=self.timeout,
                 max_retries=self.max_retries,
+                http_client=http,
             )
         else:
             self._client = openai.AsyncOpenAI(
@@ -68,6 +73,7 @@ class OpenAIConversation(ConversationComponent):
                 base_url=self.endpoint,
                 timeout=self.timeout,
                 max_retries=self.max_retries,
+                http_client=http,
             )
 
     async def complete(self, request: ChatRequest) -> ChatResult:
@@ -87,6 +93,9 @@ class OpenAIConversation(ConversationComponent):
         try:
             resp = await self._client.chat.completions.create(**kwargs)
         except openai.APIStatusError as exc:
+            if is_refusal(exc.status_code, exc.response.text):
+                message = f"{self.name}: provider refused the request (HTTP {exc.status_code}): {exc.message}"
+                raise ConversationRefused(message, status=exc.status_code) from exc
             raise ConversationError(f"{self.name}: provider answered HTTP {exc.status_code}: {exc.message}") from exc
         except openai.APITimeoutError as exc:
             raise ConversationError(f"{self.name}: provider timed out after {self.timeout:g}s") from exc

@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import logging
 
+from dapr_components.spec import Component
 from sidecar.components.pubsub import DeliveryAborted, Handler, Message, PubSub, TopicSubscription
-from sidecar.components.spec import Component
 
 log = logging.getLogger(__name__)
 

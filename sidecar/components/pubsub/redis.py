@@ -26,11 +26,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sidecar.components.duration import parse_duration
+from dapr_components.duration import parse_duration
+from dapr_components.spec import Component
 from sidecar.components.errors import ComponentConfigError
 from sidecar.components.pubsub import DeliveryAborted, Handler, Message, PubSub, TopicSubscription
 from sidecar.components.redis_client import redis_client
-from sidecar.components.spec import Component
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dapr_components.spec import Component
 from sidecar.components.errors import ComponentConfigError, SecretNotFoundError
-from sidecar.components.spec import Component
 
 __all__ = ["LocalEnvSecretStore", "LocalFileSecretStore", "SecretStore"]
 

@@ -10,9 +10,9 @@ from psycopg import sql
 from psycopg.errors import UniqueViolation
 from psycopg_pool import AsyncConnectionPool
 
-from sidecar.components.duration import parse_duration
+from dapr_components.duration import parse_duration
+from dapr_components.spec import Component
 from sidecar.components.errors import ComponentConfigError, ETagInvalidError, ETagMismatchError
-from sidecar.components.spec import Component
 from sidecar.components.state import StateEntry, StateOperation, StateStore, is_json
 
 _LIVE = "(expiredate IS NULL OR expiredate > now())"

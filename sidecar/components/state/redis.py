@@ -10,9 +10,9 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from dapr_components.spec import Component
 from sidecar.components.errors import ETagInvalidError, ETagMismatchError
 from sidecar.components.redis_client import redis_client
-from sidecar.components.spec import Component
 from sidecar.components.state import StateEntry, StateOperation, StateStore
 
 # ARGV per operation: kind ("u"/"d"), etag ("" = none), first-write ("1"/"0"), ttl ("" / "-1" / seconds), data.

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sidecar.components.duration import parse_duration
+from dapr_components.duration import parse_duration
+from dapr_components.spec import Component
 from sidecar.components.errors import ComponentConfigError, ETagMismatchError
-from sidecar.components.spec import Component
 from sidecar.components.state import StateEntry, StateOperation, StateStore, is_json
 
 T = TypeVar("T")

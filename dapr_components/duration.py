@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sidecar.components.errors import ComponentConfigError
+from dapr_components.errors import ComponentConfigError
 
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}

@@ -1,7 +1,7 @@
 """Dapr ``Component`` documents: the pydantic model and the file reader.
 
-Light on imports on purpose: the vision agent reads the provider's endpoint/model/key from the same component
-files as the sidecar, through this module, without pulling in any client library.
+Light on imports on purpose: the application reads a conversation component's endpoint, model, key and docline's
+own metadata (``visionModel``, ``contextTokens``) from the same files as the sidecar, without any client library.
 
 Placeholders: a string ``{{NAME}}`` or ``{{NAME:default}}`` is replaced by the environment variable ``NAME`` (or the
 default) as the Dapr CLI does for ``dapr run``; daprd itself does not substitute them, so files meant for a cluster
@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sidecar.components.errors import ComponentFileError
+from dapr_components.errors import ComponentFileError
 
 __all__ = [
     "Component",
@@ -31,6 +31,7 @@ __all__ = [
     "MetadataItem",
     "SecretKeyRef",
     "component_files",
+    "find_component",
     "load_component_documents",
     "resource_documents",
     "substitute_placeholders",
@@ -230,3 +231,11 @@ def load_component_documents(path: Path, environ: Mapping[str, str] | None = Non
             raise ComponentFileError(f"{file} document {index}: not a valid Dapr Component: {exc}") from exc
         components.append(component.model_copy(update={"source": str(file)}))
     return components
+
+
+def find_component(path: Path, name: str, environ: Mapping[str, str] | None = None) -> Component | None:
+    """The component called ``name`` in a resources path (file or folder), or None when there is none.
+
+    Raises ComponentFileError as :func:`load_component_documents` does.
+    """
+    return next((c for c in load_component_documents(path, environ) if c.name == name), None)
