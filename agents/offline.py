@@ -19,6 +19,7 @@ from stdnum import iban as stdnum_iban
 from stdnum import vatin as stdnum_vatin
 from stdnum.exceptions import InvalidChecksum, ValidationError
 
+from agents import offline_forms
 from agents.models import Extraction, FieldValue
 from agents.provenance import Match, field_from_match
 from agents.sections import Section, keyed_name, party_sections, section_of, unkeyed_start
@@ -1248,6 +1249,7 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
             candidates.extend(_read_tables(page, rows, table, kinds))
         items.extend(candidate for _array, candidate in _read_item_tables(page, rows, doc_type, kinds))
     candidates = [_in_its_section(candidate, sections) for candidate in candidates]
+    candidates = offline_forms.revise(document, doc_type, specs, candidates)
     found = _choose(candidates, prefer_lowest=lambda path: path.endswith("_amount"))
     titles = {_fold(words[0]) for words in doc_type.keywords.values() if words}
     if "invoice_number" in specs and "invoice_number" not in found and document.pages:
