@@ -1223,7 +1223,12 @@ def offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
 def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
     specs: dict[str, FieldSpec] = {spec.path: spec for spec in doc_type.fields()}
     kinds = {path: spec.kind for path, spec in specs.items()}
-    labels = {path: per_lang for path, per_lang in doc_type.labels.items() if "[]" not in path and path in specs}
+    # A user-defined type's fields are read as a form (agents/offline_forms.py), not by the labels here.
+    labels = {
+        path: per_lang
+        for path, per_lang in doc_type.labels.items()
+        if "[]" not in path and path in specs and not offline_forms.reads(doc_type)
+    }
     candidates: list[Candidate] = []
     items: list[Candidate] = []
     page_rows: list[list[list[Word]]] = []

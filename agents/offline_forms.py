@@ -157,14 +157,18 @@ class Caption:
     part: tuple[int, int] | None = None  # (which, of how many) boxes under a caption listing parts
 
 
+def reads(doc_type: DocumentType) -> bool:
+    """Whether this module reads ``doc_type``'s fields: a user-defined type, whose labels are hints from its schema
+    (a built-in type, or a module's own ``DOCUMENT_TYPE``, keeps the label reading of :mod:`agents.offline`)."""
+    return doc_type.source != "builtin"
+
+
 def revise(
     document: Document, doc_type: DocumentType, specs: dict[str, FieldSpec], candidates: list[core.Candidate]
 ) -> list[core.Candidate]:
     """The candidates the offline extractor chooses from: as found for built-in types, read as a form for a
-    user-defined type (whose labels are hints from its schema)."""
-    if doc_type.source == "builtin":
-        return candidates
-    return form_candidates(document, doc_type, specs)
+    user-defined type."""
+    return form_candidates(document, doc_type, specs) if reads(doc_type) else candidates
 
 
 def form_candidates(document: Document, doc_type: DocumentType, specs: dict[str, FieldSpec]) -> list[core.Candidate]:
@@ -273,6 +277,26 @@ class _TokenIndex:
                     found.setdefault(match, score / 100.0)
             self.similar[token] = found
 
+        self._rows_for: dict[tuple[str, ...], list[int]] = {}
+        self._rows_of: dict[str, set[int]] = {}
+        for row_index, tokens in enumerate(self.tokens):
+            for token, _position in tokens:
+                self._rows_of.setdefault(token, set()).add(row_index)
+
+    def rows_for(self, hint: tuple[str, ...]) -> list[int]:
+        """The rows that may hold ``hint``: enough of its words are printed there."""
+        cached = self._rows_for.get(hint)
+        if cached is not None:
+            return cached
+        counts: dict[int, int] = {}
+        for token in hint:
+            rows = set().union(*(self._rows_of.get(printed, set()) for printed in self.similar.get(token, {})))
+            for row in rows:
+                counts[row] = counts.get(row, 0) + 1
+        needed = _needed(hint)
+        self._rows_for[hint] = sorted(row for row, count in counts.items() if count >= needed)
+        return self._rows_for[hint]
+
     def span(self, row: int, hint: tuple[str, ...], *, sentence: bool = False) -> _Span | None:
         return _span(self.tokens[row], hint, self.similar, sentence=sentence)
 
@@ -285,6 +309,11 @@ class _Span:
     matched: tuple[int, ...]  # the row's words that matched a hint word
 
 
+def _needed(hint: tuple[str, ...]) -> int:
+    """How many of a hint's words must be printed: all of a short hint, 60 % of a longer one."""
+    return len(hint) if len(hint) < 3 else max(2, -(-len(hint) * 3 // 5))
+
+
 def _span(
     tokens: list[tuple[str, int]], hint: tuple[str, ...], similar: dict[str, dict[str, float]], *, sentence: bool
 ) -> _Span | None:
@@ -293,7 +322,7 @@ def _span(
     per_token = [similar.get(token, {}) for token in hint]
     if not any(per_token):
         return None
-    needed = len(hint) if len(hint) < 3 else max(2, -(-len(hint) * 3 // 5))
+    needed = _needed(hint)
     window = len(hint) + (EXTRA_WORDS + 2 * len(hint) if sentence else EXTRA_WORDS)
     best: _Span | None = None
     for start, (token, _word) in enumerate(tokens):
@@ -301,20 +330,23 @@ def _span(
             continue
         scores = [0.0] * len(hint)
         positions: list[int] = []
-        for end in range(start, min(len(tokens), start + window)):
+        last = start
+        stop = min(len(tokens), start + window)
+        for end in range(start, stop):
             printed, word = tokens[end]
             for place, found in enumerate(per_token):
                 if scores[place] <= 0 and printed in found:
                     scores[place] = found[printed]
                     positions.append(word)
+                    last = end
                     break
             hits = sum(score > 0 for score in scores)
-            if hits == len(hint) or (hits >= needed and end + 1 == min(len(tokens), start + window)):
+            if hits == len(hint) or end + 1 == stop:
                 if hits < needed:
                     break
-                extra = (end + 1 - start) - hits
+                extra = (last + 1 - start) - hits
                 score = (sum(scores) / len(hint)) * (1.0 - 0.04 * extra)
-                span = _Span(tokens[start][1], tokens[end][1] + 1, score, tuple(positions))
+                span = _Span(tokens[start][1], tokens[last][1] + 1, score, tuple(positions))
                 if best is None or span.score > best.score:
                     best = span
                 break
@@ -326,8 +358,9 @@ def _find(
 ) -> list[Caption]:
     """Every place a hint's words stand together in one row; at one place, the best-matching hint."""
     found: dict[tuple[int, int], Caption] = {}
-    for row_index, row in enumerate(rows):
-        for hint in hints:
+    for hint in hints:
+        for row_index in index.rows_for(hint):
+            row = rows[row_index]
             span = index.span(row_index, hint) or (
                 index.span(row_index, hint, sentence=True) if len(hint) >= 3 else None
             )
@@ -419,15 +452,13 @@ class _Context:
         objects: dict[str, tuple[str, ...]],
         options: set[tuple[str, ...]],
     ) -> None:
-        self._named: list[set[str]] = []
-        for row_index in range(len(rows)):
-            named: set[str] = set()
-            if not any(index.span(row_index, option) is not None for option in options):
-                for path, title in objects.items():
-                    span = index.span(row_index, title)
-                    if span is not None and span.score >= 0.999 * (1.0 - 0.04 * (span.end - span.start - len(title))):
-                        named.add(path)
-            self._named.append(named)
+        listing = {row for option in options for row in index.rows_for(option) if index.span(row, option)}
+        self._named: list[set[str]] = [set() for _ in rows]
+        for path, title in objects.items():
+            for row_index in index.rows_for(title):
+                span = index.span(row_index, title)
+                if row_index not in listing and span is not None and len(span.matched) == len(title):
+                    self._named[row_index].add(path)
 
     def weight(self, caption: Caption) -> float:
         owners = {caption.path.rsplit(".", depth)[0] for depth in range(1, caption.path.count(".") + 1)}
@@ -661,6 +692,8 @@ def _options_in_row(
     """The options of ``spec`` printed in ``row`` with a box beside them: (value, words, whether it is marked)."""
     out: list[tuple[Any, tuple[Word, ...], bool]] = []
     for value, hint in _option_labels(spec):
+        if row_index not in index.rows_for(hint):
+            continue
         span = index.span(row_index, hint) or (index.span(row_index, hint, sentence=True) if len(hint) >= 3 else None)
         if span is None or span.score < 0.6:
             continue
