@@ -31,96 +31,17 @@ from extractors.types.base import resolve_node
 
 # Words that carry no meaning in a caption, in the languages docline reads.
 _SMALL_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "or",
-        "of",
-        "the",
-        "for",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "with",
-        "your",
-        "my",
-        "is",
-        "are",
-        "if",
-        "as",
-        "de",
-        "du",
-        "des",
-        "la",
-        "le",
-        "les",
-        "et",
-        "ou",
-        "au",
-        "aux",
-        "d",
-        "l",
-        "un",
-        "une",
-        "der",
-        "die",
-        "das",
-        "den",
-        "dem",
-        "des",
-        "und",
-        "oder",
-        "von",
-        "vom",
-        "zu",
-        "zum",
-        "zur",
-        "fur",
-        "ihr",
-        "ihre",
-        "el",
-        "los",
-        "las",
-        "y",
-        "o",
-        "del",
-        "al",
-        "su",
-        "sus",
-        "il",
-        "lo",
-        "gli",
-        "i",
-        "e",
-        "di",
-        "da",
-        "dei",
-        "della",
-        "per",
-        "o",
-        "os",
-        "as",
-        "do",
-        "da",
-        "dos",
-        "das",
-        "e",
-        "em",
-        "no",
-        "na",
-        "seu",
-        "sua",
-        "het",
-        "een",
-        "en",
-        "of",
-        "van",
-        "voor",
-        "uw",
-    ]
+    word
+    for words in (
+        "a an and or of the for to in on at by with your my is are if as",  # en
+        "de du des la le les et ou au aux d l un une",  # fr
+        "der die das den dem des und oder von vom zu zum zur fur ihr ihre",  # de
+        "el los las y o del al su sus",  # es
+        "il lo gli i e di da dei della per",  # it
+        "o os as do da dos das e em no na seu sua",  # pt
+        "het een en of van voor uw",  # nl
+    )
+    for word in words.split()
 )
 _NUMBER_WORDS = frozenset({"no", "nr", "n", "num", "number", "numero", "nummer", "#", "n°", "nº", "no."})
 _POSSESSIVE = re.compile(r"['’`]s$|['’`]$")
@@ -203,7 +124,7 @@ def form_candidates(document: Document, doc_type: DocumentType, specs: dict[str,
             spec = leaves[caption.path]
             weight = caption.quality * context.weight(caption)
             if spec.kind == "boolean":
-                out.extend(_boolean(caption, rows, weight))
+                out.extend(_boolean(caption, rows, stops, weight))
             elif spec.kind == "choice":
                 out.extend(_choice(caption, rows, spec, index, weight))
             else:
@@ -386,8 +307,8 @@ def _caption(row: list[Word], span: _Span) -> tuple[Word, ...]:
     while start > 0 and row[start].bbox[0] - row[start - 1].bbox[2] <= 1.0 * height:
         start -= 1
     while end < len(row) and row[end].bbox[0] - row[end - 1].bbox[2] <= 1.0 * height:
-        if row[end - 1].text.endswith(":"):
-            break
+        if row[end - 1].text.endswith(":") or _LEADER.match(row[end].text) or mark_of(row[end]) is not None:
+            break  # a colon ends a caption; leader dots and a box come after it
         end += 1
     return tuple(row[start:end])
 
@@ -626,15 +547,15 @@ def _option_in(words: Sequence[Word], spec: FieldSpec) -> tuple[Any, tuple[Word,
     return None
 
 
-def _boolean(caption: Caption, rows: list[list[Word]], weight: float) -> list[core.Candidate]:
-    """A check box's state: a marked yes or no on the caption's row or just under it, or a box beside the caption
-    or at the end of its sentence (``check here . . . ▶ ✔``); no mark at all is an unticked box (a flattened form
-    prints nothing in an empty box), said with less confidence."""
+def _boolean(caption: Caption, rows: list[list[Word]], stops: set[int], weight: float) -> list[core.Candidate]:
+    """A check box's state: a marked yes or no on the caption's row, a box beside the caption or at the end of its
+    sentence (``check here . . . ▶ ✔``), or a marked yes or no in the rows just under it that hold no other
+    caption; no mark at all is an unticked box (a flattened form prints nothing in an empty box), said with less
+    confidence."""
     page = caption.page.number
-    for row in rows[caption.row : caption.row + 3]:
-        answer = answer_near(row)
-        if answer is not None:
-            return [core.Candidate(caption.path, answer, caption.words, page, weight)]
+    answer = answer_near(rows[caption.row])
+    if answer is not None:
+        return [core.Candidate(caption.path, answer, caption.words, page, weight)]
     mark = mark_beside(caption.caption, rows[caption.row], leaders=True)
     height = core._height(caption.caption)
     bottom = max(w.bbox[3] for w in caption.caption)
@@ -642,11 +563,16 @@ def _boolean(caption: Caption, rows: list[list[Word]], weight: float) -> list[co
         if mark is not None or min(w.bbox[1] for w in row) - bottom > 1.0 * height:
             break
         # The caption's sentence runs on to this row: its box is at the row's end.
-        mark = mark_beside(row[-1:], row, leaders=True) if len(row) == 1 else mark_beside(row[:1], row, leaders=True)
-        mark = mark or _last_mark(row)
+        mark = _last_mark(row)
         bottom = max(w.bbox[3] for w in row)
     if mark is not None:
         return [core.Candidate(caption.path, mark.checked, (mark.word,), page, weight)]
+    for row in rows[caption.row + 1 : caption.row + 3]:
+        if any(id(word) in stops for word in row):
+            break
+        answer = answer_near(row)
+        if answer is not None:
+            return [core.Candidate(caption.path, answer, caption.words, page, 0.9 * weight)]
     return [core.Candidate(caption.path, False, caption.words, page, 0.5 * weight)]
 
 

@@ -42,7 +42,7 @@ from extractors.model import Document  # noqa: E402
 from extractors.normalize import compact, fold, parse_amount, parse_date  # noqa: E402
 from extractors.ocr import read_document  # noqa: E402
 from extractors.rules import get_path  # noqa: E402
-from extractors.types import DocumentType, load_user_types  # noqa: E402
+from extractors.types import load_user_types  # noqa: E402
 
 SCHEMAS = ROOT / "bench" / "form-schemas"
 PIKEPDF = ("pikepdf", "10.18.0", "cb555ebff93482e8a6eb55881488b469bbb2b5675161c1b93a0510a8642d98d0")
@@ -206,7 +206,9 @@ IRS_1040 = Form(
         _entry("adjusted_gross_income", 49612.0, f1_75__="49,612"),
         _entry("deduction", 31500.0, f2_02__="31,500"),
         _entry("taxable_income", 18112.0, f2_06__="18,112"),
-        _entry("total_tax", 1937.0, f2_08__="1,937", f2_10__="1,937", f2_13__="1,937", f2_14__="1,937", f2_16__="1,937"),
+        _entry(
+            "total_tax", 1937.0, f2_08__="1,937", f2_10__="1,937", f2_13__="1,937", f2_14__="1,937", f2_16__="1,937"
+        ),
         _entry("withheld_w2", 4960.0, f2_17__="4,960", f2_20__="4,960"),
         _entry("total_payments", 4960.0, f2_29__="4,960"),
         _entry("overpaid", 3023.0, f2_30__="3,023"),
@@ -239,7 +241,13 @@ CMS_1490S = Form(
         Entry("patient.state", "TN", {"State 1": "TN"}),
         Entry("patient.zip_code", "37919", {"Zip Code 1": "37919"}),
         Entry("patient.phone", "(865) 555-0117", {"Telephone Number 1": "(865) 555-0117"}),
-        Entry("illness", "Fractured left wrist after a fall at home", {"Describe Illness": "Fractured left wrist after a fall at home"}),
+        Entry(
+            "illness",
+            "Fractured left wrist after a fall at home",
+            {
+                "Describe Illness": "Fractured left wrist after a fall at home",
+            },
+        ),
         Entry("provider_npi", "1487653021", {"NPI number": "1487653021"}),
         Entry("related_to_employment", False, {"RadioButton9": "/No"}),
         Entry("related_to_auto_accident", False, {"RadioButton11": "/No"}),
@@ -251,9 +259,22 @@ CMS_1490S = Form(
         ),
         Entry("other_coverage", True, {"RadioButton20": "/Do you have any medical coverage"}),
         Entry("other_insurance.name", "BLUE RIDGE MUTUAL", {"Name of Other Medical Insurance": "BLUE RIDGE MUTUAL"}),
-        Entry("other_insurance.policy_number", "BRM-55210934", {"Policy Number including Medicaid Number": "BRM-55210934"}),
+        Entry(
+            "other_insurance.policy_number",
+            "BRM-55210934",
+            {
+                "Policy Number including Medicaid Number": "BRM-55210934",
+            },
+        ),
         Entry("other_insurance.policyholder", "HOLLOWAY, EDWARD J", {"Policy Holder Name": "HOLLOWAY, EDWARD J"}),
-        Entry("other_insurance.city", "ROANOKE", {"City 2": "ROANOKE", "Street Address of other insurance": "PO BOX 1180"}),
+        Entry(
+            "other_insurance.city",
+            "ROANOKE",
+            {
+                "City 2": "ROANOKE",
+                "Street Address of other insurance": "PO BOX 1180",
+            },
+        ),
         Entry("other_insurance.state", "VA", {"State 2": "VA"}),
         Entry("other_insurance.zip_code", "24011", {"Zip code 2": "24011"}),
         Entry("date_signed", "2025-09-30", {"Date Signed": "09/30/2025"}),

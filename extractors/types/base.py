@@ -209,9 +209,10 @@ def _kind_of(node: dict[str, Any], path: str) -> FieldKind:
 
 def split_name(name: str) -> str:
     """A property name as words: ``date_of_birth``, ``dateOfBirth`` and ``Date-Of-Birth`` → ``date of birth``;
-    runs of capitals stay one word (``VAFileNumber`` → ``VA File Number``)."""
+    runs of capitals stay one word (``VAFileNumber`` → ``VA file number``)."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])", " ", name)
-    return " ".join(re.split(r"[\s_\-.]+", spaced)).strip()
+    words = [word for word in re.split(r"[\s_\-.]+", spaced) if word]
+    return " ".join(word if len(word) > 1 and word.isupper() else word.lower() for word in words)
 
 
 def _option_labels(option: Any, node: dict[str, Any]) -> tuple[str, ...]:

@@ -96,4 +96,8 @@ def _field_hints(name: str, node: Mapping[str, Any], parents: tuple[str, ...]) -
     parent = parents[-2] if len(parents) >= 2 else None
     if parent:
         hints.extend(f"{parent} {hint}" for hint in list(hints) if not hint.lower().startswith(parent.lower()))
-    return list(dict.fromkeys(hints))
+    # The same words once, as first written ("Postcode", the pydantic title, and "postcode", the name).
+    unique: dict[str, str] = {}
+    for hint in hints:
+        unique.setdefault(hint.casefold(), hint)
+    return list(unique.values())
