@@ -438,7 +438,7 @@ def _under(caption: Caption, rows: list[list[Word]], stops: set[int]) -> tuple[l
         top = min(w.bbox[1] for w in row)
         if top - bottom > 6.0 * height:
             break
-        column = [w for w in row if x0 - height < w.bbox[2] and w.bbox[0] < limit]
+        column = [w for w in row if x0 - height < w.bbox[2] and w.bbox[0] < limit - 0.5 * height]
         if any(id(w) in stops for w in column):
             return [], False  # the next caption: this box is empty
         if not column:

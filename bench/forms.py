@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agents.offline import offline_extract  # noqa: E402
+from agents.offline import _offline_extract, offline_extract  # noqa: E402
 from bench.extract import CACHE, _pypi_sdist  # noqa: E402
 from extractors.model import Document  # noqa: E402
 from extractors.normalize import compact, fold, parse_amount, parse_date  # noqa: E402
@@ -119,7 +119,12 @@ VA_21_0966 = Form(
                 "Telephone_Number_LastFourNumbers[0]": "0142",
             },
         ),
-        Entry("veteran.email", "maria.okafor@example.org", {"Page_1[0].EMAIL_ADDRESS[1]": "maria.okafor@example.org"}),
+        # The form's two e-mail lines hold 20 letters each: the address runs on to the second.
+        Entry(
+            "veteran.email",
+            "maria.okafor@example.org",
+            {"Page_1[0].EMAIL_ADDRESS[1]": "maria.okafor@example", "Page_1[0].EMAIL_ADDRESS[0]": ".org"},
+        ),
         Entry("veteran.electronic_correspondence", True, {"Page_1[0].CheckBox1[0]": "/1"}),
         _entry("claimant.first_name", "DAVID", ClaimantsFirstName__="DAVID"),
         _entry("claimant.last_name", "OKAFOR", ClaimantsLastName__="OKAFOR"),
@@ -404,7 +409,10 @@ def main() -> None:
         (doc_type,) = load_user_types([SCHEMAS / form.schema])
         started = time.perf_counter()
         extraction = offline_extract(document, doc_type)
-        elapsed = time.perf_counter() - started
+        first = time.perf_counter() - started
+        started = time.perf_counter()
+        _offline_extract(document, doc_type)  # again, past offline_extract's memory: the warm cost per page
+        warm = time.perf_counter() - started
         specs = {spec.path: spec for spec in doc_type.fields()}
         rights: list[bool] = []
         misses: list[str] = []
@@ -420,7 +428,7 @@ def main() -> None:
         pages = len(document.pages)
         print(
             f"  [{form.half:8}] {form.name:38} {sum(rights):3}/{len(rights):<3} {100 * sum(rights) / len(rights):5.1f}%"
-            f"  ({pages} pages, extraction {1000 * elapsed / pages:.1f} ms/page)"
+            f"  ({pages} pages, extraction {1000 * first / pages:.1f} ms/page first, {1000 * warm / pages:.1f} warm)"
         )
         if args.misses == "all" or (args.misses == "tuning" and form.half == "tuning"):
             print("\n".join(misses))
