@@ -207,3 +207,21 @@ def test_glued_marks_are_split() -> None:
 def test_yes_or_no_answers(texts: list[str], answer: bool | None) -> None:
     row = [_word(text, 40.0 * i) for i, text in enumerate(texts)]
     assert answer_near(row) is answer
+
+
+def test_hints_from_names_are_no_evidence_for_the_classifier(tmp_path: Path) -> None:
+    from agents.classify import offline_scores
+
+    schema = {
+        "title": "Address card",
+        "type": "object",
+        "x-keywords": {"en": ["address card"]},
+        "properties": {"city": {"type": "string"}, "total": {"type": "number"}, "street": {"type": "string"}},
+    }
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps(schema))
+    (doc_type,) = load_user_types([path])
+    invoice = document_from_text("Invoice\nStreet: 1 Main St\nCity: Springfield\nTotal 12.00")
+    card = document_from_text("ADDRESS CARD\nStreet: 1 Main St\nCity: Springfield")
+    assert offline_scores(invoice, [doc_type]) == {"address_card": 0.0}
+    assert offline_scores(card, [doc_type])["address_card"] > 0
