@@ -15,6 +15,7 @@ from agents.prompts import classification_prompt
 from extractors.model import Document
 from extractors.normalize import fold, phrases_in
 from extractors.types import DocumentType
+from extractors.types.hints import ANY_LANGUAGE
 
 # Hits needed before the offline classifier is fully confident in a clear winner.
 CONFIDENT_HITS = 6.0
@@ -31,7 +32,9 @@ def offline_scores(document: Document, types: Sequence[DocumentType]) -> dict[st
         labels = {
             _fold(label)
             for per_lang in doc_type.labels.values()
-            for labels_ in per_lang.values()
+            for language, labels_ in per_lang.items()
+            # Hints made from a schema's property names and titles ("city", "total") are no evidence of a type.
+            if language != ANY_LANGUAGE
             for label in labels_
             if len(label) >= 4
         }

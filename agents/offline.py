@@ -19,6 +19,7 @@ from stdnum import iban as stdnum_iban
 from stdnum import vatin as stdnum_vatin
 from stdnum.exceptions import InvalidChecksum, ValidationError
 
+from agents import offline_forms
 from agents.models import Extraction, FieldValue
 from agents.provenance import Match, field_from_match
 from agents.sections import Section, keyed_name, party_sections, section_of, unkeyed_start
@@ -1222,7 +1223,12 @@ def offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
 def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
     specs: dict[str, FieldSpec] = {spec.path: spec for spec in doc_type.fields()}
     kinds = {path: spec.kind for path, spec in specs.items()}
-    labels = {path: per_lang for path, per_lang in doc_type.labels.items() if "[]" not in path and path in specs}
+    # A user-defined type's fields are read as a form (agents/offline_forms.py), not by the labels here.
+    labels = {
+        path: per_lang
+        for path, per_lang in doc_type.labels.items()
+        if "[]" not in path and path in specs and not offline_forms.reads(doc_type)
+    }
     candidates: list[Candidate] = []
     items: list[Candidate] = []
     page_rows: list[list[list[Word]]] = []
@@ -1248,6 +1254,7 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
             candidates.extend(_read_tables(page, rows, table, kinds))
         items.extend(candidate for _array, candidate in _read_item_tables(page, rows, doc_type, kinds))
     candidates = [_in_its_section(candidate, sections) for candidate in candidates]
+    candidates = offline_forms.revise(document, doc_type, specs, candidates)
     found = _choose(candidates, prefer_lowest=lambda path: path.endswith("_amount"))
     titles = {_fold(words[0]) for words in doc_type.keywords.values() if words}
     if "invoice_number" in specs and "invoice_number" not in found and document.pages:

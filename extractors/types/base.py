@@ -6,6 +6,7 @@ data paths (``line_items.0.amount``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,9 +32,20 @@ FieldKind = Literal[
     "diopter",
     "prism_base",
     "lens_type",
+    "boolean",
+    "choice",
 ]
 Labels = Mapping[str, Mapping[str, Sequence[str]]]
 """field path → language → labels printed next to that field (``{"invoice_number": {"de": ["Rechnungsnummer"]}}``)."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One allowed value of a ``choice`` field (a JSON Schema ``enum`` or ``oneOf`` of ``const``) and the words a
+    form prints for it (its ``title``, ``x-labels``, or the value itself split into words)."""
+
+    value: Any
+    labels: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,8 @@ class FieldSpec:
     kind: FieldKind
     description: str = ""
     required: bool = False
+    options: tuple[Option, ...] = ()  # a choice field's allowed values
+    pattern: str | None = None  # the JSON Schema ``pattern`` (or a ``format``'s shape) a value must match
 
 
 @dataclass(frozen=True)
@@ -152,7 +166,8 @@ def _coerce_json_schema(schema: dict[str, Any], data: dict[str, Any]) -> tuple[d
     return data, issues
 
 
-def _resolve(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+def resolve_node(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with ``$ref`` followed and an optional field's ``anyOf: [X, null]`` narrowed to ``X``."""
     while "$ref" in node:
         reference = node["$ref"]
         target: Any = root
@@ -162,7 +177,7 @@ def _resolve(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     options = node.get("anyOf") or node.get("oneOf")
     if options:
         # Optional fields are ``anyOf: [X, null]``: the non-null branch is the field's shape.
-        non_null = [_resolve(root, option) for option in options if option.get("type") != "null"]
+        non_null = [resolve_node(root, option) for option in options if option.get("type") != "null"]
         if len(non_null) == 1:
             merged = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
             return {**non_null[0], **merged}
@@ -174,6 +189,10 @@ def _kind_of(node: dict[str, Any], path: str) -> FieldKind:
     type_name = types if isinstance(types, str) else next((t for t in types or [] if t != "null"), "string")
     if node.get("format") == "date" or node.get("format") == "date-time":
         return "date"
+    if type_name == "boolean":
+        return "boolean"
+    if _options(node):
+        return "choice"
     if type_name == "integer":
         return "int"
     if type_name == "number":
@@ -188,6 +207,48 @@ def _kind_of(node: dict[str, Any], path: str) -> FieldKind:
     return "text"
 
 
+def split_name(name: str) -> str:
+    """A property name as words: ``date_of_birth``, ``dateOfBirth`` and ``Date-Of-Birth`` → ``date of birth``;
+    runs of capitals stay one word (``VAFileNumber`` → ``VA file number``)."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])", " ", name)
+    words = [word for word in re.split(r"[\s_\-.]+", spaced) if word]
+    return " ".join(word if len(word) > 1 and word.isupper() else word.lower() for word in words)
+
+
+def _option_labels(option: Any, node: dict[str, Any]) -> tuple[str, ...]:
+    labels = [str(node["title"])] if isinstance(node.get("title"), str) else []
+    translated = node.get("x-labels")
+    if isinstance(translated, dict):
+        labels.extend(str(label) for values in translated.values() if isinstance(values, list) for label in values)
+    if isinstance(option, str) and option:
+        labels.append(split_name(option))
+    return tuple(dict.fromkeys(label for label in labels if label.strip()))
+
+
+def _options(node: dict[str, Any]) -> tuple[Option, ...]:
+    """A field's allowed values: ``enum``, or ``oneOf``/``anyOf`` whose branches are each a ``const``."""
+    if isinstance(node.get("enum"), list):
+        return tuple(Option(value, _option_labels(value, {})) for value in node["enum"] if value is not None)
+    branches = node.get("oneOf") or node.get("anyOf")
+    if isinstance(branches, list) and branches and all(isinstance(b, dict) and "const" in b for b in branches):
+        return tuple(Option(b["const"], _option_labels(b["const"], b)) for b in branches if b["const"] is not None)
+    return ()
+
+
+# The shapes of JSON Schema string formats a form prints (an e-mail address, a time of day).
+FORMAT_PATTERNS = {
+    "email": r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}",
+    "time": r"\d{1,2}:\d{2}(?::\d{2})?",
+}
+
+
+def _pattern(node: dict[str, Any]) -> str | None:
+    pattern = node.get("pattern")
+    if isinstance(pattern, str) and pattern:
+        return pattern
+    return FORMAT_PATTERNS.get(str(node.get("format", "")))
+
+
 def _walk(
     root: dict[str, Any],
     node: dict[str, Any],
@@ -196,7 +257,7 @@ def _walk(
     out: list[FieldSpec],
     kinds: Mapping[str, FieldKind],
 ) -> None:
-    node = _resolve(root, node)
+    node = resolve_node(root, node)
     type_name = node.get("type")
     if "properties" in node or type_name == "object":
         required_names = set(node.get("required", []))
@@ -213,5 +274,7 @@ def _walk(
             kind=kinds.get(prefix, _kind_of(node, prefix)),
             description=str(node.get("description", "")),
             required=required_here and bool(prefix),
+            options=_options(node),
+            pattern=_pattern(node),
         )
     )

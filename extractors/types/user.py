@@ -6,6 +6,9 @@ Two forms:
   :class:`DocumentType`) or ``Model`` (a pydantic model) with optional ``NAME``, ``LABELS``, ``KEYWORDS``, ``RULES``;
 * a JSON Schema file (``.json``): the type's name is ``x-docline-name`` or the slugified ``title``; each property may
   carry ``x-labels`` (``{lang: [label, …]}``); the schema may carry ``x-keywords`` (``{lang: [word, …]}``).
+
+Either way each field's name, title and description become label hints for the offline extractor
+(:mod:`extractors.types.hints`), beside the labels given.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import importlib
 import importlib.util
 import json
 import re
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,6 +27,7 @@ from pydantic import BaseModel
 from extractors.errors import DocumentError
 from extractors.rules import required as required_rule
 from extractors.types.base import DocumentType
+from extractors.types.hints import merge_labels, schema_labels
 
 
 class InvalidDocumentType(DocumentError):
@@ -70,30 +73,19 @@ def _from_module(module: ModuleType, source: str) -> DocumentType:
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise InvalidDocumentType(f"{source} defines neither DOCUMENT_TYPE nor a pydantic Model")
     name = str(getattr(module, "NAME", _slug(model.__name__)))
+    schema = model.model_json_schema()
     return DocumentType(
         name=name,
         title=str(getattr(module, "TITLE", model.__name__)),
         description=(model.__doc__ or "").strip(),
         model=model,
-        json_schema=model.model_json_schema(),
-        labels=getattr(module, "LABELS", {}),
+        json_schema=schema,
+        labels=merge_labels(getattr(module, "LABELS", {}), schema_labels(schema)),
         keywords=getattr(module, "KEYWORDS", {}),
         rules=list(getattr(module, "RULES", [])),
         kinds=getattr(module, "KINDS", {}),
         source=source,
     )
-
-
-def _collect_labels(node: Any, prefix: str, out: dict[str, Mapping[str, Sequence[str]]]) -> None:
-    if not isinstance(node, dict):
-        return
-    labels = node.get("x-labels")
-    if isinstance(labels, dict) and prefix:
-        out[prefix] = {str(lang): [str(label) for label in values] for lang, values in labels.items()}
-    for name, child in (node.get("properties") or {}).items():
-        _collect_labels(child, f"{prefix}.{name}" if prefix else name, out)
-    if isinstance(node.get("items"), dict):
-        _collect_labels(node["items"], f"{prefix}[]", out)
 
 
 def _required_paths(node: Any, prefix: str) -> list[str]:
@@ -124,8 +116,6 @@ def _from_json_schema(path: Path) -> DocumentType:
     name = str(schema.get("x-docline-name") or _slug(str(schema.get("title") or path.stem)))
     if not name:
         raise InvalidDocumentType(f"{path}: the schema needs a title or x-docline-name")
-    labels: dict[str, Mapping[str, Sequence[str]]] = {}
-    _collect_labels(schema, "", labels)
     keywords = schema.get("x-keywords") or {}
     # The schema validator reports missing required fields itself; the rule also covers empty strings.
     rules = [required_rule(*_required_paths(schema, ""))]
@@ -134,7 +124,7 @@ def _from_json_schema(path: Path) -> DocumentType:
         title=str(schema.get("title") or name),
         description=str(schema.get("description") or ""),
         json_schema=schema,
-        labels=labels,
+        labels=schema_labels(schema),
         keywords={str(lang): [str(word) for word in words] for lang, words in keywords.items()},
         rules=rules,
         source=str(path),

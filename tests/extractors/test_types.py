@@ -9,6 +9,8 @@ import pytest
 
 from extractors.errors import UnknownDocumentType
 from extractors.types import InvalidDocumentType, build_registry, get_type, load_user_types, registered_types
+from extractors.types.base import Option, split_name
+from extractors.types.hints import schema_labels
 from extractors.validation import validate
 
 LANGUAGES = {"de", "fr", "es", "it", "en", "pt", "nl", "ja"}
@@ -126,8 +128,10 @@ def test_json_schema_type(tmp_path: Path) -> None:
     assert doc_type.name == "lens_order"
     assert doc_type.model is None
     assert doc_type.labels == {
-        "order_number": {"en": ["Order no"], "de": ["Auftragsnummer"]},
-        "customer.name": {"en": ["Customer"]},
+        "order_number": {"en": ["Order no"], "de": ["Auftragsnummer"], "und": ["order number"]},
+        "ordered_on": {"und": ["ordered on"]},
+        "quantity": {"und": ["quantity"]},
+        "customer.name": {"en": ["Customer"], "und": ["name", "customer name"]},
     }
     kinds = {spec.path: spec.kind for spec in doc_type.fields()}
     assert kinds == {"order_number": "text", "ordered_on": "date", "quantity": "int", "customer.name": "text"}
@@ -177,3 +181,143 @@ def test_duplicate_type_name_is_rejected(tmp_path: Path) -> None:
     schema.write_text(json.dumps({"title": "Invoice", "type": "object", "properties": {}}))
     with pytest.raises(InvalidDocumentType, match="already defined"):
         build_registry([schema])
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("date_of_birth", "date of birth"),
+        ("dateOfBirth", "date of birth"),
+        ("Date-Of-Birth", "date of birth"),
+        ("VAFileNumber", "VA file number"),
+        ("zip5", "zip 5"),
+    ],
+)
+def test_property_names_split_into_words(name: str, words: str) -> None:
+    assert split_name(name) == words
+
+
+HINTED = {
+    "title": "Claim",
+    "type": "object",
+    "properties": {
+        "claimant": {
+            "title": "Claimant",
+            "type": "object",
+            "properties": {
+                "dateOfBirth": {"type": "string", "format": "date", "description": "Born on"},
+                "vaFileNumber": {
+                    "type": "string",
+                    "title": "VA file number",
+                    "description": "The number VA gave the claim, printed on every letter from VA. Nine digits.",
+                    "examples": ["123456789"],
+                    "x-labels": {"de": ["Aktenzeichen"], "fr": ["Numéro de dossier"]},
+                },
+            },
+        },
+        "items": {"type": "array", "items": {"type": "object", "properties": {"unit_price": {"type": "number"}}}},
+    },
+}
+
+
+def test_names_titles_descriptions_and_x_labels_become_label_hints() -> None:
+    labels = schema_labels(HINTED)
+    assert labels["claimant.dateOfBirth"] == {
+        "und": ["date of birth", "Born on", "Claimant date of birth", "Claimant Born on"]
+    }
+    assert labels["claimant.vaFileNumber"] == {
+        "de": ["Aktenzeichen"],
+        "fr": ["Numéro de dossier"],
+        # A long description gives its first clause; an example is a value, not a label.
+        "und": [
+            "VA file number",
+            "The number VA gave the claim",
+            "Claimant VA file number",
+            "Claimant The number VA gave the claim",
+        ],
+    }
+    assert labels["items[].unit_price"] == {"und": ["unit price", "items unit price"]}
+
+
+def test_kinds_from_types_formats_enums_and_patterns(tmp_path: Path) -> None:
+    schema = {
+        "title": "Form",
+        "type": "object",
+        "properties": {
+            "signed_on": {"type": "string", "format": "date-time"},
+            "agrees": {"type": "boolean"},
+            "copies": {"type": "integer"},
+            "fee": {"type": "number"},
+            "status": {"enum": ["single", "married_jointly", None]},
+            "plan": {
+                "oneOf": [
+                    {"const": "b", "title": "Basic", "x-labels": {"de": ["Einfach"]}},
+                    {"const": "f", "title": "Family"},
+                ]
+            },
+            "ssn": {"type": "string", "pattern": "^\\d{3}-\\d{2}-\\d{4}$"},
+            "email": {"type": "string", "format": "email"},
+            "note": {"type": "string"},
+        },
+    }
+    path = tmp_path / "form.json"
+    path.write_text(json.dumps(schema))
+    (doc_type,) = load_user_types([path])
+    specs = {spec.path: spec for spec in doc_type.fields()}
+    assert {path: spec.kind for path, spec in specs.items()} == {
+        "signed_on": "date",
+        "agrees": "boolean",
+        "copies": "int",
+        "fee": "amount",
+        "status": "choice",
+        "plan": "choice",
+        "ssn": "text",
+        "email": "text",
+        "note": "text",
+    }
+    assert specs["status"].options == (
+        Option("single", ("single",)),
+        Option("married_jointly", ("married jointly",)),
+    )
+    assert specs["plan"].options == (Option("b", ("Basic", "Einfach", "b")), Option("f", ("Family", "f")))
+    assert specs["ssn"].pattern == "^\\d{3}-\\d{2}-\\d{4}$"
+    assert specs["email"].pattern is not None
+    assert specs["note"].pattern is None
+
+
+PY_HINTED = """
+from datetime import date
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+class Plan(Enum):
+    basic = "basic"
+    family = "family"
+
+class Model(BaseModel):
+    member_name: str | None = Field(None, title="Member", description="Name as on the card")
+    birth_date: date | None = None
+    plan: Plan | None = None
+    newsletter: bool = False
+    status: Literal["new", "returning"] | None = None
+    postcode: str | None = Field(None, pattern=r"^\\d{5}$", json_schema_extra={"x-labels": {"de": ["PLZ"]}})
+"""
+
+
+def test_pydantic_types_get_hints_and_kinds_too(tmp_path: Path) -> None:
+    module = tmp_path / "membership.py"
+    module.write_text(PY_HINTED)
+    (doc_type,) = load_user_types([module])
+    kinds = {spec.path: spec.kind for spec in doc_type.fields()}
+    assert kinds == {
+        "member_name": "text",
+        "birth_date": "date",
+        "plan": "choice",
+        "newsletter": "boolean",
+        "status": "choice",
+        "postcode": "text",
+    }
+    assert doc_type.labels["member_name"] == {"und": ["Member", "member name", "Name as on the card"]}
+    assert doc_type.labels["postcode"] == {"de": ["PLZ"], "und": ["Postcode"]}

@@ -40,7 +40,13 @@ def test_json_includes_user_types_labels_and_rules(tmp_path: Path) -> None:
     assert set(described) == {"invoice", "prescription", "delivery_note"}
     note = described["delivery_note"]
     assert note["fields"] == [
-        {"path": "number", "kind": "text", "required": True, "description": "", "labels": {"de": ["Lieferschein-Nr"]}}
+        {
+            "path": "number",
+            "kind": "text",
+            "required": True,
+            "description": "",
+            "labels": {"de": ["Lieferschein-Nr"], "und": ["number"]},
+        }
     ]
     assert note["rules"] == ["required(number)"]
     assert "totals_add_up" in described["invoice"]["rules"]
