@@ -1058,6 +1058,29 @@ def _titled_number(page: Page, titles: set[str]) -> Candidate | None:
     return None
 
 
+_TIME = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?$")
+
+
+def _timed_date(document: Document) -> Candidate | None:
+    """The first date printed beside a time of day ("09:48 02.03.2020", "21.04.20 15:52"): a till receipt stamps
+    the moment of sale so, with no label."""
+    for page in document.pages:
+        for row in _rows(page):
+            kept = [w for w in row if _PUNCT.sub("", w.text)]
+            for start in range(len(kept)):
+                count = _date_at(kept, start)
+                if not count:
+                    continue
+                beside = kept[max(0, start - 1) : start] + kept[start + count : start + count + 1]
+                if any(_TIME.match(w.text) for w in beside):
+                    parsed = parse_date(" ".join(w.text for w in kept[start : start + count]))
+                    if parsed is not None:
+                        return Candidate(
+                            "issue_date", parsed.isoformat(), tuple(kept[start : start + count]), page.number, 0.45
+                        )
+    return None
+
+
 def _titled_date(page: Page, titles: set[str]) -> Candidate | None:
     """The date ending the document's title line in the top half of its first page, with no label of its own
     ("Beitragsrechnung   24. Januar 2014"): a title word is the type's first keyword or ends in it."""
@@ -1266,7 +1289,7 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
         if dated is not None:
             found["issue_date"] = dated
     if "issue_date" in specs and "issue_date" not in found and document.pages:
-        titled = _titled_date(document.pages[0], titles)
+        titled = _titled_date(document.pages[0], titles) or _timed_date(document)
         if titled is not None:
             found["issue_date"] = titled
     for fallback in _fallbacks(document, doc_type, found):

@@ -125,32 +125,39 @@ def _token(text: str) -> str:
 
 @dataclass(frozen=True)
 class CueIndex:
-    """Label words per field: ``token -> {path: weight}``; a word shared by n fields weighs 1/n for each."""
+    """The type's labels as words. A row's cue for a field is its best label's share of words present on the row,
+    each word weighed by how few fields share it: "Balance due" is half there with only "Balance"; "Total" alone is
+    a whole label, but one that three fields' labels contain."""
 
-    weights: Mapping[str, Mapping[str, float]]
-    compounds: tuple[tuple[str, Mapping[str, float]], ...]  # tokens of 5+ letters, matched inside longer words
+    labels: Mapping[str, tuple[tuple[str, ...], ...]]  # path -> its labels, each as folded tokens
+    specificity: Mapping[str, float]  # token -> 1 / the number of fields whose labels hold it
+    compounds: tuple[str, ...]  # tokens of 5+ letters, also found inside longer words ("Brutto" in "Bruttosumme")
     has_totals: bool  # the index knows net, tax and total: "excluding"/"including" words may move a tax cue
 
-    def of_word(self, word: str) -> dict[str, float]:
-        """Which fields ``word`` (folded, stripped) points at, and how strongly."""
-        found = dict(self.weights.get(word, {}))
-        if len(word) >= 6:
-            for token, per_path in self.compounds:
-                if token != word and token in word:
-                    for path, weight in per_path.items():
-                        found[path] = max(found.get(path, 0.0), 0.8 * weight)
+    def present(self, folded: Sequence[str]) -> set[str]:
+        """The label tokens ``folded`` words hold, as whole words or inside compounds."""
+        found = {word for word in folded if word in self.specificity}
+        for word in folded:
+            if len(word) >= 6:
+                found.update(token for token in self.compounds if token != word and token in word)
         return found
 
     def of_words(self, words: Iterable[str]) -> dict[str, float]:
-        """The fields a run of words points at: per field the strongest word, plus a quarter of the next."""
-        per_path: dict[str, list[float]] = {}
+        """How strongly a run of words points at each field (0 to 1)."""
         folded = [_token(word) for word in words]
-        for word in folded:
-            if not word:
-                continue
-            for path, weight in self.of_word(word).items():
-                per_path.setdefault(path, []).append(weight)
-        scores = {path: min(1.0, _strongest(weights)) for path, weights in per_path.items()}
+        present = self.present([word for word in folded if word])
+        scores: dict[str, float] = {}
+        if not present:
+            return scores
+        for path, labels in self.labels.items():
+            best = 0.0
+            for label in labels:
+                matched = [token for token in label if token in present]
+                if matched:
+                    share = len(matched) / len(label)
+                    best = max(best, share * sum(self.specificity[t] for t in matched) / len(matched))
+            if best > 0:
+                scores[path] = best
         if TOTALS[1] in scores and self.has_totals:
             tax = scores[TOTALS[1]]
             if any(word in _EXCLUDING for word in folded):
@@ -172,21 +179,24 @@ def cue_index(labels: Labels, paths: Sequence[str]) -> CueIndex:
 @lru_cache(maxsize=64)
 def _cue_index(key: tuple[tuple[str, tuple[str, ...]], ...]) -> CueIndex:
     owners: dict[str, set[str]] = {}
+    tokenised: dict[str, tuple[tuple[str, ...], ...]] = {}
     for path, labels in key:
+        per_path = []
         for label in labels:
-            for part in re.split(r"[\s/\-.]+", label):
-                token = _token(part)
-                if len(token) >= 2 and token not in _STOP:
+            tokens = tuple(
+                token
+                for token in (_token(part) for part in re.split(r"[\s/\-.]+", label))
+                if len(token) >= 2 and token not in _STOP
+            )
+            if tokens:
+                per_path.append(tokens)
+                for token in tokens:
                     owners.setdefault(token, set()).add(path)
-    weights = {token: {path: 1.0 / len(paths) for path in paths} for token, paths in owners.items()}
-    compounds = tuple((token, per) for token, per in sorted(weights.items()) if len(token) >= 5)
+        tokenised[path] = tuple(per_path)
+    specificity = {token: 1.0 / len(paths) for token, paths in owners.items()}
+    compounds = tuple(sorted(token for token in specificity if len(token) >= 5))
     has_totals = set(TOTALS) <= {path for path, _labels in key}
-    return CueIndex(weights=weights, compounds=compounds, has_totals=has_totals)
-
-
-def _strongest(weights: list[float]) -> float:
-    ordered = sorted(weights, reverse=True)
-    return ordered[0] + (0.25 * ordered[1] if len(ordered) > 1 else 0.0)
+    return CueIndex(labels=tokenised, specificity=specificity, compounds=compounds, has_totals=has_totals)
 
 
 @dataclass(frozen=True)
@@ -274,17 +284,32 @@ def _score(candidate: AmountCandidate, path: str) -> float:
     return score
 
 
+def _total_evidence(score: float, candidate: AmountCandidate, largest: float, printed: Mapping[float, int]) -> float:
+    """A total's score with what amounts say without words: the largest one, printed again (as what was paid)."""
+    repeats = printed.get(round(candidate.value, 2), 1) - 1 if candidate.value >= 0.5 * largest else 0
+    largest_bonus = 0.3 if candidate.value == largest else 0.0
+    if score == 0.0:
+        if not (largest_bonus and (repeats or not candidate.cues)):
+            return 0.0
+        score = 0.2 + 0.1 * candidate.order
+    return score + largest_bonus + 0.1 * min(repeats, 2)
+
+
 def best_totals(candidates: Sequence[AmountCandidate]) -> dict[str, Pick]:
     """The net, tax and total that add up (within a cent) with the most cue support; else the total alone."""
     if not candidates:
         return {}
     largest = max(c.value for c in candidates)
+    printed: dict[float, int] = {}
+    for candidate in candidates:
+        printed[round(candidate.value, 2)] = printed.get(round(candidate.value, 2), 0) + 1
     options: dict[str, list[tuple[float, AmountCandidate]]] = {}
     for path in TOTALS:
         scored = [(_score(c, path), c) for c in candidates]
         if path == "total_amount":
-            # The largest amount printed last is the total even with no cue word (a till receipt's bare "EUR").
-            scored += [(0.2 + 0.1 * c.order, c) for c in candidates if c.value == largest and not c.cues]
+            # The amount to pay is the largest, and a till receipt prints it again as what was paid ("Karte 17,06",
+            # "EUR 17,06"): both count, with or without a cue word.
+            scored = [(_total_evidence(score, c, largest, printed), c) for score, c in scored]
         options[path] = sorted((s for s in scored if s[0] > 0), key=lambda s: -s[0])[:15]
     best: tuple[float, tuple[Pick, ...]] | None = None
     for net_score, net in options["net_amount"]:
