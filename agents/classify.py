@@ -19,6 +19,8 @@ from extractors.types.hints import ANY_LANGUAGE
 
 # Hits needed before the offline classifier is fully confident in a clear winner.
 CONFIDENT_HITS = 6.0
+# An offline classification this sure is not put to the model.
+SURE_WITHOUT_MODEL = 0.6
 
 
 _fold = lru_cache(maxsize=1 << 14)(fold)  # the types' keywords and labels, folded once
@@ -43,16 +45,25 @@ def offline_scores(document: Document, types: Sequence[DocumentType]) -> dict[st
     return scores
 
 
-def classify(document: Document, types: Sequence[DocumentType], llm: Llm | None = None) -> Classification:
-    """The best-fitting of ``types`` for ``document``; ``type`` is ``None`` when nothing fits."""
-    if llm is None:
-        scores = offline_scores(document, types)
-        if not scores or max(scores.values()) <= 0:
-            return Classification(type=None, confidence=0.0, scores=scores)
-        best = max(scores, key=lambda name: (scores[name], name))
-        share = scores[best] / sum(scores.values())
-        confidence = share * min(1.0, scores[best] / CONFIDENT_HITS)
-        return Classification(type=best, confidence=round(confidence, 4), scores=scores)
+def _offline(document: Document, types: Sequence[DocumentType]) -> Classification:
+    scores = offline_scores(document, types)
+    if not scores or max(scores.values()) <= 0:
+        return Classification(type=None, confidence=0.0, scores=scores)
+    best = max(scores, key=lambda name: (scores[name], name))
+    share = scores[best] / sum(scores.values())
+    confidence = share * min(1.0, scores[best] / CONFIDENT_HITS)
+    return Classification(type=best, confidence=round(confidence, 4), scores=scores)
+
+
+def classify(
+    document: Document, types: Sequence[DocumentType], llm: Llm | None = None, *, offline_first: bool = False
+) -> Classification:
+    """The best-fitting of ``types`` for ``document``; ``type`` is ``None`` when nothing fits. With ``llm`` and
+    ``offline_first``, the model is asked only when the offline scores leave it open (a call costs a small model
+    tens of seconds)."""
+    offline = _offline(document, types)
+    if llm is None or (offline_first and offline.type is not None and offline.confidence >= SURE_WITHOUT_MODEL):
+        return offline
     names = [t.name for t in types]
     schema = {
         "title": "classification",

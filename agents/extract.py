@@ -1,36 +1,67 @@
 """The extractor agent: a document's OCR words → the type's data, with provenance for every field.
 
-With an LLM: one Conversation API call (in the best output mode the component accepts, see ``agents.llm``), then
-each returned value is located among the OCR words. Without: the deterministic offline extractor. A pure function
-of its inputs.
+Without an LLM: the deterministic offline extractor. With one, ``hybrid`` (the default): the offline extractor
+first, then one call for the fields it could not settle (``agents.hybrid``), none when it settled them all; or
+``llm``: one call for the whole schema. Both ask in the best output mode the component accepts (``agents.llm``)
+with the page text within the model's context (``agents.prompts``). A pure function of its inputs.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
+from agents.hybrid import merge, sub_schema, unsettled
 from agents.llm import Llm, LlmError
 from agents.models import Extraction
 from agents.offline import offline_extract
-from agents.prompts import extraction_prompt
+from agents.prompts import compact_extraction_prompt, fields_prompt
 from agents.provenance import apply_validation, attach_provenance
 from extractors.model import Document
+from extractors.rules import get_path
 from extractors.types import DocumentType
 from extractors.validation import validate
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LlmError", "extract", "scored"]
+__all__ = ["LlmError", "Strategy", "extract", "scored"]
+
+Strategy = Literal["hybrid", "llm"]
 
 
-def extract(document: Document, doc_type: DocumentType, llm: Llm | None = None) -> Extraction:
-    """``doc_type``'s data from ``document``: through ``llm`` when given, else offline."""
+def extract(
+    document: Document, doc_type: DocumentType, llm: Llm | None = None, *, strategy: Strategy = "llm"
+) -> Extraction:
+    """``doc_type``'s data from ``document``: offline, then through ``llm`` as ``strategy`` says."""
+    if llm is not None and strategy == "llm":
+        return _whole(document, doc_type, llm)
+    offline = scored(offline_extract(document, doc_type), doc_type, document.language)
     if llm is None:
-        return scored(offline_extract(document, doc_type), doc_type, document.language)
-    system, user = extraction_prompt(document, doc_type, json_mode=False)
-    _system, json_user = extraction_prompt(document, doc_type, json_mode=True)
+        return offline
+    asked = unsettled(offline, doc_type, validate(doc_type, offline.data, document.language))
+    if not asked:
+        return offline
+    hints = {path: get_path(offline.data, path) for path in asked if get_path(offline.data, path) is not None}
+    schema = sub_schema(doc_type.json_schema, asked)
+    prompt = fields_prompt(document, doc_type, asked, hints, schema, context_tokens=llm.context_tokens)
+    answer, usage = llm.complete_json(
+        operation="extract", system=prompt.system, user=prompt.user, schema=schema, json_mode_user=prompt.json_mode_user
+    )
+    merged, decisions = merge(document, doc_type, offline, answer, asked)
+    for decision in decisions:
+        log.debug("field %s: %s (%s)", decision.path, decision.chosen, decision.reason)
+    return merged.model_copy(update={"usage": usage, "attempts": len(usage)})
+
+
+def _whole(document: Document, doc_type: DocumentType, llm: Llm) -> Extraction:
+    """The whole schema asked of the model in one call; each value then located among the OCR words."""
+    prompt = compact_extraction_prompt(document, doc_type, context_tokens=llm.context_tokens)
     data, usage = llm.complete_json(
-        operation="extract", system=system, user=user, schema=doc_type.json_schema, json_mode_user=json_user
+        operation="extract",
+        system=prompt.system,
+        user=prompt.user,
+        schema=doc_type.json_schema,
+        json_mode_user=prompt.json_mode_user,
     )
     fields = attach_provenance(document, doc_type, data, "llm")
     extraction = Extraction(

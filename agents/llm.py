@@ -288,12 +288,14 @@ class Llm:
         provider: str | None = None,
         temperature: float = 0.0,
         modes: OutputModes | None = None,
+        context: int = LOCAL_CONTEXT_TOKENS,
     ) -> None:
         self.client = client
         self.component = component
         self._provider = provider
         self.temperature = temperature
         self.modes = modes if modes is not None else OutputModes()
+        self.context_tokens = context  # what prompts must fit in (see ``context_tokens``)
 
     @property
     def provider(self) -> str:

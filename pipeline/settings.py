@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,8 @@ class Settings(BaseSettings):
     # (metadata `visionModel`). A text-only component never receives images.
     vision_component: str | None = None
     offline: bool = Field(False, description="never call an LLM: use the offline extractor")
+    # With a model: "hybrid" asks it only for what the offline extractor could not settle; "llm" for every field.
+    extraction: Literal["hybrid", "llm"] = "llm"
 
     trace_console: bool = Field(False, description="print finished OpenTelemetry spans to stdout")
 

@@ -23,11 +23,12 @@ from dapr.clients.grpc import conversation as conv
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agents.classify import classify
-from agents.extract import extract
-from agents.llm import Llm, LlmError, OutputModes
+from agents.extract import Strategy, extract
+from agents.llm import LOCAL_CONTEXT_TOKENS, Llm, LlmError, OutputModes, context_tokens
 from agents.models import Extraction, FieldValue
 from agents.repair import repair
 from agents.vision import extract_from_image, vision_settings
+from dapr_components.spec import find_component
 from extractors.errors import UnknownDocumentType
 from extractors.model import Document
 from extractors.rules import get_path
@@ -70,6 +71,22 @@ def _vision_settings(client: DaprClient, settings: Settings, component: str) -> 
     except Exception as exc:  # no vision is a normal configuration, not an error
         log.info("no vision model: %s", exc)
         return None
+
+
+def _context_tokens(client: DaprClient, settings: Settings, component: str) -> int:
+    """The context of the model behind ``component``: its file's ``contextTokens`` or its provider's default; the
+    type alone when the file is not readable here (on a cluster the files may live only with daprd)."""
+    try:
+        found = find_component(settings.resources_path, component)
+    except Exception:
+        found = None
+    kind = found.type if found is not None else ""
+    if found is None:
+        try:
+            kind = next(c.type for c in client.get_metadata().registered_components if c.name == component)
+        except Exception:
+            log.info("no metadata for component %s: default context size", component)
+    return context_tokens(kind, found)
 
 
 class _Cached(BaseModel):
@@ -242,9 +259,14 @@ class Understanding:
         registry: TypeRegistry,
         vision: Any = None,
         output_modes: OutputModes | None = None,
+        *,
+        context: int = LOCAL_CONTEXT_TOKENS,
+        strategy: Strategy = "llm",
     ) -> None:
         self._client = llm_client
         self.component = component
+        self.context_tokens = context
+        self.strategy: Strategy = strategy
         self._metrics = metrics
         self.registry = registry
         self.vision = vision  # agents.vision.VisionSettings when the component's provider can read images
@@ -258,7 +280,17 @@ class Understanding:
         registry = build_registry(settings.types)
         vision = _vision_settings(client, settings, component) if component else None
         llm_client = CachingClient(client, state, metrics) if component else None
-        return cls(llm_client, component, metrics, registry, vision, OutputModes(state))
+        context = _context_tokens(client, settings, component) if component else LOCAL_CONTEXT_TOKENS
+        return cls(
+            llm_client,
+            component,
+            metrics,
+            registry,
+            vision,
+            OutputModes(state),
+            context=context,
+            strategy=settings.extraction,
+        )
 
     def vision_extract(
         self, document: Document, images: list[bytes], type_name: str, language: str | None
@@ -278,7 +310,7 @@ class Understanding:
             return
         view = self._client.for_document(doc_id)
         try:
-            yield Llm(view, self.component, modes=self.output_modes)
+            yield Llm(view, self.component, modes=self.output_modes, context=self.context_tokens)
         except LlmError:
             # Only an unusable reply is forgotten: a good one stays paid for whatever else failed in the step.
             view.forget()
@@ -302,7 +334,7 @@ class Understanding:
             self.registry.get(requested_type)  # UnknownDocumentType (a DocumentError) when there is none
             return ClassifyOut(document_type=requested_type, language=language)
         with self._llm(doc_id, offline) as llm:
-            result = classify(document, self.registry.all(), llm)
+            result = classify(document, self.registry.all(), llm, offline_first=self.strategy == "hybrid")
         if not result.type:
             raise UnknownDocumentType("docline could not tell what kind of document this is.")
         return ClassifyOut(document_type=result.type, language=language, usage=self._usage(result.usage))
@@ -333,7 +365,7 @@ class Understanding:
     ) -> tuple[Draft, Usage]:
         doc_type = self.registry.get(type_name)
         with self._llm(doc_id, offline) as llm:
-            extraction = extract(document, doc_type, llm)
+            extraction = extract(document, doc_type, llm, strategy=self.strategy)
         return self._draft(doc_type, language, extraction), self._usage(extraction.usage)
 
     def repair(
@@ -346,7 +378,9 @@ class Understanding:
         }
         current = Extraction(doc_type=doc_type.name, data=draft.data, fields=fields)
         report = validate(doc_type, draft.data, draft.language)
-        with self._llm(doc_id, offline) as llm:
+        # A hybrid extraction already put every failing field to the model and decided it by the rules: asking
+        # again would pay for the same answer, so its repair is the offline one.
+        with self._llm(doc_id, offline or self.strategy == "hybrid") as llm:
             repaired = repair(document, doc_type, current, report, llm)
         return self._draft(doc_type, draft.language, repaired), self._usage(repaired.usage)
 
