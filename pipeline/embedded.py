@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import Iterator
 
 from pipeline.settings import Settings
@@ -21,8 +22,12 @@ def sidecar_for(settings: Settings, *, app_port: int | None) -> Iterator[Setting
     if settings.dapr_grpc_endpoint:
         yield settings
         return
+    from pydantic import SecretStr
+
     from sidecar.server import SidecarSettings, run_sidecar
 
+    # The sidecar proves itself to the app's binding routes with this token; nobody else learns it.
+    app_token = settings.app_api_token or SecretStr(secrets.token_urlsafe(32))
     sidecar_settings = SidecarSettings(
         grpc_port=0,  # free ports: an embedded sidecar must never collide with a real daprd on 50001/3500
         http_port=0,
@@ -30,9 +35,14 @@ def sidecar_for(settings: Settings, *, app_port: int | None) -> Iterator[Setting
         data_dir=settings.data / "sidecar",
         app_port=app_port,
         app_id="docline",
+        app_api_token=app_token,
     )
     with run_sidecar(sidecar_settings) as running:
         log.info("embedded sidecar at %s", running.grpc_endpoint)
         yield settings.model_copy(
-            update={"dapr_grpc_endpoint": running.grpc_endpoint, "dapr_http_endpoint": running.http_endpoint}
+            update={
+                "dapr_grpc_endpoint": running.grpc_endpoint,
+                "dapr_http_endpoint": running.http_endpoint,
+                "app_api_token": app_token,
+            }
         )

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,7 +26,17 @@ class Settings(BaseSettings):
     dapr_http_endpoint: str | None = Field(
         None, validation_alias=AliasChoices("DAPR_HTTP_ENDPOINT", "DOCLINE_DAPR_HTTP_ENDPOINT")
     )
+    # Bearer token for every /v1 route; unset means no authentication (a blank one is refused, never "off").
     api_token: SecretStr | None = None
+    # Dapr's app API token: the sidecar sends it as `dapr-api-token` on every call to the app (daprd reads
+    # APP_API_TOKEN; on Kubernetes the `dapr.io/app-token-secret` annotation sets it for both containers). Binding
+    # callbacks without it are refused; an embedded sidecar gets a fresh one when it is unset.
+    app_api_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("APP_API_TOKEN", "DOCLINE_APP_API_TOKEN")
+    )
+    # /metrics on a port of its own (no token there: keep the port inside the cluster); unset: on the API port,
+    # behind the API token when one is set.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
 
     state_store: str = "docline-state"
     blob_binding: str = "docline-blobs"
@@ -74,6 +84,15 @@ class Settings(BaseSettings):
     # daprd's injector gives the app DAPR_GRPC_PORT (and DAPR_HTTP_PORT), not DAPR_GRPC_ENDPOINT.
     dapr_runtime_host: str = Field("127.0.0.1", validation_alias=AliasChoices("DAPR_RUNTIME_HOST"))
     dapr_grpc_port: int | None = Field(None, validation_alias=AliasChoices("DAPR_GRPC_PORT"))
+
+    @field_validator("api_token", "app_api_token")
+    @classmethod
+    def _not_blank(cls, token: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # An empty token would compare equal to an empty header: fail closed instead of turning authentication off.
+        if token is not None and not token.get_secret_value().strip():
+            variable = {"api_token": "DOCLINE_API_TOKEN", "app_api_token": "APP_API_TOKEN"}[str(info.field_name)]
+            raise ValueError(f"{variable} is empty or blank: set a real token, or leave the variable unset")
+        return token
 
     @model_validator(mode="after")
     def _endpoint_from_port(self) -> Settings:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 
 import grpc
 import uvloop
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sidecar.engine import Engine
@@ -46,12 +46,23 @@ class SidecarSettings(BaseSettings):
     resources_path: Path | None = None
     app_port: int | None = None
     app_id: str = "docline"
+    # daprd's APP_API_TOKEN: sent to the app as `dapr-api-token` on every call, so the app can tell it is us.
+    app_api_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("app_api_token", "APP_API_TOKEN", "DOCLINE_SIDECAR_APP_API_TOKEN")
+    )
     data_dir: Path = Path(".docline/sidecar")
     health_ping_seconds: float = Field(default=10.0, gt=0)  # idle work-item streams get a ping this often
     # The Dapr SDK's channels send an HTTP/2 keepalive ping every 30 s, calls or not. gRPC's server default answers
     # pings more often than every 5 minutes on an idle connection with GOAWAY "too_many_pings", which dropped the
     # workflow worker's stream (and re-dispatched its work) after 90 idle seconds; clients may ping this often.
     client_ping_min_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("app_api_token")
+    @classmethod
+    def _not_blank(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value().strip():
+            raise ValueError("APP_API_TOKEN is empty or blank: set a real token, or leave it unset")
+        return token
 
 
 class _GenericRegistration:
@@ -117,7 +128,10 @@ class Sidecar:
         )
         self._engine.add_to_server(self._server)
         services = cast(grpc.aio.Server, _GenericRegistration(self._server))
-        self._runtime = await RuntimeAPI.create(s.resources_path, app_id=s.app_id, app_port=s.app_port)
+        app_token = s.app_api_token.get_secret_value() if s.app_api_token else None
+        self._runtime = await RuntimeAPI.create(
+            s.resources_path, app_id=s.app_id, app_port=s.app_port, app_token=app_token
+        )
         self._runtime.add_to_server(services)
         try:
             self.grpc_port = self._server.add_insecure_port(f"{s.host}:{s.grpc_port}")

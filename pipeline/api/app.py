@@ -1,5 +1,5 @@
 """The FastAPI application: REST API under /v1 (bearer auth when a token is set), operations endpoints, the
-inbox-scan route for the cron binding, and the review page at / (``pipeline.web``, when installed)."""
+inbox-scan route for the cron binding (the sidecar only), and the review page at / (``pipeline.web``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from extractors.errors import DocumentError
-from pipeline.api.deps import require_token
+from pipeline.api.deps import require_sidecar, require_token
 from pipeline.api.routes import documents, health
 from pipeline.container import Container
 from pipeline.inbox import ScanReport
@@ -33,11 +33,29 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     app.include_router(documents.router, dependencies=[Depends(require_token)])
     app.include_router(health.router)
+    if container.settings.metrics_port is None:  # else it has a port of its own (``serve_metrics``)
+        app.include_router(health.metrics_router, dependencies=[Depends(require_token)])
     # The cron input binding posts to /<binding name>; daprd and docline sidecar both call it this way.
     route = f"/{container.settings.inbox_scan_route}"
-    app.add_api_route(route, health.scan_inbox, methods=["POST"], response_model=ScanReport, tags=["operations"])
+    sidecar_only = [Depends(require_sidecar)]
+    app.add_api_route(
+        route,
+        health.scan_inbox,
+        methods=["POST"],
+        response_model=ScanReport,
+        tags=["operations"],
+        dependencies=sidecar_only,
+        responses={403: {"description": "Not called by the Dapr sidecar (no or wrong dapr-api-token)"}},
+    )
     # The sidecar asks with OPTIONS whether the app listens to the binding before delivering; no scan for that.
-    app.add_api_route(route, health.inbox_probe, methods=["OPTIONS"], include_in_schema=False)
+    app.add_api_route(
+        route, health.inbox_probe, methods=["OPTIONS"], include_in_schema=False, dependencies=sidecar_only
+    )
+    if container.settings.app_api_token is None:
+        log.warning(
+            "APP_API_TOKEN is not set: the app refuses the sidecar's binding calls (the inbox is not scanned); "
+            "give daprd and the app the same APP_API_TOKEN"
+        )
 
     @app.middleware("http")
     async def trace_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pipeline.container import Container
@@ -37,6 +37,18 @@ def require_token(
             detail="Missing or wrong bearer token.",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def require_sidecar(
+    container: Annotated[Container, Depends(get_container)],
+    dapr_api_token: Annotated[str | None, Header(alias="dapr-api-token", include_in_schema=False)] = None,
+) -> None:
+    """Binding callbacks come from the sidecar only: it sends Dapr's app API token in ``dapr-api-token``. Without a
+    configured token nothing can prove it is the sidecar, so the callback is refused."""
+    expected = container.settings.app_api_token
+    given = (dapr_api_token or "").encode()
+    if expected is None or not secrets.compare_digest(given, expected.get_secret_value().encode()):
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Only the Dapr sidecar may call this.")
 
 
 ServiceDep = Annotated[DocumentService, Depends(get_service)]

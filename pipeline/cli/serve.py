@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -75,8 +76,13 @@ def serve(
     limit_malloc_arenas()  # before any thread exists: see its docstring
     setup_logging(log_level)
     # A flag given on the command line wins; otherwise DOCLINE_* from the environment, then the defaults.
-    settings = serve_settings(host=host, port=port, resources_path=resources_path, data=data)
+    try:
+        settings = serve_settings(host=host, port=port, resources_path=resources_path, data=data)
+    except ValueError as exc:  # pydantic's ValidationError: a setting docline refuses to start with
+        typer.echo(f"docline serve: {exc}", err=True)
+        raise typer.Exit(2) from exc
     setup_tracing(console=settings.trace_console)
+    stop_metrics: Callable[[], None] | None = None
     with sidecar_for(settings, app_port=settings.port) as connected:
         container = build(connected)
         try:
@@ -85,6 +91,8 @@ def serve(
                 api, host=settings.host, port=settings.port, log_level=log_level.lower(), access_log=False
             )
             server = uvicorn.Server(config)
+            if settings.metrics_port is not None:
+                stop_metrics = container.metrics.serve(settings.host, settings.metrics_port)
             if feed_samples:
                 threading.Thread(
                     target=_feed,
@@ -93,6 +101,8 @@ def serve(
                 ).start()
             server.run()
         finally:
+            if stop_metrics is not None:
+                stop_metrics()
             container.close()
 
 

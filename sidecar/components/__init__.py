@@ -140,7 +140,12 @@ def _key_prefix(component: Component, app_id: str) -> str:
 
 
 async def load_components(
-    resources_path: Path | None, *, app_id: str, app_host: str = "127.0.0.1", app_port: int | None = None
+    resources_path: Path | None,
+    *,
+    app_id: str,
+    app_host: str = "127.0.0.1",
+    app_port: int | None = None,
+    app_token: str | None = None,
 ) -> LoadedComponents:
     """Read and initialise every component under ``resources_path`` (none if it is None)."""
     loaded = LoadedComponents(app_id=app_id)
@@ -175,7 +180,7 @@ async def load_components(
     try:
         for comp in ordered:
             try:
-                await _init_one(loaded, comp, app_host=app_host, app_port=app_port)
+                await _init_one(loaded, comp, app_host=app_host, app_port=app_port, app_token=app_token)
             except ComponentError as exc:
                 if not comp.spec.ignore_errors:
                     raise
@@ -192,7 +197,9 @@ async def load_components(
     return loaded
 
 
-async def _init_one(loaded: LoadedComponents, comp: Component, *, app_host: str, app_port: int | None) -> None:
+async def _init_one(
+    loaded: LoadedComponents, comp: Component, *, app_host: str, app_port: int | None, app_token: str | None = None
+) -> None:
     comp = _resolve_secrets(comp, loaded.secrets)
     cls = _class_for(comp.type)
     block = comp.type.split(".", 1)[0]
@@ -221,7 +228,7 @@ async def _init_one(loaded: LoadedComponents, comp: Component, *, app_host: str,
             log.info("input binding %s: no app port, so nothing to deliver to; not started", comp.name)
             cls(comp, app_host=app_host, app_port=0)  # still validate the schedule
         else:
-            loaded.input_bindings[comp.name] = cls(comp, app_host=app_host, app_port=app_port)
+            loaded.input_bindings[comp.name] = cls(comp, app_host=app_host, app_port=app_port, app_token=app_token)
         caps = ("INPUT_BINDING",)
     else:
         loaded.output_bindings[comp.name] = cls(comp)

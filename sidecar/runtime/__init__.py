@@ -41,10 +41,19 @@ class RuntimeAPI:
 
     @classmethod
     async def create(
-        cls, resources_path: Path | None, *, app_id: str, app_port: int | None, app_host: str = "127.0.0.1"
+        cls,
+        resources_path: Path | None,
+        *,
+        app_id: str,
+        app_port: int | None,
+        app_host: str = "127.0.0.1",
+        app_token: str | None = None,
     ) -> RuntimeAPI:
-        """Load and initialise every component once; raises ComponentError if a required one cannot start."""
-        components = await load_components(resources_path, app_id=app_id, app_host=app_host, app_port=app_port)
+        """Load and initialise every component once; raises ComponentError if a required one cannot start.
+        ``app_token`` (daprd's APP_API_TOKEN) goes to the app as ``dapr-api-token`` on every call to it."""
+        components = await load_components(
+            resources_path, app_id=app_id, app_host=app_host, app_port=app_port, app_token=app_token
+        )
         try:
             pubsub = PubSubRuntime(
                 components,
@@ -52,6 +61,7 @@ class RuntimeAPI:
                 declarative=load_declarative(resources_path, app_id),
                 app_host=app_host,
                 app_port=app_port,
+                app_token=app_token,
             )
         except BaseException:
             await components.close()

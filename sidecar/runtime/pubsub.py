@@ -38,6 +38,7 @@ from dapr.proto import api_v1, appcallback_v1
 from google.protobuf import struct_pb2
 
 from dapr_components.spec import resource_documents
+from sidecar.components.bindings import APP_TOKEN_HEADER, app_headers
 from sidecar.components import LoadedComponents
 from sidecar.components.errors import ComponentFileError
 from sidecar.components.pubsub import DeliveryAborted, Message, PubSub, TopicSubscription
@@ -234,8 +235,10 @@ class PubSubRuntime:
         declarative: list[Subscription],
         app_host: str = "127.0.0.1",
         app_port: int | None = None,
+        app_token: str | None = None,
     ) -> None:
         self.app_id = components.app_id
+        self.app_headers = app_headers(app_token)  # daprd's APP_API_TOKEN, on every call to the app
         self.brokers = {
             name: _Broker(
                 name,
@@ -373,7 +376,7 @@ class PubSubRuntime:
     async def _programmatic(self) -> list[Subscription]:
         url = f"http://{self.app_host}:{self.app_port}/dapr/subscribe"
         try:
-            async with self._http().get(url, headers={"dapr-app-id": self.app_id}) as resp:
+            async with self._http().get(url, headers={"dapr-app-id": self.app_id, **self.app_headers}) as resp:
                 if resp.status == 404:
                     log.debug("user app did not subscribe to any topic")
                     return []
@@ -541,7 +544,8 @@ class PubSubRuntime:
             for k, v in message.metadata.items()
             if k and _HEADER_SAFE.match(k) and _HEADER_SAFE.match(v) and ":" not in k
         }
-        headers |= {"Content-Type": ce.CLOUDEVENT_CONTENT_TYPE, "pubsubname": sub.pubsub}
+        headers = {k: v for k, v in headers.items() if k.lower() != APP_TOKEN_HEADER}  # a publisher cannot forge it
+        headers |= {"Content-Type": ce.CLOUDEVENT_CONTENT_TYPE, "pubsubname": sub.pubsub, **self.app_headers}
         trace = event.get("traceparent") or event.get("traceid")
         if isinstance(trace, str) and trace:
             headers["traceparent"] = trace

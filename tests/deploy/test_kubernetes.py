@@ -188,3 +188,22 @@ def test_lite_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> Non
     )
     with pytest.raises(UnsupportedKustomization, match="replicas"):
         render_lite(tmp_path)
+
+
+@pytest.mark.parametrize("overlay", sorted(OVERLAYS))
+def test_the_app_fails_closed_without_its_tokens(overlay: str) -> None:
+    """The API token and Dapr's app API token are required secrets (a pod without them does not start), daprd sends
+    the app token from the same secret, and /metrics has a port of its own (no token there, cluster-internal)."""
+    container = app_container(overlay)
+    env = {e["name"]: e for e in container["env"]}
+    for name, key in (("DOCLINE_API_TOKEN", "api-token"), ("APP_API_TOKEN", "token")):
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == (SECRET_NAME, key)
+        assert not ref.get("optional", False), name
+    annotations = only(overlay, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    # The injector reads the key `token` of the secret the annotation names.
+    assert annotations["dapr.io/app-token-secret"] == SECRET_NAME
+    settings = only(overlay, "ConfigMap", "docline-settings")["data"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert int(settings["DOCLINE_METRICS_PORT"]) == ports["metrics"]
+    assert ports["metrics"] not in (ports["http"], int(annotations["dapr.io/metrics-port"]))

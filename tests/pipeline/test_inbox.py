@@ -6,8 +6,6 @@ import json
 import time
 from pathlib import Path
 
-import httpx
-
 from tests.support.docline import App, run_app
 
 
@@ -57,15 +55,15 @@ def test_a_file_still_being_written_waits(docline_app: App) -> None:
     app.inbox.mkdir(parents=True, exist_ok=True)
     target = app.inbox / "growing.pdf"
     target.write_bytes(b"%PDF-1.4 part one")
-    scan = httpx.post(f"{app.url}/docline-inbox-scan")
+    scan = app.scan()
     assert scan.status_code == 200
     assert scan.json()["submitted"] == []
     target.write_bytes(b"%PDF-1.4 part one and part two")  # changed since: still not complete
-    assert httpx.post(f"{app.url}/docline-inbox-scan").json()["submitted"] == []
-    submitted = httpx.post(f"{app.url}/docline-inbox-scan").json()["submitted"]
+    assert app.scan().json()["submitted"] == []
+    submitted = app.scan().json()["submitted"]
     assert len(submitted) == 1
     app.wait(submitted[0])
     # The same file seen again (before or after it moved) is never submitted twice.
-    assert httpx.post(f"{app.url}/docline-inbox-scan").json()["submitted"] == []
+    assert app.scan().json()["submitted"] == []
     _wait_for(lambda: (app.inbox / "failed" / "growing.pdf").exists())
     assert (app.inbox / "failed" / "growing.pdf").read_bytes() == b"%PDF-1.4 part one and part two"

@@ -98,11 +98,13 @@ class _App:
         self.route = route
         self.posts: list[dict[str, str]] = []
         self.options = 0
+        self.option_headers: list[dict[str, str]] = []
         app = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_OPTIONS(self) -> None:
                 app.options += 1
+                app.option_headers.append({k.lower(): v for k, v in self.headers.items()})
                 self.send_response(200 if self.path == f"/{app.route}" else 404)
                 self.end_headers()
 
@@ -159,6 +161,14 @@ def test_cron_binding_calls_the_app(app: _App, component_sidecar: StartSidecar) 
     assert _wait_for(lambda: len(app.posts) >= 3)
     assert app.options >= 1
     assert "readTimeUTC" in app.posts[0]
+
+
+def test_cron_binding_sends_the_app_api_token(app: _App, component_sidecar: StartSidecar) -> None:
+    # daprd sends APP_API_TOKEN as dapr-api-token on every call to the app; so must we, or the app refuses it.
+    component_sidecar(_cron("docline-inbox-scan", "@every 200ms"), app_port=app.port, app_token="t0ken")
+    assert _wait_for(lambda: len(app.posts) >= 1)
+    assert {k.lower(): v for k, v in app.posts[0].items()}["dapr-api-token"] == "t0ken"
+    assert app.option_headers[0].get("dapr-api-token") == "t0ken"
 
 
 def test_cron_binding_not_delivered_when_app_has_no_route(app: _App, component_sidecar: StartSidecar) -> None:

@@ -33,11 +33,21 @@ def write_components(folder: Path, text: str, name: str = "components.yaml") -> 
 def component_sidecar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StartSidecar]:
     stack = contextlib.ExitStack()
 
-    def start(components: str | Path, *, app_port: int | None = None, app_id: str = "docline-test") -> RunningSidecar:
+    def start(
+        components: str | Path,
+        *,
+        app_port: int | None = None,
+        app_id: str = "docline-test",
+        app_token: str | None = None,
+    ) -> RunningSidecar:
         n = next(_counter)
         resources = components if isinstance(components, Path) else write_components(tmp_path / f"res{n}", components)
         settings = sidecar_settings(
-            tmp_path / f"sidecar{n}", resources_path=resources, app_port=app_port, app_id=app_id
+            tmp_path / f"sidecar{n}",
+            resources_path=resources,
+            app_port=app_port,
+            app_id=app_id,
+            app_api_token=app_token,
         )
         running = stack.enter_context(run_sidecar(settings))
         for key, value in running.environ().items():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -158,6 +159,13 @@ class App:
     def outbox(self) -> Path:
         return self.root / "outbox"
 
+    def scan(self) -> httpx.Response:
+        """One inbox scan, called as the sidecar's cron binding calls it (with Dapr's app API token)."""
+        token = self.container.settings.app_api_token
+        assert token is not None, "run_app always gives the app and its sidecar a token"
+        headers = {"dapr-api-token": token.get_secret_value()}
+        return httpx.post(f"{self.url}/docline-inbox-scan", headers=headers, timeout=60.0)
+
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30.0)
@@ -221,8 +229,14 @@ def run_app(
         extra=extra,
     )
     port = free_port()
+    app_token = settings.pop("app_api_token", None) or secrets.token_hex(16)  # the sidecar's proof to the app
     sidecar_settings = SidecarSettings(
-        grpc_port=0, http_port=0, resources_path=components, app_port=port, data_dir=root / "sidecar"
+        grpc_port=0,
+        http_port=0,
+        resources_path=components,
+        app_port=port,
+        data_dir=root / "sidecar",
+        app_api_token=app_token,
     )
     with run_sidecar(sidecar_settings) as running:
         app_settings = Settings(
@@ -231,6 +245,7 @@ def run_app(
             data=root,
             dapr_grpc_endpoint=running.grpc_endpoint,
             dapr_http_endpoint=running.http_endpoint,
+            app_api_token=app_token,
             **settings,
         )
         container = build(app_settings)

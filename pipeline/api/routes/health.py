@@ -10,6 +10,8 @@ from pipeline.metrics import CONTENT_TYPE
 from pipeline.models import StoredDocument
 
 router = APIRouter(tags=["operations"])
+# Behind the API token on the API port, or open on a port of its own (see ``pipeline.api.app``).
+metrics_router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
@@ -25,7 +27,7 @@ def readyz(container: ContainerDep, response: Response) -> dict[str, str]:
     return {"status": "not ready"}
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+@metrics_router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
 def metrics(container: ContainerDep) -> Response:
     return Response(container.metrics.render(), media_type=CONTENT_TYPE)
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-__all__ = ["BindingResponse", "InputBinding", "OutputBinding"]
+__all__ = ["APP_TOKEN_HEADER", "BindingResponse", "InputBinding", "OutputBinding", "app_headers"]
+
+# daprd sends its APP_API_TOKEN in this header on every call to the app, so the app can refuse anyone else.
+APP_TOKEN_HEADER = "dapr-api-token"
+
+
+def app_headers(app_token: str | None) -> dict[str, str]:
+    """The headers every call to the app carries (none without a token)."""
+    return {APP_TOKEN_HEADER: app_token} if app_token else {}
 
 
 @dataclass(frozen=True)

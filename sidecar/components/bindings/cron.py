@@ -18,7 +18,7 @@ from croniter import croniter  # type: ignore[import-untyped]
 
 from dapr_components.duration import parse_duration
 from dapr_components.spec import Component
-from sidecar.components.bindings import InputBinding
+from sidecar.components.bindings import InputBinding, app_headers
 from sidecar.components.errors import ComponentConfigError
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class Schedule:
 
 
 class CronBinding(InputBinding):
-    def __init__(self, component: Component, *, app_host: str, app_port: int) -> None:
+    def __init__(self, component: Component, *, app_host: str, app_port: int, app_token: str | None = None) -> None:
         schedule = component.value("schedule")
         if not schedule:
             raise ComponentConfigError(f"bindings.cron {component.name}: metadata schedule is required")
@@ -73,12 +73,13 @@ class CronBinding(InputBinding):
         self.schedule = Schedule(schedule)
         route = component.value("route") or f"/{component.name}"
         self.url = f"http://{app_host}:{app_port}/{route.lstrip('/')}"
+        self.headers = app_headers(app_token)
         self.deliveries = 0
 
     async def _subscribed(self, session: aiohttp.ClientSession) -> bool | None:
         """True/False once the app answered OPTIONS; None while the app is not reachable yet."""
         try:
-            async with session.options(self.url) as resp:
+            async with session.options(self.url, headers=self.headers) as resp:
                 return resp.status != 404
         except (aiohttp.ClientError, TimeoutError):
             return None
@@ -86,6 +87,7 @@ class CronBinding(InputBinding):
     async def _deliver(self, session: aiohttp.ClientSession) -> None:
         now = datetime.now(UTC)
         headers = {
+            **self.headers,
             "Content-Type": "application/json",
             "timeZone": "UTC",
             "readTimeUTC": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
