@@ -124,7 +124,7 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
     blobs = BlobStore(client, settings.blob_binding)
     inbox = Inbox(client, settings, results)
     understanding = Understanding.from_sidecar(client, settings, results, metrics)
-    service = DocumentService(settings, results, blobs, workflows)
+    service = DocumentService(settings, results, blobs, workflows, erasers=[inbox])
     service.vision = understanding.vision is not None
     service.types = set(understanding.registry.names())
     events = Events(client, settings) if settings.events else None

@@ -4,7 +4,10 @@ A cron input binding calls the app (``POST /docline-inbox-scan``); each scan lis
 (local folder by default, S3 or Azure Blob by changing the component). A file is submitted only once its content
 is the same on two consecutive scans (a copy still in progress is not), and never twice: what was submitted is
 remembered in the state store by path and SHA-256, across restarts. When its document finishes, the file moves to
-``processed/`` or ``failed/`` (with ``<name>.error.json`` beside it).
+``processed/`` or ``failed/`` (with ``<name>.error.json`` beside it), under its own folder and with the document id
+in its name (``processed/a/scan.<id>.pdf``), so files of one name from other folders or other days never overwrite
+each other. Deleting a document erases what the inbox kept of it (:meth:`Inbox.erase`), and the same file dropped
+again afterwards is a new document.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 MAX_READS_PER_SCAN = 200
 PROCESSED = "processed/"
 FAILED = "failed/"
+ERROR_SUFFIX = ".error.json"
+MAX_NAME_BYTES = 255  # one path component on common file systems (and S3's key parts stay readable)
 
 # (data, filename, inbox_path) -> (document, created)
 Submit = Callable[[bytes, str, str], tuple[StoredDocument, bool]]
@@ -46,6 +51,29 @@ class ScanReport(BaseModel):
 
 def _key(kind: str, *parts: str) -> str:
     return f"inbox-{kind}-" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:40]
+
+
+def _names_key(doc_id: str) -> str:
+    """The inbox names a document was dropped under (all of them, for erasure)."""
+    return f"inbox-names-{doc_id}"
+
+
+def settled_name(folder: str, name: str, doc_id: str) -> str:
+    """Where inbox file ``name`` goes once its document ``doc_id`` is done: ``folder`` (``processed/`` or
+    ``failed/``), the file's own sub-folder, and the id before the extension (``processed/a/scan.<id>.pdf``). The
+    stem is shortened so the name and its ``.error.json`` stay within one file name's 255 bytes."""
+    head, base = posixpath.split(name)
+    stem, suffix = posixpath.splitext(base)
+    if len(suffix.encode()) > 32:  # not an extension but part of a long name
+        stem, suffix = base, ""
+    room = MAX_NAME_BYTES - len(f".{doc_id}{suffix}{ERROR_SUFFIX}".encode())
+    stem = stem.encode()[:room].decode(errors="ignore") or "file"
+    return posixpath.join(folder.rstrip("/"), head, f"{stem}.{doc_id}{suffix}")
+
+
+def content_id(data: bytes) -> str:
+    """The document id the content has (``pipeline.service.document_id``): names a refused file in failed/."""
+    return hashlib.sha256(data).hexdigest()[:24]
 
 
 class Inbox:
@@ -128,30 +156,32 @@ class Inbox:
             return
         claim_key = _key("claim", name, digest)
         doc_id = self._state.get_value(claim_key)
-        if doc_id is None:
+        existing = self._state.get(doc_id) if doc_id is not None else None
+        if existing is None:  # not submitted yet, or its document was deleted since: a new document
             try:
                 doc, _created = submit(data, posixpath.basename(name), name)
             except DocumentError as exc:  # refused before any workflow (e.g. over the size limit)
                 self._fail_unsubmitted(name, data, exc)
                 report.settled += 1
                 return
+            # The name first (erasure finds the claim through it), then the claim.
+            self._state.update_value(_names_key(doc.id), lambda names: _with(names, name))
             self._state.put_value(claim_key, doc.id)
             report.submitted.append(doc.id)
             log.info("inbox: %s submitted as document %s", name, doc.id, extra={"doc_id": doc.id})
-            doc_id = doc.id
+            existing = doc
         # A file whose document already finished (same content submitted earlier, or a move interrupted by a crash)
         # is settled here; normally the workflow's last activity settles it.
-        existing = self._state.get(doc_id)
-        if existing is not None and existing.status in TERMINAL:
+        if existing.status in TERMINAL:
             self.settle(name, existing.result())
             report.settled += 1
         else:
-            self._running[name] = doc_id
+            self._running[name] = existing.id
 
     def _fail_unsubmitted(self, name: str, data: bytes, exc: DocumentError) -> None:
-        target = FAILED + posixpath.basename(name)
+        target = settled_name(FAILED, name, content_id(data))
         body = {"document_id": None, "status": "rejected", "error": exc.to_dict()}
-        self._create(target + ".error.json", json.dumps(body, indent=2).encode())
+        self._create(target + ERROR_SUFFIX, json.dumps(body, indent=2).encode())
         try:
             self._create(target, data)
         except Exception as error:
@@ -165,10 +195,10 @@ class Inbox:
     def _refuse_in_place(self, name: str, exc: DocumentError) -> None:
         """A file too large to copy through the binding cannot be moved: it stays where it is, ``failed/`` gets
         its error file, and later scans skip it (until it is removed: a new file needs a new name)."""
-        target = FAILED + posixpath.basename(name)
+        target = FAILED + name  # the file stays where it is, so its path alone names it
         message = f"{exc.message} It stays in the inbox; remove it, or send it in parts."
         body = {"document_id": None, "status": "rejected", "error": {"code": exc.code, "message": message}}
-        self._create(target + ".error.json", json.dumps(body, indent=2).encode())
+        self._create(target + ERROR_SUFFIX, json.dumps(body, indent=2).encode())
         self._state.put_value(_key("refused", name), True)
         log.warning("inbox: %s refused and left in place: %s", name, exc.message)
 
@@ -176,7 +206,7 @@ class Inbox:
     def settle(self, name: str, result: DocumentResult) -> None:
         """Move ``name`` to processed/ or failed/ (idempotent: a missing source means it already moved)."""
         ok = result.status == "completed"
-        target = (PROCESSED if ok else FAILED) + posixpath.basename(name)
+        target = settled_name(PROCESSED if ok else FAILED, name, result.id)
         try:
             data = self._get(name)
         except Exception:
@@ -185,8 +215,43 @@ class Inbox:
         if not ok:
             error = result.error.model_dump() if result.error else {"code": result.status, "message": result.status}
             body = {"document_id": result.id, "status": result.status, "error": error}
-            self._create(target + ".error.json", json.dumps(body, indent=2).encode())
+            self._create(target + ERROR_SUFFIX, json.dumps(body, indent=2).encode())
         self._create(target, data)
         self._delete(name)
         self._state.delete_value(_key("seen", name))
         log.info("inbox: %s moved to %s", name, target, extra={"doc_id": result.id})
+
+    # -- erasure
+    def erase(self, doc: StoredDocument) -> None:
+        """Everything the inbox kept of ``doc``: its settled copies and error files, the file itself if it still
+        waits in the inbox with the document's content, and the bookkeeping that would stop the same file dropped
+        again from becoming a new document."""
+        names = set(self._state.get_value(_names_key(doc.id)) or [])
+        if doc.inbox_path:
+            names.add(doc.inbox_path)
+        for name in sorted(names):
+            for folder in (PROCESSED, FAILED):
+                target = settled_name(folder, name, doc.id)
+                for file in (target, target + ERROR_SUFFIX):
+                    self._delete_quietly(file)
+            try:
+                waiting = self._get(name)
+            except Exception:  # moved away already, as usual
+                waiting = None
+            if waiting is not None and hashlib.sha256(waiting).hexdigest() == doc.source.sha256:
+                self._delete_quietly(name)  # deleted while running: never settled
+            self._state.delete_value(_key("claim", name, doc.source.sha256))
+            self._state.delete_value(_key("seen", name))
+            self._running.pop(name, None)
+        self._state.delete_value(_names_key(doc.id))
+
+    def _delete_quietly(self, name: str) -> None:
+        try:
+            self._delete(name)
+        except Exception:  # not there: nothing to erase (a binding answers a missing file with an error)
+            log.debug("inbox: nothing to delete at %s", name)
+
+
+def _with(names: Any, name: str) -> list[str]:
+    listed = list(names or [])
+    return listed if name in listed else [*listed, name]

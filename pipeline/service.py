@@ -10,7 +10,9 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 import dapr.ext.workflow as wf
 
@@ -38,6 +40,13 @@ class Conflict(RuntimeError):
     """The request does not fit the document's state (e.g. a review for a document not waiting for one)."""
 
 
+class Eraser(Protocol):
+    """A place where a document leaves data (the inbox, the blob store, a cache, a layout memory, ...). ``erase``
+    removes all of it; it is idempotent (a part already gone is no error), as a DELETE may be repeated."""
+
+    def erase(self, doc: StoredDocument) -> None: ...
+
+
 # What document_id() makes (plus the suffix of a forced resubmission); anything else is no document of ours.
 DOCUMENT_ID = re.compile(r"[0-9a-f]{24}(-[0-9a-f]{8})?")
 
@@ -49,12 +58,19 @@ def document_id(sha256: str) -> str:
 
 class DocumentService:
     def __init__(
-        self, settings: Settings, results: ResultStore, blobs: BlobStore, workflows: wf.DaprWorkflowClient
+        self,
+        settings: Settings,
+        results: ResultStore,
+        blobs: BlobStore,
+        workflows: wf.DaprWorkflowClient,
+        erasers: Sequence[Eraser] = (),
     ) -> None:
         self.settings = settings
         self.results = results
         self.blobs = blobs
         self.workflows = workflows
+        # Everything a DELETE must reach besides the record and the workflow; start-up adds to it.
+        self.erasers: list[Eraser] = list(erasers)
         self.vision = False  # set at start-up when the conversation component can also read images
         self.types: set[str] = set()  # the document types the workers know, set at start-up
 
@@ -247,10 +263,13 @@ class DocumentService:
                 self.workflows.terminate_workflow(doc.workflow_id)
             except Exception:
                 log.debug("terminate %s", doc.workflow_id, exc_info=True)
+        for eraser in self.erasers:
+            eraser.erase(doc)
         try:
             self.workflows.purge_workflow(doc.workflow_id)
         except Exception:
             log.debug("purge %s", doc.workflow_id, exc_info=True)
+        # The record goes last: if erasing fails half-way, the document is still there to DELETE again.
         self.results.delete(doc_id)
         log.info("document %s deleted", doc_id, extra={"doc_id": doc_id})
 

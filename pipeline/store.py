@@ -209,6 +209,28 @@ class ResultStore:
     def delete_value(self, key: str) -> None:
         self._client.delete_state(self._store, key)
 
+    def update_value(self, key: str, change: Any) -> None:
+        """Read-modify-write of a small value under optimistic concurrency (several app replicas may write it):
+        ``change(old)`` → new value (``old`` is None when there is none); unchanged values are not written."""
+        for _ in range(20):
+            item = self._client.get_state(self._store, key)
+            old = json.loads(item.data) if item.data else None
+            new = change(old)
+            if new == old:
+                return
+            try:
+                self._client.save_state(
+                    self._store,
+                    key,
+                    json.dumps(new),
+                    etag=item.etag or None,
+                    options=StateOptions(concurrency=Concurrency.first_write) if item.etag else None,
+                )
+                return
+            except Exception as exc:  # an etag mismatch: someone else wrote in between; read again
+                log.debug("%s write conflict, retrying: %s", key, exc)
+        raise StoreError(f"could not update {key} (too many concurrent writers)")
+
     # -- index (newest last); optimistic concurrency so several app replicas can share it
     def ids(self) -> list[str]:
         value = self.get_value(INDEX_KEY)
@@ -219,24 +241,7 @@ class ResultStore:
 
     def _update_index(self, change: Any) -> None:
         with self._index_lock:
-            for _ in range(20):
-                item = self._client.get_state(self._store, INDEX_KEY)
-                ids = json.loads(item.data) if item.data else []
-                new = change(ids)
-                if new == ids:
-                    return
-                try:
-                    self._client.save_state(
-                        self._store,
-                        INDEX_KEY,
-                        json.dumps(new),
-                        etag=item.etag or None,
-                        options=StateOptions(concurrency=Concurrency.first_write) if item.etag else None,
-                    )
-                    return
-                except Exception as exc:  # an etag mismatch: someone else wrote in between; read again
-                    log.debug("index write conflict, retrying: %s", exc)
-            raise StoreError("could not update the document index (too many concurrent writers)")
+            self.update_value(INDEX_KEY, lambda ids: change(ids or []))
 
     def list(
         self, *, status: str | None = None, type_: str | None = None, limit: int = 50, cursor: str | None = None

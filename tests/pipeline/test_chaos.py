@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pipeline.inbox import settled_name
 from samples.generate import Spec, make
 from tests.pipeline.test_llm import prescription_reply
 from tests.support.docline import ServeProcess, run_app, wait_for
@@ -136,8 +137,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_no_llm_call(tmp_pat
     outbox = sorted(p.stem for p in (root / "outbox").glob("*.json"))
     assert outbox == ids  # one result file each
     inbox = root / "inbox"
-    inbox_names = sorted(name for i, name in enumerate(sorted(files)) if i % 2 == 1)
-    assert sorted(p.name for p in (inbox / "processed").iterdir()) == inbox_names
+    dropped = [name for i, name in enumerate(sorted(files)) if i % 2 == 1]
+    settled = sorted(settled_name("processed/", name, doc_id(files[name])) for name in dropped)
+    assert sorted(p.relative_to(inbox).as_posix() for p in (inbox / "processed").iterdir()) == settled
     assert not (inbox / "failed").exists() or not any((inbox / "failed").iterdir())
 
     # No completed LLM call was asked again: a repeat is allowed only for a call in flight when the process died.

@@ -22,6 +22,7 @@ import httpx
 import pypdf
 import pytest
 
+from pipeline.inbox import content_id, settled_name
 from tests.support.docline import ServeProcess, wait_for
 from tests.support.pdfs import raw_pdf
 
@@ -184,15 +185,16 @@ def test_hostile_files_over_rest_and_inbox_end_rejected(tmp_path: Path) -> None:
             # Through the inbox: the same kinds of files (other bytes), and one over the limit.
             inbox = root / "inbox"
             inbox.mkdir(exist_ok=True)
-            inbox_cases = {name: code for name, _data, code in corpus("inbox")}
-            for name, data, _code in corpus("inbox"):
+            inbox_cases = {name: (code, data) for name, data, code in corpus("inbox")}
+            inbox_cases["empty.pdf"] = ("empty_file", b"")
+            inbox_cases["line\nbreak.pdf"] = ("unsupported_type", b"newline in the name")
+            inbox_cases["over.pdf"] = ("file_too_large", b"%PDF-1.7\n" + b"1" * (LIMIT + 1))
+            for name, (_code, data) in inbox_cases.items():
                 (inbox / name).write_bytes(data)
-            (inbox / "empty.pdf").write_bytes(b"")
-            inbox_cases["empty.pdf"] = "empty_file"
-            (inbox / "line\nbreak.pdf").write_bytes(b"newline in the name")
-            inbox_cases["line\nbreak.pdf"] = "unsupported_type"
-            (inbox / "over.pdf").write_bytes(b"%PDF-1.7\n" + b"1" * (LIMIT + 1))
-            inbox_cases["over.pdf"] = "file_too_large"
+            # Where each one settles: failed/, with the id of its content in its name.
+            settled = {
+                name: inbox / settled_name("failed/", name, content_id(d)) for name, (_c, d) in inbox_cases.items()
+            }
 
             for doc_id, (name, code) in expected.items():
                 body = wait_for(client, doc_id, TERMINAL, timeout=120)
@@ -207,10 +209,9 @@ def test_hostile_files_over_rest_and_inbox_end_rejected(tmp_path: Path) -> None:
                 assert not set(filename) & {"/", "\\", "\x00"}, filename
                 assert filename not in ("..", "."), filename
 
-            failed = inbox / "failed"
-            until(lambda: all((failed / n).exists() for n in inbox_cases), "every hostile inbox file in failed/")
-            for name, code in inbox_cases.items():
-                error = json.loads((failed / f"{name}.error.json").read_text())
+            until(lambda: all(p.exists() for p in settled.values()), "every hostile inbox file in failed/")
+            for name, (code, _data) in inbox_cases.items():
+                error = json.loads(settled[name].with_name(settled[name].name + ".error.json").read_text())
                 assert error["status"] == "rejected", (name, error)
                 assert error["error"]["code"] == code, (name, error)
                 assert not (inbox / name).exists()
@@ -223,12 +224,14 @@ def test_hostile_files_over_rest_and_inbox_end_rejected(tmp_path: Path) -> None:
             # The next good documents complete: one over REST (bigger than 4 MiB), one through the inbox.
             resp = client.post("/v1/documents", files={"file": ("../rx big.pdf", big_good_pdf())})
             assert resp.status_code == 202, resp.text
-            (inbox / "rx ✓ next.pdf").write_bytes(GOOD.read_bytes())
+            good = GOOD.read_bytes()
+            (inbox / "rx ✓ next.pdf").write_bytes(good)
             body = wait_for(client, resp.json()["id"], TERMINAL, timeout=120)
             assert body["status"] == "completed", body
             assert body["document_type"] == "prescription"
             assert body["source"]["filename"] == "rx big.pdf"
-            until(lambda: (inbox / "processed" / "rx ✓ next.pdf").exists(), "the good inbox file processed")
+            good_settled = inbox / settled_name("processed/", "rx ✓ next.pdf", content_id(good))
+            until(good_settled.exists, "the good inbox file processed")
             assert peak_rss(serve.proc.pid) < MEMORY_BOUND
             assert serve.proc.poll() is None
     finally:

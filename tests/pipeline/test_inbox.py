@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from pipeline.inbox import content_id, settled_name
 from tests.support.docline import App, run_app
 
 
@@ -25,28 +26,101 @@ ODD = "Rezept für Müller 😀 (1).pdf"
 def test_inbox_picks_up_complete_files_once_and_moves_them(tmp_path: Path) -> None:
     with run_app(tmp_path, cron="300ms", review_confidence_threshold=0.0) as app:
         app.inbox.mkdir(parents=True, exist_ok=True)
-        (app.inbox / "junk.pdf").write_bytes(b"this is not a pdf at all")
+        junk, good = b"this is not a pdf at all", (SAMPLES / "rx-de-text.pdf").read_bytes()
+        (app.inbox / "junk.pdf").write_bytes(junk)
         (app.inbox / "empty.png").write_bytes(b"")
-        (app.inbox / ODD).write_bytes((SAMPLES / "rx-de-text.pdf").read_bytes())
-        _wait_for(
-            lambda: (app.inbox / "failed" / "junk.pdf").exists() and (app.inbox / "failed" / "empty.png").exists()
-        )
-        _wait_for(lambda: (app.inbox / "processed" / ODD).exists())
-        assert not (app.inbox / "processed" / f"{ODD}.error.json").exists()
-        error = json.loads((app.inbox / "failed" / "junk.pdf.error.json").read_text())
+        (app.inbox / ODD).write_bytes(good)
+        failed_junk = app.inbox / settled_name("failed/", "junk.pdf", content_id(junk))
+        failed_empty = app.inbox / settled_name("failed/", "empty.png", content_id(b""))
+        processed = app.inbox / settled_name("processed/", ODD, content_id(good))
+        _wait_for(lambda: failed_junk.exists() and failed_empty.exists())
+        _wait_for(processed.exists)
+        assert processed.read_bytes() == good
+        assert not processed.with_name(processed.name + ".error.json").exists()
+        error = json.loads(failed_junk.with_name(failed_junk.name + ".error.json").read_text())
         assert error["status"] == "rejected"
         assert error["error"]["code"] == "unsupported_type"
+        assert error["document_id"] == content_id(junk)
         assert not (app.inbox / "junk.pdf").exists()
         client = app.client()
         doc = client.get(f"/v1/documents/{error['document_id']}").json()
         assert doc["status"] == "rejected"
         assert doc["source"]["filename"] == "junk.pdf"
-        good = [d for d in client.get("/v1/documents").json()["items"] if d["status"] == "completed"]
-        assert [d["source"]["filename"] for d in good] == [ODD]
-        assert (app.outbox / f"{good[0]['id']}.json").exists()
+        good_docs = [d for d in client.get("/v1/documents").json()["items"] if d["status"] == "completed"]
+        assert [d["source"]["filename"] for d in good_docs] == [ODD]
+        assert (app.outbox / f"{good_docs[0]['id']}.json").exists()
         # Many more scans happen: still exactly the three documents.
         time.sleep(1.5)
         assert len(client.get("/v1/documents").json()["items"]) == 3
+
+
+def test_files_of_one_name_never_overwrite_each_other(docline_app: App) -> None:
+    """The same name in two folders, and again later with other content: each settled copy keeps its folder and
+    gets its document's id, so none replaces another in processed/ or failed/."""
+    app = docline_app
+    first, second, third = b"not a document, take 1", b"not a document, take 2", b"not a document, take 3"
+    for folder, data in (("a", first), ("b", second)):
+        (app.inbox / folder).mkdir(parents=True, exist_ok=True)
+        (app.inbox / folder / "scan.pdf").write_bytes(data)
+    settled = [
+        app.inbox / settled_name("failed/", f"{f}/scan.pdf", content_id(d)) for f, d in (("a", first), ("b", second))
+    ]
+    for _ in range(3):
+        app.scan()
+    _wait_for(lambda: all(p.exists() for p in settled))
+    (app.inbox / "a" / "scan.pdf").write_bytes(third)  # the same name again, another day
+    later = app.inbox / settled_name("failed/", "a/scan.pdf", content_id(third))
+    _wait_for(lambda: bool(app.scan()) and later.exists())
+    assert [p.read_bytes() for p in (*settled, later)] == [first, second, third]
+    assert settled[0].parent == later.parent == app.inbox / "failed" / "a"
+
+
+def test_settled_names_fit_one_file_name() -> None:
+    doc_id = "0123456789abcdef01234567"
+    assert settled_name("processed/", "x/scan.pdf", doc_id) == f"processed/x/scan.{doc_id}.pdf"
+    assert settled_name("failed/", "README", doc_id) == f"failed/README.{doc_id}"
+    long = "ü" * 127 + ".pdf"  # 258 bytes: just over one file name
+    name = settled_name("failed/", long, doc_id).rsplit("/", 1)[1]
+    assert name.endswith(f".{doc_id}.pdf")
+    assert len((name + ".error.json").encode()) <= 255
+
+
+def test_a_deleted_documents_file_is_processed_again_and_its_copies_are_gone(docline_app: App) -> None:
+    app = docline_app
+    data = (SAMPLES / "rx-de-text.pdf").read_bytes()
+    app.inbox.mkdir(parents=True, exist_ok=True)
+    (app.inbox / "rx.pdf").write_bytes(data)
+    app.scan()
+    (doc_id,) = app.scan().json()["submitted"]
+    app.wait(doc_id)
+    processed = app.inbox / settled_name("processed/", "rx.pdf", doc_id)
+    _wait_for(processed.exists)
+
+    client = app.client()
+    assert client.delete(f"/v1/documents/{doc_id}").status_code == 204
+    assert not processed.exists()
+    (app.inbox / "rx.pdf").write_bytes(data)  # dropped again: a new document, not "seen before"
+    app.scan()
+    assert app.scan().json()["submitted"] == [doc_id]
+    assert app.wait(doc_id)["status"] == "completed"
+    _wait_for(processed.exists)
+
+
+def test_a_document_deleted_while_running_takes_its_inbox_file_along(docline_app: App) -> None:
+    app = docline_app
+    data = (SAMPLES / "rx-de-text.pdf").read_bytes()
+    app.inbox.mkdir(parents=True, exist_ok=True)
+    (app.inbox / "rx.pdf").write_bytes(data)
+    app.scan()
+    (doc_id,) = app.scan().json()["submitted"]
+    # Deleted at once (queued or running): the workflow stops, and the file it would have settled goes too, so
+    # later scans do not make it a document again.
+    assert app.client().delete(f"/v1/documents/{doc_id}").status_code == 204
+    assert not (app.inbox / "rx.pdf").exists()
+    assert [app.scan().json()["submitted"] for _ in range(3)] == [[], [], []]
+    time.sleep(1.0)
+    assert app.client().get(f"/v1/documents/{doc_id}").status_code == 404
+    assert sorted(p.name for p in app.inbox.rglob("*") if p.is_file()) == ["docline-inbox.marker"]
 
 
 def test_a_file_still_being_written_waits(docline_app: App) -> None:
@@ -65,5 +139,6 @@ def test_a_file_still_being_written_waits(docline_app: App) -> None:
     app.wait(submitted[0])
     # The same file seen again (before or after it moved) is never submitted twice.
     assert app.scan().json()["submitted"] == []
-    _wait_for(lambda: (app.inbox / "failed" / "growing.pdf").exists())
-    assert (app.inbox / "failed" / "growing.pdf").read_bytes() == b"%PDF-1.4 part one and part two"
+    failed = app.inbox / settled_name("failed/", "growing.pdf", submitted[0])
+    _wait_for(failed.exists)
+    assert failed.read_bytes() == b"%PDF-1.4 part one and part two"
