@@ -43,6 +43,15 @@ def decode(image_png: bytes) -> Image.Image:
     return image if image.mode == "L" else image.convert("L")
 
 
+def size_of(image_png: bytes) -> tuple[int, int]:
+    """The page image's (width, height) from its header, before any pixel is decoded."""
+    try:
+        width, height = Image.open(io.BytesIO(image_png)).size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise CorruptFile("The page image is damaged and cannot be read.") from exc
+    return int(width), int(height)
+
+
 def is_bilevel(image_png: bytes) -> bool:
     """Whether the page image is stored with one bit per pixel (a fax or bilevel TIFF scan)."""
     try:

@@ -40,6 +40,13 @@ class ImageTooLarge(DocumentError):
     code = "image_too_large"
 
 
+class PageTooLarge(DocumentError):
+    """A page whose picture would exceed the pixel budget once scaled for OCR or drawn from a PDF: refused before
+    the pixels exist, so a hostile page cannot take a worker's memory (and be retried into the next one)."""
+
+    code = "page_too_large"
+
+
 class EncryptedPdf(DocumentError):
     code = "encrypted_pdf"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from extractors.errors import EmptyFile, FileTooLarge, UnsupportedType
+from extractors.errors import EmptyFile, FileTooLarge, PageTooLarge, UnsupportedType
 
 PDF = "application/pdf"
 TIFF = "image/tiff"
@@ -14,6 +14,8 @@ WEBP = "image/webp"
 BMP = "image/bmp"
 
 SUPPORTED = (PDF, TIFF, PNG, JPEG, WEBP, BMP)
+# One page's pixel budget: the image as stored, after OCR's scaling, and any PDF page drawn (8-bit grey: 100 MB).
+DEFAULT_MAX_PIXELS = 100_000_000
 
 
 class Limits(BaseModel):
@@ -21,7 +23,9 @@ class Limits(BaseModel):
 
     max_bytes: int = Field(50 * 1024 * 1024, gt=0, description="largest accepted file")
     max_pages: int = Field(500, gt=0, description="most pages per document")
-    max_pixels: int = Field(100_000_000, gt=0, description="most pixels per page image (decompression bombs)")
+    max_pixels: int = Field(
+        DEFAULT_MAX_PIXELS, gt=0, description="most pixels per page, as stored, scaled for OCR or drawn from a PDF"
+    )
 
 
 def sniff(data: bytes) -> str:
@@ -46,6 +50,15 @@ def sniff(data: bytes) -> str:
     if b"%PDF-" in head:
         return PDF
     raise UnsupportedType("This file type is not supported. Send a PDF, TIFF, PNG, JPEG, WebP or BMP file.")
+
+
+def check_page_pixels(width: float, height: float, max_pixels: int, *, number: int, why: str) -> None:
+    """Refuse page ``number`` if its picture would be over ``max_pixels``; ``why`` says what makes it that big."""
+    if width * height > max_pixels:
+        raise PageTooLarge(
+            f"Page {number} would be {width:.0f}×{height:.0f} pixels {why};"
+            f" the limit is {max_pixels / 1e6:g} megapixels."
+        )
 
 
 def check_size(data: bytes, limits: Limits) -> None:

@@ -47,7 +47,7 @@ from PIL import Image
 
 from extractors import cleanup, language
 from extractors.errors import OcrFailed
-from extractors.intake import PDF, Limits, sniff
+from extractors.intake import DEFAULT_MAX_PIXELS, PDF, Limits, check_page_pixels, sniff
 from extractors.model import Document, Line, Page, Word
 from extractors.pages import PageSource, iter_pages
 
@@ -251,16 +251,20 @@ def ocr_page(
     languages: list[str] | None = None,
     hint: list[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Page:
     """Clean up and OCR one page image.
 
     ``languages`` fixes the Tesseract models; None chooses per page (script from OSD, language from the text),
     starting from ``hint`` (e.g. the languages of the document's first page) or English.
-    Boxes are in pixels of ``render_page(image_png, page)``.
+    Boxes are in pixels of ``render_page(image_png, page)``. A page that would be over ``max_pixels`` once scaled
+    (a large image declaring a low resolution is upscaled) is refused as PageTooLarge before it is scaled.
     """
+    width, height = cleanup.size_of(image_png)
+    scale = cleanup.scale_for(dpi)
+    check_page_pixels(width * scale, height * scale, max_pixels, number=number, why=f"scaled to {dpi * scale:.0f} dpi")
     image = cleanup.decode(image_png)
     bilevel = cleanup.is_bilevel(image_png)
-    scale = cleanup.scale_for(dpi)
     image = cleanup.rescale(image, scale)
     page_dpi = dpi * scale
     auto = languages is None
@@ -409,6 +413,7 @@ def _cjk_probe(upright: Image.Image, cut: int | None, dpi: float, timeout: float
 
 def upright_image(image_png: bytes, page: Page) -> Image.Image:
     """The cleaned, upright page image that ``page``'s boxes refer to."""
+    check_page_pixels(page.width, page.height, DEFAULT_MAX_PIXELS, number=page.number, why="drawn upright")
     image = cleanup.decode(image_png)
     turned = page.rotation in (90, 270)
     source_width = image.height if turned else image.width
@@ -435,11 +440,13 @@ def render_page(source: bytes, page: Page) -> bytes:
     return out.getvalue()
 
 
-def _page_from(source: PageSource, languages: list[str] | None, hint: list[str] | None) -> Page:
+def _page_from(source: PageSource, languages: list[str] | None, hint: list[str] | None, max_pixels: int) -> Page:
     if source.page is not None:
         return source.page
     assert source.image_png is not None
-    return ocr_page(source.image_png, number=source.number, dpi=source.dpi, languages=languages, hint=hint)
+    return ocr_page(
+        source.image_png, number=source.number, dpi=source.dpi, languages=languages, hint=hint, max_pixels=max_pixels
+    )
 
 
 def read_document(
@@ -462,19 +469,19 @@ def read_document(
     first = next(sources, None)
     if first is None:
         return Document(media_type=media_type, pages=[])
-    pages.append(_page_from(first, languages, None))
+    pages.append(_page_from(first, languages, None, limits.max_pixels))
     hint = pages[0].languages if pages[0].source == "ocr" and pages[0].languages else None
-    pages.extend(_parallel(sources, languages, hint, workers))
+    pages.extend(_parallel(sources, languages, hint, workers, limits.max_pixels))
     return Document(media_type=media_type, pages=pages)
 
 
 def _parallel(
-    sources: Iterable[PageSource], languages: list[str] | None, hint: list[str] | None, workers: int
+    sources: Iterable[PageSource], languages: list[str] | None, hint: list[str] | None, workers: int, max_pixels: int
 ) -> Iterator[Page]:
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docline-ocr") as pool:
         pending: deque[Future[Page]] = deque()
         for source in sources:
-            pending.append(pool.submit(_page_from, source, languages, hint))
+            pending.append(pool.submit(_page_from, source, languages, hint, max_pixels))
             while len(pending) >= 2 * workers:
                 yield pending.popleft().result()
         while pending:

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from extractors.errors import CorruptFile, EncryptedPdf, ImageTooLarge, TooManyPages
+from extractors.errors import CorruptFile, EncryptedPdf, PageTooLarge, TooManyPages
 from extractors.images import encode_png
-from extractors.intake import Limits
+from extractors.intake import DEFAULT_MAX_PIXELS, Limits, check_page_pixels
 from extractors.model import Line, Page, Word
 from extractors.pages import PageSource
 
@@ -31,6 +31,7 @@ _PDFIUM_LOCK = threading.RLock()
 TEXT_LAYER_DPI = 150.0  # pixel grid for text-layer boxes (and for rendering those pages for review)
 DEFAULT_SCAN_DPI = 300.0
 MIN_SCAN_DPI, MAX_SCAN_DPI = 150.0, 400.0
+MIN_FIT_DPI = 50.0  # a page that fits the pixel budget only below this is unreadable anyway: refused
 MIN_TEXT_CHARS = 16  # fewer visible characters than this is not a text layer worth trusting
 LOW_SURROGATES = (0xDC00, 0xDFFF)  # second halves of UTF-16 pairs
 
@@ -91,17 +92,18 @@ def _read_page(doc: pdfium.PdfDocument, number: int, limits: Limits) -> PageSour
     except pdfium.PdfiumError as exc:
         raise CorruptFile(f"Page {number} of the PDF is damaged and cannot be read.") from exc
     try:
-        text_page = _text_layer(page, number)
+        text_page = _text_layer(page, number, limits)
         if text_page is not None:
-            return PageSource(number=number, dpi=TEXT_LAYER_DPI, page=text_page)
-        dpi = _scan_dpi(page, limits)
+            return PageSource(number=number, dpi=text_page.dpi, page=text_page)
+        dpi = _scan_dpi(page, limits, number)
         return PageSource(number=number, dpi=dpi, image_png=_render(page, dpi))
     finally:
         page.close()
 
 
-def _text_layer(page: pdfium.PdfPage, number: int) -> Page | None:
-    """The page's words with boxes if it has a real text layer, else None."""
+def _text_layer(page: pdfium.PdfPage, number: int, limits: Limits) -> Page | None:
+    """The page's words with boxes if it has a real text layer, else None. The boxes' pixel grid is the picture
+    the review page draws: TEXT_LAYER_DPI, or less for a page that big (within the pixel budget)."""
     textpage = page.get_textpage()
     try:
         n = textpage.count_chars()
@@ -113,14 +115,15 @@ def _text_layer(page: pdfium.PdfPage, number: int) -> Page | None:
         if len(visible) < MIN_TEXT_CHARS or good < 0.9 * len(visible):
             return None  # an empty or garbled layer (broken font encodings): OCR the image instead
         width_pt, height_pt = page.get_size()
-        scale = TEXT_LAYER_DPI / 72.0
+        dpi = _fit_dpi(width_pt, height_pt, TEXT_LAYER_DPI, limits, number)
+        scale = dpi / 72.0
         # The same rounding as PDFium's renderer, so boxes and the rendered page share one pixel grid.
         width, height = max(1, math.ceil(width_pt * scale)), max(1, math.ceil(height_pt * scale))
         to_px = _page_to_pixels(page, width, height)
         lines = _words(textpage, n, to_px)
     finally:
         textpage.close()
-    return Page(number=number, width=width, height=height, dpi=TEXT_LAYER_DPI, source="text-layer", lines=lines)
+    return Page(number=number, width=width, height=height, dpi=dpi, source="text-layer", lines=lines)
 
 
 def _page_to_pixels(page: pdfium.PdfPage, width: int, height: int) -> tuple[float, float, float, float, float, float]:
@@ -189,7 +192,27 @@ def join_utf16(units: list[str]) -> str:
     return "".join(units).encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
-def _scan_dpi(page: pdfium.PdfPage, limits: Limits) -> float:
+def _fit_dpi(width_pt: float, height_pt: float, dpi: float, limits: Limits, number: int) -> float:
+    """``dpi``, lowered until the drawn page fits the pixel budget; a page that fits only below MIN_FIT_DPI is
+    refused (PageTooLarge) before anything is drawn."""
+
+    def pixels(at: float) -> int:  # as PDFium rounds a rendered page (and the text layer's grid does)
+        return math.ceil(width_pt / 72.0 * at) * math.ceil(height_pt / 72.0 * at)
+
+    if pixels(dpi) <= limits.max_pixels:
+        return dpi
+    fitted = math.floor(dpi * (limits.max_pixels / pixels(dpi)) ** 0.5 * 100) / 100
+    while fitted >= MIN_FIT_DPI and pixels(fitted) > limits.max_pixels:  # the rounding up of a row or column
+        fitted = round(fitted - 0.01, 2)
+    if fitted < MIN_FIT_DPI:
+        raise PageTooLarge(
+            f"Page {number} of the PDF is {width_pt / 72:.0f}×{height_pt / 72:.0f} inches: too large to read within"
+            f" the limit of {limits.max_pixels / 1e6:g} megapixels."
+        )
+    return fitted
+
+
+def _scan_dpi(page: pdfium.PdfPage, limits: Limits, number: int) -> float:
     """Render at the embedded scan's own resolution (clamped), shrunk if the page would exceed the pixel limit."""
     width_pt, height_pt = page.get_size()
     dpi = DEFAULT_SCAN_DPI
@@ -204,12 +227,7 @@ def _scan_dpi(page: pdfium.PdfPage, limits: Limits) -> float:
             best = x1 - x0
             dpi = px_w / ((x1 - x0) / 72.0)
     dpi = min(max(dpi, MIN_SCAN_DPI), MAX_SCAN_DPI)
-    pixels = (width_pt / 72.0 * dpi) * (height_pt / 72.0 * dpi)
-    if pixels > limits.max_pixels:
-        dpi *= (limits.max_pixels / pixels) ** 0.5
-        if dpi < 50:
-            raise ImageTooLarge(f"The PDF page is {width_pt / 72:.0f}×{height_pt / 72:.0f} inches, too large to read.")
-    return round(dpi, 2)
+    return _fit_dpi(width_pt, height_pt, round(dpi, 2), limits, number)
 
 
 def _render(page: pdfium.PdfPage, dpi: float) -> bytes:
@@ -221,13 +239,20 @@ def _render(page: pdfium.PdfPage, dpi: float) -> bytes:
     return encode_png(image, dpi)
 
 
-def render_page(data: bytes, number: int, dpi: float = TEXT_LAYER_DPI) -> bytes:
-    """PNG of PDF page ``number`` at ``dpi``: the picture a text-layer page's boxes land on."""
+def render_page(
+    data: bytes, number: int, dpi: float = TEXT_LAYER_DPI, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> bytes:
+    """PNG of PDF page ``number`` at ``dpi``: the picture a text-layer page's boxes land on (PageTooLarge if it
+    would be over ``max_pixels``)."""
     with _open(data) as doc:
         if not 1 <= number <= len(doc):
             raise CorruptFile(f"The PDF has no page {number}.")
         page = doc[number - 1]
         try:
+            width_pt, height_pt = page.get_size()
+            check_page_pixels(
+                width_pt / 72 * dpi, height_pt / 72 * dpi, max_pixels, number=number, why=f"drawn at {dpi:g} dpi"
+            )
             return _render(page, dpi)
         finally:
             page.close()

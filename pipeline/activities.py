@@ -119,7 +119,11 @@ class Activities:
         data = self.blobs.get(doc.original_key)
         if sha256_hex(data) != doc.source.sha256:  # the blob store lost or changed it: not the user's fault
             raise StoreError(f"the stored original of {doc.id} does not match its SHA-256")
-        limits = Limits(max_bytes=self.settings.max_upload_bytes, max_pages=self.settings.max_pages)
+        limits = Limits(
+            max_bytes=self.settings.max_upload_bytes,
+            max_pages=self.settings.max_pages,
+            max_pixels=self.settings.max_page_pixels,
+        )
         try:
             media_type = sniff(data)
             refs: list[PageRef] = []
@@ -165,6 +169,7 @@ class Activities:
                     dpi=inp.page.dpi,
                     languages=self.settings.ocr_languages,
                     hint=inp.hint,
+                    max_pixels=self.settings.max_page_pixels,
                 )
             except DocumentError as exc:
                 return OcrOut(error=ErrorInfo(**exc.to_dict()))

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
     max_pages: int = Field(200, gt=0)
+    # One page's pixels as stored, once scaled for OCR and when drawn from a PDF; over it: rejected, page_too_large.
+    max_page_pixels: int = Field(100_000_000, gt=0)
     # Tesseract languages; unset lets OCR choose per page (script detection, then the text's language).
     ocr_languages: list[str] | None = None
     review_timeout_seconds: float = Field(7 * 24 * 3600, gt=0)

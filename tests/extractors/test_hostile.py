@@ -19,11 +19,13 @@ from extractors.errors import (
     EmptyFile,
     ImageTooLarge,
     OcrFailed,
+    PageTooLarge,
     UnsupportedType,
 )
 from extractors.intake import Limits
-from extractors.ocr import ocr_page, read_document
+from extractors.ocr import ocr_page, read_document, render_page
 from extractors.pages import split_pages
+from extractors.pdf import render_page as render_pdf
 
 SAMPLES = Path("samples/documents")
 KINDS = [
@@ -84,8 +86,46 @@ def test_huge_pdf_page_is_refused() -> None:
     writer.add_blank_page(14_400, 14_400)  # 200 × 200 inches
     out = io.BytesIO()
     writer.write(out)
-    with pytest.raises(ImageTooLarge, match="inches"):
+    with pytest.raises(PageTooLarge, match="inches") as refused:
         split_pages(out.getvalue(), Limits(max_pixels=1_000_000))
+    assert refused.value.code == "page_too_large"
+
+
+def bilevel_png(width: int, height: int, dpi: float) -> bytes:
+    """A real, whole page image (blank, one bit per pixel: a small file) that declares ``dpi``."""
+    out = io.BytesIO()
+    Image.new("1", (width, height), 1).save(out, format="PNG", dpi=(dpi, dpi))
+    return out.getvalue()
+
+
+def test_a_page_upscaled_past_the_budget_is_refused_before_its_pixels_exist() -> None:
+    """The issue's case: 10000×10000 pixels (within the 100 MP limit as stored) declaring 50 dpi would be read at
+    180 dpi, 36000×36000 (1.3 GB). The budget holds after scaling, and nothing is decoded to find out."""
+    page = bilevel_png(10_000, 10_000, 50)
+    [source] = split_pages(page)  # as stored it is within the limit
+    assert source.dpi == pytest.approx(50, abs=0.1)
+    with pytest.raises(PageTooLarge, match=r"3599[0-9]×3599[0-9] pixels scaled to 180 dpi") as refused:
+        ocr_page(page, number=1, dpi=source.dpi, languages=["eng"])
+    assert refused.value.code == "page_too_large"
+    # Upscaled within the budget it is read as ever.
+    read = ocr_page(bilevel_png(600, 800, 60), number=1, dpi=60, languages=["eng"], max_pixels=5_000_000)
+    assert (read.width, read.height) == (1800, 2400)
+
+
+def test_pdf_pages_are_drawn_within_the_budget() -> None:
+    """A scan page is rendered at a lower resolution to fit; a text-layer page gets a coarser box grid; drawing a
+    page over the budget is refused."""
+    data = (SAMPLES / "rx-de-text.pdf").read_bytes()
+    [fine] = split_pages(data)
+    assert fine.page is not None
+    assert fine.page.dpi == 150
+    [coarse] = split_pages(data, Limits(max_pixels=1_000_000))
+    assert coarse.page is not None
+    assert coarse.page.dpi < 150
+    assert coarse.page.width * coarse.page.height <= 1_000_000
+    assert render_page(data, coarse.page).startswith(b"\x89PNG")
+    with pytest.raises(PageTooLarge, match="drawn at 150 dpi"):
+        render_pdf(data, 1, 150, max_pixels=1_000_000)
 
 
 def test_pdf_header_with_garbage_body() -> None:

@@ -119,7 +119,7 @@ def corpus(tag: str) -> list[tuple[str, bytes, str]]:
         ("ten-thousand-pages.pdf", pdf_with_pages(10_000) + salt, "too_many_pages"),
         ("bomb.png", png_header_only(40_000, 40_000) + salt.strip(), "image_too_large"),
         ("bomb-144mp.png", png_header_only(12_000, 12_000) + salt.strip(), "image_too_large"),
-        ("huge-page.pdf", huge_page_pdf() + salt, "image_too_large"),
+        ("huge-page.pdf", huge_page_pdf() + salt, "page_too_large"),
         ("archive.pdf", zip_file() + salt, "unsupported_type"),
         ("program.pdf", Path("/bin/true").read_bytes() + salt, "unsupported_type"),
         ("nested.pdf", deeply_nested_pdf(20_000) + salt, "unknown_document_type"),  # a blank page, read safely
