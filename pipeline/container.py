@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dapr.ext.workflow as wf
+import grpc
 from dapr.clients import DaprClient
 from dapr.conf import settings as dapr_settings
+from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2_grpc as engine_grpc
 from dapr.ext.workflow.logger import LoggerOptions
+from google.protobuf import empty_pb2
 
 from pipeline.activities import Activities
 from pipeline.events import Events
@@ -48,12 +51,17 @@ class Container:
     inbox: Inbox
     metrics: Metrics
     understanding: Understanding
+    engine: engine_grpc.TaskHubSidecarServiceStub | None = None
     started: bool = field(default=False)
+    engine_channel: grpc.Channel | None = None
 
     def ready(self) -> bool:
-        """The sidecar answers and the workflow worker is connected."""
+        """The sidecar answers, its workflow engine answers, and the workflow worker is connected. An engine that
+        stopped (a durable commit failed: docline sidecar refuses every call until it is restarted) is not ready."""
         try:
             self.client.get_metadata()
+            if self.engine is not None:
+                self.engine.Hello(empty_pb2.Empty(), timeout=5)
         except Exception:
             return False
         return self.started
@@ -67,6 +75,8 @@ class Container:
             self.started = False
         self.workflows.close()
         self.client.close()
+        if self.engine_channel is not None:
+            self.engine_channel.close()
         if self.settings.dapr_http_endpoint:
             # build() pointed the SDK's process-wide health check at our sidecar; hand it back to the environment.
             vars(dapr_settings).pop("DAPR_HTTP_ENDPOINT", None)
@@ -138,6 +148,9 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
     activities.register(runtime)
     metrics.watch_statuses(service.status_counts)
     container = Container(settings, client, workflows, runtime, service, inbox, metrics, understanding)
+    # The workflow engine's own Hello (daprd and docline sidecar both serve it): readiness asks the engine itself.
+    container.engine_channel = grpc.insecure_channel(f"{host}:{port}")
+    container.engine = engine_grpc.TaskHubSidecarServiceStub(container.engine_channel)
     if start_worker:
         runtime.start()
         runtime.wait_for_worker_ready(timeout=30)

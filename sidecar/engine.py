@@ -31,7 +31,7 @@ from dapr.ext.workflow._durabletask.internal import protos as pb
 from google.protobuf import empty_pb2, wrappers_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from sidecar.store import Op, Store
+from sidecar.store import Op, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +246,10 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         self._next_row = 1
         self._next_activity = 1
         self._after_commit: list[Callable[[], None]] = []
+        # Set when a durable commit failed: the memory is then ahead of the disk, so the engine serves nothing more
+        # (every RPC answers UNAVAILABLE, the sidecar's health check fails) until a restart recovers from the disk.
+        self.failure: str | None = None
+        self.stopped = asyncio.Event()
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         """Serve TaskHubSidecarService on ``server``; GetWorkItems sends the encoded work items it yields as they are.
@@ -257,11 +261,57 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
         pbg.add_TaskHubSidecarServiceServicer_to_server(self, found)
         if "GetWorkItems" not in found.handlers:
             raise RuntimeError("the generated TaskHubSidecarService code did not register its methods by name")
-        work = found.handlers["GetWorkItems"]
-        found.handlers["GetWorkItems"] = grpc.unary_stream_rpc_method_handler(
-            work.unary_stream, request_deserializer=work.request_deserializer, response_serializer=None
-        )
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(found.service, found.handlers),))
+        handlers: dict[str, grpc.RpcMethodHandler] = {}
+        for name, handler in found.handlers.items():
+            if handler.unary_stream is not None:  # GetWorkItems: its items are encoded already
+                serializer = None if name == "GetWorkItems" else handler.response_serializer
+                handlers[name] = grpc.unary_stream_rpc_method_handler(
+                    self._refused_when_failed_stream(handler.unary_stream),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=serializer,
+                )
+            elif handler.unary_unary is not None:
+                handlers[name] = grpc.unary_unary_rpc_method_handler(
+                    self._refused_when_failed(handler.unary_unary),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
+            else:
+                handlers[name] = handler
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(found.service, handlers),))
+
+    def _refused_when_failed(self, fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        async def call(request: Any, context: Any) -> Any:
+            if self.failure is not None:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, self.failure)
+            return await fn(request, context)
+
+        return call
+
+    def _refused_when_failed_stream(self, fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        async def call(request: Any, context: Any) -> AsyncIterator[Any]:
+            if self.failure is not None:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, self.failure)
+            async for item in fn(request, context):
+                yield item
+            if self.failure is not None:  # the stream ended because the engine stopped: tell the worker why
+                await context.abort(grpc.StatusCode.UNAVAILABLE, self.failure)
+
+        return call
+
+    def fail(self, error: BaseException) -> None:
+        """A durable commit failed: stop. What is in memory may be ahead of the disk, and going on would hand out
+        work and answers the disk never saw; a restart recovers everything up to the last durable commit."""
+        if self.failure is not None:
+            return
+        self.failure = f"workflow engine stopped: its database could not be written ({error})"
+        log.critical("%s; restart the sidecar once the disk takes writes again", self.failure)
+        self._work.clear()
+        self._timers.clear()
+        for stream in list(self._idle):  # waiting streams wake up, see the failure and end
+            if stream.wake is not None and not stream.wake.done():
+                stream.wake.set_result(False)
+        self.stopped.set()
 
     # -- life cycle -------------------------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -559,7 +609,7 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
             stream.ping_timer = loop.call_later(self.health_ping_seconds, self._ping_due, stream)
         work = self._work
         try:
-            while True:
+            while self.failure is None:
                 if not work:
                     # a wake-up only says "look again": cancelled while waiting, the stream takes nothing
                     wake: asyncio.Future[bool] = loop.create_future()
@@ -701,7 +751,7 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
 
         def durable(error: Exception | None) -> None:
             if error is not None:
-                log.error("workflow database commit failed: %s", error)
+                self.fail(error)
                 return
             for fn in after:
                 fn()
@@ -994,7 +1044,12 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
             await context.abort(exc.code, exc.message)
             return
         after, self._after_commit = self._after_commit, []
-        await self.store.submit(ops)
+        try:
+            await self.store.submit(ops)
+        except StoreError as exc:
+            self.fail(exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, self.failure or str(exc))
+            return
         for then in after:
             then()
 

@@ -157,6 +157,10 @@ class Sidecar:
         from aiohttp import web
 
         async def healthz(_: web.Request) -> web.Response:
+            # daprd answers 500 when it is not healthy; a stopped engine (a failed durable commit) is not.
+            engine = self._engine
+            if engine is not None and engine.failure is not None:
+                return web.Response(status=500, text=engine.failure)
             return web.Response(status=204)
 
         app = web.Application()
@@ -290,6 +294,7 @@ async def serve_forever(settings: SidecarSettings) -> None:
     sidecar = Sidecar(settings)
     await sidecar.start()
     try:
-        await asyncio.Event().wait()
+        await sidecar.engine.stopped.wait()  # a failed durable commit: exit, so a supervisor restarts us
     finally:
         await sidecar.stop()
+    raise SidecarError(sidecar.engine.failure or "workflow engine stopped")

@@ -10,6 +10,7 @@ held in memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -93,6 +94,8 @@ class Store:
         self._scheduled = False  # a commit is due on the next turn of the event loop
         self._lazy_timer: asyncio.TimerHandle | None = None
         self._closed = False
+        # After one failed group nothing more is committed: a later group would build on changes the disk never got.
+        self._broken: StoreError | None = None
         self.commits = 0  # counters for benchmarks and logs
         self.batches = 0
 
@@ -159,6 +162,9 @@ class Store:
             self._lazy_timer.cancel()
             self._lazy_timer = None
         pending, self._pending = self._pending, []
+        if self._broken is not None:
+            _resolve(pending, self._broken)
+            return
         if not any(ops for ops, _, _ in pending):  # only barriers: everything before them is already durable
             _resolve(pending, None)
             return
@@ -172,8 +178,10 @@ class Store:
         except sqlite3.Error as exc:  # a failed group must not leave a half-applied turn behind
             log.exception("workflow database write failed")
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            _resolve(pending, StoreError(f"write failed: {exc}"))
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            self._broken = StoreError(f"write failed: {exc}")
+            _resolve(pending, self._broken)
             return
         self.commits += 1
         self.batches += len(pending)

@@ -81,3 +81,23 @@ def test_on_durable_callbacks_run_after_the_commit_and_survive_each_other(tmp_pa
 
     asyncio.run(run())
     assert seen == [(None, 2), StoreError]
+
+
+def test_nothing_is_committed_after_a_failed_group(tmp_path: Path) -> None:
+    """A later group would build on changes the disk never got: after one failure every commit is refused (the
+    engine stops; a restart recovers from what is durable)."""
+
+    async def run() -> list[int]:
+        store = Store(tmp_path / "wf.db")
+        insert = "INSERT INTO inbox (id, instance_id, visible_at, event) VALUES (?, 'i', 0, x'')"
+        await store.submit([(insert, (1,))])
+        with pytest.raises(StoreError):
+            await store.submit([(insert, (1,))])  # the same row again: this group fails
+        with pytest.raises(StoreError, match="write failed"):
+            await store.submit([(insert, (2,))])  # well-formed, and refused all the same
+        with pytest.raises(StoreError):
+            await store.submit([])  # a barrier cannot promise durability either
+        await store.aclose()
+        return [r[0] for r in Store(tmp_path / "wf.db").query("SELECT id FROM inbox")]
+
+    assert asyncio.run(run()) == [1]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -11,7 +15,7 @@ from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2_grp
 from dapr.ext.workflow._durabletask.internal.shared import DEFAULT_GRPC_KEEPALIVE_OPTIONS
 from google.protobuf import empty_pb2
 
-from sidecar.server import SidecarSettings, run_sidecar
+from sidecar.server import SidecarSettings, free_port, run_sidecar
 from tests.support.sidecar import sidecar_settings
 
 pytestmark = pytest.mark.timeout(60)
@@ -51,3 +55,45 @@ def test_keepalive_pings_do_not_get_the_client_sent_away(tmp_path: Path) -> None
     gRPC's default of 5 minutes did to the SDK's idle channels after 90 seconds."""
     assert not _dropped_within(sidecar_settings(tmp_path / "permitted", client_ping_min_seconds=0.1), 3.0)
     assert _dropped_within(sidecar_settings(tmp_path / "strict", client_ping_min_seconds=30), 10.0)
+
+
+def test_a_standalone_sidecar_exits_when_its_disk_refuses_writes(tmp_path: Path) -> None:
+    """``docline sidecar`` whose database cannot be written stops and exits non-zero (a supervisor restarts it on
+    a working disk), instead of serving work its disk never saw."""
+    import dapr.ext.workflow as wf
+
+    port = free_port()
+    cmd = [str(Path(sys.executable).parent / "docline"), "sidecar", "--dapr-grpc-port", str(port)]
+    cmd += ["--dapr-http-port", str(free_port()), "--data", str(tmp_path / "data"), "--log-level", "warning"]
+
+    def small_files() -> None:  # no file of the process grows past 256 KB: the engine's write-ahead log hits it
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=small_files)
+    runtime = wf.WorkflowRuntime(host="127.0.0.1", port=str(port))
+
+    def noop(ctx: wf.WorkflowActivityContext, i: int) -> int:
+        return i
+
+    def chain(ctx: wf.DaprWorkflowContext, n: int) -> Any:
+        for i in range(n):
+            yield ctx.call_activity(noop, input=i)
+
+    runtime.register_activity(noop)
+    runtime.register_workflow(chain)
+    try:
+        runtime.start()
+        client = wf.DaprWorkflowClient(host="127.0.0.1", port=str(port))
+        for i in range(20):
+            try:
+                client.schedule_new_workflow(chain, input=500, instance_id=f"chain-{i}")
+            except grpc.RpcError:
+                break
+        _, stderr = proc.communicate(timeout=60)
+        client.close()
+    finally:
+        runtime.shutdown()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1
+    assert "workflow engine stopped: its database could not be written" in stderr

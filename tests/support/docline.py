@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import secrets
 import signal
 import subprocess
@@ -285,8 +286,11 @@ class ServeProcess:
         openai_endpoint: str | None = None,
         env: dict[str, str] | None = None,
         extra: str | None = None,
+        max_file_bytes: int | None = None,
     ) -> None:
         self.root = root
+        # RLIMIT_FSIZE for the process: no file it writes grows past this (a disk that refuses writes: EFBIG).
+        self.max_file_bytes = max_file_bytes
         self.components = write_components(root, cron="1s", openai_endpoint=openai_endpoint, extra=extra)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -309,7 +313,9 @@ class ServeProcess:
             "warning",
         ]
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=log, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, env=self.env, stdout=log, stderr=log, start_new_session=True, preexec_fn=self._limits
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -321,6 +327,10 @@ class ServeProcess:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"docline serve did not become ready: {self.log.read_text()[-3000:]}")
+
+    def _limits(self) -> None:
+        if self.max_file_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (self.max_file_bytes, self.max_file_bytes))
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
