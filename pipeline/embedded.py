@@ -36,6 +36,8 @@ def sidecar_for(settings: Settings, *, app_port: int | None) -> Iterator[Setting
         app_port=app_port,
         app_id="docline",
         app_api_token=app_token,
+        # The shipped component files keep every file under the data folder: {{DOCLINE_DATA:.docline}}/...
+        component_env={"DOCLINE_DATA": str(settings.data)},
     )
     with run_sidecar(sidecar_settings) as running:
         log.info("embedded sidecar at %s", running.grpc_endpoint)

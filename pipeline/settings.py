@@ -18,7 +18,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     resources_path: Path = Path("components")
-    data: Path = Field(Path(".docline"), description="where the embedded sidecar keeps its state")
+    data: Path = Field(
+        Path(".docline"),
+        description="everything local: the embedded sidecar's database and the files the shipped components keep",
+    )
     # Where the Dapr sidecar listens; unset means "start an embedded `docline sidecar`" (serve/extract only).
     dapr_grpc_endpoint: str | None = Field(
         None, validation_alias=AliasChoices("DAPR_GRPC_ENDPOINT", "DOCLINE_DAPR_GRPC_ENDPOINT")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -51,6 +52,9 @@ class SidecarSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("app_api_token", "APP_API_TOKEN", "DOCLINE_SIDECAR_APP_API_TOKEN")
     )
     data_dir: Path = Path(".docline/sidecar")
+    # Values for {{NAME}} placeholders in the component files, over the process environment (docline serve gives
+    # DOCLINE_DATA, so the shipped components keep their files under its --data).
+    component_env: dict[str, str] = Field(default_factory=dict)
     health_ping_seconds: float = Field(default=10.0, gt=0)  # idle work-item streams get a ping this often
     # The Dapr SDK's channels send an HTTP/2 keepalive ping every 30 s, calls or not. gRPC's server default answers
     # pings more often than every 5 minutes on an idle connection with GOAWAY "too_many_pings", which dropped the
@@ -130,7 +134,11 @@ class Sidecar:
         services = cast(grpc.aio.Server, _GenericRegistration(self._server))
         app_token = s.app_api_token.get_secret_value() if s.app_api_token else None
         self._runtime = await RuntimeAPI.create(
-            s.resources_path, app_id=s.app_id, app_port=s.app_port, app_token=app_token
+            s.resources_path,
+            app_id=s.app_id,
+            app_port=s.app_port,
+            app_token=app_token,
+            environ={**os.environ, **s.component_env},
         )
         self._runtime.add_to_server(services)
         try:

@@ -58,7 +58,10 @@ def serve(
     ] = None,
     data: Annotated[
         Path | None,
-        typer.Option(help="where the embedded sidecar keeps its state (default: DOCLINE_DATA, else .docline)"),
+        typer.Option(
+            help="everything local: the embedded sidecar's database and the shipped components' files"
+            " (results, originals, inbox, outbox; default: DOCLINE_DATA, else .docline)"
+        ),
     ] = None,
     feed_samples: Annotated[bool, typer.Option(help="submit the bundled samples once the server is up")] = False,
     samples: Annotated[Path, typer.Option(help="folder of samples for --feed-samples")] = Path("samples"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,12 +147,14 @@ async def load_components(
     app_host: str = "127.0.0.1",
     app_port: int | None = None,
     app_token: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> LoadedComponents:
-    """Read and initialise every component under ``resources_path`` (none if it is None)."""
+    """Read and initialise every component under ``resources_path`` (none if it is None); ``environ`` fills the
+    files' {{NAME}} placeholders (default: the process environment)."""
     loaded = LoadedComponents(app_id=app_id)
     if resources_path is None:
         return loaded
-    documents = load_component_documents(resources_path)
+    documents = load_component_documents(resources_path, environ)
     seen: dict[str, str] = {}
     usable: list[Component] = []
     for comp in documents:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import grpc
@@ -48,11 +49,13 @@ class RuntimeAPI:
         app_port: int | None,
         app_host: str = "127.0.0.1",
         app_token: str | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> RuntimeAPI:
         """Load and initialise every component once; raises ComponentError if a required one cannot start.
-        ``app_token`` (daprd's APP_API_TOKEN) goes to the app as ``dapr-api-token`` on every call to it."""
+        ``app_token`` (daprd's APP_API_TOKEN) goes to the app as ``dapr-api-token`` on every call to it;
+        ``environ`` fills the files' {{NAME}} placeholders (default: the process environment)."""
         components = await load_components(
-            resources_path, app_id=app_id, app_host=app_host, app_port=app_port, app_token=app_token
+            resources_path, app_id=app_id, app_host=app_host, app_port=app_port, app_token=app_token, environ=environ
         )
         try:
             pubsub = PubSubRuntime(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,8 +15,9 @@ import pytest
 
 from pipeline.cli.serve import serve_settings
 from sidecar.server import free_port
-from tests.support.docline import write_components
+from tests.support.docline import wait_for, write_components
 
+REPO = Path(__file__).resolve().parents[2]
 FLAG_VARIABLES = ("DOCLINE_HOST", "DOCLINE_PORT", "DOCLINE_RESOURCES_PATH", "DOCLINE_DATA")
 
 
@@ -70,3 +72,41 @@ def test_serve_listens_where_the_environment_says(tmp_path: Path) -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+def test_data_holds_everything_local_with_the_shipped_components(tmp_path: Path) -> None:
+    """``--data X`` keeps the results, originals, inbox and outbox under X, not in ./.docline: two servers with
+    different --data share nothing."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "DOCLINE_"))}
+    env["DOCLINE_REVIEW_CONFIDENCE_THRESHOLD"] = "0"  # completes without a reviewer: its result goes to the outbox
+    data = tmp_path / "elsewhere"
+    cmd = [str(Path(sys.executable).parent / "docline"), "serve", "--port", str(port), "--log-level", "warning"]
+    cmd += ["--resources-path", str(REPO / "components"), "--data", str(data)]
+    log = tmp_path / "serve.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, start_new_session=True, cwd=tmp_path)
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            try:
+                if client.get("/readyz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        pdf = (REPO / "samples" / "documents" / "rx-de-text.pdf").read_bytes()
+        doc_id = client.post("/v1/documents", files={"file": ("rx.pdf", pdf)}).json()["id"]
+        assert wait_for(client, doc_id)["status"] == "completed"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    assert not (tmp_path / ".docline").exists()
+    assert (data / "state.db").is_file()
+    assert (data / "sidecar" / "workflows.db").is_file()
+    assert (data / "inbox").is_dir()
+    assert any((data / "blobs").iterdir())
+    assert json.loads((data / "outbox" / f"{doc_id}.json").read_text())["status"] == "completed"

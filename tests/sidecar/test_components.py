@@ -21,9 +21,11 @@ from tests.support.sidecar import sidecar_settings
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load(path: Path, app_id: str = "docline", app_port: int | None = None) -> LoadedComponents:
+def _load(
+    path: Path, app_id: str = "docline", app_port: int | None = None, environ: dict[str, str] | None = None
+) -> LoadedComponents:
     async def go() -> LoadedComponents:
-        loaded = await load_components(path, app_id=app_id, app_port=app_port)
+        loaded = await load_components(path, app_id=app_id, app_port=app_port, environ=environ)
         await loaded.close()
         return loaded
 
@@ -216,6 +218,12 @@ def test_repository_defaults_load_cleanly(tmp_path: Path, monkeypatch: pytest.Mo
     assert loaded.skipped == {}
     assert (tmp_path / ".docline" / "inbox").is_dir()
     assert (tmp_path / ".docline" / "state.db").is_file()
+
+
+def test_repository_defaults_keep_their_files_under_the_data_folder(tmp_path: Path) -> None:
+    # docline serve --data X hands the sidecar DOCLINE_DATA=X for the files' {{DOCLINE_DATA:.docline}}.
+    _load(REPO / "components", app_port=8080, environ={"DOCLINE_DATA": str(tmp_path / "x")})
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["blobs", "inbox", "outbox", "state.db"]
 
 
 LLM_EXAMPLES = sorted(
