@@ -105,8 +105,8 @@ class Activities:
     def _draft(self, key: str) -> Draft:
         return Draft.model_validate_json(self.blobs.get(key))
 
-    def _draft_out(self, draft: Draft, usage: Any = None) -> DraftOut:
-        key = self.blobs.put_json(draft.model_dump(mode="json"))
+    def _draft_out(self, doc_id: str, draft: Draft, usage: Any = None) -> DraftOut:
+        key = self.blobs.put_json(draft.model_dump(mode="json"), owner=doc_id)
         confidences = [f.confidence for f in draft.fields.values() if f.confidence is not None]
         out = DraftOut(draft_key=key, valid=draft.validation.valid, min_confidence=min(confidences, default=1.0))
         if usage is not None:
@@ -130,7 +130,7 @@ class Activities:
             images: dict[int, str] = {}
             for source in iter_pages(data, limits):
                 if source.page is not None:
-                    text_key = self.blobs.put_json(source.page.model_dump(mode="json"))
+                    text_key = self.blobs.put_json(source.page.model_dump(mode="json"), owner=doc.id)
                     images[source.number] = upright_key(doc.original_key, text_key)
                     refs.append(
                         PageRef(
@@ -139,7 +139,7 @@ class Activities:
                     )
                     self.metrics.pages.labels("text-layer").inc()
                 elif source.image_png is not None:
-                    images[source.number] = self.blobs.put(source.image_png)
+                    images[source.number] = self.blobs.put(source.image_png, owner=doc.id)
                     refs.append(PageRef(number=source.number, dpi=source.dpi, image_key=images[source.number]))
             if not refs:
                 raise CorruptFile("The document has no pages.")
@@ -174,7 +174,7 @@ class Activities:
             except DocumentError as exc:
                 return OcrOut(error=ErrorInfo(**exc.to_dict()))
         self.metrics.pages.labels("ocr").inc()
-        page_key = self.blobs.put_json(page.model_dump(mode="json"))
+        page_key = self.blobs.put_json(page.model_dump(mode="json"), owner=inp.doc_id)
         # The upright image is drawn from the scan and the page when someone asks for it, not here.
         return OcrOut(page_key=page_key, image_key=upright_key(inp.page.image_key, page_key), languages=page.languages)
 
@@ -197,7 +197,7 @@ class Activities:
             )
         except DocumentError as exc:
             return DraftOut(error=ErrorInfo(**exc.to_dict()))
-        return self._draft_out(draft, usage)
+        return self._draft_out(inp.doc_id, draft, usage)
 
     def repair(self, inp: RepairIn) -> DraftOut:
         document = self._document(inp)
@@ -207,7 +207,7 @@ class Activities:
             )
         except DocumentError as exc:
             return DraftOut(error=ErrorInfo(**exc.to_dict()))
-        return self._draft_out(draft, usage)
+        return self._draft_out(inp.doc_id, draft, usage)
 
     def vision(self, inp: VisionIn) -> DraftOut:
         """Read the page images with a vision model; answer the better of that and the current draft."""
@@ -220,7 +220,7 @@ class Activities:
         except DocumentError as exc:
             return DraftOut(error=ErrorInfo(**exc.to_dict()))
         chosen = seen if _better(seen, current) else current
-        return self._draft_out(chosen, usage)
+        return self._draft_out(inp.doc_id, chosen, usage)
 
     def mark_review(self, inp: ReviewIn) -> None:
         draft = self._draft(inp.draft_key)
@@ -237,7 +237,7 @@ class Activities:
         draft = self._draft(inp.draft_key)
         if inp.corrections:
             draft = self.understanding.correct(draft, inp.corrections)
-        return self._draft_out(draft)
+        return self._draft_out(inp.doc_id, draft)
 
     def finish(self, inp: FinishIn) -> None:
         draft = self._draft(inp.draft_key) if inp.draft_key else None

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from pipeline.models import ErrorInfo, Review, Usage
+from pipeline.models import ErrorInfo, FieldChange, Review, Usage
 
 
 class Options(BaseModel):
@@ -132,6 +132,8 @@ class ApplyReviewIn(Step):
     draft_key: str
     decision: Literal["approve", "reject"]
     corrections: dict[str, object] = Field(default_factory=dict)
+    reviewer: str | None = Field(None, description="who decided (token name or the proxy's user header)")
+    changes: list[FieldChange] = Field(default_factory=list, description="the fields changed, before and after")
 
 
 class FinishIn(Step):

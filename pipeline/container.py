@@ -18,6 +18,7 @@ import grpc
 from dapr.clients import DaprClient
 from dapr.conf import settings as dapr_settings
 from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2_grpc as engine_grpc
+from dapr.ext.workflow._durabletask.internal import protos as engine_pb
 from dapr.ext.workflow.logger import LoggerOptions
 from google.protobuf import empty_pb2
 
@@ -28,7 +29,7 @@ from pipeline.metrics import Metrics
 from pipeline.service import DocumentService
 from pipeline.settings import Settings
 from pipeline.store import BlobStore, ResultStore
-from pipeline.understanding import Understanding
+from pipeline.understanding import LlmReplies, Understanding
 from pipeline.workflow import WORKFLOW_NAME, WORKFLOW_VERSION, document_workflow
 
 log = logging.getLogger(__name__)
@@ -51,22 +52,23 @@ class Container:
     inbox: Inbox
     metrics: Metrics
     understanding: Understanding
-    engine: engine_grpc.TaskHubSidecarServiceStub | None = None
+    engine: engine_grpc.TaskHubSidecarServiceStub
+    engine_channel: grpc.Channel
     started: bool = field(default=False)
-    engine_channel: grpc.Channel | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def ready(self) -> bool:
         """The sidecar answers, its workflow engine answers, and the workflow worker is connected. An engine that
         stopped (a durable commit failed: docline sidecar refuses every call until it is restarted) is not ready."""
         try:
             self.client.get_metadata()
-            if self.engine is not None:
-                self.engine.Hello(empty_pb2.Empty(), timeout=5)
+            self.engine.Hello(empty_pb2.Empty(), timeout=5)
         except Exception:
             return False
         return self.started
 
     def close(self) -> None:
+        self.stopping.set()
         if self.started:
             try:
                 self.runtime.shutdown()
@@ -75,8 +77,7 @@ class Container:
             self.started = False
         self.workflows.close()
         self.client.close()
-        if self.engine_channel is not None:
-            self.engine_channel.close()
+        self.engine_channel.close()
         if self.settings.dapr_http_endpoint:
             # build() pointed the SDK's process-wide health check at our sidecar; hand it back to the environment.
             vars(dapr_settings).pop("DAPR_HTTP_ENDPOINT", None)
@@ -87,6 +88,16 @@ def _recover(service: DocumentService) -> None:
         service.recover()
     except Exception:  # recovery is best effort: a resubmission or the inbox also restarts a lost workflow
         log.exception("start-up recovery failed")
+
+
+def _retain(container: Container) -> None:
+    """Erase expired documents now and then, while the container runs (every replica does; deletes repeat safely)."""
+    while container.started:
+        try:
+            container.service.purge_expired()
+        except Exception:
+            log.exception("retention purge failed; trying again later")
+        container.stopping.wait(container.settings.retention_check_seconds)
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
@@ -134,7 +145,19 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
     blobs = BlobStore(client, settings.blob_binding)
     inbox = Inbox(client, settings, results)
     understanding = Understanding.from_sidecar(client, settings, results, metrics)
-    service = DocumentService(settings, results, blobs, workflows, erasers=[inbox])
+    # The workflow engine's own API beside the SDK's clients: its history names a document's blobs (erasure), its
+    # Hello answers readiness (daprd and docline sidecar serve both).
+    engine_channel = grpc.insecure_channel(f"{host}:{port}")
+    engine = engine_grpc.TaskHubSidecarServiceStub(engine_channel)
+
+    def history(instance_id: str) -> bytes:
+        """The workflow's whole history, serialized (daprd 1.17+ and docline sidecar serve it)."""
+        reply = engine.GetInstanceHistory(engine_pb.GetInstanceHistoryRequest(instanceId=instance_id), timeout=30)
+        return b"".join(event.SerializeToString() for event in reply.events)
+
+    service = DocumentService(
+        settings, results, blobs, workflows, erasers=[inbox, LlmReplies(results)], history=history
+    )
     service.vision = understanding.vision is not None
     service.types = set(understanding.registry.names())
     events = Events(client, settings) if settings.events else None
@@ -147,13 +170,14 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
     runtime.register_versioned_workflow(workflow, name=WORKFLOW_NAME, version_name=WORKFLOW_VERSION, is_latest=True)
     activities.register(runtime)
     metrics.watch_statuses(service.status_counts)
-    container = Container(settings, client, workflows, runtime, service, inbox, metrics, understanding)
-    # The workflow engine's own Hello (daprd and docline sidecar both serve it): readiness asks the engine itself.
-    container.engine_channel = grpc.insecure_channel(f"{host}:{port}")
-    container.engine = engine_grpc.TaskHubSidecarServiceStub(container.engine_channel)
+    container = Container(
+        settings, client, workflows, runtime, service, inbox, metrics, understanding, engine, engine_channel
+    )
     if start_worker:
         runtime.start()
         runtime.wait_for_worker_ready(timeout=30)
         container.started = True
         threading.Thread(target=_recover, args=(service,), name="docline-recover", daemon=True).start()
+        if settings.retention_days is not None:
+            threading.Thread(target=_retain, args=(container,), name="docline-retention", daemon=True).start()
     return container

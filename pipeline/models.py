@@ -55,14 +55,25 @@ class ErrorInfo(BaseModel):
     message: str
 
 
+class FieldChange(BaseModel):
+    """One field a reviewer changed: the value they were shown and the one they gave."""
+
+    field: str
+    before: Any = None
+    after: Any = None
+
+
 class Review(BaseModel):
-    """Why the document went to review, and what the reviewer decided."""
+    """Why the document went to review, and what the reviewer decided: who (the API token's name, or the user the
+    proxy in front of docline named), when, and which fields they changed."""
 
     required: bool = False
     reasons: list[str] = Field(default_factory=list)
     decision: Literal["approve", "reject", "timeout"] | None = None
     corrections: dict[str, Any] = Field(default_factory=dict)
     decided_at: datetime | None = None
+    reviewer: str | None = None
+    changes: list[FieldChange] = Field(default_factory=list)
 
 
 class Progress(BaseModel):

@@ -10,17 +10,19 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Sequence
-from datetime import UTC, datetime
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import dapr.ext.workflow as wf
 
 from extractors.errors import FileTooLarge, UnknownDocumentType
+from extractors.rules import get_path
 from pipeline.activity_io import DocumentInput, Options
-from pipeline.models import TERMINAL, DocumentResult, Progress, Source, StoredDocument
+from pipeline.models import TERMINAL, DocumentResult, FieldChange, Progress, Source, StoredDocument
 from pipeline.settings import Settings
-from pipeline.store import BlobStore, ResultStore, message_too_large, sha256_hex
+from pipeline.store import BLOB_KEYS, BlobStore, ResultStore, message_too_large, sha256_hex
 from pipeline.tracing import current_traceparent, tracer
 from pipeline.understanding import apply_corrections
 from pipeline.workflow import REVIEW_EVENT, WORKFLOW_NAME, workflow_id
@@ -64,13 +66,17 @@ class DocumentService:
         blobs: BlobStore,
         workflows: wf.DaprWorkflowClient,
         erasers: Sequence[Eraser] = (),
+        history: Callable[[str], bytes] | None = None,
     ) -> None:
         self.settings = settings
         self.results = results
         self.blobs = blobs
         self.workflows = workflows
-        # Everything a DELETE must reach besides the record and the workflow; start-up adds to it.
+        # Everything a DELETE must reach besides the record, its blobs, its outbox file and its workflow (the inbox,
+        # the LLM replies, ...); start-up adds to it, and so may any part that learns from documents.
         self.erasers: list[Eraser] = list(erasers)
+        # A workflow's history as bytes (every activity's input and output): it names the blobs the document wrote.
+        self.history = history
         self.vision = False  # set at start-up when the conversation component can also read images
         self.types: set[str] = set()  # the document types the workers know, set at start-up
 
@@ -116,7 +122,7 @@ class DocumentService:
                 return existing, False
         with tracer().start_as_current_span("docline.submit", attributes={"docline.document_id": doc_id}):
             try:
-                key = self.blobs.put(data)  # content-addressed: a retry writes the same blob
+                key = self.blobs.put(data, owner=doc_id)  # content-addressed: a retry writes the same blob
             except Exception as exc:
                 if not message_too_large(exc):
                     raise
@@ -241,7 +247,11 @@ class DocumentService:
         return self.blobs.page_image(key)
 
     # -- act
-    def review(self, doc_id: str, decision: str, corrections: dict[str, object]) -> StoredDocument:
+    def review(
+        self, doc_id: str, decision: str, corrections: dict[str, object], *, reviewer: str | None = None
+    ) -> StoredDocument:
+        """Hand the reviewer's decision to the document's workflow, with who decided and which fields they changed
+        (the value they were shown, the one they gave): the workflow records both with the time."""
         doc = self.get(doc_id)
         if doc.status != "needs_review":
             raise Conflict(f"Document {doc_id} is {doc.status}, not waiting for a review.")
@@ -249,29 +259,89 @@ class DocumentService:
             apply_corrections(doc.data or {}, corrections)
         except (ValueError, TypeError, AttributeError) as exc:
             raise BadCorrection(str(exc)) from exc
-        self.workflows.raise_workflow_event(
-            doc.workflow_id, REVIEW_EVENT, data={"decision": decision, "corrections": corrections}
-        )
+        changes = [
+            FieldChange(field=path, before=get_path(doc.data or {}, path), after=value)
+            for path, value in corrections.items()
+        ]
+        event = {
+            "decision": decision,
+            "corrections": corrections,
+            "reviewer": reviewer,
+            "changes": [c.model_dump(mode="json") for c in changes],
+        }
+        self.workflows.raise_workflow_event(doc.workflow_id, REVIEW_EVENT, data=event)
         return doc
 
     def delete(self, doc_id: str) -> None:
+        """Erase the document: its workflow and history, its original, pages and drafts, its result in the outbox,
+        and whatever each eraser holds of it (inbox copies, LLM replies, ...). Repeatable: a DELETE that failed half
+        way is finished by the next one, as the record goes last."""
         doc = self.results.get(doc_id) if DOCUMENT_ID.fullmatch(doc_id) else None
         if doc is None:
             raise NotFound(doc_id)
-        if doc.status not in TERMINAL:
+        running = doc.status not in TERMINAL
+        if running:
             try:
                 self.workflows.terminate_workflow(doc.workflow_id)
             except Exception:
                 log.debug("terminate %s", doc.workflow_id, exc_info=True)
-        for eraser in self.erasers:
-            eraser.erase(doc)
+        self.blobs.erase(self._blob_keys(doc))
+        self._erase_elsewhere(doc)
         try:
             self.workflows.purge_workflow(doc.workflow_id)
         except Exception:
             log.debug("purge %s", doc.workflow_id, exc_info=True)
-        # The record goes last: if erasing fails half-way, the document is still there to DELETE again.
         self.results.delete(doc_id)
+        if running:
+            # A step still running may write one more page, draft, reply or outbox file after this: look again
+            # once it must have ended.
+            timer = threading.Timer(self.settings.erase_grace_seconds, self._erase_late_writes, args=(doc,))
+            timer.daemon = True
+            timer.start()
         log.info("document %s deleted", doc_id, extra={"doc_id": doc_id})
+
+    def _blob_keys(self, doc: StoredDocument) -> set[str]:
+        """Every blob the document wrote: those its record names (original, page images) and those its workflow's
+        history names (pages read, drafts, ...)."""
+        keys = set(BLOB_KEYS.findall(doc.model_dump_json()))
+        if self.history is not None:
+            try:
+                keys.update(BLOB_KEYS.findall(self.history(doc.workflow_id).decode("latin-1")))
+            except Exception:  # purged already (a repeated DELETE), or a sidecar without the history API
+                log.warning("document %s: no workflow history to find its blobs in", doc.id, extra={"doc_id": doc.id})
+        return keys
+
+    def _erase_elsewhere(self, doc: StoredDocument) -> None:
+        self.results.delete_outbox(doc.id)
+        for eraser in self.erasers:
+            eraser.erase(doc)
+
+    def _erase_late_writes(self, doc: StoredDocument) -> None:
+        if self.results.get(doc.id) is not None:
+            return  # the same content was submitted again since: those blobs belong to the new document
+        try:
+            self.blobs.sweep(doc.id)
+            self._erase_elsewhere(doc)
+        except Exception:
+            log.exception("document %s: erasing what was written after its deletion failed", doc.id)
+
+    def purge_expired(self, now: datetime | None = None) -> int:
+        """Erase, as DELETE does, every finished document last changed more than ``retention_days`` ago. Returns
+        how many; nothing without ``retention_days``."""
+        days = self.settings.retention_days
+        if days is None:
+            return 0
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+        purged = 0
+        for doc_id in self.results.finished_before(cutoff):
+            try:
+                self.delete(doc_id)
+                purged += 1
+            except NotFound:
+                continue  # deleted meanwhile (another replica purges too)
+        if purged:
+            log.info("retention: %d document(s) older than %g days erased", purged, days)
+        return purged
 
 
 def _clean_name(filename: str) -> str:

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     )
     # Bearer token for every /v1 route; unset means no authentication (a blank one is refused, never "off").
     api_token: SecretStr | None = None
+    # More tokens, by name (JSON: {"alice": "...", "bob": "..."}): a review records the name of the token it came
+    # with (DOCLINE_API_TOKEN's name is "api").
+    api_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    # A header the proxy in front of docline sets to the signed-in user (e.g. X-Forwarded-User): a review records it
+    # as the reviewer. Set it only when the proxy also strips that header from what clients send.
+    reviewer_header: str | None = None
     # Dapr's app API token: the sidecar sends it as `dapr-api-token` on every call to the app (daprd reads
     # APP_API_TOKEN; on Kubernetes the `dapr.io/app-token-secret` annotation sets it for both containers). Binding
     # callbacks without it are refused; an embedded sidecar gets a fresh one when it is unset.
@@ -77,6 +83,11 @@ class Settings(BaseSettings):
     # Tesseract languages; unset lets OCR choose per page (script detection, then the text's language).
     ocr_languages: list[str] | None = None
     review_timeout_seconds: float = Field(7 * 24 * 3600, gt=0)
+    # Finished documents (completed, failed, rejected) are erased as by DELETE this long after their last change.
+    retention_days: float | None = Field(None, gt=0)
+    retention_check_seconds: float = Field(3600, gt=0, description="how often the retention purge looks")
+    # After deleting a running document, how long before looking for what its last running step wrote.
+    erase_grace_seconds: float = Field(300, gt=0)
     review_confidence_threshold: float = Field(0.35, ge=0.0, le=1.0)
     max_repairs: int = Field(2, ge=0)
     llm_max_attempts: int = Field(5, ge=1)
@@ -98,6 +109,21 @@ class Settings(BaseSettings):
             variable = {"api_token": "DOCLINE_API_TOKEN", "app_api_token": "APP_API_TOKEN"}[str(info.field_name)]
             raise ValueError(f"{variable} is empty or blank: set a real token, or leave the variable unset")
         return token
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _named_not_blank(cls, tokens: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, token in tokens.items():
+            if not name.strip() or not token.get_secret_value().strip():
+                raise ValueError(f"DOCLINE_API_TOKENS: token {name!r} has an empty or blank name or value")
+        return tokens
+
+    def named_tokens(self) -> dict[str, SecretStr]:
+        """Every API token by the name a review records; empty: no authentication."""
+        named = dict(self.api_tokens)
+        if self.api_token is not None:
+            named.setdefault("api", self.api_token)
+        return named
 
     @model_validator(mode="after")
     def _endpoint_from_port(self) -> Settings:

@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -20,7 +21,7 @@ from cachetools import LRUCache
 from dapr.clients import DaprClient
 from dapr.clients.grpc._state import Concurrency, StateOptions
 
-from pipeline.models import DocumentList, DocumentResult, StoredDocument
+from pipeline.models import TERMINAL, DocumentList, DocumentResult, StoredDocument
 from pipeline.settings import Settings
 from pipeline.storage import StorageBinding
 
@@ -34,9 +35,15 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def blob_key(digest: str) -> str:
-    """Flat names: object stores and local folders both take them without creating directories."""
-    return f"sha256-{digest}"
+def blob_key(digest: str, owner: str | None = None) -> str:
+    """Flat names: object stores and local folders both take them without creating directories. A document's blobs
+    carry its id (``<id>-sha256-<hex>``): the same bytes in two documents are two blobs, so erasing one document
+    never takes another's page or draft."""
+    return f"{owner}-sha256-{digest}" if owner else f"sha256-{digest}"
+
+
+# Every blob key, in any text (a workflow's history, a record): owner, digest, and the part count of a parted blob.
+BLOB_KEYS = re.compile(r"(?:[0-9a-f]{24}(?:-[0-9a-f]{8})?-)?sha256-[0-9a-f]{64}(?:-x[0-9]+)?")
 
 
 UPRIGHT_PREFIX = "upright:"
@@ -61,7 +68,7 @@ class StoreError(RuntimeError):
 
 
 PART_BYTES = 4 * 1024 * 1024
-_PARTED = re.compile(r"(sha256-[0-9a-f]{64})-x([0-9]+)")
+_PARTED = re.compile(r"((?:[0-9a-f]{24}(?:-[0-9a-f]{8})?-)?sha256-[0-9a-f]{64})-x([0-9]+)")
 
 
 def _part_name(key: str, index: int) -> str:
@@ -116,8 +123,9 @@ class BlobStore:
         self._part_bytes = part_bytes
         self._recent = RecentBlobs(recent_bytes, min(part_bytes, RECENT_BLOB_MAX_ITEM))
 
-    def put(self, data: bytes) -> str:
-        key = blob_key(sha256_hex(data))
+    def put(self, data: bytes, *, owner: str | None = None) -> str:
+        """Store ``data``; ``owner`` is the document it belongs to (see :func:`blob_key`)."""
+        key = blob_key(sha256_hex(data), owner)
         if len(data) <= self._part_bytes:
             self._files.create(key, data)
             self._recent.remember(key, data)
@@ -129,8 +137,8 @@ class BlobStore:
             self._files.create(_part_name(key, i), bytes(view[i * self._part_bytes : (i + 1) * self._part_bytes]))
         return key
 
-    def put_json(self, value: Any) -> str:
-        return self.put(json.dumps(value, sort_keys=True, separators=(",", ":")).encode())
+    def put_json(self, value: Any, *, owner: str | None = None) -> str:
+        return self.put(json.dumps(value, sort_keys=True, separators=(",", ":")).encode(), owner=owner)
 
     def get(self, key: str) -> bytes:
         parted = _PARTED.fullmatch(key)
@@ -160,6 +168,26 @@ class BlobStore:
         parted = _PARTED.fullmatch(key)
         for name in [_part_name(key, i) for i in range(int(parted.group(2)))] if parted else [key]:
             self._files.delete(name)
+
+    def erase(self, keys: Iterable[str]) -> None:
+        """Delete these blobs; one already gone is no error (erasure may be repeated)."""
+        for key in sorted(set(keys)):
+            try:
+                self.delete(key)
+            except Exception:  # a binding answers a missing file with an error
+                log.debug("blob %s: nothing to delete", key)
+
+    def sweep(self, owner: str) -> int:
+        """Delete every blob of document ``owner`` the store lists (a step that was still running when the
+        document was deleted wrote it after the erasure). Returns how many names it deleted."""
+        names = [n for n in self._files.list(f"{owner}-sha256-") if n.startswith(f"{owner}-sha256-")]
+        for name in names:
+            self._recent.forget(name)
+            try:
+                self._files.delete(name)
+            except Exception:
+                log.debug("blob %s: nothing to delete", name)
+        return len(names)
 
 
 class ResultStore:
@@ -195,8 +223,10 @@ class ResultStore:
         self._client.save_state(self._store, _DOC_PREFIX + doc.id, doc.model_dump_json(), etag=etag, options=options)
 
     def delete(self, doc_id: str) -> None:
-        self._client.delete_state(self._store, _DOC_PREFIX + doc_id)
+        """The record, its place in the index, and its result in the outbox."""
+        self.delete_outbox(doc_id)
         self._update_index(lambda ids: [i for i in ids if i != doc_id])
+        self._client.delete_state(self._store, _DOC_PREFIX + doc_id)
 
     # -- small key/value records for other parts of the application (inbox bookkeeping)
     def get_value(self, key: str) -> Any:
@@ -243,6 +273,17 @@ class ResultStore:
         with self._index_lock:
             self.update_value(INDEX_KEY, lambda ids: change(ids or []))
 
+    def finished_before(self, cutoff: datetime) -> list[str]:
+        """Ids of the documents in a final status whose record last changed before ``cutoff``."""
+        found: list[str] = []
+        ids = self.ids()
+        for i in range(0, len(ids), 200):
+            for doc in self.get_many(ids[i : i + 200]):
+                changed = doc.updated_at or doc.created_at
+                if doc.status in TERMINAL and changed is not None and changed < cutoff:
+                    found.append(doc.id)
+        return found
+
     def list(
         self, *, status: str | None = None, type_: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> DocumentList:
@@ -269,3 +310,9 @@ class ResultStore:
     # -- outbox: one JSON file per result, named by document id, so rewriting it is idempotent
     def write_outbox(self, result: DocumentResult) -> None:
         self._outbox.create(f"{result.id}.json", result.model_dump_json(indent=2).encode())
+
+    def delete_outbox(self, doc_id: str) -> None:
+        try:
+            self._outbox.delete(f"{doc_id}.json")
+        except Exception:  # none written (not finished), or deleted before
+            log.debug("outbox %s.json: nothing to delete", doc_id)

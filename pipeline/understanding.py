@@ -219,9 +219,33 @@ class CachingClient:
             started = time.perf_counter()
             reply = self._client.converse_alpha2(name, inputs, **kwargs)
             self._metrics.llm_seconds.labels(name).observe(time.perf_counter() - started)
+            # The key goes on the document's list first: erasing the document finds every reply through it.
+            self._state.update_value(replies_key(self.doc_id), lambda keys: _with(keys, key))
             self._state.put_value(key, CachedReply.of(reply).model_dump(mode="json"))
             self.written.append(key)
             return reply
+
+
+def replies_key(doc_id: str) -> str:
+    """The state key listing every LLM reply kept for a document (``llm-<id>-<hash>`` keys cannot collide)."""
+    return f"llm-replies-{doc_id}"
+
+
+def _with(keys: Any, key: str) -> list[str]:
+    listed = list(keys or [])
+    return listed if key in listed else [*listed, key]
+
+
+class LlmReplies:
+    """Eraser (``pipeline.service.Eraser``): every LLM reply kept for a document, whatever model is configured now."""
+
+    def __init__(self, state: Any) -> None:
+        self._state = state  # a ResultStore
+
+    def erase(self, doc: Any) -> None:
+        for key in self._state.get_value(replies_key(doc.id)) or []:
+            self._state.delete_value(key)
+        self._state.delete_value(replies_key(doc.id))
 
 
 class SingleFlight:

@@ -264,6 +264,9 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
                 corrections=dict(decision.corrections),
                 decided_at=ctx.current_utc_datetime,
             )
+            if ctx.is_patched("review-audit"):  # who decided and what they changed, as the review event says
+                review.reviewer = decision.reviewer
+                review.changes = list(decision.changes)
             if decision.decision == "reject":
                 rejected = ErrorInfo(code="rejected_by_reviewer", message="A reviewer rejected this document.")
                 yield from finish("rejected", draft_key=draft.draft_key, error=rejected, review=review)

@@ -1218,6 +1218,10 @@ class Engine(pbg.TaskHubSidecarServiceServicer):
             return ops
 
         await self._guard(context, run)
+        if count:
+            # A purge is an erasure: the deleted rows were zeroed (secure_delete), and their older versions go with
+            # the write-ahead log, emptied here (a rare call, so the extra fsync is no burden).
+            self.store.truncate_log()
         return pb.PurgeInstancesResponse(deletedInstanceCount=count, isComplete=wrappers_pb2.BoolValue(value=True))
 
     async def ListInstanceIDs(self, req: pb.ListInstanceIDsRequest, context: Any) -> pb.ListInstanceIDsResponse:

@@ -85,6 +85,8 @@ class Store:
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
+            # Deleted and overwritten rows are zeroed, not left in free space: a purged workflow's history is gone.
+            self._conn.execute("PRAGMA secure_delete=ON")
             self._migrate()
             # reads get their own connection: WAL lets them run beside a commit, and they see only committed data
             self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -186,6 +188,16 @@ class Store:
         self.commits += 1
         self.batches += len(pending)
         _resolve(pending, None)
+
+    def truncate_log(self) -> None:
+        """Move the write-ahead log into the database and empty it, so no older version of a deleted row stays in
+        it (call after the deleting commit is durable)."""
+        if self._broken is not None or self._closed:
+            return
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:  # a reader in the way: the next purge, or the automatic checkpoints, try again
+            log.warning("workflow database: the write-ahead log could not be emptied", exc_info=True)
 
     async def aclose(self) -> None:
         """Commit what is queued, then close the database."""

@@ -23,20 +23,35 @@ def get_service(container: Annotated[Container, Depends(get_container)]) -> Docu
     return container.service
 
 
+MAX_NAME = 200
+
+
 def require_token(
+    request: Request,
     container: Annotated[Container, Depends(get_container)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    token = container.settings.api_token
-    if token is None:
-        return
-    given = credentials.credentials if credentials else ""
-    if not secrets.compare_digest(given.encode(), token.get_secret_value().encode()):
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="Missing or wrong bearer token.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+) -> str | None:
+    """Refuse a request without a valid token (when there are tokens); answer who is calling: the user the proxy
+    names in ``reviewer_header``, else the token's name, else None."""
+    settings = container.settings
+    tokens = settings.named_tokens()
+    name: str | None = None
+    if tokens:
+        given = (credentials.credentials if credentials else "").encode()
+        for candidate, token in tokens.items():  # every one compared: the time taken says nothing of which
+            if secrets.compare_digest(given, token.get_secret_value().encode()):
+                name = candidate
+        if name is None:
+            raise HTTPException(
+                status_code=status.HTTP_401_UNAUTHORIZED,
+                detail="Missing or wrong bearer token.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    if settings.reviewer_header:
+        user = request.headers.get(settings.reviewer_header, "").strip()
+        if user:
+            return user[:MAX_NAME]
+    return name
 
 
 def require_sidecar(
@@ -52,4 +67,5 @@ def require_sidecar(
 
 
 ServiceDep = Annotated[DocumentService, Depends(get_service)]
+CallerDep = Annotated[str | None, Depends(require_token)]
 ContainerDep = Annotated[Container, Depends(get_container)]

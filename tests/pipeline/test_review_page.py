@@ -295,6 +295,13 @@ def test_review_flow_in_chromium(server: Server, submitted: dict[str, str], brow
     others = {_wait_status(server, submitted[name], {"needs_review"})["id"] for name in ("consistent", "raced")}
     page.get_by_role("button", name="Approve").click()
     page.locator("#doc-status .st-completed").wait_for(timeout=30_000)
+    # Who decided (the token's name: DOCLINE_API_TOKEN is "api"), when, and what they changed.
+    assert "approve by api on" in page.locator("#review-decision").inner_text()
+    assert page.locator("#review-decision time").get_attribute("datetime")
+    changed = page.locator("#review-changes li").all_inner_texts()
+    assert len(changed) == 1
+    assert changed[0].startswith("total_amount: ")
+    assert changed[0].endswith("→ 119")
     # The next document waiting for a person is offered.
     next_href = page.locator("#next-review").get_attribute("href") or ""
     assert next_href.removeprefix("#/documents/") in others
@@ -307,6 +314,9 @@ def test_review_flow_in_chromium(server: Server, submitted: dict[str, str], brow
     assert done["status"] == "completed"
     assert done["review"]["decision"] == "approve"
     assert done["review"]["corrections"] == {"total_amount": 119}
+    assert done["review"]["reviewer"] == "api"
+    assert [c["field"] for c in done["review"]["changes"]] == ["total_amount"]
+    assert done["review"]["changes"][0]["after"] == 119
     assert done["data"]["total_amount"] == 119
     page.close()
 

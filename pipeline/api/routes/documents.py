@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, HTTPException, Query, Response, UploadFile, status
 
 from extractors.errors import FileTooLarge, UnknownDocumentType
-from pipeline.api.deps import ServiceDep
+from pipeline.api.deps import CallerDep, ServiceDep
 from pipeline.api.schemas import DocumentList, DocumentResult, Problem, ReviewDecision
 from pipeline.models import Status
 from pipeline.service import BadCorrection, Conflict, NotFound
@@ -98,9 +98,9 @@ def get_page_image(service: ServiceDep, doc_id: str, number: int) -> Response:
         422: {"model": Problem, "description": "A correction does not fit the data"},
     },
 )
-def review_document(service: ServiceDep, doc_id: str, body: ReviewDecision) -> DocumentResult:
+def review_document(service: ServiceDep, caller: CallerDep, doc_id: str, body: ReviewDecision) -> DocumentResult:
     try:
-        return service.review(doc_id, body.decision, body.corrections).result()
+        return service.review(doc_id, body.decision, body.corrections, reviewer=caller).result()
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"No document {doc_id}.") from exc
     except Conflict as exc:

@@ -421,6 +421,10 @@ function leafOf(path) {
   return p ? path.slice(p.length).replace(/^\./, "") : path;
 }
 
+function shownValue(value) {
+  return value === null || value === undefined || value === "" ? "(empty)" : typeof value === "string" ? value : JSON.stringify(value);
+}
+
 function humanize(text) {
   // Item indexes are shown 1-based ("Lines #1"), as a person counts rows.
   const t = String(text)
@@ -517,7 +521,22 @@ function documentView(main, id) {
         ? h("p.reasons", { id: "review-reasons" }, "Sent to review: ", doc.review.reasons.map(reasonText).join("; "))
         : null,
       doc.review && doc.review.decision
-        ? h("p.reasons", { id: "review-decision" }, `Review decision: ${doc.review.decision}`, Object.keys(doc.review.corrections || {}).length ? ` with ${Object.keys(doc.review.corrections).length} correction(s)` : "")
+        ? h(
+            "p.reasons",
+            { id: "review-decision" },
+            `Review decision: ${doc.review.decision}`,
+            doc.review.reviewer ? ` by ${doc.review.reviewer}` : "",
+            doc.review.decided_at ? [" on ", h("time", { datetime: doc.review.decided_at }, new Date(doc.review.decided_at).toLocaleString())] : "",
+            Object.keys(doc.review.corrections || {}).length ? ` with ${Object.keys(doc.review.corrections).length} correction(s)` : "",
+          )
+        : null,
+      // The audit of the decision: each field the reviewer changed, from what they were shown to what they gave.
+      doc.review && doc.review.changes && doc.review.changes.length
+        ? h(
+            "ul.changes",
+            { id: "review-changes", "aria-label": "Fields the reviewer changed" },
+            doc.review.changes.map((c) => h("li", {}, h("code", {}, c.field), `: ${shownValue(c.before)} → ${shownValue(c.after)}`)),
+          )
         : null,
       doc.error ? h("p.banner.error", { id: "doc-error" }, h("strong", {}, doc.error.code), ": ", doc.error.message) : null,
     );

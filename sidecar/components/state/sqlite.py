@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,8 @@ from sidecar.components.errors import ComponentConfigError, ETagMismatchError
 from sidecar.components.state import StateEntry, StateOperation, StateStore, is_json
 
 T = TypeVar("T")
+CHECKPOINT_SECONDS = 1.0
+log = logging.getLogger(__name__)
 
 _IDENT_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
@@ -40,6 +43,8 @@ class SQLiteStateStore(StateStore):
         self._wal = (component.value("disableWAL", "false") or "false").lower() != "true"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{component.name}")
         self._db: sqlite3.Connection | None = None
+        self._checkpoint_due: asyncio.TimerHandle | asyncio.Task[Any] | None = None
+        self._last_checkpoint = -CHECKPOINT_SECONDS
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -51,6 +56,8 @@ class SQLiteStateStore(StateStore):
         db = sqlite3.connect(self._conn_str, uri=uri, timeout=self._busy_timeout, isolation_level=None)
         if self._wal:
             db.execute("PRAGMA journal_mode=WAL")
+        # A deleted or overwritten value is zeroed, not left in the file's free space (erasure means gone).
+        db.execute("PRAGMA secure_delete=ON")
         db.execute(
             f"CREATE TABLE IF NOT EXISTS {self._table} ("
             "key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL, is_binary BOOLEAN NOT NULL, etag TEXT NOT NULL, "
@@ -150,6 +157,34 @@ class SQLiteStateStore(StateStore):
 
     async def transact(self, ops: list[StateOperation]) -> None:
         await self._run(self._transact, ops)
+        if self._wal and any(op.kind == "delete" for op in ops):
+            self._empty_log_soon()
+
+    def _empty_log_soon(self) -> None:
+        """Older versions of a deleted value stay in the write-ahead log until it is emptied: do that shortly after
+        a delete (at most once per CHECKPOINT_SECONDS, so frequent deletes share one)."""
+        if self._checkpoint_due is not None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._last_checkpoint + CHECKPOINT_SECONDS - loop.time())
+
+        async def checkpoint() -> None:
+            try:
+                await self._run(self._checkpoint)
+            except sqlite3.Error:
+                log.warning("state.sqlite: the write-ahead log could not be emptied", exc_info=True)
+            finally:
+                self._checkpoint_due = None
+                self._last_checkpoint = loop.time()
+
+        def start() -> None:
+            self._checkpoint_due = loop.create_task(checkpoint())
+
+        self._checkpoint_due = loop.call_later(delay, start)
+
+    def _checkpoint(self) -> None:
+        if self._db is not None:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _close(self) -> None:
         if self._db is not None:
@@ -157,5 +192,8 @@ class SQLiteStateStore(StateStore):
             self._db = None
 
     async def close(self) -> None:
+        due, self._checkpoint_due = self._checkpoint_due, None
+        if due is not None:
+            due.cancel()
         await self._run(self._close)
         self._executor.shutdown(wait=True)
