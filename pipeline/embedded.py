@@ -38,6 +38,7 @@ def sidecar_for(settings: Settings, *, app_port: int | None) -> Iterator[Setting
         app_api_token=app_token,
         # The shipped component files keep every file under the data folder: {{DOCLINE_DATA:.docline}}/...
         component_env={"DOCLINE_DATA": str(settings.data)},
+        max_body_size=settings.dapr_max_body_bytes,
     )
     with run_sidecar(sidecar_settings) as running:
         log.info("embedded sidecar at %s", running.grpc_endpoint)

@@ -35,6 +35,7 @@ MAX_READS_PER_SCAN = 200
 PROCESSED = "processed/"
 FAILED = "failed/"
 ERROR_SUFFIX = ".error.json"
+BINDING_ENVELOPE = 64 * 1024  # the binding request around a file's base64: operation, metadata, framing
 MAX_NAME_BYTES = 255  # one path component on common file systems (and S3's key parts stay readable)
 
 # (data, filename, inbox_path) -> (document, created)
@@ -82,6 +83,8 @@ class Inbox:
         self._state = state  # a ResultStore (get_value / put_value / get)
         self._scan_lock = threading.Lock()
         self._running: dict[str, str] = {}  # inbox name → id of its unfinished document (this process only)
+        # The largest file the binding can carry to processed/ or failed/ in one request (base64, plus the envelope).
+        self._max_file_bytes = (settings.dapr_max_body_bytes - BINDING_ENVELOPE) * 3 // 4
 
     # -- binding operations
     def list_files(self) -> list[str]:
@@ -143,8 +146,11 @@ class Inbox:
         except Exception as exc:
             if not message_too_large(exc):
                 raise
-            too_large = FileTooLarge("The file is too large to read through the inbox binding.")
-            self._refuse_in_place(name, too_large)
+            self._refuse_in_place(name, self._too_large())
+            report.settled += 1
+            return
+        if len(data) > self._max_file_bytes:  # readable, but it could not be moved to processed/ or failed/
+            self._refuse_in_place(name, self._too_large())
             report.settled += 1
             return
         digest = hashlib.sha256(data).hexdigest()
@@ -177,6 +183,13 @@ class Inbox:
             report.settled += 1
         else:
             self._running[name] = existing.id
+
+    def _too_large(self) -> FileTooLarge:
+        return FileTooLarge(
+            f"The file is over {self._max_file_bytes / 1e6:.1f} MB, more than the inbox binding moves in one request"
+            " (the sidecar's largest request: daprd's --max-body-size or dapr.io/max-body-size, given to docline as"
+            " DOCLINE_DAPR_MAX_BODY_BYTES). Send it over REST, which takes it in parts, or raise both limits."
+        )
 
     def _fail_unsubmitted(self, name: str, data: bytes, exc: DocumentError) -> None:
         target = settled_name(FAILED, name, content_id(data))

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, description="base of result URLs in events; default http://host:port")
 
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
+    # The sidecar's largest request, in bytes: daprd's --max-body-size (dapr.io/max-body-size; default 4 MiB), which
+    # an embedded sidecar is given. An inbox file is read and moved in one binding call (base64: 4/3 of its size), so
+    # the inbox takes files up to about three quarters of it; uploads over REST go in parts and fit any limit.
+    dapr_max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
     max_pages: int = Field(200, gt=0)
     # One page's pixels as stored, once scaled for OCR and when drawn from a PDF; over it: rejected, page_too_large.
     max_page_pixels: int = Field(100_000_000, gt=0)

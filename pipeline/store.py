@@ -67,7 +67,10 @@ class StoreError(RuntimeError):
     """The state store or a binding failed (infrastructure, not the document): the activity is retried."""
 
 
-PART_BYTES = 4 * 1024 * 1024
+# daprd takes requests up to 4 MiB by default (--max-body-size): a part travels base64-encoded (4/3 of its size) with
+# the binding request around it, so 3 MiB less room for that envelope fits any sidecar with default settings.
+DAPR_DEFAULT_MAX_BODY = 4 * 1024 * 1024
+PART_BYTES = (DAPR_DEFAULT_MAX_BODY - 64 * 1024) * 3 // 4
 _PARTED = re.compile(r"((?:[0-9a-f]{24}(?:-[0-9a-f]{8})?-)?sha256-[0-9a-f]{64})-x([0-9]+)")
 
 

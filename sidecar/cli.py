@@ -31,6 +31,9 @@ def sidecar(
         ".docline/sidecar"
     ),
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    max_body_size: Annotated[
+        str, typer.Option("--max-body-size", help="largest request or answer, as daprd's flag (e.g. 4Mi, 64Mi)")
+    ] = "4Mi",
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Run the local Dapr-compatible sidecar (workflow engine + runtime API) until interrupted."""
@@ -43,6 +46,7 @@ def sidecar(
         app_port=app_port,
         app_id=app_id,
         data_dir=data,
+        max_body_size=max_body_size,  # parsed by the settings ("4Mi" → bytes)
     )
     try:
         with contextlib.suppress(KeyboardInterrupt):

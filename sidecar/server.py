@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -33,7 +34,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_MAX_MESSAGE = 64 * 1024 * 1024
+# daprd's --max-body-size default: the largest request (and answer) its APIs take. The same here by default, so
+# what passes the embedded sidecar passes a cluster's daprd with default settings.
+DAPR_MAX_BODY_SIZE = 4 * 1024 * 1024
+_SIZE = re.compile(r"\s*([0-9]+)\s*(Ki|Mi|Gi|K|M|G|B)?\s*")
+_UNITS = {None: 1, "B": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+
+
+def parse_size(value: object) -> int:
+    """A size as daprd's flags take it: bytes, or a quantity such as ``4Mi`` or ``64M``."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.fullmatch(str(value))
+    if match is None:
+        raise ValueError(f"{value!r} is not a size (bytes, or e.g. 4Mi, 64Mi, 100M)")
+    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 class SidecarSettings(BaseSettings):
@@ -52,6 +67,9 @@ class SidecarSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("app_api_token", "APP_API_TOKEN", "DOCLINE_SIDECAR_APP_API_TOKEN")
     )
     data_dir: Path = Path(".docline/sidecar")
+    # daprd's --max-body-size (dapr.io/max-body-size): gRPC requests and answers over it are refused
+    # (RESOURCE_EXHAUSTED), as daprd refuses them.
+    max_body_size: int = Field(default=DAPR_MAX_BODY_SIZE, gt=0)
     # Values for {{NAME}} placeholders in the component files, over the process environment (docline serve gives
     # DOCLINE_DATA, so the shipped components keep their files under its --data).
     component_env: dict[str, str] = Field(default_factory=dict)
@@ -60,6 +78,11 @@ class SidecarSettings(BaseSettings):
     # pings more often than every 5 minutes on an idle connection with GOAWAY "too_many_pings", which dropped the
     # workflow worker's stream (and re-dispatched its work) after 90 idle seconds; clients may ping this often.
     client_ping_min_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("max_body_size", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> int:
+        return parse_size(value)
 
     @field_validator("app_api_token")
     @classmethod
@@ -124,8 +147,8 @@ class Sidecar:
         self._engine.recover()
         self._server = grpc.aio.server(
             options=[
-                ("grpc.max_send_message_length", _MAX_MESSAGE),
-                ("grpc.max_receive_message_length", _MAX_MESSAGE),
+                ("grpc.max_send_message_length", s.max_body_size),
+                ("grpc.max_receive_message_length", s.max_body_size),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", round(s.client_ping_min_seconds * 1000)),
             ]

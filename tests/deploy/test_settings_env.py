@@ -94,3 +94,18 @@ def test_data_dir_is_a_writable_volume() -> None:
     assert data in {m["mountPath"] for m in container["volumeMounts"]}
     (workdir,) = FINAL.all("WORKDIR")
     assert workdir == data  # embedded components' relative paths resolve from here
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_app_knows_the_body_limit_its_daprd_was_given(environment: str) -> None:
+    """daprd refuses requests over its --max-body-size (4 MB unless raised); the inbox moves a file in one request,
+    so the app must know the limit daprd really has: the manifests raise both together."""
+    from sidecar.server import parse_size
+
+    if environment == "dapr-run":
+        (app,) = yaml.safe_load((DEPLOY / "dapr.yaml").read_text(encoding="utf-8"))["apps"]
+        daprd = int(app["daprHTTPMaxRequestSize"]) * 1024 * 1024  # the CLI's flag, in MB
+    else:
+        annotations = only(environment, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+        daprd = parse_size(annotations["dapr.io/max-body-size"])
+    assert int(env_for(environment)["DOCLINE_DAPR_MAX_BODY_BYTES"]) == daprd

@@ -188,9 +188,11 @@ def test_hostile_files_over_rest_and_inbox_end_rejected(tmp_path: Path) -> None:
             inbox_cases = {name: (code, data) for name, data, code in corpus("inbox")}
             inbox_cases["empty.pdf"] = ("empty_file", b"")
             inbox_cases["line\nbreak.pdf"] = ("unsupported_type", b"newline in the name")
-            inbox_cases["over.pdf"] = ("file_too_large", b"%PDF-1.7\n" + b"1" * (LIMIT + 1))
             for name, (_code, data) in inbox_cases.items():
                 (inbox / name).write_bytes(data)
+            # Over the sidecar's largest request (daprd's default 4 MiB): it cannot be moved, so it stays where it
+            # is and failed/ gets its error file under its own name.
+            (inbox / "over.pdf").write_bytes(b"%PDF-1.7\n" + b"1" * (LIMIT + 1))
             # Where each one settles: failed/, with the id of its content in its name.
             settled = {
                 name: inbox / settled_name("failed/", name, content_id(d)) for name, (_c, d) in inbox_cases.items()
@@ -216,6 +218,10 @@ def test_hostile_files_over_rest_and_inbox_end_rejected(tmp_path: Path) -> None:
                 assert error["error"]["code"] == code, (name, error)
                 assert not (inbox / name).exists()
             assert not (inbox / "processed").exists() or not any((inbox / "processed").iterdir())
+            until((inbox / "failed" / "over.pdf.error.json").exists, "the oversized inbox file refused in place")
+            refused = json.loads((inbox / "failed" / "over.pdf.error.json").read_text())
+            assert refused["error"]["code"] == "file_too_large", refused
+            assert (inbox / "over.pdf").exists()
 
             assert client.get("/healthz").json() == {"status": "ok"}
             assert client.get("/readyz").status_code == 200

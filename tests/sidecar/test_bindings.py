@@ -228,3 +228,30 @@ def test_http_binding_sends_requests_as_daprs_http_binding(
             "webhook", "post", "{}", binding_metadata={"path": "docline", "errorIfNot2XX": "false"}
         )
         assert lenient.binding_metadata["statusCode"] == "200"
+
+
+def test_requests_over_daprds_default_body_limit_are_refused(inbox: Path, tmp_path: Path) -> None:
+    """daprd takes requests up to 4 MiB unless --max-body-size says more; so does the docline sidecar, so what
+    works here works against a daprd with default settings."""
+    from sidecar.server import run_sidecar
+    from tests.support.components import write_components
+    from tests.support.sidecar import sidecar_settings
+
+    over = b"%PDF" + b"\x00" * (4 * 1024 * 1024)
+    under = b"%PDF" + b"\x00" * (3 * 1024 * 1024 - 64 * 1024)  # base64: just under 4 MiB
+    with DaprClient(max_grpc_message_length=64 * 1024 * 1024) as d:
+        with pytest.raises(grpc.RpcError) as refused:
+            d.invoke_binding("docline-inbox", "create", over, binding_metadata={"fileName": "over.bin"})
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        d.invoke_binding("docline-inbox", "create", base64.b64encode(under), binding_metadata={"fileName": "ok.bin"})
+        assert (inbox / "ok.bin").read_bytes() == under
+    # Raised as daprd's flag is (`docline sidecar --max-body-size 8Mi`), it takes more.
+    resources = write_components(tmp_path / "res-raised", _localstorage("docline-inbox", inbox))
+    raised = sidecar_settings(tmp_path / "raised", resources_path=resources, max_body_size="8Mi")
+    assert raised.max_body_size == 8 * 1024 * 1024
+    with (
+        run_sidecar(raised) as running,
+        DaprClient(address=running.grpc_endpoint, max_grpc_message_length=64 * 1024 * 1024) as d,
+    ):
+        d.invoke_binding("docline-inbox", "create", over, binding_metadata={"fileName": "over.bin"})
+    assert (inbox / "over.bin").stat().st_size == len(over)
