@@ -48,7 +48,7 @@ from pipeline.logs import document_context
 from pipeline.metrics import Metrics
 from pipeline.models import Draft, ErrorInfo, Review, StoredDocument
 from pipeline.settings import Settings
-from pipeline.store import BlobStore, ResultStore, StoreError, sha256_hex, upright_key
+from pipeline.store import BlobStore, Listed, ResultStore, StoreError, sha256_hex, upright_key
 from pipeline.tracing import activity_span
 from pipeline.understanding import Understanding
 
@@ -90,9 +90,10 @@ class Activities:
         doc, etag = self.results.get_versioned(doc_id)
         if doc is None:
             raise LookupError(f"document {doc_id} has no record (deleted while running?)")
+        was = Listed.of(doc)
         change(doc)
         doc.updated_at = _now()
-        self.results.put(doc, etag=etag)
+        self.results.put(doc, etag=etag, was=was)
         return doc
 
     def _document(self, inp: DocumentStep) -> Document:

@@ -174,6 +174,8 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
         settings, client, workflows, runtime, service, inbox, metrics, understanding, engine, engine_channel
     )
     if start_worker:
+        results.migrate_legacy_index()  # once, from the single index key of earlier releases
+    if start_worker:
         runtime.start()
         runtime.wait_for_worker_ready(timeout=30)
         container.started = True

@@ -15,7 +15,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class _StatusCollector(Collector):
-    """Documents by status, counted from the output store at scrape time so it is right after restarts."""
+    """Documents by status, read from the index's counters at scrape time (small keys, never the records), so it is
+    right after restarts and the same on every replica."""
 
     def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
         self._counts = counts

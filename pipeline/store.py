@@ -8,26 +8,40 @@ PostgreSQL; local files, S3, Azure Blob).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import grpc
 from cachetools import LRUCache
 from dapr.clients import DaprClient
+from dapr.clients.grpc._request import TransactionalStateOperation
 from dapr.clients.grpc._state import Concurrency, StateOptions
 
+from pipeline.index import (
+    ATTEMPTS,
+    SHARDS,
+    STATUSES,
+    DocumentIndex,
+    Entry,
+    cursor_of,
+    delete_op,
+    parse_cursor,
+    shard_of,
+)
 from pipeline.models import TERMINAL, DocumentList, DocumentResult, StoredDocument
 from pipeline.settings import Settings
 from pipeline.storage import StorageBinding
 
 log = logging.getLogger(__name__)
 
-INDEX_KEY = "docline-index"
+LEGACY_INDEX_KEY = "docline-index"  # the single list of ids before pipeline.index
 _DOC_PREFIX = "doc-"
 
 
@@ -193,14 +207,35 @@ class BlobStore:
         return len(names)
 
 
+@dataclass(frozen=True)
+class Listed:
+    """How the index lists a record: its status and document type (a change of either moves its entry)."""
+
+    status: str
+    document_type: str | None
+
+    @classmethod
+    def of(cls, doc: StoredDocument) -> Listed:
+        return cls(doc.status, doc.document_type)
+
+
+_READ = Listed("", None)  # put(): read the stored record to learn how it is listed now
+
+
+def _entry(doc: StoredDocument) -> Entry:
+    created = doc.created_at or doc.updated_at
+    return Entry(created.timestamp() if created else 0.0, doc.id, doc.document_type)
+
+
 class ResultStore:
-    """Document records in the state store, an index of ids for listing, and the outbox."""
+    """Document records in the state store, the index for listing and counting them (``pipeline.index``), and the
+    outbox."""
 
     def __init__(self, client: DaprClient, settings: Settings) -> None:
         self._client = client
         self._store = settings.state_store
         self._outbox = StorageBinding(client, settings.outbox_binding)
-        self._index_lock = threading.Lock()
+        self.index = DocumentIndex(client, self._store)
 
     # -- records
     def get(self, doc_id: str) -> StoredDocument | None:
@@ -220,16 +255,125 @@ class ResultStore:
         found = {i.key: i.data for i in self._client.get_bulk_state(self._store, keys).items if i.data}
         return [StoredDocument.model_validate_json(found[k]) for k in keys if k in found]
 
-    def put(self, doc: StoredDocument, *, etag: str | None = None) -> None:
-        """Write the record; with ``etag``, only over that version (raises if it changed or was deleted)."""
-        options = StateOptions(concurrency=Concurrency.first_write) if etag else None
-        self._client.save_state(self._store, _DOC_PREFIX + doc.id, doc.model_dump_json(), etag=etag, options=options)
+    def put(self, doc: StoredDocument, *, etag: str | None = None, was: Listed | None = _READ) -> None:
+        """Write the record; with ``etag``, only over that version (raises if it changed or was deleted). ``was`` is
+        how the record was listed before (None: a new record; default: read it). The index entry moves to the new
+        status before the record is written and leaves the old one after; the counts change with the record, in
+        one state transaction."""
+        if was is _READ:
+            stored = self.get(doc.id)
+            was = Listed.of(stored) if stored is not None else None
+        now = Listed.of(doc)
+        entry = _entry(doc)
+        if was != now:
+            self.index.add(doc.status, entry)
+        shard = shard_of(doc.id)
+        deltas: dict[tuple[str, int], int] = {}
+        if was is None or was.status != doc.status:
+            deltas[(doc.status, shard)] = 1
+            if was is not None:
+                deltas[(was.status, shard)] = -1
+        record = TransactionalStateOperation(_DOC_PREFIX + doc.id, doc.model_dump_json(), etag=etag)
+        self._transact(doc.id, etag, record, deltas)
+        if was is not None and was.status != doc.status:
+            self.index.remove(was.status, entry)
+
+    def _transact(
+        self, doc_id: str, etag: str | None, record: TransactionalStateOperation, deltas: dict[tuple[str, int], int]
+    ) -> None:
+        """The record and the counters in one transaction. A counter written by someone else meanwhile is read
+        again; the record's own version having changed is the caller's error."""
+        for _ in range(ATTEMPTS):
+            try:
+                self.index.transact([record, *self.index.counter_ops(deltas)])
+                return
+            except Exception:
+                if not deltas or (etag is not None and self.get_versioned(doc_id)[1] != etag):
+                    raise
+        raise StoreError(f"could not write document {doc_id}: its counters kept changing")
 
     def delete(self, doc_id: str) -> None:
-        """The record, its place in the index, and its result in the outbox."""
+        """The record, its entry in the index and its count, and its result in the outbox."""
         self.delete_outbox(doc_id)
-        self._update_index(lambda ids: [i for i in ids if i != doc_id])
-        self._client.delete_state(self._store, _DOC_PREFIX + doc_id)
+        doc = self.get(doc_id)
+        if doc is None:
+            return
+        record = delete_op(_DOC_PREFIX + doc_id)
+        self._transact(doc_id, None, record, {(doc.status, shard_of(doc_id)): -1})
+        self.index.remove(doc.status, _entry(doc))
+
+    # -- listing and counting, through the index
+    def counts(self) -> dict[str, int]:
+        """Documents per status, from the counters (no record is read)."""
+        return self.index.counts()
+
+    def queued(self) -> Iterator[StoredDocument]:
+        """The documents waiting to start (start-up checks that each has its workflow)."""
+        walk = self.index.walk("queued")
+        while chunk := list(itertools.islice(walk, 200)):
+            yield from (d for d in self.get_many(e.id for e in chunk) if d.status == "queued")
+
+    def finished_before(self, cutoff: datetime) -> list[str]:
+        """Ids of the documents in a final status whose record last changed before ``cutoff`` (oldest first)."""
+        found: list[str] = []
+        for status in sorted(TERMINAL):
+            candidates = itertools.takewhile(
+                lambda e: e.created < cutoff.timestamp(), self.index.walk(status, oldest_first=True)
+            )
+            while chunk := list(itertools.islice(candidates, 200)):
+                for doc in self.get_many(e.id for e in chunk):
+                    changed = doc.updated_at or doc.created_at
+                    if doc.status == status and changed is not None and changed < cutoff:
+                        found.append(doc.id)
+        return found
+
+    def migrate_legacy_index(self) -> int:
+        """Before this index, ids were one list under ``docline-index``: list those documents in the index and set
+        the counters from their records, then drop the list. Repeatable (the counts are set, not added to)."""
+        ids = self.get_value(LEGACY_INDEX_KEY)
+        if not ids:
+            return 0
+        counts: dict[tuple[str, int], int] = {(status, shard): 0 for status in STATUSES for shard in range(SHARDS)}
+        for i in range(0, len(ids), 200):
+            for doc in self.get_many(ids[i : i + 200]):
+                self.index.add(doc.status, _entry(doc))
+                counts[(doc.status, shard_of(doc.id))] += 1
+        self.index.set_counts(counts)
+        self.delete_value(LEGACY_INDEX_KEY)
+        log.info("document index: %d documents moved from the single index key", len(ids))
+        return len(ids)
+
+    def list(
+        self, *, status: str | None = None, type_: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> DocumentList:
+        """Newest first; ``cursor`` is the ``next`` of the previous page. Reads the index a slot at a time and the
+        records of the candidates only, skipping entries a status change left behind."""
+        after = parse_cursor(cursor) if cursor else None
+        if cursor and after is None:
+            return DocumentList(items=[], next=None)
+        walk = self.index.walk(status, after=after) if status else self.index.walk_all(STATUSES, after=after)
+        items: list[DocumentResult] = []
+        seen: set[str] = set()
+        last: Entry | None = None
+        while len(items) < limit:
+            taken = list(itertools.islice(walk, max(limit, 50)))
+            if not taken:
+                break
+            chunk = [e for e in taken if not type_ or e.document_type == type_]
+            records = {d.id: d for d in self.get_many(e.id for e in chunk)}
+            for entry in chunk:
+                doc = records.get(entry.id)
+                if doc is None or entry.id in seen or (status and doc.status != status):
+                    continue  # deleted, listed twice, or moved on since
+                if type_ and doc.document_type != type_:
+                    continue
+                seen.add(entry.id)
+                items.append(doc.result())
+                last = entry
+                if len(items) == limit:
+                    break
+        more = len(items) == limit and last is not None
+        return DocumentList(items=items, next=cursor_of(last) if more and last else None)
 
     # -- small key/value records for other parts of the application (inbox bookkeeping)
     def get_value(self, key: str) -> Any:
@@ -244,8 +388,9 @@ class ResultStore:
 
     def update_value(self, key: str, change: Any) -> None:
         """Read-modify-write of a small value under optimistic concurrency (several app replicas may write it):
-        ``change(old)`` → new value (``old`` is None when there is none); unchanged values are not written."""
-        for _ in range(20):
+        ``change(old)`` → new value (``old`` is None when there is none); unchanged values are not written; a new
+        key is written only if nobody created it meanwhile (first-write)."""
+        for _ in range(ATTEMPTS):
             item = self._client.get_state(self._store, key)
             old = json.loads(item.data) if item.data else None
             new = change(old)
@@ -257,58 +402,12 @@ class ResultStore:
                     key,
                     json.dumps(new),
                     etag=item.etag or None,
-                    options=StateOptions(concurrency=Concurrency.first_write) if item.etag else None,
+                    options=StateOptions(concurrency=Concurrency.first_write),
                 )
                 return
             except Exception as exc:  # an etag mismatch: someone else wrote in between; read again
                 log.debug("%s write conflict, retrying: %s", key, exc)
         raise StoreError(f"could not update {key} (too many concurrent writers)")
-
-    # -- index (newest last); optimistic concurrency so several app replicas can share it
-    def ids(self) -> list[str]:
-        value = self.get_value(INDEX_KEY)
-        return list(value) if value else []
-
-    def add_to_index(self, doc_id: str) -> None:
-        self._update_index(lambda ids: ids if doc_id in ids else [*ids, doc_id])
-
-    def _update_index(self, change: Any) -> None:
-        with self._index_lock:
-            self.update_value(INDEX_KEY, lambda ids: change(ids or []))
-
-    def finished_before(self, cutoff: datetime) -> list[str]:
-        """Ids of the documents in a final status whose record last changed before ``cutoff``."""
-        found: list[str] = []
-        ids = self.ids()
-        for i in range(0, len(ids), 200):
-            for doc in self.get_many(ids[i : i + 200]):
-                changed = doc.updated_at or doc.created_at
-                if doc.status in TERMINAL and changed is not None and changed < cutoff:
-                    found.append(doc.id)
-        return found
-
-    def list(
-        self, *, status: str | None = None, type_: str | None = None, limit: int = 50, cursor: str | None = None
-    ) -> DocumentList:
-        """Newest first. The cursor is the id of the last item of the previous page."""
-        ids = list(reversed(self.ids()))
-        if cursor is not None:
-            ids = ids[ids.index(cursor) + 1 :] if cursor in ids else []
-        items: list[DocumentResult] = []
-        pos = 0
-        while pos < len(ids) and len(items) < limit:
-            chunk = ids[pos : pos + max(limit, 50)]
-            docs = {d.id: d for d in self.get_many(chunk)}
-            for doc_id in chunk:
-                pos += 1
-                doc = docs.get(doc_id)
-                if doc is None or (status and doc.status != status) or (type_ and doc.document_type != type_):
-                    continue
-                items.append(doc.result())
-                if len(items) == limit:
-                    break
-        more = len(items) == limit and pos < len(ids)
-        return DocumentList(items=items, next=items[-1].id if more else None)
 
     # -- outbox: one JSON file per result, named by document id, so rewriting it is idempotent
     def write_outbox(self, result: DocumentResult) -> None:
