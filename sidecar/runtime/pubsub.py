@@ -38,8 +38,8 @@ from dapr.proto import api_v1, appcallback_v1
 from google.protobuf import struct_pb2
 
 from dapr_components.spec import resource_documents
-from sidecar.components.bindings import APP_TOKEN_HEADER, app_headers
 from sidecar.components import LoadedComponents
+from sidecar.components.bindings import APP_TOKEN_HEADER, app_headers
 from sidecar.components.errors import ComponentFileError
 from sidecar.components.pubsub import DeliveryAborted, Message, PubSub, TopicSubscription
 from sidecar.runtime import cloudevents as ce
