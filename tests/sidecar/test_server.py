@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import time
@@ -66,10 +65,8 @@ def test_a_standalone_sidecar_exits_when_its_disk_refuses_writes(tmp_path: Path)
     cmd = [str(Path(sys.executable).parent / "docline"), "sidecar", "--dapr-grpc-port", str(port)]
     cmd += ["--dapr-http-port", str(free_port()), "--data", str(tmp_path / "data"), "--log-level", "warning"]
 
-    def small_files() -> None:  # no file of the process grows past 256 KB: the engine's write-ahead log hits it
-        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
-
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=small_files)
+    # No file of the process grows past 256 KB (util-linux's prlimit): the engine's write-ahead log reaches it.
+    proc = subprocess.Popen(["prlimit", f"--fsize={256 * 1024}", "--", *cmd], stderr=subprocess.PIPE, text=True)
     runtime = wf.WorkflowRuntime(host="127.0.0.1", port=str(port))
 
     def noop(ctx: wf.WorkflowActivityContext, i: int) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import secrets
 import signal
 import subprocess
@@ -312,10 +311,10 @@ class ServeProcess:
             "--log-level",
             "warning",
         ]
+        if self.max_file_bytes is not None:  # util-linux's prlimit: no preexec_fn in a process with threads
+            cmd = ["prlimit", f"--fsize={self.max_file_bytes}", "--", *cmd]
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, env=self.env, stdout=log, stderr=log, start_new_session=True, preexec_fn=self._limits
-            )
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -327,10 +326,6 @@ class ServeProcess:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"docline serve did not become ready: {self.log.read_text()[-3000:]}")
-
-    def _limits(self) -> None:
-        if self.max_file_bytes is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (self.max_file_bytes, self.max_file_bytes))
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
