@@ -263,6 +263,9 @@ def main() -> None:
     parser.add_argument("--mirrors", type=Path, default=DEFAULT_MIRRORS, help="fetched git snapshots (bench/corpus.py)")
     parser.add_argument("--no-scans", action="store_true", help="leave out the degraded scans of real PDFs")
     parser.add_argument("--misses", action="store_true", help="list every field missed (never for held-out)")
+    parser.add_argument("--strategy", choices=["hybrid", "llm"], default="hybrid", help="with --component")
+    parser.add_argument("--context", type=int, default=8192, help="the model's context in tokens (--component)")
+    parser.add_argument("--limit", type=int, help="at most this many documents per group (a model is slow)")
     parser.add_argument("--naive", metavar="URL", help="the naive-prompt baseline against an OpenAI-compatible server")
     parser.add_argument("--naive-model", default="qwen")
     parser.add_argument("--write", type=Path, help="write the corpus as files + ground truth here (docline eval)")
@@ -272,7 +275,7 @@ def main() -> None:
     if args.component:
         from dapr.clients import DaprClient
 
-        llm = Llm(DaprClient(), args.component)
+        llm = Llm(DaprClient(), args.component, context=args.context)
 
     tuned = [c for c in distinct(real_world_cases() + invoice2data_cases() + odoo_facturx_cases())]
     for case in tuned:
@@ -282,6 +285,12 @@ def main() -> None:
         write_corpus([c for c in every if c.group != "samples"], args.write)
         print(f"corpus written to {args.write}")
     cases = [c for c in every if (not args.only or args.only in c.name) and (not args.group or c.group in args.group)]
+    if args.limit:
+        # A spread, not the first N: every k-th document of each group, in a fixed order.
+        by_group: dict[str, list[Case]] = defaultdict(list)
+        for case in sorted(cases, key=lambda c: hashlib.sha256(c.name.encode()).hexdigest()):
+            by_group[case.group].append(case)
+        cases = [c for group in by_group.values() for c in group[: args.limit]]
     per_field: dict[tuple[str, str], list[bool]] = defaultdict(list)
     per_language: dict[tuple[str, str], list[bool]] = defaultdict(list)
     per_group: dict[str, list[bool]] = defaultdict(list)
@@ -303,7 +312,7 @@ def main() -> None:
             extraction = Extraction(doc_type=case.doc_type, data=naive_data, method="llm")
             tokens += naive_tokens
         else:
-            extraction = extract(document, doc_type, llm)
+            extraction = extract(document, doc_type, llm, strategy=args.strategy)
             tokens += sum(u.tokens_in + u.tokens_out for u in extraction.usage)
         extract_seconds += time.perf_counter() - started
         if case.doc_type == "invoice":
@@ -334,7 +343,7 @@ def main() -> None:
     def pct(values: list[bool]) -> str:
         return f"{100 * sum(values) / len(values):5.1f}% ({sum(values)}/{len(values)})" if values else "   n/a"
 
-    mode = f"component {args.component}" if args.component else "offline extractor"
+    mode = f"component {args.component} ({args.strategy})" if args.component else "offline extractor"
     mode = f"naive prompt to {args.naive_model} at {args.naive}" if args.naive else mode
     print(f"extraction accuracy, {mode}, {len(cases)} documents")
     print(f"OCR {ocr_seconds:.1f} s (0 when cached); extraction {extract_seconds * 1000:.0f} ms in total")
