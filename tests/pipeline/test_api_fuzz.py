@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+
 # Imported at collection: on first use schemathesis imports its OpenAPI loader, pytest's assertion rewriting parses
 # it, and under CPython 3.11 that parse with the app's threads running raised "AST constructor recursion depth
 # mismatch" (cpython#106905).
