@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytesseract
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from extractors.errors import CorruptFile
 
@@ -243,3 +243,180 @@ def blank_row(image: Image.Image, near: int, *, window: float = 0.08) -> int | N
     while bottom + 1 in blank:
         bottom += 1
     return (top + bottom) // 2 * factor + factor // 2
+
+
+# Camera photos: a page lying on a darker surface, seen at an angle, lit unevenly. Measured on a reduced copy.
+PAGE_AREA = (0.2, 0.93)  # of the photo: less is no page, more is a page that fills the frame (nothing to cut)
+UNEVEN_LIGHT = 0.15  # the page's darkest paper this much darker than its brightest: flatten the light
+_LIGHT_CELLS = 100  # cells of paper light along the long side: larger than a letter, smaller than a shadow's edge
+_LIGHT_CELL = 4  # pixels of the reduced copy per cell
+
+Corners = tuple[float, float, float, float, float, float, float, float]  # x, y of top-left, top-right, bottom-right,
+# bottom-left
+
+
+def find_page(image: Image.Image) -> Corners | None:
+    """The corners of a page photographed on a darker surface (pixels of ``image``), or None.
+
+    None when the image is the page (a scan, a photo filling the frame) or no page edge stands out. On a ~400 px
+    copy with the text erased, each side of the page is the line through the sharpest dark-to-bright steps met
+    going inwards from that side of the photo: a page edge is a step over a pixel or two, while a shadow or a
+    fall-off of light changes brightness over many (so a shadow's edge is never taken for the page's).
+    """
+    factor = max(1, round(max(image.size) / 400))
+    small = image.reduce(factor) if factor > 1 else image
+    grey = np.asarray(small.filter(ImageFilter.MaxFilter(3)), dtype=np.float32)  # text strokes erased
+    height, width = grey.shape
+    if min(height, width) < 4 * _EDGE_WIDE:
+        return None
+    left = _edge(grey)
+    right = _edge(grey[:, ::-1])
+    top = _edge(grey.T)
+    bottom = _edge(grey.T[:, ::-1])
+    if left is None or right is None or top is None or bottom is None:
+        return None
+    # Each side as x = a * y + b (left, right) or y = a * x + b (top, bottom), in the reduced copy's pixels.
+    sides = {
+        "left": left,
+        "right": (-right[0], width - 1 - right[1]),
+        "top": top,
+        "bottom": (-bottom[0], height - 1 - bottom[1]),
+    }
+    quad = [
+        _crossing(sides["left"], sides["top"]),
+        _crossing(sides["right"], sides["top"]),
+        _crossing(sides["right"], sides["bottom"]),
+        _crossing(sides["left"], sides["bottom"]),
+    ]
+    area = _polygon_area(quad) / (width * height)
+    if not PAGE_AREA[0] <= area <= PAGE_AREA[1] or not _roughly_rectangular(quad):
+        return None
+    if any(not (-1 <= x <= width and -1 <= y <= height) for x, y in quad):
+        return None
+    scale_x, scale_y = image.width / width, image.height / height
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = ((float((x + 0.5) * scale_x), float((y + 0.5) * scale_y)) for x, y in quad)
+    return (x0, y0, x1, y1, x2, y2, x3, y3)
+
+
+_EDGE_NEAR, _EDGE_WIDE = 2, 8  # pixels of the reduced copy averaged on each side of a step: sharp, and broad
+EDGE_STEP = 12.0  # grey levels at least, brighter inside than outside
+EDGE_SHARPNESS = 0.6  # of the broad step already there within two pixels: an edge, not a shadow's soft border
+EDGE_REACH = 0.4  # of the photo's width (height) from its side within which the page's edge is looked for
+EDGE_ROWS = 0.3  # of the rows (columns) that must show the edge on one line
+
+
+def _edge(grey: np.ndarray) -> tuple[float, float] | None:
+    """The left edge of a bright page in ``grey`` (rows, columns): (a, b) of x = a * y + b, or None."""
+    height, width = grey.shape
+    reach = int(width * EDGE_REACH)
+    sums = np.concatenate([np.zeros((height, 1), np.float32), np.cumsum(grey, axis=1, dtype=np.float32)], axis=1)
+    x = np.arange(_EDGE_WIDE, reach)
+
+    def mean(start: np.ndarray, count: int) -> np.ndarray:
+        return (sums[:, start + count] - sums[:, start]) / count
+
+    near = mean(x, _EDGE_NEAR) - mean(x - _EDGE_NEAR, _EDGE_NEAR)  # inside minus outside, at the boundary before x
+    wide = mean(x, _EDGE_WIDE) - mean(x - _EDGE_WIDE, _EDGE_WIDE)
+    sharp = (near >= EDGE_STEP) & (near >= EDGE_SHARPNESS * wide)
+    score = np.where(sharp, near, 0.0)
+    best = np.argmax(score, axis=1)
+    rows = np.flatnonzero(score[np.arange(height), best] > 0)
+    if len(rows) < EDGE_ROWS * height:
+        return None
+    ys, xs = rows.astype(np.float64), (x[best[rows]] - 0.5).astype(np.float64)
+    keep = np.ones(len(ys), dtype=bool)
+    for _ in range(3):  # least squares, dropping rows whose step lies off the line (text boxes, the table's grain)
+        if keep.sum() < EDGE_ROWS * height:
+            return None
+        a, b = np.polyfit(ys[keep], xs[keep], 1)
+        keep = np.abs(xs - (a * ys + b)) <= 2.0
+    if keep.sum() < EDGE_ROWS * height:
+        return None
+    a, b = np.polyfit(ys[keep], xs[keep], 1)
+    return float(a), float(b)
+
+
+def _crossing(vertical: tuple[float, float], horizontal: tuple[float, float]) -> tuple[float, float]:
+    """Where x = a * y + b meets y = c * x + d."""
+    a, b = vertical
+    c, d = horizontal
+    y = (c * b + d) / (1 - a * c)
+    return a * y + b, y
+
+
+def _polygon_area(points: list[tuple[float, float]]) -> float:
+    return 0.5 * abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True)))
+
+
+def _roughly_rectangular(quad: list[tuple[float, float]]) -> bool:
+    """Every corner between 60 and 120 degrees: a sheet of paper seen from above, not a sliver or a triangle."""
+    for i in range(4):
+        (ax, ay), (bx, by), (cx, cy) = quad[i - 1], quad[i], quad[(i + 1) % 4]
+        u, v = np.array([ax - bx, ay - by]), np.array([cx - bx, cy - by])
+        norms = float(np.linalg.norm(u) * np.linalg.norm(v))
+        if norms == 0 or abs(float(np.dot(u, v)) / norms) > 0.5:
+            return False
+    return True
+
+
+def unwarp(
+    image: Image.Image, corners: Corners, scale: float = 1.0, *, size: tuple[int, int] | None = None
+) -> Image.Image:
+    """The page inside ``corners`` as a flat rectangle seen from straight above: ``size``, or its edge lengths
+    times ``scale``."""
+    quad = [(corners[i], corners[i + 1]) for i in range(0, 8, 2)]
+
+    def length(a: tuple[float, float], b: tuple[float, float]) -> float:
+        return float(np.hypot(a[0] - b[0], a[1] - b[1]))
+
+    width, height = size or (
+        max(1, round(scale * (length(quad[0], quad[1]) + length(quad[3], quad[2])) / 2)),
+        max(1, round(scale * (length(quad[0], quad[3]) + length(quad[1], quad[2])) / 2)),
+    )
+    rectangle = [(0.0, 0.0), (float(width), 0.0), (float(width), float(height)), (0.0, float(height))]
+    return image.transform(
+        (width, height), Image.Transform.PERSPECTIVE, homography(rectangle, quad), Image.Resampling.BICUBIC
+    )
+
+
+def homography(source: list[tuple[float, float]], target: list[tuple[float, float]]) -> tuple[float, ...]:
+    """Pillow's PERSPECTIVE coefficients: output pixel ``source[i]`` reads input pixel ``target[i]``."""
+    rows, values = [], []
+    for (x, y), (u, v) in zip(source, target, strict=True):
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+        values += [u, v]
+    solved = np.linalg.solve(np.array(rows, dtype=np.float64), np.array(values, dtype=np.float64))
+    return tuple(float(c) for c in solved)
+
+
+def paper_light(image: Image.Image) -> np.ndarray:
+    """How bright the paper is across the page, about ``_LIGHT_CELLS`` cells along the long side: the brightest of
+    each cell of a ~400 px copy (text has paper around it; the copy's averaging keeps sensor noise out of the
+    maximum), cells of ink alone filled from their neighbours, smoothed."""
+    factor = max(1, round(max(image.size) / (_LIGHT_CELLS * _LIGHT_CELL)))
+    grey = np.asarray(image.reduce(factor) if factor > 1 else image)
+    rows, cols = grey.shape[0] // _LIGHT_CELL, grey.shape[1] // _LIGHT_CELL
+    if rows < 3 or cols < 3:
+        return np.full((1, 1), float(grey.max()), dtype=np.float32)
+    cells = (
+        grey[: rows * _LIGHT_CELL, : cols * _LIGHT_CELL].reshape(rows, _LIGHT_CELL, cols, _LIGHT_CELL).max(axis=(1, 3))
+    )
+    light = Image.fromarray(cells).filter(ImageFilter.MaxFilter(3)).filter(ImageFilter.BoxBlur(2))
+    return np.asarray(light, dtype=np.float32)
+
+
+def uneven_light(image: Image.Image) -> float:
+    """0 for paper lit evenly (a scan); towards 1 as its darkest part falls below its brightest (photo, shadow)."""
+    light = paper_light(image)
+    bright = float(np.percentile(light, 95))
+    return 0.0 if bright <= 0 else max(0.0, 1.0 - float(np.percentile(light, 5)) / bright)
+
+
+def flatten_light(image: Image.Image) -> Image.Image:
+    """The page with the light made even: each pixel divided by the paper's brightness around it (paper -> white)."""
+    light = Image.fromarray(np.clip(paper_light(image), 1, 255).astype(np.uint8)).resize(
+        image.size, Image.Resampling.BILINEAR
+    )
+    grey = np.asarray(image, dtype=np.float32)
+    even = grey * (255.0 / np.asarray(light, dtype=np.float32))
+    return Image.fromarray(np.clip(even, 0, 255).astype(np.uint8))
