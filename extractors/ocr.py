@@ -84,6 +84,11 @@ class _Reading:
         return sum(w.conf * len(w.text) for w in words) / chars
 
     @property
+    def surely_read(self) -> float:
+        """Characters read, each counted by Tesseract's confidence in its word: how much text the reading holds."""
+        return sum(w.conf * len(w.text) for w in self.words)
+
+    @property
     def text(self) -> str:
         return "\n".join(line.text for line in self.lines)
 
@@ -270,6 +275,7 @@ def ocr_page(
     bilevel = cleanup.is_bilevel(image_png)
     # A photo of a page lying on a table: cut the page out, seen from straight above (~6 ms to look for one).
     corners = cleanup.find_page(image)
+    given = image
     image = cleanup.unwarp(image, corners, scale) if corners is not None else cleanup.rescale(image, scale)
     # Light falling off across a photographed page or a shadow over it (~2 ms to measure): even it out.
     flattened = cleanup.uneven_light(image) >= cleanup.UNEVEN_LIGHT
@@ -394,6 +400,16 @@ def ocr_page(
             # The right model reads the language's own letters; keep it unless it is clearly worse.
             if again.score >= best.score - 0.03:
                 best, langs = again, [detected]
+    if (corners is not None or flattened) and (best.score < GOOD_CONFIDENCE or len(best.words) < 3):
+        # A photo's clean-up read poorly: read the page as given too and keep the reading with more text read
+        # surely (Tesseract's mean confidence is no guide across pictures: a read that misses a shadowed half is
+        # surer of what it kept). Only here: on the photos measured the cleaned page read better in 95 of 96.
+        turned = cleanup.rotate_clockwise(cleanup.rescale(given, scale), rotation)
+        given_skew = cleanup.estimate_skew(turned)
+        given_upright = cleanup.deskew(turned, given_skew)
+        as_read = _tesseract(given_upright, langs, page_dpi, timeout)
+        if as_read.surely_read > best.surely_read:
+            best, skew, upright, corners, flattened = as_read, given_skew, given_upright, None, False
     lines = best.lines
     if second_reader is not None:
         lines, reread = second_reader.reread(lines, upright)
