@@ -252,6 +252,7 @@ NOISY = 8.0  # grey levels of grain, once stretched, above which a page is smoot
 UNEVEN_LIGHT = 0.15  # the page's darkest paper this much darker than its brightest: flatten the light
 _LIGHT_CELLS = 100  # cells of paper light along the long side: larger than a letter, smaller than a shadow's edge
 _LIGHT_CELL = 4  # pixels of the reduced copy per cell
+INK_CELL = 0.8  # a cell this much darker than its brightest neighbour is ink, not paper in a shadow
 
 Corners = tuple[float, float, float, float, float, float, float, float]  # x, y of top-left, top-right, bottom-right,
 # bottom-left
@@ -408,7 +409,11 @@ def paper_light(image: Image.Image) -> np.ndarray:
     cells = (
         grey[: rows * _LIGHT_CELL, : cols * _LIGHT_CELL].reshape(rows, _LIGHT_CELL, cols, _LIGHT_CELL).max(axis=(1, 3))
     )
-    light = Image.fromarray(cells).filter(ImageFilter.MaxFilter(3)).filter(ImageFilter.BoxBlur(2))
+    # A cell much darker than its brightest neighbour holds only ink (a bold heading, a black bar): take the
+    # neighbour's light. Others keep their own, so the light follows a shadow's edge closely.
+    brightest = np.asarray(Image.fromarray(cells).filter(ImageFilter.MaxFilter(3)), dtype=np.float32)
+    filled = np.where(cells < INK_CELL * brightest, brightest, cells.astype(np.float32))
+    light = Image.fromarray(filled.astype(np.uint8)).filter(ImageFilter.BoxBlur(1))
     return np.asarray(light, dtype=np.float32)
 
 

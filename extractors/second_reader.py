@@ -167,9 +167,7 @@ def _rapidocr() -> Recognizer:
             "Global.log_level": "warning",
             "Global.use_det": False,
             "Global.use_cls": False,
-            "Rec.model_path": str(model),
-            "Rec.ocr_version": "PP-OCRv6",
-            "Rec.model_type": "small",
+            "Rec.model_path": str(model),  # its configured default (PP-OCRv6, small), named: nothing to download
             # One thread per read, as Tesseract runs: parallelism comes from reading pages concurrently.
             "EngineConfig.onnxruntime.intra_op_num_threads": 1,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
