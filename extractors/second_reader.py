@@ -60,10 +60,11 @@ class SecondReader:
         if not runs:
             return lines, 0
         rgb = np.asarray(upright.convert("RGB"))
-        crops = [_crop(rgb, run) for _, run in runs]
+        crops = [_crop(rgb, run, lines[index].words) for index, run in runs]
         readings = self.recognize(crops)
         replaced: dict[int, list[tuple[list[Word], list[Word]]]] = {}
         for (index, run), (text, confidence) in zip(runs, readings, strict=True):
+            text = _without_neighbours(text, run, lines[index].words)
             if text.strip() and confidence > _score(run):
                 replaced.setdefault(index, []).append((run, _words(text, confidence, run)))
         result = []
@@ -107,12 +108,41 @@ def _box(run: list[Word]) -> tuple[float, float, float, float]:
     )
 
 
-def _crop(rgb: np.ndarray, run: list[Word]) -> np.ndarray:
+def _crop(rgb: np.ndarray, run: list[Word], line: list[Word]) -> np.ndarray:
+    """The run's picture with a margin, which stops halfway to the line's next words; a box overlapping theirs is
+    cut back to them. (Japanese is read character by character: a full margin, or a box Tesseract drew over the next
+    characters, would take in the neighbours, and the reading would repeat them.)"""
     x0, y0, x1, y1 = _box(run)
     height = max(1.0, y1 - y0)
+    start, end = line.index(run[0]), line.index(run[-1])
+    previous = line[start - 1].bbox[2] if start > 0 else None
+    following = line[end + 1].bbox[0] if end + 1 < len(line) else None
+    if following is not None and x0 < following < x1:
+        x1 = following
+    if previous is not None and x0 < previous < x1:
+        x0 = previous
+    before = (x0 + previous) / 2 if previous is not None else 0.0
+    after = (x1 + following) / 2 if following is not None else float(rgb.shape[1])
     top, bottom = max(0, int(y0 - PAD_Y * height)), min(rgb.shape[0], int(y1 + PAD_Y * height) + 1)
-    left, right = max(0, int(x0 - PAD_X * height)), min(rgb.shape[1], int(x1 + PAD_X * height) + 1)
+    left = max(0, int(max(x0 - PAD_X * height, min(before, x0))))
+    right = min(rgb.shape[1], int(min(x1 + PAD_X * height, max(after, x1))) + 1)
     return rgb[top:bottom, left:right]
+
+
+def _without_neighbours(text: str, run: list[Word], line: list[Word]) -> str:
+    """The reading without the neighbouring words' text where it took them in at either end (a glyph reaching into
+    the crop: "2024年" for the run "2024" followed by "年"), which the line keeps anyway."""
+    start, end = line.index(run[0]), line.index(run[-1])
+    text = text.strip()
+    if end + 1 < len(line):
+        following = line[end + 1].text
+        if len(text) > len(following) and text.endswith(following):
+            text = text[: -len(following)].rstrip()
+    if start > 0:
+        previous = line[start - 1].text
+        if len(text) > len(previous) and text.startswith(previous):
+            text = text[len(previous) :].lstrip()
+    return text
 
 
 def _score(run: list[Word]) -> float:

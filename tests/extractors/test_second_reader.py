@@ -45,6 +45,15 @@ def test_unsure_words_are_grouped_into_runs_between_sure_ones() -> None:
     assert [[w.text for w in run] for run in runs] == [["03.0l", "2024"], ["Bcrlin"], ["x"]]
 
 
+def test_a_reading_that_took_in_its_neighbours_gives_them_back() -> None:
+    line = [word("発行日:", 0.93, 0), word("2024", 0.84, 100), word("年", 0.93, 180), word("7", 0.97, 210)]
+    run = [line[1]]
+    assert second_reader._without_neighbours("2024年", run, line) == "2024"
+    assert second_reader._without_neighbours("発行日:2024", run, line) == "2024"
+    assert second_reader._without_neighbours("2024", run, line) == "2024"
+    assert second_reader._without_neighbours("年", run, line) == "年"  # all of it: a reading, not a neighbour
+
+
 def test_no_second_reader_unless_configured() -> None:
     assert second_reader.load(None) is None
     assert Settings().ocr_second_reader is None
