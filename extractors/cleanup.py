@@ -1,7 +1,9 @@
-"""Page clean-up before OCR: grayscale, resolution, orientation (text lines, Tesseract OSD) and deskew.
+"""Page clean-up before OCR: grayscale, resolution, orientation (text lines, Tesseract OSD) and deskew; for camera
+photos, the page cut out of the picture and seen from above, and uneven light evened out.
 
-Every step is a pure function of the image and a few numbers recorded on the Page (rotation, skew, dpi), so
-``render_page`` can rebuild exactly the picture the OCR boxes refer to.
+Every step is a pure function of the image and a few numbers recorded on the Page (rotation, skew, dpi, the corners
+of a photographed page, whether its light was evened out), so ``render_page`` can rebuild exactly the picture the
+OCR boxes refer to.
 """
 
 from __future__ import annotations

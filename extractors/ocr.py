@@ -1,8 +1,15 @@
 """OCR of page images with Tesseract (pytesseract, ``--oem 1``), and the one-shot ``read_document``.
 
-Per page: grayscale, resolution (upscale below 150 dpi, to 180) and small-angle deskew first. A page whose text
-lines run top to bottom (seen in its ink profiles in ~2 ms, before any reading) starts from a quarter turn: the
-probe (a third of the page) of the 90-degree turn tells whether it or 270 stands the page upright. With languages
+Per page: grayscale, resolution (upscale below 150 dpi, to 180) and small-angle deskew first. A camera photo is
+recognised by what its pixels show, never by its name: a page lying on a darker surface is cut out along its edges
+and seen from straight above (``cleanup.find_page``, ~6 ms to look), light falling off across the page or a shadow
+is evened out (``cleanup.uneven_light``, ~2 ms to measure; ``flatten_light``); a scan shows neither and is read as
+it is. A photo whose cleaned page reads poorly is read as given too, and the reading with more text read surely is
+kept. An optional second reader (``extractors.second_reader``) re-reads the words Tesseract was unsure of.
+
+A page whose text lines run top to bottom (seen in its ink profiles in ~2 ms, before any reading) starts from a
+quarter turn: the probe (a third of the page) of the 90-degree turn tells whether it or 270 stands the page upright.
+With languages
 given, one Tesseract pass; when it reads sideways (or so badly that the page is probably upside down) the candidate
 turns are probed, and only when none reads well is Tesseract OSD asked for orientation and script (OSD costs more
 than reading the page).
