@@ -248,6 +248,7 @@ def blank_row(image: Image.Image, near: int, *, window: float = 0.08) -> int | N
 
 
 # Camera photos: a page lying on a darker surface, seen at an angle, lit unevenly. Measured on a reduced copy.
+PAGE_SURROUND = 0.95  # a page on a surface: the picture's border darker than this share of its median
 PAGE_INSET = 0.02  # of the way to the page's centre: each edge moves ~1 % of the page inwards
 PAGE_AREA = (0.2, 0.93)  # of the photo: less is no page, more is a page that fills the frame (nothing to cut)
 INK_PERCENTILE = 0.5  # the darkest half percent of a page's pixels is ink wherever there is a line of text
@@ -271,10 +272,14 @@ def find_page(image: Image.Image) -> Corners | None:
     """
     factor = max(1, round(max(image.size) / 400))
     small = image.reduce(factor) if factor > 1 else image
+    if min(small.size) < 4 * _EDGE_WIDE:
+        return None
+    plain = np.asarray(small)
+    ring = np.concatenate([plain[:2].ravel(), plain[-2:].ravel(), plain[:, :2].ravel(), plain[:, -2:].ravel()])
+    if np.median(ring) >= PAGE_SURROUND * np.median(plain):
+        return None  # the picture's border is as light as the page: a scan, or a page filling the frame (~1 ms)
     grey = np.asarray(small.filter(ImageFilter.MaxFilter(3)), dtype=np.float32)  # text strokes erased
     height, width = grey.shape
-    if min(height, width) < 4 * _EDGE_WIDE:
-        return None
     left = _edge(grey)
     right = _edge(grey[:, ::-1])
     top = _edge(grey.T)
