@@ -1,6 +1,7 @@
 """OCR throughput and accuracy: docline against the raw ``tesseract`` command, text-layer PDFs, CER per language.
 
     .venv/bin/python bench/ocr.py [--workers N] [--rounds R]
+    .venv/bin/python bench/ocr.py --second-reader rapidocr     # only: what the second reader changes, per sample
 
 Page images are the committed samples' scanned pages (samples/documents). Both sides read the same PNG files with
 the same parallelism (N at a time), ``--oem 1``, ``OMP_THREAD_LIMIT=1`` and the sample's language: raw tesseract
@@ -9,7 +10,10 @@ threads (clean-up, OSD only where needed, boxes), once with the language given a
 and orientation unknown). Besides pages/s (wall clock, sensitive to other load on the machine) it prints CPU seconds
 per page (this process and its Tesseract children), which is robust to load, split into docline's own Python and
 its Tesseract runs; and what automatic mode pays over the language given, against its floor (one more Tesseract
-start-up per probe). Prints figures; asserts nothing.
+start-up per probe). With ``--second-reader`` it prints instead, per scanned sample page (language given):
+CER, fields right (offline extractor, as bench/extract.py scores them), whether the document would wait for review
+(invalid, or a field under the default review threshold) and CPU seconds, Tesseract alone and with the second reader.
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -34,8 +38,16 @@ sys.path.insert(0, str(ROOT))
 import pypdf  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from agents.extract import extract  # noqa: E402
+from bench.extract import CORE_INVOICE, PRESCRIPTION_FIELDS, _same  # noqa: E402
+from extractors import second_reader  # noqa: E402
+from extractors.model import Document  # noqa: E402
 from extractors.ocr import ocr_page, read_document  # noqa: E402
 from extractors.pages import split_pages  # noqa: E402
+from extractors.rules import get_path  # noqa: E402
+from extractors.types import get_type  # noqa: E402
+from extractors.validation import validate  # noqa: E402
+from pipeline.settings import Settings  # noqa: E402
 from samples.metrics import cer  # noqa: E402
 
 SAMPLES = ROOT / "samples" / "documents"
@@ -151,12 +163,74 @@ def cer_per_language(workers: int) -> dict[str, list[float]]:
     return rates
 
 
+def second_reader_gain(reader: second_reader.SecondReader) -> None:
+    """CER, fields right, review and CPU per scanned sample page: Tesseract alone, then with ``reader``."""
+    threshold = Settings().review_confidence_threshold
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    print(f"{'sample':24} {'':5} CER alone -> {reader.name}  fields  review  CPU-s")
+    for truth_path in sorted(SAMPLES.glob("*.json")):
+        truth = json.loads(truth_path.read_text(encoding="utf-8"))
+        if truth["source"] != "ocr":
+            continue
+        kind = "hand" if truth["scan"]["handwriting"] else "print"
+        doc_type = get_type(truth["document_type"])
+        paths = PRESCRIPTION_FIELDS if truth["document_type"] == "prescription" else CORE_INVOICE
+        row = []
+        for engine in (None, reader):
+            own, children = cpu_seconds()
+            pages = [
+                ocr_page(
+                    s.image_png,
+                    number=s.number,
+                    dpi=s.dpi,
+                    languages=[truth["tesseract_language"]],
+                    second_reader=engine,
+                )
+                for s in split_pages((SAMPLES / truth["file"]).read_bytes())
+                if s.image_png is not None
+            ]
+            own_after, children_after = cpu_seconds()
+            document = Document(media_type="image", pages=pages)
+            extraction = extract(document, doc_type)
+            right = sum(_same(get_path(truth["fields"], p), get_path(extraction.data, p), p) for p in paths)
+            confidences = [f.confidence for f in extraction.fields.values() if f.confidence is not None]
+            valid = validate(doc_type, extraction.data, document.language).valid
+            review = not valid or min(confidences, default=1.0) < threshold
+            cpu = (own_after - own + children_after - children) / len(pages)
+            row.append((cer(truth["text"], document.text), right, review, cpu))
+            name = "second" if engine else "alone"
+            for key, value in (("cer", row[-1][0]), ("right", right), ("review", review), ("cpu", cpu)):
+                totals[f"{kind}/{name}"][key] += value
+            totals[f"{kind}/{name}"]["n"] += 1
+            totals[f"{kind}/{name}"]["fields"] += len(paths)
+        (c0, r0, v0, t0), (c1, r1, v1, t1) = row
+        print(
+            f"  {truth['file']:22} {kind:5} {c0:.3f} -> {c1:.3f}  {r0:2} -> {r1:2}/{len(paths):<2}"
+            f"  {'yes' if v0 else 'no':3} -> {'yes' if v1 else 'no':3}  {t0:.2f} -> {t1:.2f}",
+            flush=True,
+        )
+    for kind in ("hand", "print"):
+        alone, second = totals[f"{kind}/alone"], totals[f"{kind}/second"]
+        n = alone["n"]
+        print(
+            f"{kind:5} ({n:.0f} documents): CER {alone['cer'] / n:.3f} -> {second['cer'] / n:.3f}"
+            f"  fields {alone['right']:.0f} -> {second['right']:.0f} of {alone['fields']:.0f}"
+            f"  to review {alone['review']:.0f} -> {second['review']:.0f}"
+            f"  CPU-s/page {alone['cpu'] / n:.2f} -> {second['cpu'] / n:.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved runs; the best of each is shown")
+    parser.add_argument("--second-reader", choices=second_reader.SECOND_READERS, help="only: what it changes")
     args = parser.parse_args()
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    reader = second_reader.load(args.second_reader)
+    if reader is not None:
+        second_reader_gain(reader)
+        return
 
     with tempfile.TemporaryDirectory(prefix="docline-bench-") as tmp:
         pages = page_images(Path(tmp))

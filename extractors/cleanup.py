@@ -1,7 +1,9 @@
-"""Page clean-up before OCR: grayscale, resolution, orientation (text lines, Tesseract OSD) and deskew.
+"""Page clean-up before OCR: grayscale, resolution, orientation (text lines, Tesseract OSD) and deskew; for camera
+photos, the page cut out of the picture and seen from above, and uneven light evened out.
 
-Every step is a pure function of the image and a few numbers recorded on the Page (rotation, skew, dpi), so
-``render_page`` can rebuild exactly the picture the OCR boxes refer to.
+Every step is a pure function of the image and a few numbers recorded on the Page (rotation, skew, dpi, the corners
+of a photographed page, whether its light was evened out), so ``render_page`` can rebuild exactly the picture the
+OCR boxes refer to.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytesseract
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from extractors.errors import CorruptFile
 
@@ -243,3 +245,220 @@ def blank_row(image: Image.Image, near: int, *, window: float = 0.08) -> int | N
     while bottom + 1 in blank:
         bottom += 1
     return (top + bottom) // 2 * factor + factor // 2
+
+
+# Camera photos: a page lying on a darker surface, seen at an angle, lit unevenly. Measured on a reduced copy.
+PAGE_SURROUND = 0.95  # a page on a surface: the picture's border darker than this share of its median
+PAGE_INSET = 0.02  # of the way to the page's centre: each edge moves ~1 % of the page inwards
+PAGE_AREA = (0.2, 0.93)  # of the photo: less is no page, more is a page that fills the frame (nothing to cut)
+INK_PERCENTILE = 0.5  # the darkest half percent of a page's pixels is ink wherever there is a line of text
+NOISY = 8.0  # grey levels of grain, once stretched, above which a page is smoothed before its ink is stretched
+UNEVEN_LIGHT = 0.15  # the page's darkest paper this much darker than its brightest: flatten the light
+_LIGHT_CELLS = 100  # cells of paper light along the long side: larger than a letter, smaller than a shadow's edge
+_LIGHT_CELL = 4  # pixels of the reduced copy per cell
+INK_CELL = 0.8  # a cell this much darker than its brightest neighbour is ink, not paper in a shadow
+
+Corners = tuple[float, float, float, float, float, float, float, float]  # x, y of top-left, top-right, bottom-right,
+# bottom-left
+
+
+def find_page(image: Image.Image) -> Corners | None:
+    """The corners of a page photographed on a darker surface (pixels of ``image``), or None.
+
+    None when the image is the page (a scan, a photo filling the frame) or no page edge stands out. On a ~400 px
+    copy with the text erased, each side of the page is the line through the sharpest dark-to-bright steps met
+    going inwards from that side of the photo: a page edge is a step over a pixel or two, while a shadow or a
+    fall-off of light changes brightness over many (so a shadow's edge is never taken for the page's).
+    """
+    factor = max(1, round(max(image.size) / 400))
+    small = image.reduce(factor) if factor > 1 else image
+    if min(small.size) < 4 * _EDGE_WIDE:
+        return None
+    plain = np.asarray(small)
+    ring = np.concatenate([plain[:2].ravel(), plain[-2:].ravel(), plain[:, :2].ravel(), plain[:, -2:].ravel()])
+    if np.median(ring) >= PAGE_SURROUND * np.median(plain):
+        return None  # the picture's border is as light as the page: a scan, or a page filling the frame (~1 ms)
+    grey = np.asarray(small.filter(ImageFilter.MaxFilter(3)), dtype=np.float32)  # text strokes erased
+    height, width = grey.shape
+    left = _edge(grey)
+    right = _edge(grey[:, ::-1])
+    top = _edge(grey.T)
+    bottom = _edge(grey.T[:, ::-1])
+    if left is None or right is None or top is None or bottom is None:
+        return None
+    # Each side as x = a * y + b (left, right) or y = a * x + b (top, bottom), in the reduced copy's pixels.
+    sides = {
+        "left": left,
+        "right": (-right[0], width - 1 - right[1]),
+        "top": top,
+        "bottom": (-bottom[0], height - 1 - bottom[1]),
+    }
+    quad = [
+        _crossing(sides["left"], sides["top"]),
+        _crossing(sides["right"], sides["top"]),
+        _crossing(sides["right"], sides["bottom"]),
+        _crossing(sides["left"], sides["bottom"]),
+    ]
+    area = _polygon_area(quad) / (width * height)
+    if not PAGE_AREA[0] <= area <= PAGE_AREA[1] or not _roughly_rectangular(quad):
+        return None
+    if any(not (-1 <= x <= width and -1 <= y <= height) for x, y in quad):
+        return None
+    # A little inside the edges found: a sliver of the table left along an edge reads as a column of garbage (and
+    # bands the columns like text lines turned sideways); a page's margin is blank.
+    centre_x, centre_y = sum(x for x, _ in quad) / 4, sum(y for _, y in quad) / 4
+    inset = [(x + PAGE_INSET * (centre_x - x), y + PAGE_INSET * (centre_y - y)) for x, y in quad]
+    sx, sy = image.width / width, image.height / height
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = ((float((x + 0.5) * sx), float((y + 0.5) * sy)) for x, y in inset)
+    return (x0, y0, x1, y1, x2, y2, x3, y3)
+
+
+_EDGE_NEAR, _EDGE_WIDE = 2, 8  # pixels of the reduced copy averaged on each side of a step: sharp, and broad
+EDGE_STEP = 0.06  # the page at least this much brighter than what lies outside it, within two pixels
+EDGE_MIN_STEP = 8.0  # and by this many grey levels, above a surface's grain and the sensor's noise
+EDGE_SHARPNESS = 0.6  # of the broad step already there within two pixels: an edge, not a shadow's soft border
+EDGE_REACH = 0.4  # of the photo's width (height) from its side within which the page's edge is looked for
+EDGE_ROWS = 0.3  # of the rows (columns) that must show the edge on one line
+
+
+def _edge(grey: np.ndarray) -> tuple[float, float] | None:
+    """The left edge of a bright page in ``grey`` (rows, columns): (a, b) of x = a * y + b, or None."""
+    height, width = grey.shape
+    reach = int(width * EDGE_REACH)
+    sums = np.concatenate([np.zeros((height, 1), np.float32), np.cumsum(grey, axis=1, dtype=np.float32)], axis=1)
+    x = np.arange(_EDGE_WIDE, reach)
+
+    def mean(start: np.ndarray, count: int) -> np.ndarray:
+        return (sums[:, start + count] - sums[:, start]) / count
+
+    inside = mean(x, _EDGE_WIDE)
+    near = mean(x, _EDGE_NEAR) - mean(x - _EDGE_NEAR, _EDGE_NEAR)  # inside minus outside, at the boundary before x
+    wide = inside - mean(x - _EDGE_WIDE, _EDGE_WIDE)
+    # Relative to the paper's brightness: in a shadow, page and table darken alike.
+    sharp = (near >= np.maximum(EDGE_STEP * inside, EDGE_MIN_STEP)) & (near >= EDGE_SHARPNESS * wide)
+    score = np.where(sharp, near, 0.0)
+    best = np.argmax(score, axis=1)
+    rows = np.flatnonzero(score[np.arange(height), best] > 0)
+    if len(rows) < EDGE_ROWS * height:
+        return None
+    ys, xs = rows.astype(np.float64), (x[best[rows]] - 0.5).astype(np.float64)
+    # The line most rows' steps lie on (steps off it: the surface's grain, boxes printed on the page). Candidate
+    # lines through pairs of rows half the edge apart, the one with most rows within 2 pixels, refined.
+    half = len(ys) // 2
+    pairs = np.linspace(0, half - 1, num=min(half, 40)).astype(int)
+    slopes = (xs[pairs + half] - xs[pairs]) / np.maximum(ys[pairs + half] - ys[pairs], 1.0)
+    offsets = xs[pairs] - slopes * ys[pairs]
+    near_line = np.abs(xs[None, :] - (slopes[:, None] * ys[None, :] + offsets[:, None])) <= 2.0
+    keep = near_line[int(np.argmax(near_line.sum(axis=1)))]
+    if keep.sum() < EDGE_ROWS * height:
+        return None
+    a, b = np.polyfit(ys[keep], xs[keep], 1)
+    return float(a), float(b)
+
+
+def _crossing(vertical: tuple[float, float], horizontal: tuple[float, float]) -> tuple[float, float]:
+    """Where x = a * y + b meets y = c * x + d."""
+    a, b = vertical
+    c, d = horizontal
+    y = (c * b + d) / (1 - a * c)
+    return a * y + b, y
+
+
+def _polygon_area(points: list[tuple[float, float]]) -> float:
+    return 0.5 * abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True)))
+
+
+def _roughly_rectangular(quad: list[tuple[float, float]]) -> bool:
+    """Every corner between 60 and 120 degrees: a sheet of paper seen from above, not a sliver or a triangle."""
+    for i in range(4):
+        (ax, ay), (bx, by), (cx, cy) = quad[i - 1], quad[i], quad[(i + 1) % 4]
+        u, v = np.array([ax - bx, ay - by]), np.array([cx - bx, cy - by])
+        norms = float(np.linalg.norm(u) * np.linalg.norm(v))
+        if norms == 0 or abs(float(np.dot(u, v)) / norms) > 0.5:
+            return False
+    return True
+
+
+def unwarp(
+    image: Image.Image, corners: Corners, scale: float = 1.0, *, size: tuple[int, int] | None = None
+) -> Image.Image:
+    """The page inside ``corners`` as a flat rectangle seen from straight above: ``size``, or its edge lengths
+    times ``scale``."""
+    quad = [(corners[i], corners[i + 1]) for i in range(0, 8, 2)]
+
+    def length(a: tuple[float, float], b: tuple[float, float]) -> float:
+        return float(np.hypot(a[0] - b[0], a[1] - b[1]))
+
+    width, height = size or (
+        max(1, round(scale * (length(quad[0], quad[1]) + length(quad[3], quad[2])) / 2)),
+        max(1, round(scale * (length(quad[0], quad[3]) + length(quad[1], quad[2])) / 2)),
+    )
+    rectangle = [(0.0, 0.0), (float(width), 0.0), (float(width), float(height)), (0.0, float(height))]
+    return image.transform(
+        (width, height), Image.Transform.PERSPECTIVE, homography(rectangle, quad), Image.Resampling.BICUBIC
+    )
+
+
+def homography(source: list[tuple[float, float]], target: list[tuple[float, float]]) -> tuple[float, ...]:
+    """Pillow's PERSPECTIVE coefficients: output pixel ``source[i]`` reads input pixel ``target[i]``."""
+    rows, values = [], []
+    for (x, y), (u, v) in zip(source, target, strict=True):
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+        values += [u, v]
+    solved = np.linalg.solve(np.array(rows, dtype=np.float64), np.array(values, dtype=np.float64))
+    return tuple(float(c) for c in solved)
+
+
+def paper_light(image: Image.Image) -> np.ndarray:
+    """How bright the paper is across the page, about ``_LIGHT_CELLS`` cells along the long side: the brightest of
+    each cell of a ~400 px copy (text has paper around it; the copy's averaging keeps sensor noise out of the
+    maximum), cells of ink alone filled from their neighbours, smoothed."""
+    factor = max(1, round(max(image.size) / (_LIGHT_CELLS * _LIGHT_CELL)))
+    grey = np.asarray(image.reduce(factor) if factor > 1 else image)
+    rows, cols = grey.shape[0] // _LIGHT_CELL, grey.shape[1] // _LIGHT_CELL
+    if rows < 3 or cols < 3:
+        return np.full((1, 1), float(grey.max()), dtype=np.float32)
+    cells = (
+        grey[: rows * _LIGHT_CELL, : cols * _LIGHT_CELL].reshape(rows, _LIGHT_CELL, cols, _LIGHT_CELL).max(axis=(1, 3))
+    )
+    # A cell much darker than its brightest neighbour holds only ink (a bold heading, a black bar): take the
+    # neighbour's light. Others keep their own, so the light follows a shadow's edge closely.
+    brightest = np.asarray(Image.fromarray(cells).filter(ImageFilter.MaxFilter(3)), dtype=np.float32)
+    filled = np.where(cells < INK_CELL * brightest, brightest, cells.astype(np.float32))
+    light = Image.fromarray(filled.astype(np.uint8)).filter(ImageFilter.BoxBlur(1))
+    return np.asarray(light, dtype=np.float32)
+
+
+def uneven_light(image: Image.Image) -> float:
+    """0 for paper lit evenly (a scan); towards 1 as its darkest part falls below its brightest (photo, shadow)."""
+    light = paper_light(image)
+    bright = float(np.percentile(light, 95))
+    return 0.0 if bright <= 0 else max(0.0, 1.0 - float(np.percentile(light, 5)) / bright)
+
+
+def flatten_light(image: Image.Image) -> Image.Image:
+    """The page with the light made even: each pixel divided by the paper's brightness around it (paper -> white),
+    then the darkest ink stretched to black.
+
+    Stretched because a photo's ink is grey: evened out, a dim page's darkest ink can be lighter than 180, which
+    Tesseract's global threshold then drops with the paper's noise (a photographed page read as empty).
+    """
+    light = Image.fromarray(np.clip(paper_light(image), 1, 255).astype(np.uint8)).resize(
+        image.size, Image.Resampling.BILINEAR
+    )
+    grey = np.asarray(image, dtype=np.float32)
+    even = np.clip(grey * (255.0 / np.asarray(light, dtype=np.float32)), 0, 255)
+    ink = min(float(np.percentile(even[::4, ::4], INK_PERCENTILE)), 200.0)
+    gain = 255.0 / (255.0 - ink)
+    if _noise(even) * gain > NOISY:
+        # Stretched, a small sensor's grain turns the paper into speckles that Tesseract takes for a picture and
+        # reads nothing on: smooth it first (a 1 px Gaussian, ~50 ms a page; a median filter costs 8 times that).
+        even = np.asarray(Image.fromarray(even.astype(np.uint8)).filter(ImageFilter.GaussianBlur(1)), np.float32)
+    return Image.fromarray(np.clip((even - ink) * gain, 0, 255).astype(np.uint8))
+
+
+def _noise(grey: np.ndarray) -> float:
+    """The grain's standard deviation in grey levels, from differences of neighbouring pixels (text edges are too
+    few to move their median)."""
+    sample = grey[::4]
+    return float(np.median(np.abs(np.diff(sample, axis=1)))) * 1.4826 / np.sqrt(2)

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 A4_LONG_SIDE_INCHES = 11.69
 MIN_DPI, MAX_DPI = 50.0, 1200.0
+MAX_PAPER_INCHES = 17.5  # A3 and tabloid, the largest paper an office scanner takes; larger is no scan resolution
 
 # Pillow raises these for damaged or truncated data (a TIFF with no dimensions is a TypeError, a short header a
 # struct.error, a bad tag table a KeyError or IndexError); each becomes CorruptFile.
@@ -62,7 +63,11 @@ def count_pages(data: bytes, media_type: str, limits: Limits) -> int:
 
 
 def guess_dpi(image: Image.Image) -> float:
-    """The resolution the file declares, else the one that makes it an A4 page."""
+    """The resolution the file declares, else the one that makes it an A4 page.
+
+    A declared resolution that makes the image larger than any paper a scanner takes is not a scan's: phone cameras
+    write 72 dpi into every photo (a 4032 px photo of a page would be 56 inches long), so it is guessed as well.
+    """
     declared = image.info.get("dpi")
     dpi = 0.0
     if isinstance(declared, tuple) and declared:
@@ -70,7 +75,7 @@ def guess_dpi(image: Image.Image) -> float:
             dpi = float(declared[0])
         except (TypeError, ValueError):
             dpi = 0.0
-    if not MIN_DPI <= dpi <= MAX_DPI:
+    if not MIN_DPI <= dpi <= MAX_DPI or max(image.size) / dpi > MAX_PAPER_INCHES:
         dpi = max(image.size) / A4_LONG_SIDE_INCHES
     return round(min(max(dpi, MIN_DPI), MAX_DPI), 2)
 

@@ -41,6 +41,12 @@ class Page(BaseModel):
     dpi: float = Field(gt=0)
     rotation: int = Field(0, description="clockwise degrees applied to make the page upright: 0, 90, 180, 270")
     skew: float = Field(0.0, description="small-angle deskew applied, counter-clockwise degrees")
+    corners: tuple[float, float, float, float, float, float, float, float] | None = Field(
+        None,
+        description="a photographed page: its corners in the image as given (x, y of top-left, top-right, "
+        "bottom-right, bottom-left), from which it was cut out and seen from straight above",
+    )
+    flattened: bool = Field(False, description="the light across the page (a photo's) was made even before OCR")
     languages: list[str] = Field(default_factory=list, description="Tesseract language codes, e.g. ['deu']")
     source: TextSource
     lines: list[Line] = Field(default_factory=list)

@@ -18,11 +18,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from extractors import second_reader
 from extractors.errors import CorruptFile, DocumentError
 from extractors.intake import Limits, sniff
 from extractors.model import Document, Page
 from extractors.ocr import ocr_page
 from extractors.pages import iter_pages
+from extractors.second_reader import SecondReader
 from pipeline.activity_io import (
     ApplyReviewIn,
     ClassifyIn,
@@ -74,9 +76,11 @@ class Activities:
     events: Events | None = None  # set when status changes are published (pipeline/events.py)
     # Pages waiting here hold an activity slot but no image: LLM and other steps keep the remaining slots.
     ocr_slots: threading.BoundedSemaphore = field(init=False)
+    second_reader: SecondReader | None = field(init=False)  # DOCLINE_OCR_SECOND_READER, loaded at start-up
 
     def __post_init__(self) -> None:
         self.ocr_slots = threading.BoundedSemaphore(self.settings.ocr_concurrency)
+        self.second_reader = second_reader.load(self.settings.ocr_second_reader)
 
     # -- helpers
     def _doc(self, doc_id: str) -> StoredDocument:
@@ -171,6 +175,7 @@ class Activities:
                     languages=self.settings.ocr_languages,
                     hint=inp.hint,
                     max_pixels=self.settings.max_page_pixels,
+                    second_reader=self.second_reader,
                 )
             except DocumentError as exc:
                 return OcrOut(error=ErrorInfo(**exc.to_dict()))

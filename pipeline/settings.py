@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     max_page_pixels: int = Field(100_000_000, gt=0)
     # Tesseract languages; unset lets OCR choose per page (script detection, then the text's language).
     ocr_languages: list[str] | None = None
+    # Re-read the words Tesseract is unsure of (handwriting) with a second engine: "rapidocr" (PP-OCR, needs
+    # `pip install 'docline[rapidocr]'`). Unset: Tesseract alone.
+    ocr_second_reader: Literal["rapidocr"] | None = None
     review_timeout_seconds: float = Field(7 * 24 * 3600, gt=0)
     # Finished documents (completed, failed, rejected) are erased as by DELETE this long after their last change.
     retention_days: float | None = Field(None, gt=0)

@@ -123,3 +123,26 @@ def test_serve_feeds_the_samples_and_reports_each_to_its_final_status(tmp_path: 
     assert lines[-1].startswith("3 samples: "), lines
     assert "1 rejected" in lines[-1]
     assert "still running" not in lines[-1]
+
+
+@pytest.mark.slow
+def test_the_second_reader_setting_reaches_the_ocr_step(tmp_path: Path) -> None:
+    pytest.importorskip("rapidocr", reason="the rapidocr extra is not installed")
+    from tests.extractors.test_second_reader import handwritten_form
+
+    form = tmp_path / "form.png"
+    form.write_bytes(handwritten_form())
+    texts = {}
+    for reader in ("", "rapidocr"):
+        root = tmp_path / (reader or "tesseract")  # its own stores: the same file is otherwise the same document
+        components = write_components(root)
+        args = [DOCLINE, "extract", str(form), "--type", "prescription", "--json", "--resources-path", str(components)]
+        args += ["--data", str(root / "data")]
+        env = {**_env(), "DOCLINE_OCR_SECOND_READER": reader} if reader else _env()
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        result = json.loads(done.stdout)
+        texts[reader] = json.dumps(result["data"], ensure_ascii=False)
+    # Tesseract alone misreads the handwritten date of birth (26.05.1999 as 16.05.1999); the second reader does not.
+    assert "1999-05-26" in texts["rapidocr"]
+    assert texts["rapidocr"] != texts[""]

@@ -12,7 +12,8 @@ from tests.support.docline import run_app
 
 
 def test_a_page_over_the_pixel_budget_is_rejected_once(tmp_path: Path) -> None:
-    # 1000×1000 pixels declaring 50 dpi: OCR would read it at 180 dpi, 3600×3600 = 13 MP, over a 4 MP budget.
+    # 1000×1000 pixels declaring 50 dpi, 20 inches: larger than paper, so A4's 85.5 dpi is guessed. OCR would read
+    # it at 180 dpi, 2105×2105 = 4.4 MP, over a 4 MP budget.
     out = io.BytesIO()
     Image.new("1", (1000, 1000), 1).save(out, format="PNG", dpi=(50, 50))
     with run_app(tmp_path, max_page_pixels=4_000_000) as app:
