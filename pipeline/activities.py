@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from agents.bundles import may_be_separator, parts_of
 from extractors import second_reader
+from extractors.barcodes import read_barcodes
 from extractors.errors import CorruptFile, DocumentError
 from extractors.intake import Limits, sniff
 from extractors.model import Document, Page
@@ -39,8 +41,13 @@ from pipeline.activity_io import (
     PageRef,
     PagesOut,
     PagesRead,
+    PartOut,
+    PartsOut,
     RepairIn,
     ReviewIn,
+    SplitBundleIn,
+    SplitOut,
+    SplitReviewIn,
     Step,
     VisionIn,
 )
@@ -48,11 +55,12 @@ from pipeline.events import Events, cloud_event
 from pipeline.inbox import Inbox
 from pipeline.logs import document_context
 from pipeline.metrics import Metrics
-from pipeline.models import Draft, ErrorInfo, Review, StoredDocument
+from pipeline.models import BundleRef, Draft, ErrorInfo, Part, Review, Source, StoredDocument, part_id
 from pipeline.settings import Settings
 from pipeline.store import BlobStore, Listed, ResultStore, StoreError, sha256_hex, upright_key
 from pipeline.tracing import activity_span
 from pipeline.understanding import Understanding
+from pipeline.workflow import workflow_id
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +196,91 @@ class Activities:
         """One writer for the page-image map (the OCR fan-out must not race on the record)."""
         self._update(inp.doc_id, lambda d: setattr(d, "page_images", dict(inp.images)))
 
+    def find_parts(self, inp: DocumentStep) -> SplitOut:
+        """Where the documents in this file begin. Pages with next to no text are looked at for a separator barcode."""
+        document = self._document(inp)
+        images = self._doc(inp.doc_id).page_images
+        barcodes = [
+            page.number
+            for page in document.pages
+            if may_be_separator(page)
+            and page.number in images
+            and read_barcodes(self.blobs.page_image(images[page.number]))
+        ]
+        return SplitOut(split=self.understanding.split(document, barcodes))
+
+    def mark_split_review(self, inp: SplitReviewIn) -> None:
+        def waiting(d: StoredDocument) -> None:
+            d.status = "needs_review"
+            d.split = inp.split
+            d.review = Review(required=True, reasons=inp.reasons)
+
+        self._update(inp.doc_id, waiting)
+
+    def split_bundle(self, inp: SplitBundleIn) -> PartsOut:
+        """Cut the bundle into parts: each part's pages (renumbered from 1) and its own record, ``queued`` for the
+        child workflow the bundle starts next. A file of one document gets no parts and goes on as one."""
+        bundle = self._doc(inp.doc_id)
+        proposal = inp.split
+        starts = proposal.starts if inp.boundaries is None else [1, *inp.boundaries]
+        pages = parts_of(proposal.pages, starts, proposal.separators)
+        if len(pages) < 2:
+
+            def single(d: StoredDocument) -> None:
+                d.status = "running"
+                d.split = proposal
+                if inp.review is not None:
+                    d.review = inp.review
+
+            self._update(inp.doc_id, single)
+            return PartsOut()
+        parts: list[PartOut] = []
+        for numbers in pages:
+            doc_id = part_id(bundle.id, numbers)
+            keys: list[str] = []
+            for index, number in enumerate(numbers, start=1):
+                page = Page.model_validate_json(self.blobs.get(inp.page_keys[number - 1]))
+                keys.append(self.blobs.put_json(page.model_copy(update={"number": index}).model_dump(mode="json")))
+            parts.append(PartOut(doc_id=doc_id, pages=numbers, page_keys=keys))
+            if self.results.get(doc_id) is None:  # a retried step must not reset a part that has moved on
+                self.results.put(self._part_record(bundle, doc_id, numbers, inp.media_type))
+            self.results.add_to_index(doc_id)
+
+        def split(d: StoredDocument) -> None:
+            d.status = "running"
+            d.split = proposal
+            d.parts = [Part(id=p.doc_id, pages=p.pages) for p in parts]
+            if inp.review is not None:
+                d.review = inp.review
+
+        self._update(inp.doc_id, split)
+        log.info("document %s split into %d parts", inp.doc_id, len(parts), extra={"doc_id": inp.doc_id})
+        return PartsOut(parts=parts)
+
+    @staticmethod
+    def _part_record(bundle: StoredDocument, doc_id: str, pages: list[int], media_type: str | None) -> StoredDocument:
+        name, dot, suffix = bundle.source.filename.rpartition(".")
+        span = f"{pages[0]}-{pages[-1]}" if len(pages) > 1 else str(pages[0])
+        filename = f"{name} (pages {span}).{suffix}" if dot and name else f"{bundle.source.filename} (pages {span})"
+        now = _now()
+        return StoredDocument(
+            id=doc_id,
+            status="queued",
+            source=Source(
+                filename=filename,
+                sha256=bundle.source.sha256,
+                pages=len(pages),
+                media_type=media_type or bundle.source.media_type,
+            ),
+            created_at=now,
+            updated_at=now,
+            workflow_id=workflow_id(doc_id),
+            original_key=bundle.original_key,
+            page_images={i: bundle.page_images[n] for i, n in enumerate(pages, start=1) if n in bundle.page_images},
+            requested_type=bundle.requested_type,
+            bundle=BundleRef(id=bundle.id, pages=pages),
+        )
+
     def classify(self, inp: ClassifyIn) -> ClassifyOut:
         document = self._document(inp)
         try:
@@ -299,6 +392,9 @@ class Activities:
             "extract": (self.extract, ExtractIn),
             "repair": (self.repair, RepairIn),
             "pages_read": (self.pages_read, PagesRead),
+            "find_parts": (self.find_parts, DocumentStep),
+            "mark_split_review": (self.mark_split_review, SplitReviewIn),
+            "split_bundle": (self.split_bundle, SplitBundleIn),
             "vision": (self.vision, VisionIn),
             "mark_review": (self.mark_review, ReviewIn),
             "apply_review": (self.apply_review, ApplyReviewIn),

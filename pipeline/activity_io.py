@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from pipeline.models import ErrorInfo, FieldChange, Review, Usage
+from pipeline.models import ErrorInfo, FieldChange, Review, SplitProposal, Usage
 
 
 class Options(BaseModel):
@@ -22,6 +22,15 @@ class Options(BaseModel):
     vision: bool = False
     events: bool = Field(False, description="publish each status change (pipeline/events.py)")
     events_max_attempts: int = 20
+    bundles: bool = Field(False, description="split a file of several documents into parts (agents/bundles.py)")
+
+
+class PartInput(BaseModel):
+    """What a part of a bundle starts with: its pages, already read with the bundle's (never the pages themselves)."""
+
+    bundle_id: str
+    page_keys: list[str]
+    media_type: str | None = None
 
 
 class DocumentInput(BaseModel):
@@ -35,6 +44,7 @@ class DocumentInput(BaseModel):
     inbox_path: str | None = None
     traceparent: str | None = None
     options: Options
+    part: PartInput | None = Field(None, description="set when this document is a part of a bundle")
 
 
 class Step(BaseModel):
@@ -151,3 +161,35 @@ class EventIn(Step):
     status: Literal["needs_review", "completed", "failed", "rejected"]
     event_id: str
     occurred_at: datetime
+
+
+class SplitOut(Outcome):
+    split: SplitProposal
+
+
+class SplitReviewIn(Step):
+    split: SplitProposal
+    reasons: list[str]
+
+
+class SplitDecision(BaseModel):
+    """A reviewer's answer to an unsure split: ``boundaries`` are the pages that start a new document."""
+
+    decision: Literal["approve", "reject"]
+    boundaries: list[int] | None = None
+
+
+class SplitBundleIn(DocumentStep):
+    split: SplitProposal
+    boundaries: list[int] | None = Field(None, description="a reviewer's; None: the proposal's")
+    review: Review | None = None
+
+
+class PartOut(BaseModel):
+    doc_id: str
+    pages: list[int]
+    page_keys: list[str]
+
+
+class PartsOut(Outcome):
+    parts: list[PartOut] = Field(default_factory=list, description="empty: the file is one document")

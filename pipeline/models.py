@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
@@ -84,6 +85,45 @@ class Progress(BaseModel):
     pages: int | None = None
 
 
+class Part(BaseModel):
+    """One document cut from a bundle: its id and the bundle's pages it holds."""
+
+    id: str
+    pages: list[int]
+    status: Status | None = Field(None, description="the part's own status, as its record says")
+    document_type: str | None = None
+
+
+class BundleRef(BaseModel):
+    """The bundle a document was cut from, and which of its pages it holds."""
+
+    id: str
+    pages: list[int]
+
+
+class SplitGap(BaseModel):
+    """The gap before ``page`` of a bundle: how likely a new document starts there, and the signals that said so."""
+
+    page: int
+    score: float
+    signals: list[str] = Field(default_factory=list)
+
+
+class SplitProposal(BaseModel):
+    """Where the machine would split a file into documents; ``unsure``: a person decides."""
+
+    pages: int
+    starts: list[int] = Field(description="the first page of each document")
+    separators: list[int] = Field(default_factory=list, description="blank or barcode sheets, in no document")
+    gaps: list[SplitGap] = Field(default_factory=list)
+    unsure: bool = False
+
+
+def part_id(bundle_id: str, pages: list[int]) -> str:
+    """A part's document id: shaped like every other id (24 hex digits), the same for the same bundle and pages."""
+    return hashlib.sha256(f"{bundle_id}:{','.join(map(str, pages))}".encode()).hexdigest()[:24]
+
+
 class DocumentResult(BaseModel):
     id: str
     status: Status
@@ -97,6 +137,9 @@ class DocumentResult(BaseModel):
     source: Source
     error: ErrorInfo | None = None
     progress: Progress | None = None
+    parts: list[Part] = Field(default_factory=list, description="a bundle's documents, each with its own result")
+    bundle: BundleRef | None = Field(None, description="the bundle this document was cut from")
+    split: SplitProposal | None = Field(None, description="how a file of several documents was split")
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

@@ -25,7 +25,7 @@ from pipeline.settings import Settings
 from pipeline.store import BLOB_KEYS, BlobStore, ResultStore, message_too_large, sha256_hex
 from pipeline.tracing import current_traceparent, tracer
 from pipeline.understanding import apply_corrections
-from pipeline.workflow import REVIEW_EVENT, WORKFLOW_NAME, workflow_id
+from pipeline.workflow import REVIEW_EVENT, SPLIT_UNSURE, WORKFLOW_NAME, workflow_id
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ class DocumentService:
             vision=self.vision,
             events=s.events,
             events_max_attempts=s.events_max_attempts,
+            bundles=s.bundles,
         )
 
     # -- submit
@@ -174,6 +175,8 @@ class DocumentService:
         was written). Returns how many were started."""
         started = 0
         for doc in self.results.queued():
+            if doc.bundle is not None:  # a bundle's part is started by its bundle
+                continue
             if self.workflows.get_workflow_state(doc.workflow_id, fetch_payloads=False) is None:
                 log.warning("document %s had no workflow; starting it", doc.id, extra={"doc_id": doc.id})
                 self._start(doc, None)
@@ -187,6 +190,11 @@ class DocumentService:
             raise NotFound(doc_id)
         if doc.status not in TERMINAL:
             self._overlay(doc)
+        if doc.parts:
+            found = {d.id: d for d in self.results.get_many(p.id for p in doc.parts)}
+            for part in doc.parts:
+                if part.id in found:
+                    part.status, part.document_type = found[part.id].status, found[part.id].document_type
         return doc
 
     def _overlay(self, doc: StoredDocument) -> None:
@@ -238,13 +246,24 @@ class DocumentService:
 
     # -- act
     def review(
-        self, doc_id: str, decision: str, corrections: dict[str, object], *, reviewer: str | None = None
+        self,
+        doc_id: str,
+        decision: str,
+        corrections: dict[str, object],
+        boundaries: Sequence[int] | None = None,
+        *,
+        reviewer: str | None = None,
     ) -> StoredDocument:
         """Hand the reviewer's decision to the document's workflow, with who decided and which fields they changed
-        (the value they were shown, the one they gave): the workflow records both with the time."""
+        (the value they were shown, the one they gave): the workflow records both with the time. A file whose split
+        into documents waits for review takes ``boundaries`` instead of corrections."""
         doc = self.get(doc_id)
         if doc.status != "needs_review":
             raise Conflict(f"Document {doc_id} is {doc.status}, not waiting for a review.")
+        if doc.review is not None and SPLIT_UNSURE in doc.review.reasons and doc.split is not None:
+            return self._review_split(doc, decision, corrections, boundaries, reviewer)
+        if boundaries is not None:
+            raise BadCorrection("Boundaries are only for a file whose split into documents waits for a review.")
         try:  # a correction must name a place in the data; found out here, not inside the workflow
             apply_corrections(doc.data or {}, corrections)
         except (ValueError, TypeError, AttributeError) as exc:
@@ -262,6 +281,29 @@ class DocumentService:
         self.workflows.raise_workflow_event(doc.workflow_id, REVIEW_EVENT, data=event)
         return doc
 
+    def _review_split(
+        self,
+        doc: StoredDocument,
+        decision: str,
+        corrections: dict[str, object],
+        boundaries: Sequence[int] | None,
+        reviewer: str | None,
+    ) -> StoredDocument:
+        """A reviewer confirms the proposed split (no ``boundaries``) or sets where documents begin (page numbers;
+        an empty list: the file is one document)."""
+        if corrections:
+            raise BadCorrection("A split is decided by boundaries; the parts' fields are reviewed in each part.")
+        pages = doc.split.pages if doc.split else 0
+        if boundaries is not None and (
+            sorted(set(boundaries)) != list(boundaries) or any(not 2 <= page <= pages for page in boundaries)
+        ):
+            raise BadCorrection(f"Boundaries must be ascending page numbers from 2 to {pages}, each once.")
+        data: dict[str, object] = {"decision": decision, "reviewer": reviewer}
+        if boundaries is not None:
+            data["boundaries"] = list(boundaries)
+        self.workflows.raise_workflow_event(doc.workflow_id, REVIEW_EVENT, data=data)
+        return doc
+
     def delete(self, doc_id: str) -> None:
         """Erase the document: its workflow and history, its original, pages and drafts, its result in the outbox,
         and whatever each eraser holds of it (inbox copies, LLM replies, ...). Repeatable: a DELETE that failed half
@@ -275,6 +317,11 @@ class DocumentService:
                 self.workflows.terminate_workflow(doc.workflow_id)
             except Exception:
                 log.debug("terminate %s", doc.workflow_id, exc_info=True)
+        for part in doc.parts:  # a bundle's parts go with it (their workflows are its children)
+            try:
+                self.delete(part.id)
+            except NotFound:
+                pass
         self.blobs.erase(self._blob_keys(doc))
         self._erase_elsewhere(doc)
         try:
@@ -299,6 +346,9 @@ class DocumentService:
                 keys.update(BLOB_KEYS.findall(self.history(doc.workflow_id).decode("latin-1")))
             except Exception:  # purged already (a repeated DELETE), or a sidecar without the history API
                 log.warning("document %s: no workflow history to find its blobs in", doc.id, extra={"doc_id": doc.id})
+        if doc.bundle is not None:
+            # A part's record names its bundle's original and page images: those stay with the bundle.
+            keys = {key for key in keys if key.startswith(f"{doc.id}-")}
         return keys
 
     def _erase_elsewhere(self, doc: StoredDocument) -> None:

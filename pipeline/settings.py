@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     offline: bool = Field(False, description="never call an LLM: use the offline extractor")
     # With a model: "hybrid" asks it only for what the offline extractor could not settle; "llm" for every field.
     extraction: Literal["hybrid", "llm"] = "llm"
+    bundles: bool = Field(True, description="split a file of several documents into one document per part")
 
     trace_console: bool = Field(False, description="print finished OpenTelemetry spans to stdout")
 

@@ -22,6 +22,7 @@ from dapr.clients import DaprClient
 from dapr.clients.grpc import conversation as conv
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agents.bundles import split_document
 from agents.classify import classify
 from agents.extract import Strategy, extract
 from agents.llm import LOCAL_CONTEXT_TOKENS, Llm, LlmError, OutputModes, context_tokens
@@ -36,7 +37,7 @@ from extractors.types import TypeRegistry, build_registry
 from extractors.validation import validate
 from pipeline.activity_io import ClassifyOut
 from pipeline.metrics import Metrics
-from pipeline.models import Draft, FieldInfo, Usage, Validation, ValidationIssue
+from pipeline.models import Draft, FieldInfo, SplitGap, SplitProposal, Usage, Validation, ValidationIssue
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -362,6 +363,17 @@ class Understanding:
         if not result.type:
             raise UnknownDocumentType("docline could not tell what kind of document this is.")
         return ClassifyOut(document_type=result.type, language=language, usage=self._usage(result.usage))
+
+    def split(self, document: Document, barcode_pages: list[int]) -> SplitProposal:
+        """Where the documents in a file of several begin (offline: the page signals of ``agents.bundles``)."""
+        split = split_document(document, self.registry.all(), barcode_pages)
+        return SplitProposal(
+            pages=split.pages,
+            starts=split.starts,
+            separators=list(split.separators),
+            gaps=[SplitGap(page=g.page, score=g.score, signals=list(g.signals)) for g in split.gaps],
+            unsure=split.unsure,
+        )
 
     def _draft(self, doc_type: Any, language: str | None, extraction: Any) -> Draft:
         report = validate(doc_type, extraction.data, language)

@@ -21,6 +21,7 @@ from pipeline.activity_io import (
     ClassifyIn,
     ClassifyOut,
     DocumentInput,
+    DocumentStep,
     DraftOut,
     EventIn,
     ExtractIn,
@@ -31,8 +32,14 @@ from pipeline.activity_io import (
     Outcome,
     PagesOut,
     PagesRead,
+    PartInput,
+    PartsOut,
     RepairIn,
     ReviewIn,
+    SplitBundleIn,
+    SplitDecision,
+    SplitOut,
+    SplitReviewIn,
     Step,
     VisionIn,
 )
@@ -47,6 +54,10 @@ WORKFLOW_VERSION = "1"
 REVIEW_EVENT = "review"
 # Patch: each status change is published (pipeline/events.py) after the record shows it.
 EVENTS_PATCH = "status-events"
+# Patch: a file of several documents is split into parts, each a child workflow (agents/bundles.py).
+BUNDLES_PATCH = "bundles"
+# The review reason of a split the machine was not sure of.
+SPLIT_UNSURE = "split_unsure"
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +113,8 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
 
     # Documents started before events existed (or without them configured) replay without the publish steps.
     events = inp.options.events and ctx.is_patched(EVENTS_PATCH)
+    # Asked first thing, so a document in flight (replaying from its start) keeps the path it began on.
+    bundles = inp.options.bundles and inp.part is None and ctx.is_patched(BUNDLES_PATCH)
     started = ctx.current_utc_datetime  # the same on every replay: part of the event ids
 
     def announce(status: Literal["needs_review", "completed", "failed", "rejected"]) -> Gen:
@@ -135,6 +148,76 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
         yield call("finish", body)
         yield from announce(status)
 
+    def wait_for_review() -> Gen:
+        """The reviewer's event, or None when the review timed out."""
+        event = ctx.wait_for_external_event(REVIEW_EVENT)
+        timer = ctx.create_timer(timedelta(seconds=inp.options.review_timeout_seconds))
+        winner = yield wf.when_any([event, timer])
+        return (event.get_result() or {}) if winner is event else None
+
+    def split_bundle(page_keys: list[str], media_type: str | None) -> Gen:
+        """A file of several documents: each part becomes a document of its own, with its own child workflow. Returns
+        the bundle's final status once every part has finished, or None when the file is one document."""
+        _status(ctx, "split")
+        pages = DocumentStep(**step.model_dump(), page_keys=page_keys, media_type=media_type)
+        proposal = SplitOut.model_validate((yield call("find_parts", pages))).split
+        boundaries: list[int] | None = None
+        review: Review | None = None
+        if proposal.unsure:
+            reasons = [SPLIT_UNSURE]
+            _status(ctx, "needs_review")
+            yield call("mark_split_review", SplitReviewIn(**step.model_dump(), split=proposal, reasons=reasons))
+            yield from announce("needs_review")
+            answer = yield from wait_for_review()
+            if answer is None:
+                review = Review(required=True, reasons=reasons, decision="timeout")
+                timeout = ErrorInfo(code="review_timeout", message="No reviewer decided in time.")
+                yield from finish("rejected", error=timeout, review=review)
+                return "rejected"
+            decision = SplitDecision.model_validate(answer)
+            boundaries = decision.boundaries
+            corrections = {"boundaries": boundaries} if boundaries is not None else {}
+            review = Review(
+                required=True,
+                reasons=reasons,
+                decision=decision.decision,
+                corrections=corrections,
+                decided_at=ctx.current_utc_datetime,
+            )
+            if decision.decision == "reject":
+                rejected = ErrorInfo(code="rejected_by_reviewer", message="A reviewer rejected this document.")
+                yield from finish("rejected", error=rejected, review=review)
+                return "rejected"
+        cut = SplitBundleIn(**pages.model_dump(), split=proposal, boundaries=boundaries, review=review)
+        made = PartsOut.model_validate((yield call("split_bundle", cut)))
+        if not made.parts:
+            return None
+        count = len(made.parts)
+        _status(ctx, "parts", 0, count)
+        children: list[Any] = [
+            ctx.call_child_workflow(
+                WORKFLOW_NAME,
+                input=inp.model_copy(
+                    update={
+                        "doc_id": part.doc_id,
+                        "inbox_path": None,  # the bundle's file is settled by the bundle
+                        "part": PartInput(bundle_id=inp.doc_id, page_keys=part.page_keys, media_type=media_type),
+                    }
+                ).model_dump(mode="json"),
+                instance_id=workflow_id(part.doc_id),
+            )
+            for part in made.parts
+        ]
+        pending = list(children)
+        while pending:
+            done = yield wf.when_any(pending)
+            pending.remove(done)
+            done.get_result()  # a part whose workflow failed outright fails the bundle
+            _status(ctx, "parts", count - len(pending), count)
+        _status(ctx, "completed")
+        yield from finish("completed", review=review)
+        return "completed"
+
     degraded: list[str] = []
 
     def llm_call(name: str, body: LlmStep) -> Gen:
@@ -147,38 +230,48 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
             return (yield call(name, body.model_copy(update={"offline": True})))
 
     try:
-        _status(ctx, "pages")
-        split = PagesOut.model_validate((yield call("split_pages", step)))
-        if split.error:
-            _status(ctx, "rejected")
-            yield from finish("rejected", error=split.error)
-            return "rejected"
+        if inp.part is not None:
+            # A part of a bundle: its pages were read with the bundle's.
+            page_keys, media_type = inp.part.page_keys, inp.part.media_type
+        else:
+            _status(ctx, "pages")
+            split = PagesOut.model_validate((yield call("split_pages", step)))
+            if split.error:
+                _status(ctx, "rejected")
+                yield from finish("rejected", error=split.error)
+                return "rejected"
 
-        n = len(split.pages)
-        _status(ctx, "ocr", 0, n)
-        # Page 1 first: its languages spare every other page the language probe; then the rest in parallel.
-        first = OcrOut.model_validate(
-            (yield call("ocr_page", OcrIn(**step.model_dump(), page=split.pages[0], pages=n)))
-        )
-        _status(ctx, "ocr", 1, n)
-        hint = first.languages or None
-        tasks = [call("ocr_page", OcrIn(**step.model_dump(), page=ref, pages=n, hint=hint)) for ref in split.pages[1:]]
-        pending = list(tasks)
-        while pending:
-            done = yield wf.when_any(pending)
-            pending.remove(done)
-            _status(ctx, "ocr", n - len(pending), n)
-        ocr = [first, *(OcrOut.model_validate(t.get_result()) for t in tasks)]
-        failed: Outcome | None = next((o for o in ocr if o.error), None)
-        if failed is not None:
-            yield from finish("rejected", error=failed.error)
-            return "rejected"
-        page_keys = [o.page_key for o in ocr if o.page_key]
-        images = {ref.number: o.image_key for ref, o in zip(split.pages, ocr, strict=True) if o.image_key}
-        yield call("pages_read", PagesRead(**step.model_dump(), images=images))
+            n = len(split.pages)
+            _status(ctx, "ocr", 0, n)
+            # Page 1 first: its languages spare every other page the language probe; then the rest in parallel.
+            first = OcrOut.model_validate(
+                (yield call("ocr_page", OcrIn(**step.model_dump(), page=split.pages[0], pages=n)))
+            )
+            _status(ctx, "ocr", 1, n)
+            hint = first.languages or None
+            tasks = [
+                call("ocr_page", OcrIn(**step.model_dump(), page=ref, pages=n, hint=hint)) for ref in split.pages[1:]
+            ]
+            pending = list(tasks)
+            while pending:
+                done = yield wf.when_any(pending)
+                pending.remove(done)
+                _status(ctx, "ocr", n - len(pending), n)
+            ocr = [first, *(OcrOut.model_validate(t.get_result()) for t in tasks)]
+            failed: Outcome | None = next((o for o in ocr if o.error), None)
+            if failed is not None:
+                yield from finish("rejected", error=failed.error)
+                return "rejected"
+            page_keys = [o.page_key for o in ocr if o.page_key]
+            images = {ref.number: o.image_key for ref, o in zip(split.pages, ocr, strict=True) if o.image_key}
+            yield call("pages_read", PagesRead(**step.model_dump(), images=images))
+            media_type = split.media_type
+            if bundles and n > 1:
+                ended = yield from split_bundle(page_keys, media_type)
+                if ended is not None:
+                    return ended
 
         _status(ctx, "classify")
-        media_type = split.media_type
         which = ClassifyIn(
             **step.model_dump(), page_keys=page_keys, media_type=media_type, requested_type=inp.requested_type
         )

@@ -15,6 +15,11 @@ class ReviewDecision(BaseModel):
     decision: Literal["approve", "reject"]
     corrections: dict[str, Any] = Field(default_factory=dict)
     reviewer: str | None = None
+    boundaries: list[int] | None = Field(
+        None,
+        description="for a file whose split into documents waits for review: the pages that start a new document "
+        "([] = one document); leave out to accept the proposed split",
+    )
 
 
 class Problem(BaseModel):

@@ -30,16 +30,32 @@ def text_pdf(
 ) -> bytes:
     """A born-digital one-page PDF with ``lines`` in its text layer (Helvetica, WinAnsi), the first line at
     ``origin`` on a ``page`` of that size in points (A4 by default)."""
-    body = f"BT /F1 {font_size} Tf {font_size + 3} TL {origin[0]} {origin[1]} Td " + " ".join(
-        "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '" for line in lines
-    )
-    stream = (body + " ET").encode("cp1252")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Count 1 /Kids [3 0 R] >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents 4 0 R" % page
-        + b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
+    return text_pdf_pages([lines], page=page, origin=origin, font_size=font_size)
+
+
+def text_pdf_pages(
+    pages: list[list[str]],
+    *,
+    page: tuple[int, int] = (595, 842),
+    origin: tuple[int, int] = (60, 780),
+    font_size: int = 11,
+) -> bytes:
+    """A born-digital PDF of one page per item of ``pages``, each with its lines as :func:`text_pdf` writes them (a
+    page without lines is blank)."""
+    count = len(pages)
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(count)).encode()
+    font = 3 + 2 * count
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Count %d /Kids [%s] >>" % (count, kids)]
+    for lines in pages:
+        body = f"BT /F1 {font_size} Tf {font_size + 3} TL {origin[0]} {origin[1]} Td " + " ".join(
+            "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '" for line in lines
+        )
+        stream = (body + " ET").encode("cp1252")
+        contents = len(objects) + 2
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R" % (*page, contents)
+            + b" /Resources << /Font << /F1 %d 0 R >> >> >>" % font
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     return raw_pdf(objects)

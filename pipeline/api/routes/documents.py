@@ -100,7 +100,7 @@ def get_page_image(service: ServiceDep, doc_id: str, number: int) -> Response:
 )
 def review_document(service: ServiceDep, caller: CallerDep, doc_id: str, body: ReviewDecision) -> DocumentResult:
     try:
-        return service.review(doc_id, body.decision, body.corrections, reviewer=caller).result()
+        return service.review(doc_id, body.decision, body.corrections, body.boundaries, reviewer=caller).result()
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"No document {doc_id}.") from exc
     except Conflict as exc:

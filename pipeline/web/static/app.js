@@ -389,6 +389,12 @@ function when(iso) {
   return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
 }
 
+// "pages 3–4" for [3, 4], "page 5" for [5].
+function pageSpan(pages) {
+  if (!pages || !pages.length) return "";
+  return pages.length === 1 ? `page ${pages[0]}` : `pages ${pages[0]}–${pages[pages.length - 1]}`;
+}
+
 function statusBadge(status) {
   return h(`span.badge.st-${status || "unknown"}`, {}, STATUS_LABELS[status] || status || "unknown");
 }
@@ -495,7 +501,9 @@ function documentView(main, id) {
     const src = doc.source || {};
 
     const pagesEl = h("section.pages", { "aria-label": "Pages" });
-    const formEl = buildForm(doc, fields, errors, reviewable);
+    // A file of several documents whose split the machine was not sure of: the reviewer decides the split first.
+    const splitting = reviewable && doc.split && doc.review && (doc.review.reasons || []).includes("split_unsure");
+    const formEl = splitting ? buildSplitForm(doc) : buildForm(doc, fields, errors, reviewable);
     const header = h(
       "div.doc-head",
       {},
@@ -539,6 +547,23 @@ function documentView(main, id) {
           )
         : null,
       doc.error ? h("p.banner.error", { id: "doc-error" }, h("strong", {}, doc.error.code), ": ", doc.error.message) : null,
+      doc.bundle
+        ? h("p.bundle", { id: "doc-bundle" }, "Cut from ", h("a", { href: `#/documents/${encodeURIComponent(doc.bundle.id)}` }, "a file of several documents"), `, its ${pageSpan(doc.bundle.pages)}.`)
+        : null,
+      doc.parts && doc.parts.length
+        ? h(
+            "nav.parts",
+            { id: "doc-parts", "aria-label": "Documents in this file" },
+            h("h2", {}, `${doc.parts.length} documents in this file`),
+            h(
+              "ol",
+              {},
+              doc.parts.map((part) =>
+                h("li", {}, h("a", { href: `#/documents/${encodeURIComponent(part.id)}` }, pageSpan(part.pages)), " ", part.document_type || "", " ", part.status ? statusBadge(part.status) : null),
+              ),
+            ),
+          )
+        : null,
     );
     main.replaceChildren(header, h("div.doc-body", {}, pagesEl, formEl));
     // Fields may point at pages even when the source's page count is not known yet.
@@ -747,6 +772,94 @@ function documentView(main, id) {
       form.append(h("p.muted.note", {}, `This document is ${STATUS_LABELS[doc.status] ? STATUS_LABELS[doc.status].toLowerCase() : doc.status}; only documents that need review can be changed.`));
     }
     return h("section.fields", { "aria-label": "Fields" }, form);
+  }
+
+  // The split of a file into documents: a strip of its pages with a toggle in each gap ("a new document starts
+  // here"), preset to the machine's proposal and showing how sure it was; confirming sends the pages that start one.
+  function buildSplitForm(doc) {
+    const split = doc.split;
+    const gaps = new Map((split.gaps || []).map((g) => [g.page, g]));
+    const separators = new Set(split.separators || []);
+    const starts = new Set(split.starts || []);
+    const form = h("form.review.split", { id: "split-form", "aria-label": "Split into documents", novalidate: true });
+    const summary = h("p.split-summary", { id: "split-summary", "aria-live": "polite" });
+    const strip = h("ol.strip", { "aria-label": "Pages and the gaps between them" });
+    const toggles = [];
+    for (let n = 1; n <= split.pages; n++) {
+      const gap = gaps.get(n);
+      if (n > 1 && !separators.has(n)) {
+        const cutId = `cut-${n}`;
+        const toggle = h("input", { id: cutId, type: "checkbox", checked: starts.has(n), dataset: { page: String(n) } });
+        toggles.push(toggle);
+        const sure = gap ? ` (machine: ${Math.round(gap.score * 100)}%)` : "";
+        strip.append(h("li.gap", { dataset: { page: String(n) } }, toggle, h("label", { for: cutId }, `New document from page ${n}`), h("span.conf", {}, sure)));
+      }
+      const img = h("img", { alt: `Page ${n}`, loading: "lazy" });
+      strip.append(h("li.thumb", { dataset: { page: String(n) } }, img, h("span", {}, separators.has(n) ? `Page ${n}: separator` : `Page ${n}`)));
+      request(`${docUrl(id)}/pages/${n}.png`)
+        .then((res) => res.blob())
+        .then((blob) => {
+          if (stopped) return;
+          const url = URL.createObjectURL(blob);
+          objectUrls.push(url);
+          img.src = url;
+        })
+        .catch(() => img.replaceWith(h("span.muted", {}, "no image")));
+    }
+    const boundaries = () => toggles.filter((t) => t.checked).map((t) => Number(t.dataset.page));
+    const describe = () => {
+      const cut = [1, ...boundaries()];
+      const parts = [];
+      let current = [];
+      for (let n = 1; n <= split.pages; n++) {
+        if (separators.has(n) || (cut.includes(n) && current.length)) {
+          if (current.length) parts.push(current);
+          current = [];
+        }
+        if (!separators.has(n)) current.push(n);
+      }
+      if (current.length) parts.push(current);
+      summary.textContent = parts.length === 1 ? "One document." : `${parts.length} documents: ${parts.map(pageSpan).join("; ")}.`;
+    };
+    form.addEventListener("change", () => {
+      dirty = true;
+      describe();
+    });
+    describe();
+    const confirm = h("button.primary", { type: "submit", id: "confirm-split", value: "approve" }, "Confirm split");
+    const reject = h("button.danger", { type: "submit", id: "reject", value: "reject" }, "Reject");
+    form.append(
+      h("h2", {}, "Where do the documents begin?"),
+      h("p.hint", {}, "docline was not sure how this file splits into documents. Tick each gap where a new document starts."),
+      strip,
+      summary,
+      h("div.actions.sticky", {}, confirm, reject),
+    );
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const decision = ev.submitter && ev.submitter.value === "reject" ? "reject" : "approve";
+      if (decision === "reject" && !(await confirmReject())) return;
+      confirm.disabled = reject.disabled = true;
+      say(decision === "approve" ? "Splitting…" : "Rejecting…");
+      try {
+        await postJson(`${docUrl(id)}/review`, decision === "approve" ? { decision, boundaries: boundaries() } : { decision });
+        dirty = false;
+        say(decision === "approve" ? "Split confirmed." : "Rejected.", "ok");
+        clearTimeout(timer);
+        awaiting = { updatedAt: doc.updated_at, until: Date.now() + 60000 };
+        render(false);
+        await load(false);
+      } catch (e) {
+        confirm.disabled = reject.disabled = false;
+        say(e.message, "error");
+        if (e.status === 409) {
+          dirty = false;
+          await load(false);
+          render(false);
+        }
+      }
+    });
+    return h("section.fields", { "aria-label": "Split" }, form);
   }
 
   // After a decision, offer the next document that waits for a person: reviewing a queue is a sequence.

@@ -1,0 +1,177 @@
+"""Where a file of several documents splits: page signals and gap scores on documents drawn as text."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.bundles import (
+    Split,
+    first_pages,
+    page_counter,
+    page_signals,
+    parts_of,
+    split_document,
+)
+from extractors.model import Document
+from extractors.types import build_registry
+from tests.agents.layout import document_from_text
+
+TYPES = build_registry([]).all()
+
+
+def invoice(
+    number: str, seller: str, place: str, *, counter: str = "", title: bool = True, date: str = "03.05.2024"
+) -> str:
+    head = [
+        seller,
+        f"Hafenstrasse 1, {place}",
+        "Tel. 040 123456",
+        "",
+    ]
+    if title:
+        head += ["Rechnung", f"Rechnungsnummer: {number}", f"Rechnungsdatum: {date}", "Kunde: Brillen Berger KG", ""]
+    body = [
+        "Beschreibung          Menge     Preis     Betrag",
+        "Gleitsichtglas        2         120,00    240,00",
+        "Fassung Titan         1         180,00    180,00",
+        "Nettobetrag                               420,00",
+        "MwSt 19%                                   79,80",
+        "Gesamtbetrag                              499,80",
+    ]
+    return "\n".join([*head, *body, *([""] * 20), counter])
+
+
+def continuation(counter: str = "") -> str:
+    rows = [f"Position {i}            1          10,00     10,00" for i in range(1, 15)]
+    return "\n".join([*rows, *([""] * 18), counter])
+
+
+PRESCRIPTION = """
+Augenarztpraxis Dr. Sabine Hoffmann
+Hauptstrasse 12, 10115 Berlin
+Tel. 030 765432
+
+Brillenverordnung
+Patient: Lukas Weiss
+Geburtsdatum: 16.05.1999
+Datum: 14.03.2025
+
+        Sph      Cyl     Achse    Add
+R       -1,25    -0,50   90       1,50
+L       -1,00    -0,25   85       1,50
+PD 63
+"""
+
+
+def split(*pages: str, barcodes: tuple[int, ...] = ()) -> Split:
+    return split_document(document_from_text(*pages), TYPES, barcodes)
+
+
+@pytest.mark.parametrize(
+    ("line", "counter"),
+    [
+        ("Seite 2 von 3", (2, 3)),
+        ("Page 1 of 2", (1, 2)),
+        ("Página 1 de 4", (1, 4)),
+        ("Pagina 3 di 3", (3, 3)),
+        ("Page 2 sur 2", (2, 2)),
+        ("1/2", (1, 2)),
+        ("- 2 / 3 -", (2, 3)),
+        ("Seite 3", (3, None)),
+        ("Rechnungsdatum: 12/05", None),  # a date, not a page counter
+        ("Seite 4 von 2", None),  # no page 4 of 2
+    ],
+)
+def test_page_counters(line: str, counter: tuple[int, int | None] | None) -> None:
+    page = document_from_text("Some heading\nA line of text\n" + "\n" * 30 + line).pages[0]
+    assert page_counter(page) == counter
+
+
+def test_invoices_and_a_prescription_split_where_each_begins() -> None:
+    found = split(
+        invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg", counter="Seite 1 von 2"),
+        continuation("Seite 2 von 2"),
+        invoice("RE-2024-0816", "Optik Nord GmbH", "20095 Hamburg", counter="Seite 1 von 1"),
+        invoice("A-77", "Brillen Süd AG", "80331 München"),
+        PRESCRIPTION,
+    )
+    assert found.parts() == [[1, 2], [3], [4], [5]]
+    assert not found.unsure
+    gaps = {g.page: g for g in found.gaps}
+    assert "counter_continues" in gaps[2].signals
+    assert "differs:invoice_number" in gaps[3].signals
+    assert "type_changes" in gaps[5].signals
+
+
+def test_a_page_that_repeats_the_header_continues_its_document() -> None:
+    """Page 2 prints the letterhead and the same invoice number again: one document, and sure of it."""
+    found = split(
+        invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg"),
+        invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg"),
+    )
+    assert found.parts() == [[1, 2]]
+    assert not found.unsure
+    assert "same:invoice_number" in found.gaps[0].signals
+
+
+def test_the_same_senders_next_invoice_is_a_new_document() -> None:
+    found = split(
+        invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg", date="03.05.2024"),
+        invoice("RE-2024-0901", "Optik Nord GmbH", "20095 Hamburg", date="01.06.2024"),
+    )
+    assert found.parts() == [[1], [2]]
+    assert not found.unsure
+
+
+def test_a_blank_sheet_separates_and_belongs_to_no_document() -> None:
+    found = split(PRESCRIPTION, "", PRESCRIPTION.replace("Lukas Weiss", "Anna Schmidt"))
+    assert found.separators == (2,)
+    assert found.parts() == [[1], [3]]
+    assert "separator" in found.gaps[0].signals
+
+
+def test_a_barcode_sheet_separates() -> None:
+    """A page with a barcode and next to no text (the bars read as a word or two) is a separator sheet."""
+    found = split(
+        invoice("RE-1", "Optik Nord GmbH", "20095 Hamburg"),
+        "TRENNBLATT",
+        continuation(),
+        barcodes=(2,),
+    )
+    assert found.separators == (2,)
+    assert found.parts() == [[1], [3]]
+
+
+def test_a_page_without_signals_is_left_to_a_reviewer() -> None:
+    """A page of rows after an invoice, no counter, no header: it may continue the invoice or be another one."""
+    found = split(invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg"), continuation())
+    assert found.unsure
+    assert found.gaps[0].unsure
+    # The proposal still says one thing; the reviewer's answer decides.
+    assert found.parts() in ([[1, 2]], [[1], [2]])
+    assert found.parts([1, 2]) == [[1], [2]]
+
+
+def test_a_single_page_has_no_gaps() -> None:
+    found = split(PRESCRIPTION)
+    assert found.gaps == ()
+    assert found.parts() == [[1]]
+    assert not found.unsure
+
+
+def test_parts_of_cuts_and_drops_separators() -> None:
+    assert parts_of(5, [1, 3], []) == [[1, 2], [3, 4, 5]]
+    assert parts_of(5, [1], [3]) == [[1, 2], [4, 5]]
+    assert parts_of(4, [1, 2], [2]) == [[1], [3, 4]]  # a boundary on a separator is the one after it
+    assert parts_of(3, [1], [1, 2, 3]) == [[1, 2, 3]]  # nothing but separators: one document of all of them
+    assert first_pages(6, [4], [2]) == [1, 3, 4]
+
+
+def test_page_signals_are_of_the_page_alone() -> None:
+    document: Document = document_from_text(invoice("RE-9", "Optik Nord GmbH", "20095 Hamburg", counter="1/2"))
+    signals = page_signals(document.pages[0], TYPES)
+    assert signals.doc_type == "invoice"
+    assert signals.counter == (1, 2)
+    assert signals.title_at_top
+    assert signals.identity["invoice_number"] == ("identifier", "RE9")
+    assert {"optik", "nord", "gmbh", "hamburg"} <= signals.letterhead
