@@ -3,6 +3,9 @@
 
     store original → pages → OCR per page (fan-out) → classify → extract → validate → bounded repair
       → review when invalid or unsure (waits for the reviewer's event, with a timeout) → persist + outbox
+
+A file of several documents (a bundle) is split after OCR: each part runs this same workflow as a child workflow,
+starting at classify with the page keys of its pages; an unsure split waits for a reviewer first.
 """
 
 from __future__ import annotations

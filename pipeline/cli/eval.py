@@ -55,7 +55,8 @@ def eval_(
     if not cases:
         typer.echo(f"no documents with a ground truth in {folder}", err=True)
         raise typer.Exit(1)
-    settings = Settings(resources_path=resources_path, data=data, types=list(schema or []))
+    # A ground truth describes one document per file: a file is never split into parts here.
+    settings = Settings(resources_path=resources_path, data=data, types=list(schema or []), bundles=False)
     started = time.monotonic()
     with sidecar_for(settings, app_port=None) as connected:
         container = build(connected)

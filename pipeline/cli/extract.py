@@ -30,7 +30,8 @@ def extract(
     force: Annotated[bool, typer.Option(help="process again even if the content was processed before")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for all documents")] = 600.0,
 ) -> None:
-    """Extract structured data from documents and print the result (an array for several files)."""
+    """Extract structured data from documents and print the result (an array for several files, or for a file of
+    several documents: its own result, then each part's)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pipeline.container import build, limit_malloc_arenas
@@ -42,7 +43,7 @@ def extract(
     limit_malloc_arenas()  # before any thread exists: see its docstring
     setup_logging("WARNING")
     settings = Settings(resources_path=resources_path, data=data, types=list(schema or []))
-    results = []
+    results: list[object] = []
     with sidecar_for(settings, app_port=None) as connected:
         container = build(connected)
         try:
@@ -73,11 +74,17 @@ def extract(
                         total = doc.progress.pages if doc.progress and doc.progress.pages else None
                         page = doc.progress.page if doc.progress and doc.progress.page else 0
                         progress.update(tasks[doc_id], stage=stage, total=total, completed=page)
-                        if doc.status in TERMINAL or doc.status == "needs_review":
+                        # A file of several documents is done when each of its parts is (or waits for a person).
+                        settled = doc.parts and all(p.status in (*TERMINAL, "needs_review") for p in doc.parts)
+                        if doc.status in TERMINAL or doc.status == "needs_review" or settled:
                             done[doc_id] = doc.result().model_dump(mode="json")
                             progress.update(tasks[doc_id], stage=doc.status, total=1, completed=1)
                     time.sleep(0.2)
-            results = [done.get(i) or container.service.get(i).result().model_dump(mode="json") for i in ids]
+            for i in ids:
+                doc = container.service.get(i)
+                results.append(done.get(i) or doc.result().model_dump(mode="json"))
+                # Each part's own result follows its bundle's.
+                results.extend(container.service.get(p.id).result().model_dump(mode="json") for p in doc.parts)
         finally:
             container.close()
     typer.echo(json.dumps(results[0] if len(results) == 1 else results, indent=2, ensure_ascii=False))

@@ -5,15 +5,20 @@ Real sidecar and engine in this process, the offline extractor, born-digital PDF
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
+import pypdf
 import pytest
+import zxingcpp
 from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2_grpc as pbg
 from dapr.ext.workflow._durabletask.internal import protos as pb
+from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.workflow import BUNDLES_PATCH, workflow_id
 from tests.support.docline import App, run_app
@@ -227,3 +232,35 @@ def test_bundles_can_be_turned_off(tmp_path: Path) -> None:
         assert doc["parts"] == []
         assert doc["split"] is None
         assert not any(e.HasField("childWorkflowInstanceCreated") for e in history(off, doc_id))
+
+
+def qr_sheet_pdf(text: str) -> bytes:
+    """A scanned separator sheet: an image-only PDF page with a heading and a QR code, more than a blank page's text
+    (so it is the barcode that makes it a separator)."""
+    symbol = zxingcpp.write_barcode_to_image(zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode), scale=10)
+    sheet = Image.new("L", (1240, 1754), 255)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 56)
+    ImageDraw.Draw(sheet).text((200, 250), "SEPARATOR SHEET", font=font, fill=0)
+    qr = Image.fromarray(np.asarray(symbol))
+    sheet.paste(qr, ((sheet.width - qr.width) // 2, 500))
+    out = io.BytesIO()
+    sheet.save(out, format="PDF", resolution=150)
+    return out.getvalue()
+
+
+def test_a_barcode_sheet_between_documents_separates_them(app: App) -> None:
+    writer = pypdf.PdfWriter()
+    for data in (
+        text_pdf_pages([invoice("RE-2024-0904", "Optik Nord GmbH", "20095 Hamburg")]),
+        qr_sheet_pdf("DOCLINE-SEPARATOR"),
+        text_pdf_pages([PRESCRIPTION]),
+    ):
+        writer.append(pypdf.PdfReader(io.BytesIO(data)))
+    out = io.BytesIO()
+    writer.write(out)
+    res = app.client().post("/v1/documents", files={"file": ("separated.pdf", out.getvalue(), "application/pdf")})
+    assert res.status_code == 202, res.text
+    bundle = with_parts(app, res.json()["id"])
+    assert bundle["split"]["separators"] == [2]
+    assert [p["pages"] for p in bundle["parts"]] == [[1], [3]]
+    assert "separator" in bundle["split"]["gaps"][0]["signals"]

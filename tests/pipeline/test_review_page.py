@@ -372,3 +372,56 @@ def test_a_decision_made_elsewhere_is_shown(server: Server, submitted: dict[str,
     assert page.get_by_role("button", name="Reject").count() == 0
     assert server.client.get(f"/v1/documents/{doc_id}").json()["status"] == "completed"
     page.close()
+
+
+def test_confirm_a_split_in_chromium(server: Server, browser_context: Any) -> None:
+    """A file whose split into documents the machine is unsure of: the reviewer ticks the gap where the second
+    document begins and confirms; the file becomes two documents, each with its own review."""
+    from tests.support.pdfs import text_pdf_pages
+
+    first = [
+        "ACME Optics GmbH",
+        "Marktplatz 3, 20095 Hamburg",
+        "Tel. 040 123456",
+        "Invoice",
+        "Invoice No: INV-3001",
+        "Invoice date: 2026-11-02",
+        "Total amount: 119.00 EUR",
+    ]
+    rows = [f"Item {i}   1   10.00   10.00" for i in range(1, 12)]
+    pdf = text_pdf_pages([first, rows])
+    res = server.client.post("/v1/documents", files={"file": ("stack.pdf", pdf, "application/pdf")})
+    assert res.status_code in (200, 202), res.text
+    doc = _wait_status(server, res.json()["id"], {"needs_review"})
+    assert doc["review"]["reasons"] == ["split_unsure"], doc
+
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.add_init_script(f"sessionStorage.setItem('docline.token', {TOKEN!r})")
+    page.goto(server.url + f"/#/documents/{doc['id']}")
+    toggle = page.get_by_label("New document from page 2")
+    toggle.wait_for()
+    assert not toggle.is_checked(), "the proposal was one document"
+    assert page.locator("#split-summary").inner_text() == "One document."
+    page.locator(".strip .thumb img[src^='blob:']").first.wait_for()
+    toggle.check()
+    assert page.locator("#split-summary").inner_text() == "2 documents: page 1; page 2."
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "split.png"))
+    page.get_by_role("button", name="Confirm split").click()
+    parts = page.locator("#doc-parts li a")
+    parts.first.wait_for(timeout=30_000)
+    assert parts.count() == 2
+    assert not errors, errors
+
+    bundle = server.client.get(f"/v1/documents/{doc['id']}").json()
+    assert [p["pages"] for p in bundle["parts"]] == [[1], [2]]
+    assert bundle["review"]["corrections"] == {"boundaries": [2]}
+    # Each part is a document of its own, held for its own review (every document is, on this server).
+    part = _wait_status(server, bundle["parts"][0]["id"], {"needs_review"})
+    assert part["bundle"] == {"id": doc["id"], "pages": [1]}
+    parts.first.click()
+    page.locator("#doc-bundle a").wait_for()
+    page.get_by_role("button", name="Approve").wait_for()
+    page.close()
