@@ -215,7 +215,12 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
         while pending:
             done = yield wf.when_any(pending)
             pending.remove(done)
-            done.get_result()  # a part whose workflow failed outright fails the bundle
+            try:
+                done.get_result()
+            except wf.TaskFailedError as exc:
+                # A part's workflow that failed outright (or was deleted) shows in its own record, not the file's.
+                if not ctx.is_replaying:
+                    log.error("document %s: a part's workflow ended without a result: %s", inp.doc_id, exc)
             _status(ctx, "parts", count - len(pending), count)
         _status(ctx, "completed")
         yield from finish("completed", review=review)

@@ -27,7 +27,7 @@ from tests.support.pdfs import text_pdf_pages
 FINAL = ("completed", "failed", "rejected")
 
 
-def invoice(number: str, seller: str, place: str, counter: str = "") -> list[str]:
+def invoice(number: str, seller: str, place: str, counter: str = "", total: str = "285,60") -> list[str]:
     return [
         seller,
         f"Marktplatz 3, {place}",
@@ -42,7 +42,7 @@ def invoice(number: str, seller: str, place: str, counter: str = "") -> list[str
         "Gleitsichtglas   2   120,00   240,00",
         "Nettobetrag   240,00",
         "MwSt 19%   45,60",
-        "Gesamtbetrag   285,60",
+        f"Gesamtbetrag   {total}",
         counter,
     ]
 
@@ -264,3 +264,25 @@ def test_a_barcode_sheet_between_documents_separates_them(app: App) -> None:
     assert bundle["split"]["separators"] == [2]
     assert [p["pages"] for p in bundle["parts"]] == [[1], [3]]
     assert "separator" in bundle["split"]["gaps"][0]["signals"]
+
+
+def test_a_deleted_part_does_not_fail_its_bundle_and_deleting_the_bundle_takes_its_parts(app: App) -> None:
+    client = app.client()
+    bundle_id = submit(
+        app,
+        "deleted.pdf",
+        [
+            invoice("RE-2024-0905", "Optik Nord GmbH", "20095 Hamburg", "1/1"),
+            invoice("A-17", "Brillen Süd AG", "80331 München", "1/1", total="999,00"),  # does not add up: review
+        ],
+    )
+    first, second = (p["id"] for p in with_parts(app, bundle_id)["parts"])
+    waiting = app.wait(second, ("needs_review", *FINAL))
+    assert waiting["status"] == "needs_review", waiting
+    assert client.delete(f"/v1/documents/{second}").status_code == 204  # its workflow ends terminated
+    settle(app, first)
+    bundle = app.wait(bundle_id)
+    assert bundle["status"] == "completed"
+    assert [p["status"] for p in bundle["parts"]] == ["completed", None]
+    assert client.delete(f"/v1/documents/{bundle_id}").status_code == 204
+    assert client.get(f"/v1/documents/{first}").status_code == 404
