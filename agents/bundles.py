@@ -37,7 +37,7 @@ SEPARATOR_WORDS = 12
 TYPE_CONFIDENCE = 0.5
 
 # Log-odds each signal adds to "a new document starts here".
-PRIOR = 0.0
+PRIOR = -0.25  # no signal at all: a little more likely the page goes on (and a person is asked)
 WEIGHTS: Mapping[str, float] = {
     "separator": 5.0,  # a blank or barcode separator sheet before the page
     "counter_restarts": 4.0,  # the page says it is page 1 (of n)
@@ -48,8 +48,8 @@ WEIGHTS: Mapping[str, float] = {
     "type_differs": 2.0,  # sure of one of them, and the other leans to another type
     "type_appears": 1.0,  # sure of the page's type, where the document so far had none at all
     "title_at_top": 1.5,  # the type's title stands in the page's upper part
-    "no_title": -1.0,
-    "new_letterhead": 1.0,  # a sender's block at the top shares nothing with the document's letterhead so far
+    "no_title": -0.5,
+    "new_letterhead": 1.5,  # a sender's block at the top shares nothing with the document's letterhead so far
     "same_letterhead": -1.0,
     "letterhead_appears": 0.5,  # a sender's block at the top, where the document so far had none
 }
@@ -70,7 +70,7 @@ LETTERHEAD_SHARE = 0.3  # the letterhead lines: this upper share of the page
 # a postal code before a place ("33100 Paderborn", "1100-449 Lisboa", "2003 AB Haarlem"), a phone or fax number,
 # a web or mail address, a VAT ID.
 _SENDER = re.compile(
-    r"(?<!\d)\d{4,5}(?:-\d{3})?(?:\s?[a-z]{2})?\s+[a-z][a-z-]{2,}"
+    r"(?<![\d./,-])\d{4,5}(?:-\d{3})?(?:\s?[a-z]{2})?\s+[a-z][a-z-]{2,}"
     r"|(?:tel|fon|phone|fax|telefon|telefono|telephone)\b\.?\s*:?\s*[+(\d]"
     r"|www\.|https?://|@\w+\.|\b[\w-]+\.(?:com|net|org|eu|de|fr|it|es|nl|pt|at|ch|be|uk|jp)\b"
     r"|\b[a-z]{2}\s?\d{8,12}\b"
@@ -119,7 +119,7 @@ class Gap:
 
     @property
     def boundary(self) -> bool:
-        return self.score >= 0.5
+        return self.score > 0.5
 
     @property
     def unsure(self) -> bool:
@@ -364,7 +364,8 @@ def gap_evidence(
         said.append("type_appears")
     said.append("title_at_top" if page.title_at_top else "no_title")
     if part.letterhead and page.letterhead:
-        shared = len(part.letterhead & page.letterhead) / len(part.letterhead | page.letterhead)
+        # Shared words over the smaller block: a page that repeats only the sender line still shares it.
+        shared = len(part.letterhead & page.letterhead) / min(len(part.letterhead), len(page.letterhead))
         if shared >= 0.5:
             said.append("same_letterhead")
         elif shared < 0.1:
