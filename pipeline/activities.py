@@ -240,11 +240,11 @@ class Activities:
             keys: list[str] = []
             for index, number in enumerate(numbers, start=1):
                 page = Page.model_validate_json(self.blobs.get(inp.page_keys[number - 1]))
-                keys.append(self.blobs.put_json(page.model_copy(update={"number": index}).model_dump(mode="json")))
+                renumbered = page.model_copy(update={"number": index}).model_dump(mode="json")
+                keys.append(self.blobs.put_json(renumbered, owner=doc_id))  # the part's own: erased with it
             parts.append(PartOut(doc_id=doc_id, pages=numbers, page_keys=keys))
             if self.results.get(doc_id) is None:  # a retried step must not reset a part that has moved on
-                self.results.put(self._part_record(bundle, doc_id, numbers, inp.media_type))
-            self.results.add_to_index(doc_id)
+                self.results.put(self._part_record(bundle, doc_id, numbers, inp.media_type), was=None)
 
         def split(d: StoredDocument) -> None:
             d.status = "running"

@@ -177,6 +177,7 @@ class SplitDecision(BaseModel):
 
     decision: Literal["approve", "reject"]
     boundaries: list[int] | None = None
+    reviewer: str | None = None
 
 
 class SplitBundleIn(DocumentStep):

@@ -6,6 +6,7 @@ daprd. Submitting is idempotent: the document id is derived from the content, th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -318,10 +319,8 @@ class DocumentService:
             except Exception:
                 log.debug("terminate %s", doc.workflow_id, exc_info=True)
         for part in doc.parts:  # a bundle's parts go with it (their workflows are its children)
-            try:
+            with contextlib.suppress(NotFound):  # deleted on their own before
                 self.delete(part.id)
-            except NotFound:
-                pass
         self.blobs.erase(self._blob_keys(doc))
         self._erase_elsewhere(doc)
         try:

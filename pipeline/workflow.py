@@ -186,6 +186,7 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
                 decision=decision.decision,
                 corrections=corrections,
                 decided_at=ctx.current_utc_datetime,
+                reviewer=decision.reviewer,
             )
             if decision.decision == "reject":
                 rejected = ErrorInfo(code="rejected_by_reviewer", message="A reviewer rejected this document.")

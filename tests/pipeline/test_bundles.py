@@ -280,9 +280,15 @@ def test_a_deleted_part_does_not_fail_its_bundle_and_deleting_the_bundle_takes_i
     waiting = app.wait(second, ("needs_review", *FINAL))
     assert waiting["status"] == "needs_review", waiting
     assert client.delete(f"/v1/documents/{second}").status_code == 204  # its workflow ends terminated
+    # The part's pages are the bundle's too: erasing the part leaves them (and the original) to the bundle.
+    assert client.get(f"/v1/documents/{bundle_id}/pages/2.png").status_code == 200
+    assert not [p for p in (app.root / "blobs").iterdir() if p.name.startswith(f"{second}-")]
     settle(app, first)
     bundle = app.wait(bundle_id)
     assert bundle["status"] == "completed"
     assert [p["status"] for p in bundle["parts"]] == ["completed", None]
+    assert [p for p in (app.root / "blobs").iterdir() if p.name.startswith(f"{first}-")]
     assert client.delete(f"/v1/documents/{bundle_id}").status_code == 204
     assert client.get(f"/v1/documents/{first}").status_code == 404
+    left = [p.name for p in (app.root / "blobs").iterdir() if p.name.startswith((f"{first}-", f"{bundle_id}-"))]
+    assert not left, left
