@@ -66,7 +66,7 @@ PRESCRIPTION = [
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    with run_app(tmp_path_factory.mktemp("bundles"), review_confidence_threshold=0.0) as running:
+    with run_app(tmp_path_factory.mktemp("bundles"), bundles=True, review_confidence_threshold=0.0) as running:
         yield running
 
 

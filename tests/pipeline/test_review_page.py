@@ -78,6 +78,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             # Nothing extracted by OCR is certain, so the document is held for a person: the flow under test.
             "DOCLINE_REVIEW_CONFIDENCE_THRESHOLD": "1.0",
             "DOCLINE_OCR_LANGUAGES": '["eng"]',
+            "DOCLINE_BUNDLES": "true",  # the split review is one of the flows under test
         }
     )
     log = workdir / "serve.log"
