@@ -276,7 +276,8 @@ def find_page(image: Image.Image) -> Corners | None:
         return None
     plain = np.asarray(small)
     ring = np.concatenate([plain[:2].ravel(), plain[-2:].ravel(), plain[:, :2].ravel(), plain[:, -2:].ravel()])
-    if np.median(ring) >= PAGE_SURROUND * np.median(plain):
+    # The paper's light is the bright end of the picture, not its median: a narrow receipt is a minority of it.
+    if np.median(ring) >= PAGE_SURROUND * np.percentile(plain, 90):
         return None  # the picture's border is as light as the page: a scan, or a page filling the frame (~1 ms)
     grey = np.asarray(small.filter(ImageFilter.MaxFilter(3)), dtype=np.float32)  # text strokes erased
     height, width = grey.shape
@@ -285,7 +286,7 @@ def find_page(image: Image.Image) -> Corners | None:
     top = _edge(grey.T)
     bottom = _edge(grey.T[:, ::-1])
     if left is None or right is None or top is None or bottom is None:
-        return None
+        return _bright_region(grey, image.width / width, image.height / height)
     # Each side as x = a * y + b (left, right) or y = a * x + b (top, bottom), in the reduced copy's pixels.
     sides = {
         "left": left,
@@ -311,6 +312,71 @@ def find_page(image: Image.Image) -> Corners | None:
     sx, sy = image.width / width, image.height / height
     (x0, y0), (x1, y1), (x2, y2), (x3, y3) = ((float((x + 0.5) * sx), float((y + 0.5) * sy)) for x, y in inset)
     return (x0, y0, x1, y1, x2, y2, x3, y3)
+
+
+REGION_AREA = (0.04, 0.9)  # of the picture: a till receipt on a flatbed's open lid is narrow
+REGION_FILL = 0.5  # of a column's (row's) pixels bright for it to belong to the paper
+REGION_SURROUND = 0.6  # what lies around the paper at most this share of its light
+# Of the broad step within two pixels of the copy: a scanner's lid blurs a receipt's edge over a few pixels, a
+# shadow's border spreads over tens.
+REGION_SHARPNESS = 0.35
+
+
+def _bright_region(grey: np.ndarray, sx: float, sy: float) -> Corners | None:
+    """The paper as the bright upright rectangle in a dark picture (a receipt scanned with the lid open, running
+    off the glass at the top and bottom, so it has no four edges to find), as corners in pixels of the picture;
+    None when there is no such rectangle. ``grey``: the reduced copy, text erased; ``sx``, ``sy``: its scale."""
+    low, high = np.percentile(grey, 5), np.percentile(grey, 95)
+    if high - low < EDGE_MIN_STEP * 4:
+        return None
+    bright = grey > (low + high) / 2
+    columns = _longest_run(bright.mean(axis=0) > REGION_FILL)
+    if columns is None:
+        return None
+    rows = _longest_run(bright[:, columns[0] : columns[1]].mean(axis=1) > REGION_FILL)
+    if rows is None:
+        return None
+    (x0, x1), (y0, y1) = columns, rows
+    height, width = grey.shape
+    if not REGION_AREA[0] <= (x1 - x0) * (y1 - y0) / (width * height) <= REGION_AREA[1]:
+        return None
+    inside = np.zeros_like(bright)
+    inside[y0:y1, x0:x1] = True
+    if np.median(grey[~inside]) > REGION_SURROUND * np.median(grey[inside]):
+        return None  # light all around: no surface, nothing to cut
+    # Every side that cuts something off must be the paper's edge: a sharp step, not a shadow's soft fall-off.
+    strips = [grey[y0:y1].T, grey[y0:y1].T[::-1], grey[:, x0:x1], grey[::-1, x0:x1]]
+    cuts = [x0, width - x1, y0, height - y1]
+    for strip, cut in zip(strips, cuts, strict=True):
+        if cut >= _EDGE_WIDE and not _sharp_step(strip, cut):
+            return None
+    left, top, right, bottom = (x0 + 1) * sx, (y0 + 1) * sy, (x1 - 1) * sx, (y1 - 1) * sy
+    return (left, top, right, top, right, bottom, left, bottom)
+
+
+def _sharp_step(lines: np.ndarray, at: int) -> bool:
+    """Whether ``lines`` (index 0: the side cut off) step from dark to bright at ``at`` within a pixel or two."""
+
+    def mean(start: int, count: int) -> float:
+        return float(lines[start : start + count].mean())
+
+    near = mean(at, _EDGE_NEAR) - mean(at - _EDGE_NEAR, _EDGE_NEAR)
+    wide = mean(at, _EDGE_WIDE) - mean(at - _EDGE_WIDE, _EDGE_WIDE)
+    return near >= EDGE_MIN_STEP and near >= REGION_SHARPNESS * wide
+
+
+def _longest_run(flags: np.ndarray) -> tuple[int, int] | None:
+    """The [start, end) of the longest run of True in ``flags``, or None."""
+    best: tuple[int, int] | None = None
+    start = None
+    for index, flag in enumerate([*flags.tolist(), False]):
+        if flag and start is None:
+            start = index
+        elif not flag and start is not None:
+            if best is None or index - start > best[1] - best[0]:
+                best = (start, index)
+            start = None
+    return best
 
 
 _EDGE_NEAR, _EDGE_WIDE = 2, 8  # pixels of the reduced copy averaged on each side of a step: sharp, and broad

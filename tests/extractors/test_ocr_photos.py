@@ -161,3 +161,23 @@ def test_a_phones_72_dpi_is_not_taken_for_a_scan_resolution() -> None:
     out = io.BytesIO()
     scan.save(out, format="PNG", dpi=(200, 200))
     assert guess_dpi(Image.open(io.BytesIO(out.getvalue()))) == pytest.approx(200, abs=0.01)
+
+
+def test_a_receipt_scanned_with_the_lid_open_is_cut_out_of_the_dark() -> None:
+    """A narrow receipt running off the glass at top and bottom has no four edges: the bright upright rectangle in
+    the dark picture is the paper."""
+    scan = Image.new("L", (1240, 1754), 40)
+    receipt = Image.new("L", (420, 1754), 235)
+    draw = ImageDraw.Draw(receipt)
+    for row in range(20):
+        draw.text((30, 80 + 80 * row), f"ITEM {row:02d}      {row + 1},99", fill=20)
+    scan.paste(receipt.filter(ImageFilter.GaussianBlur(1)), (760, 0))
+    corners = cleanup.find_page(scan)
+    assert corners is not None
+    left, top, right, _, _, bottom, _, _ = corners
+    assert left == pytest.approx(760, abs=15)
+    assert right == pytest.approx(1180, abs=15)
+    assert top < 30
+    assert bottom > 1720
+    # The same receipt lying on white (a cropped scan) is the picture itself: nothing to cut.
+    assert cleanup.find_page(receipt) is None
