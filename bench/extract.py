@@ -27,7 +27,7 @@ The PyPI sources, fetched at bench time into ``.docline/bench-cache`` (never com
 - ``invoice2data`` 0.4.0 sdist (the last release shipping them): ``tests/compare/*.pdf``, real vendors' invoices
   (AWS, Flipkart, Netpresse, QualityHosting, Free, OYO), each with the JSON invoice2data's templates must produce.
   Fetched as the sdist file itself through PyPI's JSON API (it does not build, so no ``pip download``). Mapping to
-  our fields (``_invoice2data_truth``): ``invoice_number`` -> invoice_number (a leading ``#`` dropped: it is the
+  our fields (``corpus.invoice2data_truth``): ``invoice_number`` -> invoice_number (a leading ``#`` dropped: it is the
   number sign printed before it), ``date`` -> issue_date, ``date_due`` -> due_date, ``currency`` -> currency,
   ``amount`` -> total_amount, ``amount_untaxed`` -> net_amount, ``vat`` -> seller.vat_id only when it is a VAT ID
   (two-letter country prefix). Not mapped, so not scored: tax_amount (not in the truth; total - net would be a
@@ -45,7 +45,6 @@ import argparse
 import hashlib
 import io
 import json
-import re
 import subprocess
 import sys
 import tarfile
@@ -60,7 +59,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from corpus import CORE_INVOICE, DEFAULT_MIRRORS, Case, embedded_xml_case, new_real_cases, write_corpus  # noqa: E402
+from corpus import (  # noqa: E402
+    CORE_INVOICE,
+    DEFAULT_MIRRORS,
+    Case,
+    embedded_xml_case,
+    invoice2data_truth,
+    new_real_cases,
+    write_corpus,
+)
 
 from agents.extract import extract  # noqa: E402
 from agents.llm import Llm  # noqa: E402
@@ -148,23 +155,6 @@ def _pypi_sdist(name: str, version: str, sha256: str, packagetype: str = "sdist"
     return target
 
 
-def _invoice2data_truth(expected: dict[str, Any]) -> dict[str, Any]:
-    """invoice2data's expected output mapped to our field names; fields it does not hold are left out."""
-    truth: dict[str, Any] = {}
-    if expected.get("invoice_number"):
-        truth["invoice_number"] = str(expected["invoice_number"]).lstrip("#")
-    for theirs, ours in (("date", "issue_date"), ("date_due", "due_date"), ("currency", "currency")):
-        if expected.get(theirs):
-            truth[ours] = str(expected[theirs])
-    for theirs, ours in (("amount", "total_amount"), ("amount_untaxed", "net_amount")):
-        if isinstance(expected.get(theirs), int | float):
-            truth[ours] = float(expected[theirs])
-    vat = expected.get("vat")
-    if isinstance(vat, str) and re.match(r"[A-Z]{2}\s*\w", vat):
-        truth["seller"] = {"vat_id": vat}
-    return truth
-
-
 def invoice2data_cases() -> list[Case]:
     """The real invoices in invoice2data's ``tests/compare`` with the JSON its templates must produce."""
     archive_path = _pypi_sdist(*INVOICE2DATA)
@@ -181,7 +171,7 @@ def invoice2data_cases() -> list[Case]:
             pdf, expected = archive.extractfile(member), archive.extractfile(json_member)
             if pdf is None or expected is None:
                 continue
-            truth = _invoice2data_truth(json.loads(expected.read())[0])
+            truth = invoice2data_truth(json.loads(expected.read())[0], printed_names=False)
             scored = [path for path in CORE_INVOICE if get_path(truth, path) is not None]
             language = INVOICE2DATA_LANGUAGES.get(stem, "en")
             cases.append(Case(stem, language, "invoice", pdf.read(), truth, "invoice2data 0.4.0 (PyPI)", scored))
