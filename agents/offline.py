@@ -107,7 +107,7 @@ def _word_matches(token: str, word: str) -> float:
     return 0.0
 
 
-def _rows(page: Page) -> list[list[Word]]:
+def visual_rows(page: Page) -> list[list[Word]]:
     """Words grouped into visual rows by vertical overlap, each row left to right, rows top to bottom."""
     rows: list[list[Word]] = []
     # Text printed sideways (a margin note running up the page) is as tall as several rows: it would glue them
@@ -130,6 +130,9 @@ def _rows(page: Page) -> list[list[Word]]:
         row.sort(key=lambda w: w.bbox[0])
     rows.sort(key=lambda row: min(w.bbox[1] for w in row))
     return rows
+
+
+_rows = visual_rows  # the name the stages split out of this module import
 
 
 def _sideways(word: Word) -> bool:
@@ -846,7 +849,7 @@ def _scan(page: Page, kind: FieldKind, exclude: set[str]) -> tuple[Any, tuple[Wo
 def _company_at_top(page: Page, vocabulary: set[str]) -> tuple[Word, ...] | None:
     """The letterhead: the first line of the page when it is a name (letters, no digits, not a title like
     "INVOICE"), else the first line in the top half naming a company by its legal form (GmbH, SARL, Ltd …)."""
-    rows = _rows(page)
+    rows = visual_rows(page)
     if rows and min(w.bbox[1] for w in rows[0]) < page.height / 4:
         first = _blocks(rows[0])[0]
         text = " ".join(w.text for w in first)
@@ -927,7 +930,7 @@ def _tax_per_rate(document: Document, tax: float) -> Candidate | None:
     the rows naming a rate, when they add up to ``tax`` (total - net) within a cent."""
     for page in document.pages:
         amounts: list[tuple[float, Word]] = []
-        for row in _rows(page):
+        for row in visual_rows(page):
             rate = next((i for i, w in enumerate(row) if _RATE.fullmatch(w.text)), None)
             if rate is None:
                 continue
@@ -1018,7 +1021,7 @@ def _dated_number(document: Document, number: Candidate) -> Candidate | None:
     if page is None:
         return None
     last = number.words[-1]
-    rows = _rows(page)
+    rows = visual_rows(page)
     for index, row in enumerate(rows):
         if not any(w is last for w in row):
             continue
@@ -1043,7 +1046,7 @@ def _titled_number(page: Page, titles: set[str]) -> Candidate | None:
     """The number on the document's title line in the top half of its first page, after a number sign
     ("Beitragsrechnung zur Kraftfahrtversicherung Nr. 00.123.456.7", "Gutschrift (389) Nr. 47110818"): a title
     word is the type's first keyword or ends in it, as in ``_titled_date``."""
-    for row in _rows(page):
+    for row in visual_rows(page):
         if min(w.bbox[1] for w in row) > page.height / 2:
             break
         kept = [w for w in row if _PUNCT.sub("", w.text) or w.text == "#"]
@@ -1065,7 +1068,7 @@ def _timed_date(document: Document) -> Candidate | None:
     """The first date printed beside a time of day ("09:48 02.03.2020", "21.04.20 15:52"): a till receipt stamps
     the moment of sale so, with no label."""
     for page in document.pages:
-        for row in _rows(page):
+        for row in visual_rows(page):
             kept = [w for w in row if _PUNCT.sub("", w.text)]
             for start in range(len(kept)):
                 count = _date_at(kept, start)
@@ -1084,7 +1087,7 @@ def _timed_date(document: Document) -> Candidate | None:
 def _titled_date(page: Page, titles: set[str]) -> Candidate | None:
     """The date ending the document's title line in the top half of its first page, with no label of its own
     ("Beitragsrechnung   24. Januar 2014"): a title word is the type's first keyword or ends in it."""
-    for row in _rows(page):
+    for row in visual_rows(page):
         if min(w.bbox[1] for w in row) > page.height / 2:
             break
         kept = [w for w in row if _PUNCT.sub("", w.text)]
@@ -1257,7 +1260,7 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
     page_rows: list[list[list[Word]]] = []
     sections: list[Section] = []
     for page in document.pages:
-        rows = _rows(page)
+        rows = visual_rows(page)
         page_rows.append(rows)
         page_sections = party_sections(page, rows, doc_type.labels)
         sections.extend(page_sections)

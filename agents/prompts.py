@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.llm import provider_schema
-from extractors.model import Document, Page, Word
+from agents.offline import visual_rows
+from extractors.model import Document, Page
 from extractors.normalize import fold, phrases_in
 from extractors.rules import ValidationIssue
 from extractors.types import DocumentType
@@ -63,33 +64,11 @@ def document_text(document: Document, *, layout: bool = False, pages: Collection
     return "\n".join(parts)
 
 
-def _visual_rows(page: Page) -> list[list[Word]]:
-    """The page's words in visual rows (vertical overlap with the row so far), each left to right, top to bottom:
-    words of different OCR lines (columns, table cells) that sit side by side share a row."""
-    rows: list[list[Word]] = []
-    spans: list[list[float]] = []  # each row's top and bottom so far
-    for word in sorted(page.words, key=lambda w: ((w.bbox[1] + w.bbox[3]) / 2, w.bbox[0])):
-        middle = (word.bbox[1] + word.bbox[3]) / 2
-        for row, span in zip(rows, spans, strict=True):
-            # A word as tall as several rows (printed sideways) would glue them together: it gets its own row.
-            if span[0] <= middle <= span[1] and word.bbox[3] - word.bbox[1] <= 2 * (span[1] - span[0]):
-                row.append(word)
-                span[0], span[1] = min(span[0], word.bbox[1]), max(span[1], word.bbox[3])
-                break
-        else:
-            rows.append([word])
-            spans.append([word.bbox[1], word.bbox[3]])
-    for row in rows:
-        row.sort(key=lambda w: w.bbox[0])
-    rows.sort(key=lambda row: min(w.bbox[1] for w in row))
-    return rows
-
-
 def layout_text(page: Page) -> str:
     """The page as ``pdftotext -layout`` prints one: each visual row one line, each word at the column its x position
     gives (one column = the page's median character width), so columns and table rows stay rows; a vertical gap of
     more than a line becomes one empty line."""
-    rows = _visual_rows(page)
+    rows = visual_rows(page)
     if not rows:
         return ""
     words = [word for row in rows for word in row]
