@@ -4,18 +4,29 @@ Without an LLM: the deterministic offline extractor. With one, ``hybrid`` (the d
 first, then one call for the fields it could not settle (``agents.hybrid``), none when it settled them all; or
 ``llm``: one call for the whole schema. Both ask in the best output mode the component accepts (``agents.llm``)
 with the page text within the model's context (``agents.prompts``). A pure function of its inputs.
+
+A layout memory of the document's sender (``agents.layout_memory``) reads the fields it knows the learned way in the
+offline pass (so a hybrid extraction asks the model about fewer fields), and a model gets the learned layout as hints.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Literal
 
 from agents.hybrid import merge, sub_schema, unsettled
+from agents.layout_memory import LayoutMemory, apply_memory, hints
 from agents.llm import Llm, LlmError
 from agents.models import Extraction
 from agents.offline import offline_extract
-from agents.prompts import compact_extraction_prompt, fields_prompt
+from agents.prompts import (
+    DEFAULT_ANSWER_TOKENS,
+    ExtractionPrompt,
+    compact_extraction_prompt,
+    estimate_tokens,
+    fields_prompt,
+)
 from agents.provenance import apply_validation, attach_provenance
 from extractors.model import Document
 from extractors.rules import get_path
@@ -30,20 +41,39 @@ Strategy = Literal["hybrid", "llm"]
 
 
 def extract(
-    document: Document, doc_type: DocumentType, llm: Llm | None = None, *, strategy: Strategy = "llm"
+    document: Document,
+    doc_type: DocumentType,
+    llm: Llm | None = None,
+    *,
+    strategy: Strategy = "llm",
+    memory: LayoutMemory | None = None,
 ) -> Extraction:
-    """``doc_type``'s data from ``document``: offline, then through ``llm`` as ``strategy`` says."""
+    """``doc_type``'s data from ``document``: offline, then through ``llm`` as ``strategy`` says; ``memory`` is the
+    layout its sender's reviewed documents taught, if any."""
+    learned = hints(memory) if memory is not None else ""
     if llm is not None and strategy == "llm":
-        return _whole(document, doc_type, llm)
-    offline = scored(offline_extract(document, doc_type), doc_type, document.language)
+        return _whole(document, doc_type, llm, learned)
+    found = offline_extract(document, doc_type)
+    if memory is not None:
+        found = apply_memory(found, document, doc_type, memory)
+    offline = scored(found, doc_type, document.language)
     if llm is None:
         return offline
     asked = unsettled(offline, doc_type, validate(doc_type, offline.data, document.language))
     if not asked:
         return offline
-    hints = {path: get_path(offline.data, path) for path in asked if get_path(offline.data, path) is not None}
+    readings = {path: get_path(offline.data, path) for path in asked if get_path(offline.data, path) is not None}
     schema = sub_schema(doc_type.json_schema, asked)
-    prompt = fields_prompt(document, doc_type, asked, hints, schema, context_tokens=llm.context_tokens)
+    prompt = fields_prompt(
+        document,
+        doc_type,
+        asked,
+        readings,
+        schema,
+        context_tokens=llm.context_tokens,
+        answer_tokens=256 + _room(learned),
+    )
+    prompt = _with_layout(prompt, learned)
     answer, usage = llm.complete_json(
         operation="extract", system=prompt.system, user=prompt.user, schema=schema, json_mode_user=prompt.json_mode_user
     )
@@ -53,9 +83,12 @@ def extract(
     return merged.model_copy(update={"usage": usage, "attempts": len(usage)})
 
 
-def _whole(document: Document, doc_type: DocumentType, llm: Llm) -> Extraction:
+def _whole(document: Document, doc_type: DocumentType, llm: Llm, learned: str = "") -> Extraction:
     """The whole schema asked of the model in one call; each value then located among the OCR words."""
-    prompt = compact_extraction_prompt(document, doc_type, context_tokens=llm.context_tokens)
+    prompt = compact_extraction_prompt(
+        document, doc_type, context_tokens=llm.context_tokens, answer_tokens=DEFAULT_ANSWER_TOKENS + _room(learned)
+    )
+    prompt = _with_layout(prompt, learned)
     data, usage = llm.complete_json(
         operation="extract",
         system=prompt.system,
@@ -68,6 +101,20 @@ def _whole(document: Document, doc_type: DocumentType, llm: Llm) -> Extraction:
         doc_type=doc_type.name, data=data, fields=fields, usage=usage, method="llm", attempts=len(usage)
     )
     return scored(extraction, doc_type, document.language)
+
+
+def _room(learned: str) -> int:
+    """Tokens the learned layout's hints take: kept free of page text when the prompt is fitted to the context."""
+    return estimate_tokens(learned) + 8 if learned else 0
+
+
+def _with_layout(prompt: ExtractionPrompt, learned: str) -> ExtractionPrompt:
+    """``prompt`` with the learned layout after the document (layout only: no other document's values)."""
+    if not learned:
+        return prompt
+    return dataclasses.replace(
+        prompt, user=f"{prompt.user}\n\n{learned}\n", json_mode_user=f"{prompt.json_mode_user}\n\n{learned}\n"
+    )
 
 
 def scored(extraction: Extraction, doc_type: DocumentType, language: str | None = None) -> Extraction:

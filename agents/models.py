@@ -35,6 +35,7 @@ class FieldValue(BaseModel):
     text: str | None = Field(None, description="the OCR text the value was read from")
     match: float = Field(1.0, ge=0.0, le=1.0, description="how well that text matches the value (1 = exact)")
     source: ExtractionMethod = "offline"
+    layout: str | None = Field(None, description="id of the layout memory the value was read by (None: not)")
 
 
 class Extraction(BaseModel):

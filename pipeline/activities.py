@@ -36,6 +36,7 @@ from pipeline.activity_io import (
     EventIn,
     ExtractIn,
     FinishIn,
+    LearnIn,
     OcrIn,
     OcrOut,
     PageRef,
@@ -53,6 +54,7 @@ from pipeline.activity_io import (
 )
 from pipeline.events import Events, cloud_event
 from pipeline.inbox import Inbox
+from pipeline.layouts import LayoutStore
 from pipeline.logs import document_context
 from pipeline.metrics import Metrics
 from pipeline.models import BundleRef, Draft, ErrorInfo, Part, Review, Source, StoredDocument, part_id
@@ -81,6 +83,7 @@ class Activities:
     inbox: Inbox
     metrics: Metrics
     understanding: Understanding
+    layouts: LayoutStore
     events: Events | None = None  # set when status changes are published (pipeline/events.py)
     # Pages waiting here hold an activity slot but no image: LLM and other steps keep the remaining slots.
     ocr_slots: threading.BoundedSemaphore = field(init=False)
@@ -291,8 +294,10 @@ class Activities:
     def extract(self, inp: ExtractIn) -> DraftOut:
         document = self._document(inp)
         try:
+            # The layout its sender's reviewed documents taught, if any (read the learned way, or hints for a model).
+            memory = self.layouts.find(document, self.understanding.registry.get(inp.document_type))
             draft, usage = self.understanding.extract(
-                inp.doc_id, document, inp.document_type, inp.language, offline=inp.offline
+                inp.doc_id, document, inp.document_type, inp.language, offline=inp.offline, memory=memory
             )
         except DocumentError as exc:
             return DraftOut(error=ErrorInfo(**exc.to_dict()))
@@ -337,6 +342,14 @@ class Activities:
         if inp.corrections:
             draft = self.understanding.correct(draft, inp.corrections)
         return self._draft_out(inp.doc_id, draft)
+
+    def learn_layout(self, inp: LearnIn) -> None:
+        """A reviewer approved the document: its sender's layout memory learns from it."""
+        if self.results.get(inp.doc_id) is None:
+            return  # deleted meanwhile: it teaches nothing
+        reviewed = self._draft(inp.draft_key)
+        doc_type = self.understanding.registry.get(reviewed.document_type)
+        self.layouts.learn(inp.doc_id, self._document(inp), doc_type, reviewed, self._draft(inp.read_key))
 
     def finish(self, inp: FinishIn) -> None:
         draft = self._draft(inp.draft_key) if inp.draft_key else None
@@ -398,6 +411,7 @@ class Activities:
             "vision": (self.vision, VisionIn),
             "mark_review": (self.mark_review, ReviewIn),
             "apply_review": (self.apply_review, ApplyReviewIn),
+            "learn_layout": (self.learn_layout, LearnIn),
             "finish": (self.finish, FinishIn),
             "publish_event": (self.publish_event, EventIn),
         }

@@ -146,6 +146,13 @@ class ApplyReviewIn(Step):
     changes: list[FieldChange] = Field(default_factory=list, description="the fields changed, before and after")
 
 
+class LearnIn(DocumentStep):
+    """A reviewer approved the document: what the layout memory learns from it (``pipeline.layouts``)."""
+
+    draft_key: str = Field(description="the approved draft, the reviewer's corrections applied")
+    read_key: str = Field(description="the draft the reviewer saw")
+
+
 class FinishIn(Step):
     status: Literal["completed", "failed", "rejected"]
     draft_key: str | None = None

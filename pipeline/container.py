@@ -25,6 +25,7 @@ from google.protobuf import empty_pb2
 from pipeline.activities import Activities
 from pipeline.events import Events
 from pipeline.inbox import Inbox
+from pipeline.layouts import LayoutStore
 from pipeline.metrics import Metrics
 from pipeline.service import DocumentService
 from pipeline.settings import Settings
@@ -54,6 +55,7 @@ class Container:
     understanding: Understanding
     engine: engine_grpc.TaskHubSidecarServiceStub
     engine_channel: grpc.Channel
+    layouts: LayoutStore
     started: bool = field(default=False)
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -155,13 +157,15 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
         reply = engine.GetInstanceHistory(engine_pb.GetInstanceHistoryRequest(instanceId=instance_id), timeout=30)
         return b"".join(event.SerializeToString() for event in reply.events)
 
+    # What reviewers taught about senders' layouts (a deleted document takes back what it taught: an eraser).
+    layouts = LayoutStore(results, understanding.registry)
     service = DocumentService(
-        settings, results, blobs, workflows, erasers=[inbox, LlmReplies(results)], history=history
+        settings, results, blobs, workflows, erasers=[inbox, LlmReplies(results), layouts], history=history
     )
     service.vision = understanding.vision is not None
     service.types = set(understanding.registry.names())
     events = Events(client, settings) if settings.events else None
-    activities = Activities(settings, blobs, results, inbox, metrics, understanding, events)
+    activities = Activities(settings, blobs, results, inbox, metrics, understanding, layouts, events)
 
     # A fresh function per runtime: the SDK marks registered functions, and a process may build several runtimes.
     def workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Any:
@@ -171,7 +175,7 @@ def build(settings: Settings, *, start_worker: bool = True) -> Container:
     activities.register(runtime)
     metrics.watch_statuses(service.status_counts)
     container = Container(
-        settings, client, workflows, runtime, service, inbox, metrics, understanding, engine, engine_channel
+        settings, client, workflows, runtime, service, inbox, metrics, understanding, engine, engine_channel, layouts
     )
     if start_worker:
         results.migrate_legacy_index()  # once, from the single index key of earlier releases

@@ -17,6 +17,7 @@ class FieldInfo(BaseModel):
     confidence: float | None = None
     page: int | None = None
     bbox: tuple[float, float, float, float] | None = None
+    layout: str | None = Field(None, description="the layout memory the value was read by (GET /v1/layouts)")
 
 
 class ValidationIssue(BaseModel):

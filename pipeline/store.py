@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -386,28 +386,34 @@ class ResultStore:
     def delete_value(self, key: str) -> None:
         self._client.delete_state(self._store, key)
 
-    def update_value(self, key: str, change: Any) -> None:
+    def update_value(self, key: str, change: Callable[[Any], Any]) -> Any:
         """Read-modify-write of a small value under optimistic concurrency (several app replicas may write it):
-        ``change(old)`` → new value (``old`` is None when there is none); unchanged values are not written; a new
-        key is written only if nobody created it meanwhile (first-write)."""
+        ``change(old)`` → new value (``old`` is None when there is none; a new value of None deletes the key);
+        unchanged values are not written; a new key is written only if nobody created it meanwhile (first-write).
+        Returns the value as written."""
         for _ in range(ATTEMPTS):
             item = self._client.get_state(self._store, key)
             old = json.loads(item.data) if item.data else None
             new = change(old)
             if new == old:
-                return
+                return new
+            options = StateOptions(concurrency=Concurrency.first_write)
             try:
-                self._client.save_state(
-                    self._store,
-                    key,
-                    json.dumps(new),
-                    etag=item.etag or None,
-                    options=StateOptions(concurrency=Concurrency.first_write),
-                )
-                return
+                if new is None:
+                    self._client.delete_state(self._store, key, etag=item.etag or None, options=options)
+                else:
+                    self._client.save_state(self._store, key, json.dumps(new), etag=item.etag or None, options=options)
+                return new
             except Exception as exc:  # an etag mismatch: someone else wrote in between; read again
                 log.debug("%s write conflict, retrying: %s", key, exc)
         raise StoreError(f"could not update {key} (too many concurrent writers)")
+
+    def get_values(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The values of ``keys`` that exist, in one call."""
+        wanted = [*keys]
+        if not wanted:
+            return {}
+        return {i.key: json.loads(i.data) for i in self._client.get_bulk_state(self._store, wanted).items if i.data}
 
     # -- outbox: one JSON file per result, named by document id, so rewriting it is idempotent
     def write_outbox(self, result: DocumentResult) -> None:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from agents.bundles import split_document
 from agents.classify import classify
 from agents.extract import Strategy, extract
+from agents.layout_memory import LayoutMemory
 from agents.llm import LOCAL_CONTEXT_TOKENS, Llm, LlmError, OutputModes, context_tokens
 from agents.models import Extraction, FieldValue
 from agents.repair import repair
@@ -383,6 +384,7 @@ class Understanding:
                 confidence=getattr(f, "confidence", None),
                 page=getattr(f, "page", None),
                 bbox=getattr(f, "bbox", None),
+                layout=getattr(f, "layout", None),
             )
             for path, f in extraction.fields.items()
         }
@@ -397,11 +399,19 @@ class Understanding:
         )
 
     def extract(
-        self, doc_id: str, document: Document, type_name: str, language: str | None, *, offline: bool = False
+        self,
+        doc_id: str,
+        document: Document,
+        type_name: str,
+        language: str | None,
+        *,
+        offline: bool = False,
+        memory: LayoutMemory | None = None,
     ) -> tuple[Draft, Usage]:
+        """The draft of ``document`` as ``type_name``; ``memory``: its sender's layout memory (``pipeline.layouts``)."""
         doc_type = self.registry.get(type_name)
         with self._llm(doc_id, offline) as llm:
-            extraction = extract(document, doc_type, llm, strategy=self.strategy)
+            extraction = extract(document, doc_type, llm, strategy=self.strategy, memory=memory)
         return self._draft(doc_type, language, extraction), self._usage(extraction.usage)
 
     def repair(
@@ -409,7 +419,7 @@ class Understanding:
     ) -> tuple[Draft, Usage]:
         doc_type = self.registry.get(draft.document_type)
         fields = {
-            k: FieldValue(value=v.value, confidence=v.confidence or 0.0, page=v.page, bbox=v.bbox)
+            k: FieldValue(value=v.value, confidence=v.confidence or 0.0, page=v.page, bbox=v.bbox, layout=v.layout)
             for k, v in draft.fields.items()
         }
         current = Extraction(doc_type=doc_type.name, data=draft.data, fields=fields)
@@ -432,7 +442,7 @@ class Understanding:
         for path in corrections:
             old = fields.get(path, FieldInfo())
             value = get_path(data, path) if report.valid else corrections[path]
-            fields[path] = old.model_copy(update={"value": value, "confidence": 1.0})
+            fields[path] = old.model_copy(update={"value": value, "confidence": 1.0, "layout": None})
         issues = [ValidationIssue(field=e.field, code=e.code, message=e.message) for e in report.errors]
         return draft.model_copy(
             update={"data": data, "fields": fields, "validation": Validation(valid=report.valid, errors=issues)}

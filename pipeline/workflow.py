@@ -10,6 +10,7 @@ starting at classify with the page keys of its pages; an unsure split waits for 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -29,6 +30,7 @@ from pipeline.activity_io import (
     EventIn,
     ExtractIn,
     FinishIn,
+    LearnIn,
     LlmStep,
     OcrIn,
     OcrOut,
@@ -358,7 +360,20 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
                 yield from finish("rejected", draft_key=draft.draft_key, error=timeout, review=review)
                 return "rejected"
             decision = ApplyReviewIn(**step.model_dump(), draft_key=draft.draft_key, **(event.get_result() or {}))
+            shown = draft.draft_key  # what the reviewer saw: the layout memory compares it with what they approved
             draft = DraftOut.model_validate((yield call("apply_review", decision)))
+            if decision.decision == "approve" and draft.draft_key and shown and ctx.is_patched("layout_memory"):
+                # The approved data is the ground truth the sender's layout memory learns from (pipeline.layouts).
+                lesson = LearnIn(
+                    **step.model_dump(),
+                    page_keys=page_keys,
+                    media_type=media_type,
+                    draft_key=draft.draft_key,
+                    read_key=shown,
+                )
+                # Learning is a bonus: a lesson that could not be stored must not fail a reviewed document.
+                with contextlib.suppress(wf.TaskFailedError):
+                    yield call("learn_layout", lesson)
             review = Review(
                 required=True,
                 reasons=reasons,

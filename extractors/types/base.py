@@ -58,6 +58,9 @@ class FieldSpec:
     required: bool = False
     options: tuple[Option, ...] = ()  # a choice field's allowed values
     pattern: str | None = None  # the JSON Schema ``pattern`` (or a ``format``'s shape) a value must match
+    # The same on every document of one sender (the seller's name, VAT ID, IBAN): the only values a layout memory
+    # may keep (``agents.layout_memory``); everything else it keeps is where values sit, never what they are.
+    sender_constant: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,14 @@ class DocumentType:
     kinds: Mapping[str, FieldKind] = field(default_factory=dict)
     tables: Sequence[TableHint] = ()
     source: str = "builtin"
+    # Paths whose values are the sender's own (see ``FieldSpec.sender_constant``); a JSON Schema property may say
+    # so itself with ``"x-sender-constant": true``.
+    sender_constant: frozenset[str] = frozenset()
 
     def fields(self) -> list[FieldSpec]:
         """The leaf fields in schema order, with the kind the offline extractor reads them as."""
         specs: list[FieldSpec] = []
-        _walk(self.json_schema, self.json_schema, "", True, specs, self.kinds)
+        _walk(self.json_schema, self.json_schema, "", True, specs, self.kinds, self.sender_constant)
         return specs
 
     def label_languages(self) -> list[str]:
@@ -256,6 +262,7 @@ def _walk(
     required_here: bool,
     out: list[FieldSpec],
     kinds: Mapping[str, FieldKind],
+    sender: frozenset[str] = frozenset(),
 ) -> None:
     node = resolve_node(root, node)
     type_name = node.get("type")
@@ -263,10 +270,10 @@ def _walk(
         required_names = set(node.get("required", []))
         for name, child in node.get("properties", {}).items():
             path = f"{prefix}.{name}" if prefix else name
-            _walk(root, child, path, required_here and name in required_names, out, kinds)
+            _walk(root, child, path, required_here and name in required_names, out, kinds, sender)
         return
     if type_name == "array" and isinstance(node.get("items"), dict):
-        _walk(root, node["items"], f"{prefix}[]", False, out, kinds)
+        _walk(root, node["items"], f"{prefix}[]", False, out, kinds, sender)
         return
     out.append(
         FieldSpec(
@@ -276,5 +283,6 @@ def _walk(
             required=required_here and bool(prefix),
             options=_options(node),
             pattern=_pattern(node),
+            sender_constant=prefix in sender or node.get("x-sender-constant") is True,
         )
     )

@@ -272,4 +272,5 @@ INVOICE = DocumentType(
     keywords=KEYWORDS,
     rules=INVOICE_RULES,
     kinds=KINDS,
+    sender_constant=frozenset({"seller.name", "seller.vat_id", "seller.iban", "seller.address"}),
 )

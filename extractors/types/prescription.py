@@ -259,5 +259,7 @@ PRESCRIPTION = DocumentType(
     keywords=KEYWORDS,
     rules=PRESCRIPTION_RULES,
     kinds=KINDS,
+    # The practice or optician that wrote it; the patient's data never is.
+    sender_constant=frozenset({"prescriber.name"}),
     tables=(TableHint(path="{row}.{column}", rows=EYE_ROWS, columns=EYE_COLUMNS),),
 )

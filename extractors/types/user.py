@@ -3,9 +3,11 @@
 Two forms:
 
 * a Python module (a ``.py`` file or an importable module name) exposing either ``DOCUMENT_TYPE`` (a
-  :class:`DocumentType`) or ``Model`` (a pydantic model) with optional ``NAME``, ``LABELS``, ``KEYWORDS``, ``RULES``;
+  :class:`DocumentType`) or ``Model`` (a pydantic model) with optional ``NAME``, ``LABELS``, ``KEYWORDS``, ``RULES``,
+  ``SENDER_CONSTANT`` (paths whose values are the sender's own, e.g. ``["supplier.name"]``);
 * a JSON Schema file (``.json``): the type's name is ``x-docline-name`` or the slugified ``title``; each property may
-  carry ``x-labels`` (``{lang: [label, …]}``); the schema may carry ``x-keywords`` (``{lang: [word, …]}``).
+  carry ``x-labels`` (``{lang: [label, …]}``) and ``"x-sender-constant": true``; the schema may carry
+  ``x-keywords`` (``{lang: [word, …]}``).
 
 Either way each field's name, title and description become label hints for the offline extractor
 (:mod:`extractors.types.hints`), beside the labels given.
@@ -84,6 +86,7 @@ def _from_module(module: ModuleType, source: str) -> DocumentType:
         keywords=getattr(module, "KEYWORDS", {}),
         rules=list(getattr(module, "RULES", [])),
         kinds=getattr(module, "KINDS", {}),
+        sender_constant=frozenset(getattr(module, "SENDER_CONSTANT", ())),
         source=source,
     )
 

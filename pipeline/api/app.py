@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from extractors.errors import DocumentError
 from pipeline.api.deps import require_sidecar, require_token
-from pipeline.api.routes import documents, health
+from pipeline.api.routes import documents, health, layouts
 from pipeline.container import Container
 from pipeline.inbox import ScanReport
 from pipeline.tracing import request_span
@@ -32,6 +32,7 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     app.include_router(documents.router, dependencies=[Depends(require_token)])
+    app.include_router(layouts.router, dependencies=[Depends(require_token)])
     app.include_router(health.router)
     if container.settings.metrics_port is None:  # else it has a port of its own (``serve_metrics``)
         app.include_router(health.metrics_router, dependencies=[Depends(require_token)])

@@ -426,3 +426,36 @@ def test_confirm_a_split_in_chromium(server: Server, browser_context: Any) -> No
     page.locator("#doc-bundle a").wait_for()
     page.get_by_role("button", name="Approve").wait_for()
     page.close()
+
+
+def test_fields_read_by_a_learned_layout_are_marked(server: Server, browser_context: Any) -> None:
+    # An approved invoice of this sender (the flow above approves one) teaches docline its layout.
+    if not server.client.get("/v1/layouts").json()["items"]:
+        res = server.client.post(
+            "/v1/documents", files={"file": ("INV-2050.png", _invoice_png("INV-2050", "119.00"), "image/png")}
+        )
+        first = _wait_status(server, res.json()["id"], {"needs_review"})["id"]
+        assert server.client.post(f"/v1/documents/{first}/review", json={"decision": "approve"}).status_code == 202
+        _wait_status(server, first, {"completed"})
+    deadline = time.monotonic() + 30
+    while not server.client.get("/v1/layouts").json()["items"]:
+        assert time.monotonic() < deadline, "no layout memory was learned"
+        time.sleep(0.3)
+    res = server.client.post(
+        "/v1/documents", files={"file": ("INV-2044.png", _invoice_png("INV-2044", "119.00"), "image/png")}
+    )
+    doc = _wait_status(server, res.json()["id"], {"needs_review"})
+    assert doc["fields"]["invoice_number"]["layout"], doc["fields"]
+
+    page = browser_context.new_page()
+    page.add_init_script(f"sessionStorage.setItem('docline.token', {TOKEN!r})")
+    page.goto(server.url + f"/#/documents/{doc['id']}")
+    badge = page.locator('.row[data-field="invoice_number"] .learned')
+    badge.wait_for()
+    assert "layout learned from this sender's reviewed documents" in (badge.get_attribute("title") or "")
+    described = page.get_by_label("Invoice number", exact=True).get_attribute("aria-describedby") or ""
+    assert badge.get_attribute("id") in described.split()
+    learned = {path for path, field in doc["fields"].items() if field.get("layout")}
+    assert page.locator(".row .learned").count() == len(learned & set(doc["fields"]))
+    page.screenshot(path=str(SCREENSHOTS / "learned.png"))
+    page.close()

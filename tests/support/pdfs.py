@@ -27,10 +27,12 @@ def text_pdf(
     page: tuple[int, int] = (595, 842),
     origin: tuple[int, int] = (60, 780),
     font_size: int = 11,
+    font: str = "Helvetica",
 ) -> bytes:
-    """A born-digital one-page PDF with ``lines`` in its text layer (Helvetica, WinAnsi), the first line at
-    ``origin`` on a ``page`` of that size in points (A4 by default)."""
-    return text_pdf_pages([lines], page=page, origin=origin, font_size=font_size)
+    """A born-digital one-page PDF with ``lines`` in its text layer (``font``, a standard Type 1 font such as
+    Helvetica or the fixed-pitch Courier, WinAnsi), the first line at ``origin`` on a ``page`` of that size in points
+    (A4 by default)."""
+    return text_pdf_pages([lines], page=page, origin=origin, font_size=font_size, font=font)
 
 
 def text_pdf_pages(
@@ -39,12 +41,13 @@ def text_pdf_pages(
     page: tuple[int, int] = (595, 842),
     origin: tuple[int, int] = (60, 780),
     font_size: int = 11,
+    font: str = "Helvetica",
 ) -> bytes:
     """A born-digital PDF of one page per item of ``pages``, each with its lines as :func:`text_pdf` writes them (a
     page without lines is blank)."""
     count = len(pages)
     kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(count)).encode()
-    font = 3 + 2 * count
+    font_object = 3 + 2 * count
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Count %d /Kids [%s] >>" % (count, kids)]
     for lines in pages:
         body = f"BT /F1 {font_size} Tf {font_size + 3} TL {origin[0]} {origin[1]} Td " + " ".join(
@@ -54,8 +57,8 @@ def text_pdf_pages(
         contents = len(objects) + 2
         objects.append(
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R" % (*page, contents)
-            + b" /Resources << /Font << /F1 %d 0 R >> >> >>" % font
+            + b" /Resources << /Font << /F1 %d 0 R >> >> >>" % font_object
         )
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /%s /Encoding /WinAnsiEncoding >>" % font.encode())
     return raw_pdf(objects)

@@ -901,14 +901,22 @@ function documentView(main, id) {
     const leaf = leafOf(path).replace(/^\[|\]$/g, "");
     const label = h("label", { for: id }, /^\d+$/.test(leaf) ? `#${Number(leaf) + 1}` : humanize(leaf));
     row.append(label, input);
+    let learned = null;
+    if (meta && meta.layout) {
+      // Read where this sender's reviewed documents taught docline to look (GET /v1/layouts).
+      learned = h("span.learned", { id: `${id}-learned` }, "learned");
+      learned.title = `Read by the layout learned from this sender's reviewed documents (memory ${meta.layout})`;
+      describedBy.push(learned.id);
+    }
     if (meta && typeof meta.confidence === "number") {
       const pct = Math.round(meta.confidence * 100);
       const conf = h(`span.conf${meta.confidence < LOW_CONFIDENCE ? ".low" : ""}`, { id: `${id}-conf` }, `${pct}%`);
       conf.title = "Extraction confidence";
       describedBy.push(conf.id);
-      row.append(conf);
+      // In the confidence's cell, so the rows' columns stay aligned.
+      row.append(learned ? h("span.conf-cell", {}, conf, " ", learned) : conf);
       if (meta.confidence < LOW_CONFIDENCE) row.classList.add("low");
-    }
+    } else if (learned) row.append(learned);
     if (meta && meta.page) {
       const goto = h("button.locate", { type: "button", "aria-label": `Show ${path} on page ${meta.page}` }, `p${meta.page}`);
       goto.addEventListener("click", () => highlight(path, true));
