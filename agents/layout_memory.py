@@ -944,22 +944,29 @@ def _alike(read: str, known: str) -> bool:
 def apply_memory(
     extraction: Extraction, document: Document, doc_type: DocumentType, memory: LayoutMemory
 ) -> Extraction:
-    """``extraction`` with the fields ``memory`` reads taken from there. A learned value is taken unless the type's
-    rules accept the extractor's value and refuse it (a total the memory reads that does not add up where the
-    extractor's does); its confidence reflects how often this memory's value of the field was right (and the OCR a
-    little: ``(½ + ½ × OCR confidence) × hit rate``, less when fewer learned neighbours agreed). A field the document
-    contradicts (the memory could not read it where it learned it, or the rules refuse what it read there) stays as
-    the extractor read it, with its own confidence, and goes to review or not as it would have without the memory."""
+    """``extraction`` with the fields ``memory`` reads taken from there. The learned values are taken unless the
+    type's rules accept the extractor's values and refuse them (all together first, else one by one: a total the
+    memory reads that does not add up where the extractor's does). A learned value's confidence reflects how often
+    this memory's value of the field was right, and the OCR a little: ``(½ + ½ × OCR confidence) × hit rate``, less
+    when fewer learned neighbours agreed. A field the document contradicts (the memory could not read it where it
+    learned it, or the rules refuse what it read there) stays as the extractor read it, with its own confidence, and
+    goes to review or not as it would have without the memory."""
     found = recall(memory, document, doc_type)
     contradicted = set(found.contradicted)
     claimed = [(read.page, union_bbox([w.bbox for w in read.words])) for read in found.values.values()]
     data, fields = _without_claimed_items(copy.deepcopy(extraction.data), dict(extraction.fields), doc_type, claimed)
     errors = len(validate(doc_type, data, document.language).errors)
+    # All learned values at once first: totals the extractor read from the wrong rows may add up among themselves,
+    # and then no single learned total would be let in alone.
+    together = copy.deepcopy(data)
+    for path, read in found.values.items():
+        set_path(together, path, read.value)
+    joint = len(validate(doc_type, together, document.language).errors) <= errors
     for path, read in sorted(found.values.items()):
         trial = copy.deepcopy(data)
         set_path(trial, path, read.value)
         trial_errors = len(validate(doc_type, trial, document.language).errors)
-        if trial_errors > errors:
+        if trial_errors > errors and not joint:
             contradicted.add(path)
             continue
         data, errors = trial, trial_errors

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,7 +119,9 @@ class LayoutStore:
         return LayoutList(items=items)
 
     # -- writing
-    def _write(self, memory_id: str, change: Any) -> LayoutMemory | None:
+    def _write(
+        self, memory_id: str, change: Callable[[LayoutMemory | None], LayoutMemory | None]
+    ) -> LayoutMemory | None:
         """Change one memory over its ETag (``change``: the memory or None → the new one or None to delete it) and
         keep the index in step."""
 
@@ -148,10 +151,11 @@ class LayoutStore:
             if info.layout:
                 by_memory.setdefault(info.layout, {})[path] = info.value
         for memory_id, values in by_memory.items():
-            judged = self._write(
-                memory_id, lambda m, v=values: None if m is None else judge(m, doc_id, v, reviewed.data)
-            )
-            if judged is None:
+
+            def judged_by(memory: LayoutMemory | None, values: dict[str, Any] = values) -> LayoutMemory | None:
+                return None if memory is None else judge(memory, doc_id, values, reviewed.data)
+
+            if self._write(memory_id, judged_by) is None:
                 log.info("layout memory %s dropped: corrected again and again", memory_id, extra={"doc_id": doc_id})
         positions = {path: (info.value, info.page, info.bbox) for path, info in read.fields.items()}
         lesson = lesson_from(document, doc_type, reviewed.data, doc_id, now, positions)
