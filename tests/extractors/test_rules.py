@@ -70,7 +70,8 @@ def test_valid_invoice_passes() -> None:
     [
         ("total_amount", 1469.15, ("total_amount", "sum_mismatch")),
         ("line_items.0.amount", 900.0, ("line_items.0.amount", "line_amount_mismatch")),
-        ("line_items.1.amount", 200.0, ("line_items", "line_items_mismatch")),
+        ("line_items.1.amount", 200.0, ("line_items", "line_items_incomplete")),
+        ("line_items.1.amount", 2000.0, ("line_items", "line_items_mismatch")),
         ("issue_date", "2024-02-30", ("issue_date", "invalid_value")),
         ("issue_date", "1850-01-01", ("issue_date", "implausible_date")),
         ("due_date", "2024-03-01", ("due_date", "date_order")),

@@ -1,0 +1,746 @@
+"""Line-item tables (an array field's table, ``line_items[]``) read row by row across pages, and what the table
+prints, for the completeness check of the invoice rules (``extractors/rules/invoice.py``).
+
+The header is found once: a row naming at least two of the array's columns, one of them numeric (German compounds
+count: "Nettobetrag" names the amount column, "Nettopreis" the unit price). Below it, rows are grouped into items:
+an item starts at a row with a position number, or at a row with an amount in the amount column; rows without
+either continue the item above (a wrapped description, a serial number, the amount printed on the item's second
+line). A totals row ends the table unless item rows follow it (a section's subtotal); a carried-forward row or the
+foot of the page does not end it: the table continues on the next page, under a repeated header or, without one,
+from the first row whose amount sits in the amount column. Each item's values keep the boxes of the words they were
+read from, so every row has its own provenance.
+
+What the table prints (every item row with its amount and position number, the surcharges and discounts printed
+between the table and the totals) is a :class:`extractors.rules.PrintedTable`: the rules compare any extraction
+(offline or a model's) against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cachetools import LRUCache
+
+from agents import offline as core
+from agents.shapes import TOTALS, CueIndex, cue_index
+from extractors.model import BBox, Document, Page, Word
+from extractors.normalize import fold
+from extractors.rules import PrintedRow, PrintedTable
+from extractors.types import DocumentType, FieldKind, Labels
+from extractors.validation import ValidationReport, validate
+
+# Words heading a column of position numbers ("Pos", "Nr.", "#").
+_POSITION_WORDS = frozenset(
+    ["pos", "position", "posnr", "nr", "no", "n", "nº", "n°", "#", "lfd", "lfdnr", "line", "ln", "zeile", "ligne"]
+)
+_POSITION = re.compile(r"^\d{1,4}\.?$")
+# A table continuing on the next page prints its running sum at the foot and again at the head of the next page.
+_CARRIED = re.compile(
+    r"\b(ubertrag|uebertrag|vortrag|carried|brought|forward|c/f|b/f|a reporter|report|reporte|riporto|riportare|"
+    r"suma y sigue|suma anterior|transporte|transport|transfer)\b"
+)
+# Surcharges and discounts printed between the table and its totals: they explain lines that do not add up to
+# the net amount. A discount's word makes its amount negative when it is printed without a sign.
+_SURCHARGE = re.compile(
+    r"(zuschlag|versand|fracht|porto|verpackung|shipping|freight|delivery|postage|handling|surcharge|frais de port|"
+    r"port|emballage|envio|transporte|spedizione|trasporto|verzend|vracht|portes|portokosten)"
+)
+_DISCOUNT = re.compile(r"(rabatt|nachlass|abschlag|discount|remise|rabais|descuento|sconto|korting|desconto|reduction)")
+# A page's table may start this far below its top and still continue the table of the page before.
+_NUMERIC = ("amount", "number", "int")
+_CURRENCY_WORDS = ("€", "$", "£")
+# A table cell holding a number holds nothing else (a currency sign at most): "SDMPP373MPP15" is a serial number.
+# Money in a table prints its cents, a currency sign or thousands groups: a bare "3" is a page number or a count.
+_MONEY = re.compile(r"[.,]\d{2,4}\)?-?$|[€$£¥]|^\d{1,3}(?:[.,' ]\d{3})+$")
+_NUMBER_SHAPE = re.compile(r"^[-+−(]?(?:[€$£]|[A-Z]{3})?\s?[-−]?\d[\d.,'’\u202f ]*(?:[€$£]|[A-Z]{3})?[)\-]?$")
+
+
+@dataclass
+class _Item:
+    """One printed item: the rows it spans on one page and the values read from them."""
+
+    page: Page
+    rows: list[list[Word]] = field(default_factory=list)
+    cells: dict[str, tuple[Any, tuple[Word, ...]]] = field(default_factory=dict)
+    position: int | None = None
+    amount: float | None = None
+    description_x: float | None = None  # where its description starts: wrapped lines start there too
+    open_description: bool = True  # wrapped description lines may still follow
+
+
+@dataclass
+class _Table:
+    """A table's header geometry (carried to later pages) and what was read under it."""
+
+    array: str
+    headers: list[core.LabelHit]  # left to right, the position column left out
+    position: core.LabelHit | None
+    height: float
+    width: float
+    items: list[_Item] = field(default_factory=list)
+    adjustments: list[float] = field(default_factory=list)
+    ended: bool = False  # the totals were printed: later pages hold no more rows
+
+
+@dataclass(frozen=True)
+class ItemTables:
+    """What :func:`read_item_tables` found: each item's values (item-relative paths ``line_items.3.amount``, in
+    reading order) and what each table prints."""
+
+    candidates: list[core.Candidate]
+    printed: list[PrintedTable]
+
+
+def read_item_tables(
+    document: Document,
+    doc_type: DocumentType,
+    kinds: dict[str, FieldKind],
+    page_rows: Sequence[list[list[Word]]] | None = None,
+) -> ItemTables:
+    """Every array field's table in ``document``, read across its pages. ``page_rows``: each page's rows
+    (``offline._rows``), when the caller has them already."""
+    rows_of = list(page_rows) if page_rows is not None else [core._rows(page) for page in document.pages]
+    candidates: list[core.Candidate] = []
+    printed: list[PrintedTable] = []
+    for array, columns in _arrays(doc_type).items():
+        table = _read_table(document, rows_of, doc_type, kinds, array, columns)
+        if table is None:
+            continue
+        index = 0
+        for item in table.items:
+            if not any(_kind(kinds, array, path) in ("amount", "number") for path in item.cells):
+                continue
+            for path, (value, words) in item.cells.items():
+                candidates.append(core.Candidate(f"{array}.{index}.{path}", value, words, item.page.number, 0.8))
+            index += 1
+        printed.append(
+            PrintedTable(
+                array=array,
+                rows=[
+                    PrintedRow(
+                        page=item.page.number,
+                        bbox=_box([w for row in item.rows for w in row]),
+                        amount=item.amount,
+                        position=item.position,
+                    )
+                    for item in table.items
+                ],
+                adjustments=table.adjustments,
+            )
+        )
+    return ItemTables(candidates=candidates, printed=printed)
+
+
+class _Remembered:
+    """The last few documents' printed tables: validation runs several times per step (extract, score, repair)."""
+
+    def __init__(self, size: int) -> None:
+        self._lock = threading.Lock()
+        self._entries: LRUCache[tuple[int, str], tuple[DocumentType, list[PrintedTable]]] = LRUCache(size)
+
+    def get(self, document: Document, doc_type: DocumentType) -> list[PrintedTable]:
+        key = (id(doc_type), hashlib.blake2b(document.model_dump_json().encode(), digest_size=20).hexdigest())
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and entry[0] is doc_type:
+            return entry[1]
+        kinds = {spec.path: spec.kind for spec in doc_type.fields()}
+        printed = read_item_tables(document, doc_type, kinds).printed
+        with self._lock:
+            self._entries[key] = (doc_type, printed)
+        return printed
+
+
+_REMEMBERED = _Remembered(64)
+
+
+def printed_tables(document: Document, doc_type: DocumentType) -> list[PrintedTable]:
+    """What ``document``'s line-item tables print (rows, their amounts and position numbers, surcharges and
+    discounts), for checking any extraction of it."""
+    if not _arrays(doc_type):
+        return []
+    return _REMEMBERED.get(document, doc_type)
+
+
+def validate_read(
+    doc_type: DocumentType, data: dict[str, Any], document: Document, language: str | None = None
+) -> ValidationReport:
+    """``data`` validated as read from ``document``: the type's rules, and its table rules against the tables the
+    document prints (an item table read incompletely is an error, ``line_items_incomplete``)."""
+    printed = printed_tables(document, doc_type) if doc_type.table_rules else []
+    return validate(doc_type, data, language if language is not None else document.language, printed)
+
+
+# --- the header ------------------------------------------------------------------------------------------------
+
+
+def _arrays(doc_type: DocumentType) -> dict[str, Labels]:
+    arrays: dict[str, Labels] = {}
+    for path, per_language in doc_type.labels.items():
+        if "[]." in path:
+            array, column = path.split("[].", 1)
+            if "." not in column:
+                arrays[array] = {**arrays.get(array, {}), column: per_language}
+    return arrays
+
+
+def _kind(kinds: dict[str, FieldKind], array: str, path: str) -> FieldKind:
+    return kinds.get(f"{array}[].{path}", "text")
+
+
+def _compound_hits(page: Page, row: list[Word], columns: Labels, found: set[str]) -> list[core.LabelHit]:
+    """Header words that end in a column's one-word label ("Nettobetrag", "Positionsbetrag" end in "Betrag"):
+    German joins a column's label to what it qualifies."""
+    hits: list[core.LabelHit] = []
+    for path, per_language in columns.items():
+        if path in found:
+            continue
+        tokens = {core._token(label) for labels in per_language.values() for label in labels if " " not in label}
+        tokens = {token for token in tokens if len(token) >= 5}
+        for word in row:
+            token = core._token(word.text)
+            if any(token != t and token.endswith(t) for t in tokens):
+                hits.append(core.LabelHit(path=path, page=page, words=(word,), label_tokens=len(token), quality=0.9))
+                break
+    return hits
+
+
+def _header(
+    page: Page, rows: list[list[Word]], columns: Labels, kinds: dict[str, FieldKind], array: str, cues: CueIndex
+) -> tuple[int, list[core.LabelHit], core.LabelHit | None] | None:
+    """The first header on ``page``: the index of its last row, its column headers left to right (with those printed
+    on the rows just above or below it, "Positionsbetrag" under "Menge"), and the position column's header."""
+    hits = core._find_labels(page, rows, columns)
+    by_row: dict[int, list[core.LabelHit]] = {}
+    row_of = {id(word): index for index, row in enumerate(rows) for word in row}
+    for hit in hits:
+        by_row.setdefault(row_of[id(hit.words[0])], []).append(hit)
+    for index, row in enumerate(rows):
+        found = by_row.get(index, [])
+        found = found + _compound_hits(page, row, columns, {hit.path for hit in found})
+        paths = {hit.path for hit in found}
+        if len(paths) < 2 or not any(_kind(kinds, array, path) in _NUMERIC for path in paths):
+            continue
+        if any(core._read("amount", [word]) is not None for word in row):
+            continue  # a row of values, not of headers
+        height = core._height([w for hit in found for w in hit.words])
+        band = [row]
+        # A header printed over two or three lines: the columns named on the rows right above or below.
+        for near in (index - 1, index + 1, index + 2):
+            if not 0 <= near < len(rows) or any(core._read("amount", [w]) is not None for w in rows[near]):
+                continue
+            if abs(min(w.bbox[1] for w in rows[near]) - min(w.bbox[1] for w in row)) > 3 * height:
+                continue
+            band.append(rows[near])
+            extra = by_row.get(near, [])
+            extra = extra + _compound_hits(page, rows[near], columns, paths | {hit.path for hit in extra})
+            for hit in extra:
+                if hit.path not in paths:
+                    found.append(hit)
+                    paths.add(hit.path)
+        best: dict[str, core.LabelHit] = {}
+        for hit in sorted(found, key=lambda h: -h.label_tokens):
+            best.setdefault(hit.path, hit)
+        if "amount" in columns and "amount" not in best:
+            _amount_unnamed(page, best, found, band, kinds, array, cues)
+        last = max(rows.index(line) for line in band)
+        headers = sorted(best.values(), key=lambda h: h.bbox[0])
+        position = None
+        for word in (w for line in band for w in line):
+            if word.bbox[2] <= headers[0].bbox[0] and fold(word.text).strip(".:") in _POSITION_WORDS:
+                position = core.LabelHit(path="position", page=page, words=(word,), label_tokens=1, quality=1.0)
+                break
+        described = _unnamed_description(page, row, headers, position, columns, kinds, array)
+        if described is not None:
+            headers = sorted([*headers, described], key=lambda h: h.bbox[0])
+        return last, headers, position
+    return None
+
+
+def _amount_unnamed(
+    page: Page,
+    best: dict[str, core.LabelHit],
+    found: list[core.LabelHit],
+    band: list[list[Word]],
+    kinds: dict[str, FieldKind],
+    array: str,
+    cues: CueIndex,
+) -> None:
+    """The amount column when no label names it: of two price columns the right one ("Prijs per stuk … Prijs
+    incl. BTW"), else the rightmost heading right of every named column that is no tax rate ("Entgelt",
+    "Nettowert")."""
+    for path in [p for p in best if _kind(kinds, array, p) == "amount"]:
+        twins = sorted({id(h.words[0]): h for h in found if h.path == path}.values(), key=lambda h: h.bbox[0])
+        if len(twins) >= 2:
+            best[path], best["amount"] = twins[0], replace(twins[-1], path="amount")
+            return
+    right_edge = max(h.bbox[2] for h in best.values())
+    taken = {id(w) for h in found for w in h.words}
+
+    def is_rate(word: Word) -> bool:
+        return "%" in word.text or cues.of_word(core._token(word.text)).get(TOTALS[1], 0.0) > 0
+
+    candidates = [w for line in band for w in line if w.bbox[0] > right_edge and id(w) not in taken and not is_rate(w)]
+    if candidates:
+        word = max(candidates, key=lambda w: w.bbox[2])
+        best["amount"] = core.LabelHit(path="amount", page=page, words=(word,), label_tokens=1, quality=0.8)
+
+
+def _unnamed_description(
+    page: Page,
+    row: list[Word],
+    headers: list[core.LabelHit],
+    position: core.LabelHit | None,
+    columns: Labels,
+    kinds: dict[str, FieldKind],
+    array: str,
+) -> core.LabelHit | None:
+    """The description column under a heading no label names ("Libellé", "Leistung"): the header words left of
+    the first named column, past the position column."""
+    text_paths = [p for p in columns if _kind(kinds, array, p) in ("text", "name", "address")]
+    if not text_paths or any(h.path in text_paths for h in headers):
+        return None
+    taken = {id(w) for h in headers for w in h.words} | ({id(w) for w in position.words} if position else set())
+    left = [w for w in row if id(w) not in taken and w.bbox[2] <= headers[0].bbox[0]]
+    if not left:
+        return None
+    block = core._blocks(left)[-1]
+    return core.LabelHit(path=text_paths[0], page=page, words=tuple(block), label_tokens=1, quality=0.8)
+
+
+# --- the body --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One visual row under the header, read against the columns."""
+
+    words: list[Word]
+    cells: dict[str, tuple[Any, tuple[Word, ...]]]
+    position: int | None
+    amount: float | None  # the value in the amount column
+    # None (an item's row), "carried" (a running sum carried to or from another page), "subtotal" (a net amount
+    # or a section's sum), "final" (the tax or the total: the totals have begun), "end" (another table's header)
+    stop: str | None
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """A table's columns as placed on one page, and what reading a row against them needs."""
+
+    table: _Table
+    page: Page
+    headers: list[core.LabelHit]
+    amount: core.LabelHit | None
+    kinds: dict[str, FieldKind]
+    scalar_labels: Labels
+    cues: CueIndex
+
+    def in_amount_column(self, word: Word) -> bool:
+        if self.amount is None:
+            return True
+        x0, _, x1, _ = self.amount.bbox
+        slack = 3 * self.table.height
+        return word.bbox[2] > x0 - slack and word.bbox[0] < x1 + slack
+
+
+def _amount_path(table: _Table, kinds: dict[str, FieldKind]) -> str | None:
+    """The column holding each row's amount: ``amount`` when the array has it, else its rightmost amount column."""
+    paths = [h.path for h in table.headers if _kind(kinds, table.array, h.path) == "amount"]
+    if "amount" in paths:
+        return "amount"
+    return paths[-1] if paths else None
+
+
+def _columns(
+    table: _Table, page: Page, headers: list[core.LabelHit], kinds: dict[str, FieldKind], doc_type: DocumentType
+) -> _Columns:
+    path = _amount_path(table, kinds)
+    return _Columns(
+        table=table,
+        page=page,
+        headers=headers,
+        amount=next((h for h in headers if h.path == path), None),
+        kinds=kinds,
+        scalar_labels={p: v for p, v in doc_type.labels.items() if "[]" not in p},
+        cues=cue_index(doc_type.labels, TOTALS),
+    )
+
+
+def _typed_from_right(
+    row: list[Word], headers: list[core.LabelHit], kinds: dict[str, FieldKind], array: str
+) -> list[tuple[core.LabelHit, Word]]:
+    """Cells read by type for item rows whose values do not sit under their headers: the columns right of the
+    description from the right end of the row (amount, unit price, quantity …), those left of it from the start
+    (a quantity before the description), the description taking what remains."""
+    # A tax rate ("19 %", "0%") sits in a column of its own: no quantity, price or amount.
+    rates = {id(w) for i, w in enumerate(row) if "%" in w.text or (i + 1 < len(row) and row[i + 1].text == "%")}
+    words = [w for w in row if core._PUNCT.sub("", w.text) and w.text not in _CURRENCY_WORDS and id(w) not in rates]
+    text = next((i for i, h in enumerate(headers) if _kind(kinds, array, h.path) in ("text", "name", "address")), 0)
+    pairs: list[tuple[core.LabelHit, Word]] = []
+    start, end = 0, len(words)
+    for header in headers[:text]:
+        kind = _kind(kinds, array, header.path)
+        if start < end and kind in _NUMERIC and _number(kind, words[start]) is not None:
+            pairs.append((header, words[start]))
+            start += 1
+    if any(_kind(kinds, array, h.path) == "amount" for h in headers[text + 1 :]):
+        # Right of the rightmost amount only columns the table does not read (a tax rate without its "%").
+        while end > start and not _MONEY.search(words[end - 1].text):
+            end -= 1
+    right: list[tuple[core.LabelHit, Word]] = []
+    for header in reversed(headers[text + 1 :]):
+        kind = _kind(kinds, array, header.path)
+        if end > start and kind in _NUMERIC and _number(kind, words[end - 1]) is not None:
+            right.append((header, words[end - 1]))
+            end -= 1
+    if end > start and headers:
+        pairs.append((headers[text], core._block_word(words[start:end])))
+    return pairs + right[::-1]
+
+
+def _number(kind: FieldKind, word: Word) -> tuple[Any, tuple[Word, ...]] | None:
+    """The number ``word`` prints when it is a number and nothing else (a currency sign aside)."""
+    if not _NUMBER_SHAPE.match(word.text.strip()) or core._date_at([word], 0):
+        return None
+    return core._read(kind, [word])
+
+
+def _scaled(table: _Table, page: Page) -> list[core.LabelHit]:
+    """The table's column headers placed on ``page`` (pages of one document may differ in scale)."""
+    factor = page.width / table.width if table.width else 1.0
+    if abs(factor - 1.0) < 0.01:
+        return table.headers
+    return [
+        core.LabelHit(
+            path=h.path,
+            page=page,
+            words=tuple(
+                w.model_copy(update={"bbox": (w.bbox[0] * factor, w.bbox[1], w.bbox[2] * factor, w.bbox[3])})
+                for w in h.words
+            ),
+            label_tokens=h.label_tokens,
+            quality=h.quality,
+        )
+        for h in table.headers
+    ]
+
+
+def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ...]]]:
+    """The values of ``row`` by column: cells matched to the headers by position, or read by type from the right
+    when that reads more numbers."""
+    array, kinds, headers = at.table.array, at.kinds, at.headers
+    blocks = [core._block_word(block) for block in core._blocks(row)]
+    aligned = core._align(blocks, headers, at.table.height)
+    by_type = _typed_from_right(row, headers, kinds, array)
+
+    def numbers(pairs: list[tuple[core.LabelHit, Word]]) -> int:
+        return sum(
+            _kind(kinds, array, h.path) in _NUMERIC and _number(_kind(kinds, array, h.path), c) is not None
+            for h, c in pairs
+        )
+
+    if numbers(by_type) > numbers(aligned):
+        aligned = by_type
+    cells: dict[str, tuple[Any, tuple[Word, ...]]] = {}
+    for header, cell in aligned:
+        kind = _kind(kinds, array, header.path)
+        words = tuple(w for w in row if cell.bbox[0] <= w.bbox[0] and w.bbox[2] <= cell.bbox[2]) or (cell,)
+        if kind in _NUMERIC:
+            numeric = _leading_number(words)
+            joined = core._block_word(numeric) if numeric else None
+            read = _number(kind, joined) if joined is not None else None
+            if read is not None and joined is not None and (kind != "amount" or _MONEY.search(joined.text)):
+                cells[header.path] = (read[0], tuple(numeric))
+            continue
+        text_read = core._read(kind, [cell])
+        if text_read is None:
+            continue
+        value: Any = text_read[0]
+        if kind == "text" and len(words) > 1 and _POSITION.match(words[0].text):
+            # A position number in an unlabelled first column is not part of the description.
+            words = words[1:]
+            value = core._joined(words)
+        cells[header.path] = (value, words)
+    return cells
+
+
+def _leading_number(words: Sequence[Word]) -> list[Word]:
+    """The words a cell's number is printed in: the run of number-shaped words it starts with, currency signs
+    aside ("20 Stk." is 20; "1 234,56" is one number in two words)."""
+    run: list[Word] = []
+    for word in words:
+        if word.text in _CURRENCY_WORDS and not run:
+            continue
+        if not _NUMBER_SHAPE.match(word.text.strip()):
+            break
+        run.append(word)
+    return run
+
+
+def _read_row(row: list[Word], at: _Columns) -> _Row:
+    words = list(row)
+    position: int | None = None
+    first = words[0]
+    if _POSITION.match(first.text) and len(words) > 1 and _in_position_column(first, at):
+        position = int(first.text.rstrip("."))
+        words = words[1:]
+    cells = _cells(words, at) if words else {}
+    path = at.amount.path if at.amount is not None else None
+    amount = None
+    if path is not None and path in cells:
+        value, used = cells[path]
+        if all(at.in_amount_column(w) for w in used):
+            amount = float(value)
+        else:
+            del cells[path]  # an amount inside a description line ("Enthält 19 % Steuer = 9,50 €")
+    return _Row(words=list(row), cells=cells, position=position, amount=amount, stop=_stop(row, at, cells, amount))
+
+
+def _in_position_column(word: Word, at: _Columns) -> bool:
+    """Whether ``word`` sits where position numbers do: under the position header, or left of every column."""
+    slack = 2 * at.table.height
+    if at.table.position is not None:
+        x0, _, x1, _ = at.table.position.bbox
+        factor = at.page.width / at.table.width if at.table.width else 1.0
+        return word.bbox[2] > x0 * factor - slack and word.bbox[0] < x1 * factor + slack
+    return word.bbox[2] < at.headers[0].bbox[0] - at.table.height
+
+
+def _stop(
+    row: list[Word], at: _Columns, cells: dict[str, tuple[Any, tuple[Word, ...]]], amount: float | None
+) -> str | None:
+    """Whether ``row`` is no item's row but a sum, or another table's header (see ``_Row.stop``)."""
+    texts = [w.text for w in row]
+    if amount is None:
+        blocks = core._blocks(row)
+        if len(blocks) >= 3 and not any(ch.isdigit() for text in texts for ch in text):
+            return "end"  # column headings of another table (the tax breakdown under the items)
+        # A sum printed off the amount column, or a remark naming a tax inside an item: the table goes on only
+        # if an item follows.
+        return "subtotal" if _totals_cue(row, at) and _has_amount(row) else None
+    if _CARRIED.search(fold(" ".join(texts))):
+        return "carried"
+    if sum(1 for path in cells if _kind(at.kinds, at.table.array, path) in _NUMERIC) >= 3:
+        return None  # quantity, unit price and amount: an item, whatever its words
+    return _totals_cue(row, at)
+
+
+def _totals_cue(row: list[Word], at: _Columns) -> str | None:
+    """``final`` when ``row``'s words name the tax or the total, ``subtotal`` when they name a net amount."""
+    words = [w.text for w in row if not _NUMBER_SHAPE.match(w.text)]
+    paths = {hit.path for hit in core._find_labels(at.page, [row], at.scalar_labels)}
+    paths |= {path for path, weight in at.cues.of_words(words).items() if weight >= 0.3}
+    if paths & set(TOTALS[1:]):
+        return "final"
+    if TOTALS[0] in paths:
+        return "subtotal"
+    return None
+
+
+def _adjustment(row: list[Word]) -> float | None:
+    """A surcharge (+) or discount (−) printed on ``row`` ("Versandkosten 4,90", "Rabatt 10 % -12,00")."""
+    text = fold(" ".join(w.text for w in row))
+    surcharge, discount = _SURCHARGE.search(text), _DISCOUNT.search(text)
+    if not (surcharge or discount):
+        return None
+    values = [value for value in (_number("amount", w) for w in row if "%" not in w.text) if value is not None]
+    if not values:
+        return None
+    value = float(values[-1][0])
+    return -abs(value) if discount and not surcharge and value > 0 else value
+
+
+def _read_table(
+    document: Document,
+    page_rows: Sequence[list[list[Word]]],
+    doc_type: DocumentType,
+    kinds: dict[str, FieldKind],
+    array: str,
+    columns: Labels,
+) -> _Table | None:
+    table: _Table | None = None
+    for page, rows in zip(document.pages, page_rows, strict=True):
+        if table is not None and table.ended:
+            break
+        found = _header(page, rows, columns, kinds, array, cue_index(doc_type.labels, TOTALS))
+        if table is None:
+            if found is None:
+                continue
+            index, headers, position = found
+            height = core._height([w for h in headers for w in h.words])
+            table = _Table(array, headers, position, height, float(page.width))
+            _read_page(_columns(table, page, headers, kinds, doc_type), rows[index + 1 :], headed=True)
+        elif found is not None:
+            index, headers, _position = found
+            _read_page(_columns(table, page, headers, kinds, doc_type), rows[index + 1 :], headed=True)
+        else:
+            _read_page(_columns(table, page, _scaled(table, page), kinds, doc_type), rows, headed=False)
+    return table
+
+
+def _read_page(at: _Columns, rows: list[list[Word]], *, headed: bool) -> None:
+    """The table's rows on one page, from right under its header (``headed``) or, on a page continuing it without
+    a header, from its first item row; ends the table when its totals begin."""
+    table = at.table
+    read = [_read_row(row, at) for row in rows]
+    start = 0
+    if not headed:
+        # Page furniture first (letterhead, page number, the running sum carried over): the table goes on at the
+        # first row whose amount sits in the amount column.
+        start = next(
+            (i for i, row in enumerate(read) if _starts_item(row) and not _carries(row, table, None)), len(read)
+        )
+        if any(row.stop == "final" for row in read[:start]):
+            table.ended = True
+            return
+    current: _Item | None = None
+    previous_bottom = max(w.bbox[3] for h in at.headers for w in h.words) if headed else None
+    last = start - 1
+    index = start
+    while index < len(read):
+        row = read[index]
+        top = min(w.bbox[1] for w in row.words)
+        gap = previous_bottom is not None and top - previous_bottom > 4 * table.height
+        if row.stop == "carried" or _carries(row, table, current):
+            current, index = None, index + 1
+            continue
+        if row.stop is not None or gap:
+            # A section's subtotal, or the end: the table goes on only if an item row follows before the totals.
+            following = None
+            if row.stop in (None, "subtotal"):
+                following = _next_item(read, index if row.stop is None else index + 1, table)
+            if following is None:
+                break
+            current, index, previous_bottom = None, following, None
+            continue
+        previous_bottom = max(w.bbox[3] for w in row.words)
+        if current is not None and _took_discount(current, row, at):
+            last, index = index, index + 1
+            continue
+        if _starts_new(row, current, table):
+            current = _Item(page=at.page)
+            table.items.append(current)
+        if current is not None:
+            _add_row(current, row, at)
+            last = index
+        index += 1
+    for row in read[last + 1 :]:
+        value = _adjustment(row.words)
+        if value is not None:
+            table.adjustments.append(value)
+        if row.stop == "final" or (_totals_cue(row.words, at) == "final" and _has_amount(row.words)):
+            table.ended = True
+
+
+def _carries(row: _Row, table: _Table, current: _Item | None) -> bool:
+    """Whether ``row`` prints the running sum of the items so far and nothing else of an item (a sum carried over a
+    page break, whatever its words). An item still waiting for its amount takes it."""
+    if row.amount is None or len(row.cells) > 2 or any(k in row.cells for k in ("quantity", "unit_price")):
+        return False
+    if current is not None and current.amount is None:
+        return False
+    amounts = [item.amount for item in table.items if item.amount is not None]
+    return len(amounts) >= 2 and abs(sum(amounts) - row.amount) <= 0.011
+
+
+def _has_amount(words: list[Word]) -> bool:
+    return any(_number("amount", w) is not None for w in words)
+
+
+def _starts_item(row: _Row) -> bool:
+    """A row that is an item row for sure: its amount sits in the amount column, with another value, no sum."""
+    return row.stop is None and row.amount is not None and len(row.cells) >= 2
+
+
+def _next_item(read: list[_Row], start: int, table: _Table) -> int | None:
+    """The index of the next item row at or after ``start`` before the totals begin, or ``None``: a row with its
+    amount in the amount column and another value, or the next position number."""
+    positions = [item.position for item in table.items if item.position is not None]
+    expected = positions[-1] + 1 if positions else None
+    for index in range(start, len(read)):
+        row = read[index]
+        if row.stop in ("final", "end"):
+            return None
+        if row.stop is None and row.position is not None and row.position == expected:
+            return index
+        if _starts_item(row) and (len(row.cells) >= 3 or row.position is not None or table.position is None):
+            return index
+    return None
+
+
+def _took_discount(item: _Item, row: _Row, at: _Columns) -> bool:
+    """Whether ``row`` is a discount on ``item`` above it ("abzgl. 16,7 % Rabatt  -2,00": a negative amount with a
+    discount's word, nothing else of an item), now taken off the item's amount: the line's total as booked."""
+    if item.amount is None or row.amount is None or row.amount >= 0 or row.position is not None:
+        return False
+    if any(k in row.cells for k in ("quantity", "unit_price")):
+        return False
+    if _DISCOUNT.search(fold(" ".join(w.text for w in row.words))) is None or -row.amount >= item.amount:
+        return False
+    # Right under the item, as its next line: a discount printed apart, below the items, is the whole invoice's.
+    if min(w.bbox[1] for w in row.words) - max(w.bbox[3] for w in item.rows[-1]) > 1.5 * at.table.height:
+        return False
+    item.amount = round(item.amount + row.amount, 2)
+    item.rows.append(row.words)
+    path = at.amount.path if at.amount is not None else "amount"
+    _value, words = item.cells.get(path, (None, ()))
+    item.cells[path] = (item.amount, tuple(words) + row.cells[path][1])
+    return True
+
+
+def _starts_new(row: _Row, current: _Item | None, table: _Table) -> bool:
+    """Whether ``row`` begins an item rather than continuing the one above."""
+    if row.position is not None:
+        return True
+    if row.amount is None:
+        return False
+    if current is None:
+        return True
+    # An item whose amount is printed on its second line, under its position number, goes on.
+    return not (current.amount is None and (table.position is not None or current.position is not None))
+
+
+def _add_row(item: _Item, row: _Row, at: _Columns) -> None:
+    had_amount = item.amount is not None
+    item.rows.append(row.words)
+    if row.position is not None and item.position is None:
+        item.position = row.position
+    if item.amount is None and row.amount is not None:
+        item.amount = row.amount
+    for path, (value, words) in row.cells.items():
+        if _kind(at.kinds, at.table.array, path) not in ("text", "name", "address"):
+            item.cells.setdefault(path, (value, words))
+            continue
+        if path not in item.cells:
+            item.cells[path] = (value, words)
+            item.description_x = words[0].bbox[0]
+            continue
+        aligned = item.description_x is not None and abs(words[0].bbox[0] - item.description_x) <= at.table.height
+        # A wrapped description: its next line starts where the first did, and is no "key: value" detail line
+        # or remark with an amount ("Verpackung: Karton", "Enthält 19 % Steuer = 9,50 €").
+        wrapped = aligned and not any(":" in w.text or _MONEY.search(w.text) for w in words)
+        if (
+            item.open_description
+            and (wrapped or (aligned and not had_amount))
+            and (row.amount is None or not had_amount)
+        ):
+            old_value, old_words = item.cells[path]
+            item.cells[path] = (f"{old_value} {value}", old_words + words)
+        else:
+            item.open_description = False
+
+
+def _box(words: Iterable[Word]) -> BBox:
+    listed = list(words)
+    return (
+        min(w.bbox[0] for w in listed),
+        min(w.bbox[1] for w in listed),
+        max(w.bbox[2] for w in listed),
+        max(w.bbox[3] for w in listed),
+    )
