@@ -57,6 +57,7 @@ _CURRENCY_WORDS = ("€", "$", "£")
 # A table cell holding a number holds nothing else (a currency sign at most): "SDMPP373MPP15" is a serial number.
 # Money in a table prints its cents, a currency sign or thousands groups: a bare "3" is a page number or a count.
 _MONEY = re.compile(r"[.,]\d{2,4}\)?-?$|[€$£¥]|^\d{1,3}(?:[.,' ]\d{3})+$")
+_GROUP = re.compile(r"^\d{3}(?:[.,]\d{1,4})?$")  # a thousands group printed as a word of its own
 _NUMBER_SHAPE = re.compile(r"^[-+−(]?(?:[€$£]|[A-Z]{3})?\s?[-−]?\d[\d.,'’\u202f ]*(?:[€$£]|[A-Z]{3})?[)\-]?$")
 
 
@@ -434,25 +435,26 @@ def _scaled(table: _Table, page: Page) -> list[core.LabelHit]:
 def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ...]]]:
     """The values of ``row`` by column: cells matched to the headers by position, or read by type from the right
     when that reads more numbers."""
-    array, kinds, headers = at.table.array, at.kinds, at.headers
     blocks = [core._block_word(block) for block in core._blocks(row)]
-    aligned = core._align(blocks, headers, at.table.height)
-    by_type = _typed_from_right(row, headers, kinds, array)
+    aligned = _read_cells(row, core._align(blocks, at.headers, at.table.height), at)
+    by_type = _read_cells(row, _typed_from_right(row, at.headers, at.kinds, at.table.array), at)
 
-    def numbers(pairs: list[tuple[core.LabelHit, Word]]) -> int:
-        return sum(
-            _kind(kinds, array, h.path) in _NUMERIC and _number(_kind(kinds, array, h.path), c) is not None
-            for h, c in pairs
-        )
+    def numbers(cells: dict[str, tuple[Any, tuple[Word, ...]]]) -> int:
+        return sum(_kind(at.kinds, at.table.array, path) in _NUMERIC for path in cells)
 
-    if numbers(by_type) > numbers(aligned):
-        aligned = by_type
+    return by_type if numbers(by_type) > numbers(aligned) else aligned
+
+
+def _read_cells(
+    row: list[Word], pairs: list[tuple[core.LabelHit, Word]], at: _Columns
+) -> dict[str, tuple[Any, tuple[Word, ...]]]:
+    """The value of each (header, cell) pair that reads as its column's kind, with the words it was read from."""
     cells: dict[str, tuple[Any, tuple[Word, ...]]] = {}
-    for header, cell in aligned:
-        kind = _kind(kinds, array, header.path)
+    for header, cell in pairs:
+        kind = _kind(at.kinds, at.table.array, header.path)
         words = tuple(w for w in row if cell.bbox[0] <= w.bbox[0] and w.bbox[2] <= cell.bbox[2]) or (cell,)
         if kind in _NUMERIC:
-            numeric = _leading_number(words)
+            numeric = _nearest_number(words, header)
             joined = core._block_word(numeric) if numeric else None
             read = _number(kind, joined) if joined is not None else None
             if read is not None and joined is not None and (kind != "amount" or _MONEY.search(joined.text)):
@@ -470,17 +472,33 @@ def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ..
     return cells
 
 
-def _leading_number(words: Sequence[Word]) -> list[Word]:
-    """The words a cell's number is printed in: the run of number-shaped words it starts with, currency signs
-    aside ("20 Stk." is 20; "1 234,56" is one number in two words)."""
-    run: list[Word] = []
+def _nearest_number(words: Sequence[Word], header: core.LabelHit) -> list[Word]:
+    """The words of the number a cell prints under ``header``: of the numbers in the cell ("1  1,4500": a packing
+    unit beside the price), the one nearest the header; a unit after it ("20 Stk.") and currency signs aside. A
+    number in thousands groups may span words ("1 234,56")."""
+    runs: list[list[Word]] = []
     for word in words:
-        if word.text in _CURRENCY_WORDS and not run:
+        text = word.text.strip()
+        if not _NUMBER_SHAPE.match(text) or text in _CURRENCY_WORDS:
+            if runs and runs[-1]:
+                runs.append([])
             continue
-        if not _NUMBER_SHAPE.match(word.text.strip()):
-            break
-        run.append(word)
-    return run
+        if runs and runs[-1] and re.fullmatch(r"\d{1,3}", runs[-1][-1].text) and _GROUP.match(text):
+            runs[-1].append(word)  # "1 234,56"
+        elif runs and not runs[-1]:
+            runs[-1].append(word)
+        else:
+            runs.append([word])
+    runs = [run for run in runs if run]
+    if not runs:
+        return []
+    x0, _, x1, _ = header.bbox
+
+    def distance(run: list[Word]) -> float:
+        left, right = run[0].bbox[0], run[-1].bbox[2]
+        return min(abs(left - x0), abs(right - x1), abs((left + right - x0 - x1) / 2))
+
+    return min(runs, key=distance)
 
 
 def _read_row(row: list[Word], at: _Columns) -> _Row:
@@ -533,9 +551,13 @@ def _stop(
 
 def _totals_cue(row: list[Word], at: _Columns) -> str | None:
     """``final`` when ``row``'s words name the tax or the total, ``subtotal`` when they name a net amount."""
+    return _sum_named(row, at.page, at.scalar_labels, at.cues)
+
+
+def _sum_named(row: list[Word], page: Page, scalar_labels: Labels, cues: CueIndex) -> str | None:
     words = [w.text for w in row if not _NUMBER_SHAPE.match(w.text)]
-    paths = {hit.path for hit in core._find_labels(at.page, [row], at.scalar_labels)}
-    paths |= {path for path, weight in at.cues.of_words(words).items() if weight >= 0.3}
+    paths = {hit.path for hit in core._find_labels(page, [row], scalar_labels)}
+    paths |= {path for path, weight in cues.of_words(words).items() if weight >= 0.3}
     if paths & set(TOTALS[1:]):
         return "final"
     if TOTALS[0] in paths:
@@ -581,6 +603,85 @@ def _read_table(
             _read_page(_columns(table, page, headers, kinds, doc_type), rows[index + 1 :], headed=True)
         else:
             _read_page(_columns(table, page, _scaled(table, page), kinds, doc_type), rows, headed=False)
+    if table is None and "amount" in columns:
+        table = _headerless(document, page_rows, doc_type, kinds, array, columns)
+    return table
+
+
+def _headerless(
+    document: Document,
+    page_rows: Sequence[list[list[Word]]],
+    doc_type: DocumentType,
+    kinds: dict[str, FieldKind],
+    array: str,
+    columns: Labels,
+) -> _Table | None:
+    """Items listed without column headings (an insurance notice, a till receipt): the run of two or more rows
+    right above a totals row, each a text and an amount ending where the totals' amounts end."""
+    scalar_labels = {p: v for p, v in doc_type.labels.items() if "[]" not in p}
+    cues = cue_index(doc_type.labels, TOTALS)
+    for page, rows in zip(document.pages, page_rows, strict=True):
+        money = [_rightmost_money(row) for row in rows]
+        for index, row in enumerate(rows):
+            total = money[index]
+            if total is None or _sum_named(row, page, scalar_labels, cues) is None:
+                continue
+            height = core._height(row)
+            run: list[int] = []
+            for above in range(index - 1, -1, -1):
+                amount = money[above]
+                line = rows[above]
+                if amount is None or abs(amount.bbox[2] - total.bbox[2]) > 1.5 * height:
+                    break
+                texts = [w for w in line if w.bbox[2] < amount.bbox[0] and any(ch.isalpha() for ch in w.text)]
+                # A tax breakdown's row prints its rate and two amounts: base and tax.
+                amounts = sum(1 for w in line if _NUMBER_SHAPE.match(w.text) and _MONEY.search(w.text))
+                breakdown = amounts > 1 and any("%" in w.text for w in line)
+                if not texts or breakdown or _sum_named(line, page, scalar_labels, cues):
+                    break
+                run.append(above)
+            if len(run) < 2:
+                continue
+            return _listed(page, [rows[i] for i in reversed(run)], columns, kinds, array, height)
+    return None
+
+
+def _rightmost_money(row: list[Word]) -> Word | None:
+    """The last amount of money on ``row`` (cents, a currency sign or thousands groups), if any."""
+    for word in reversed(row):
+        if word.text in _CURRENCY_WORDS or word.text.upper() in ("EUR", "USD", "GBP", "CHF"):
+            continue
+        if _NUMBER_SHAPE.match(word.text) and _MONEY.search(word.text) and not core._date_at([word], 0):
+            return word
+        return None
+    return None
+
+
+def _listed(
+    page: Page, rows: list[list[Word]], columns: Labels, kinds: dict[str, FieldKind], array: str, height: float
+) -> _Table:
+    """The items of a list without headings: per row, values read by type from its right end."""
+    order = sorted(columns, key=lambda p: (_kind(kinds, array, p) in _NUMERIC, p != "quantity", p == "amount"))
+
+    def pseudo(path: str) -> core.LabelHit:
+        word = Word(text=path, conf=1.0, bbox=(0.0, 0.0, 1.0, 1.0))
+        return core.LabelHit(path=path, page=page, words=(word,), label_tokens=1, quality=0.7)
+
+    headers = [pseudo(path) for path in order]
+    table = _Table(array, headers, None, height, float(page.width), ended=True)
+    for row in rows:
+        item = _Item(page=page, rows=[row])
+        for header, cell in _typed_from_right(row, headers, kinds, array):
+            kind = _kind(kinds, array, header.path)
+            if kind in _NUMERIC:
+                read = _number(kind, cell)
+                if read is not None and (kind != "amount" or _MONEY.search(cell.text)):
+                    item.cells[header.path] = (read[0], (cell,))
+            elif (text := core._read(kind, [cell])) is not None:
+                item.cells[header.path] = (text[0], tuple(w for w in row if cell.bbox[0] <= w.bbox[0] <= cell.bbox[2]))
+        amount = item.cells.get("amount")
+        item.amount = float(amount[0]) if amount is not None else None
+        table.items.append(item)
     return table
 
 
@@ -631,7 +732,7 @@ def _read_page(at: _Columns, rows: list[list[Word]], *, headed: bool) -> None:
             last = index
         index += 1
     for row in read[last + 1 :]:
-        value = _adjustment(row.words)
+        value = _adjustment([w for w in row.words if at.in_amount_column(w) or not _NUMBER_SHAPE.match(w.text)])
         if value is not None:
             table.adjustments.append(value)
         if row.stop == "final" or (_totals_cue(row.words, at) == "final" and _has_amount(row.words)):
@@ -721,7 +822,8 @@ def _add_row(item: _Item, row: _Row, at: _Columns) -> None:
             item.cells[path] = (value, words)
             item.description_x = words[0].bbox[0]
             continue
-        aligned = item.description_x is not None and abs(words[0].bbox[0] - item.description_x) <= at.table.height
+        starts = [item.description_x] + [h.bbox[0] for h in at.headers if h.path == path]
+        aligned = any(x is not None and abs(words[0].bbox[0] - x) <= at.table.height for x in starts)
         # A wrapped description: its next line starts where the first did, and is no "key: value" detail line
         # or remark with an amount ("Verpackung: Karton", "Enthält 19 % Steuer = 9,50 €").
         wrapped = aligned and not any(":" in w.text or _MONEY.search(w.text) for w in words)

@@ -22,7 +22,8 @@ Documents:
 A truth row is right when an item has its amount (within half a cent) and its description (rapidfuzz token set
 ratio >= 80: a longer printed description holds the truth's name); each item answers one row. A row is missing
 when no item has its amount. A document is flagged when its extraction, validated against what its tables print
-(``agents.tables.validate_read``), has the error ``line_items_incomplete``. Prints figures; asserts nothing.
+(``agents.tables.validate_read``), has the error ``line_items_incomplete`` (or ``line_items_mismatch``: items
+adding up to more than the totals); either sends it to review. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -400,7 +401,8 @@ def main() -> None:
         extraction = extract(document, doc_type, llm)
         seconds = time.perf_counter() - started
         report = validate_read(doc_type, extraction.data, document)
-        flagged = any(issue.code == "line_items_incomplete" for issue in report.errors)
+        # Flagged: sent to review for its line items (rows missing, or items adding up to more than the totals).
+        flagged = any(issue.code in ("line_items_incomplete", "line_items_mismatch") for issue in report.errors)
         got = extraction.data.get("line_items") or []
         right, amount_right, missing = score_rows(line_case.items, got)
         groups = [case.group]

@@ -71,6 +71,9 @@ def line_items_complete(data: dict[str, Any], printed: Sequence[PrintedTable]) -
         adjusted = lines_sum + (sum(table.adjustments) if table is not None else 0.0)
         tolerance = CENT + PER_LINE_TOLERANCE * len(items) + 1e-9
         targets = [value for value in (number(data, "net_amount"), number(data, "total_amount")) if value is not None]
+        if lines_sum < 0 < min(targets, default=0.0):
+            # A credit note printing its lines negative and its totals positive (or the other way round).
+            lines_sum, adjusted = -lines_sum, -adjusted
         if targets and not any(abs(s - t) <= tolerance for s in (lines_sum, adjusted) for t in targets):
             if lines_sum < max(targets):
                 gaps.append(f"the items add up to {lines_sum:.2f}, less than the net amount or the total")
