@@ -435,14 +435,45 @@ def _scaled(table: _Table, page: Page) -> list[core.LabelHit]:
 def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ...]]]:
     """The values of ``row`` by column: cells matched to the headers by position, or read by type from the right
     when that reads more numbers."""
-    blocks = [core._block_word(block) for block in core._blocks(row)]
-    aligned = _read_cells(row, core._align(blocks, at.headers, at.table.height), at)
+    by_kind = [h for h in at.headers if _kind(at.kinds, at.table.array, h.path) in _NUMERIC]
+    others = [h for h in at.headers if h not in by_kind]
+    # Numbers go to number columns, text to text columns: a description's second line is no quantity.
+    numeric: list[list[Word]] = []
+    text: list[list[Word]] = []
+    for block in _split_at_columns(core._blocks(row), by_kind, at.table.height):
+        is_number = _NUMBER_SHAPE.match(block[0].text) or (block[0].text in _CURRENCY_WORDS and len(block) > 1)
+        (numeric if is_number and len(block) <= 2 else text).append(block)
+    money = [i for i, block in enumerate(numeric) if any(_MONEY.search(w.text) for w in block)]
+    if money and any(_kind(at.kinds, at.table.array, h.path) == "amount" for h in by_kind):
+        numeric = numeric[: money[-1] + 1]  # right of the last amount: a tax rate printed without "%"
+    pairs = core._align([core._block_word(b) for b in text], others, at.table.height)
+    pairs += core._align([core._block_word(b) for b in numeric], by_kind, at.table.height)
+    aligned = _read_cells(row, sorted(pairs, key=lambda pair: pair[1].bbox[0]), at)
     by_type = _read_cells(row, _typed_from_right(row, at.headers, at.kinds, at.table.array), at)
 
     def numbers(cells: dict[str, tuple[Any, tuple[Word, ...]]]) -> int:
         return sum(_kind(at.kinds, at.table.array, path) in _NUMERIC for path in cells)
 
     return by_type if numbers(by_type) > numbers(aligned) else aligned
+
+
+def _split_at_columns(blocks: list[list[Word]], numeric: list[core.LabelHit], height: float) -> list[list[Word]]:
+    """``blocks`` split before a number printed under a number column's header ("… 3m breit 3,00 m²": the
+    quantity set close to the description)."""
+    out: list[list[Word]] = []
+    for block in blocks:
+        current: list[Word] = []
+        for word in block:
+            under = any(
+                word.bbox[2] > h.bbox[0] - 2 * height and word.bbox[0] < h.bbox[2] + 2 * height for h in numeric
+            )
+            grouped = current and re.fullmatch(r"\d{1,3}", current[-1].text) and _GROUP.match(word.text)
+            if current and under and _NUMBER_SHAPE.match(word.text) and not grouped:
+                out.append(current)
+                current = []
+            current.append(word)
+        out.append(current)
+    return out
 
 
 def _read_cells(

@@ -418,6 +418,8 @@ def cii_line_items(xml: bytes) -> dict[str, Any]:
 
     Mapping per IncludedSupplyChainTradeLineItem: LineID -> position, SpecifiedTradeProduct Name -> description,
     BilledQuantity -> quantity, NetPriceProductTradePrice ChargeAmount -> unit_price, LineTotalAmount -> amount.
+    ``printed_amounts``: what a page may print instead of the net line total: quantity × gross price (before a
+    line discount, or an insurance's price including its tax) and the line total with its VAT rate.
     A line without a LineTotalAmount is a note (ZUGFeRD 1.0 prints remarks as lines) and is left out. Charges: the
     header's SpecifiedTradeAllowanceCharge, signed (a discount negative) with its Reason.
     """
@@ -429,13 +431,22 @@ def cii_line_items(xml: bytes) -> dict[str, Any]:
             continue
         name = _find(line, "SpecifiedTradeProduct", "Name")
         position = _find(line, "AssociatedDocumentLineDocument", "LineID")
+        quantity = _amount_of(_find(line, "BilledQuantity"))
+        gross_price = _amount_of(_find(line, "GrossPriceProductTradePrice", "ChargeAmount"))
+        rate = _amount_of(_find(line, "RateApplicablePercent")) or _amount_of(_find(line, "ApplicablePercent"))
+        printed = set()
+        if quantity is not None and gross_price is not None:
+            printed.add(round(quantity * gross_price, 2))
+        if rate:
+            printed.add(round(amount * (1 + rate / 100), 2))
         items.append(
             {
                 "position": position.text.strip() if position is not None and position.text else None,
                 "description": " ".join((name.text or "").split()) if name is not None else None,
-                "quantity": _amount_of(_find(line, "BilledQuantity")),
+                "quantity": quantity,
                 "unit_price": _amount_of(_find(line, "NetPriceProductTradePrice", "ChargeAmount")),
                 "amount": amount,
+                "printed_amounts": sorted(printed - {amount}),
             }
         )
     lines = {

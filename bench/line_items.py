@@ -19,9 +19,10 @@ Documents:
   number lines, surcharges and discounts between the table and the totals, letterhead and page numbers on every
   page. Two seed families: ``synthetic tuning`` and ``synthetic held-out``.
 
-A truth row is right when an item has its amount (within half a cent) and its description (rapidfuzz token set
-ratio >= 80: a longer printed description holds the truth's name); each item answers one row. A row is missing
-when no item has its amount. A document is flagged when its extraction, validated against what its tables print
+A truth row is right when an item has its amount (within half a cent; for the CII truths also the amount a page
+prints instead of the net line total: quantity × gross price, or the total with its VAT rate) and its description
+(rapidfuzz token set ratio >= 80: a longer printed description holds the truth's name); each item answers one row.
+A row is missing when no item has its amount. A document is flagged when its extraction, validated against what its tables print
 (``agents.tables.validate_read``), has the error ``line_items_incomplete`` (or ``line_items_mismatch``: items
 adding up to more than the totals); either sends it to review. Prints figures; asserts nothing.
 """
@@ -351,10 +352,12 @@ def score_rows(truth: list[dict[str, Any]], got: list[dict[str, Any]]) -> tuple[
     free = [item for item in got if isinstance(item, dict)]
     right = amount_right = 0
     for row in truth:
+        amounts = [float(row["amount"]), *row.get("printed_amounts", [])]
         options = [
             item
             for item in free
-            if isinstance(item.get("amount"), int | float) and abs(float(item["amount"]) - float(row["amount"])) < 0.006
+            if isinstance(item.get("amount"), int | float)
+            and any(abs(float(item["amount"]) - amount) < 0.006 for amount in amounts)
         ]
         if not options:
             continue
@@ -446,8 +449,9 @@ def main() -> None:
     ]
     for group in sorted(scores, key=lambda g: order.index(g) if g in order else len(order)):
         s = scores[group]
+        rows = f"rows right {pct(s.right, s.rows):20} amounts {pct(s.amount_right, s.rows):20}"
         print(
-            f"  {group:26} docs {s.documents:3}  rows right {pct(s.right, s.rows):20} amounts {pct(s.amount_right, s.rows):20}"
+            f"  {group:26} docs {s.documents:3}  {rows}"
             f" rows missing in {s.missing_docs:2} docs, silent {s.silent:2}, flagged complete {s.flagged_complete:2}"
             f"  {1000 * s.seconds / max(s.documents, 1):6.0f} ms/doc"
         )
