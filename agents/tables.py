@@ -38,7 +38,7 @@ from extractors.validation import ValidationReport, validate
 _POSITION_WORDS = frozenset(
     ["pos", "position", "posnr", "nr", "no", "n", "nº", "n°", "#", "lfd", "lfdnr", "line", "ln", "zeile", "ligne"]
 )
-_POSITION = re.compile(r"^\d{1,4}\.?$")
+_POSITION = re.compile(r"^[1-9]\d{0,3}\.?$")  # "0815" is an article number
 # A table continuing on the next page prints its running sum at the foot and again at the head of the next page.
 _CARRIED = re.compile(
     r"\b(ubertrag|uebertrag|vortrag|carried|brought|forward|c/f|b/f|a reporter|report|reporte|riporto|riportare|"
@@ -47,8 +47,8 @@ _CARRIED = re.compile(
 # Surcharges and discounts printed between the table and its totals: they explain lines that do not add up to
 # the net amount. A discount's word makes its amount negative when it is printed without a sign.
 _SURCHARGE = re.compile(
-    r"(zuschlag|versand|fracht|porto|verpackung|shipping|freight|delivery|postage|handling|surcharge|frais de port|"
-    r"port|emballage|envio|transporte|spedizione|trasporto|verzend|vracht|portes|portokosten)"
+    r"zuschlag|\b(versand|fracht|porto|verpackung|shipping|freight|delivery|postage|handling|surcharge|frais de port|"
+    r"port|emballage|envio|gastos de envio|spedizione|spese di spedizione|trasporto|verzend|vracht|portes)"
 )
 _DISCOUNT = re.compile(r"(rabatt|nachlass|abschlag|discount|remise|rabais|descuento|sconto|korting|desconto|reduction)")
 # A page's table may start this far below its top and still continue the table of the page before.
@@ -301,17 +301,23 @@ def _unnamed_description(
     kinds: dict[str, FieldKind],
     array: str,
 ) -> core.LabelHit | None:
-    """The description column under a heading no label names ("Libellé", "Leistung"): the header words left of
-    the first named column, past the position column."""
+    """The description column under a heading no label names ("Libellé", "Leistung"): of the header's other
+    headings (the position's aside), the one followed by the widest gap: descriptions are the widest column."""
     text_paths = [p for p in columns if _kind(kinds, array, p) in ("text", "name", "address")]
     if not text_paths or any(h.path in text_paths for h in headers):
         return None
     taken = {id(w) for h in headers for w in h.words} | ({id(w) for w in position.words} if position else set())
-    left = [w for w in row if id(w) not in taken and w.bbox[2] <= headers[0].bbox[0]]
-    if not left:
+    free = [w for w in row if id(w) not in taken]
+    blocks = core._blocks(free) if free else []
+    best: tuple[float, list[Word]] | None = None
+    for block in blocks:
+        following = min((w.bbox[0] for w in row if w.bbox[0] > block[-1].bbox[2]), default=float(page.width))
+        gap = following - block[-1].bbox[2]
+        if best is None or gap > best[0]:
+            best = (gap, block)
+    if best is None:
         return None
-    block = core._blocks(left)[-1]
-    return core.LabelHit(path=text_paths[0], page=page, words=tuple(block), label_tokens=1, quality=0.8)
+    return core.LabelHit(path=text_paths[0], page=page, words=tuple(best[1]), label_tokens=1, quality=0.8)
 
 
 # --- the body --------------------------------------------------------------------------------------------------
@@ -325,7 +331,8 @@ class _Row:
     cells: dict[str, tuple[Any, tuple[Word, ...]]]
     position: int | None
     amount: float | None  # the value in the amount column
-    # None (an item's row), "carried" (a running sum carried to or from another page), "subtotal" (a net amount
+    # None (an item's row), "carried" (a running sum carried to or from another page), "adjust" (a surcharge or
+    # discount, between the items or below them), "subtotal" (a net amount
     # or a section's sum), "final" (the tax or the total: the totals have begun), "end" (another table's header)
     stop: str | None
 
@@ -441,8 +448,9 @@ def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ..
     numeric: list[list[Word]] = []
     text: list[list[Word]] = []
     for block in _split_at_columns(core._blocks(row), by_kind, at.table.height):
-        is_number = _NUMBER_SHAPE.match(block[0].text) or (block[0].text in _CURRENCY_WORDS and len(block) > 1)
-        (numeric if is_number and len(block) <= 2 else text).append(block)
+        if any("%" in w.text for w in block) and len(block) <= 2:
+            continue  # a tax rate ("19 %", "0%"): no quantity, price or amount
+        (numeric if _is_number_cell(block) else text).append(block)
     money = [i for i, block in enumerate(numeric) if any(_MONEY.search(w.text) for w in block)]
     if money and any(_kind(at.kinds, at.table.array, h.path) == "amount" for h in by_kind):
         numeric = numeric[: money[-1] + 1]  # right of the last amount: a tax rate printed without "%"
@@ -457,6 +465,16 @@ def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ..
     return by_type if numbers(by_type) > numbers(aligned) else aligned
 
 
+def _is_number_cell(block: list[Word]) -> bool:
+    """Whether ``block`` prints a number and at most its unit or currency ("20 Stk.", "1 583,20 €", "€ 4,24")."""
+    if len(block) > 4 or not any(_NUMBER_SHAPE.match(w.text) for w in block):
+        return False
+    if not (_NUMBER_SHAPE.match(block[0].text) or block[0].text in _CURRENCY_WORDS):
+        return False
+    others = [w for w in block if not _NUMBER_SHAPE.match(w.text) and w.text not in _CURRENCY_WORDS]
+    return len(others) <= 1 and all(len(core._PUNCT.sub("", w.text)) <= 4 for w in others)
+
+
 def _split_at_columns(blocks: list[list[Word]], numeric: list[core.LabelHit], height: float) -> list[list[Word]]:
     """``blocks`` split before a number printed under a number column's header ("… 3m breit 3,00 m²": the
     quantity set close to the description)."""
@@ -467,7 +485,7 @@ def _split_at_columns(blocks: list[list[Word]], numeric: list[core.LabelHit], he
             under = any(
                 word.bbox[2] > h.bbox[0] - 2 * height and word.bbox[0] < h.bbox[2] + 2 * height for h in numeric
             )
-            grouped = current and re.fullmatch(r"\d{1,3}", current[-1].text) and _GROUP.match(word.text)
+            grouped = current and re.fullmatch(r"[-−]?\d{1,3}", current[-1].text) and _GROUP.match(word.text)
             if current and under and _NUMBER_SHAPE.match(word.text) and not grouped:
                 out.append(current)
                 current = []
@@ -503,24 +521,33 @@ def _read_cells(
     return cells
 
 
-def _nearest_number(words: Sequence[Word], header: core.LabelHit) -> list[Word]:
-    """The words of the number a cell prints under ``header``: of the numbers in the cell ("1  1,4500": a packing
-    unit beside the price), the one nearest the header; a unit after it ("20 Stk.") and currency signs aside. A
-    number in thousands groups may span words ("1 234,56")."""
+def _number_runs(words: Sequence[Word]) -> list[list[Word]]:
+    """The numbers ``words`` print, each as the words it spans: a number in thousands groups may span words
+    ("1 234,56", "-3 217,65"); units and currency signs between them are left out."""
     runs: list[list[Word]] = []
+    current: list[Word] = []
     for word in words:
         text = word.text.strip()
         if not _NUMBER_SHAPE.match(text) or text in _CURRENCY_WORDS:
-            if runs and runs[-1]:
-                runs.append([])
+            if current:
+                runs.append(current)
+            current = []
             continue
-        if runs and runs[-1] and re.fullmatch(r"\d{1,3}", runs[-1][-1].text) and _GROUP.match(text):
-            runs[-1].append(word)  # "1 234,56"
-        elif runs and not runs[-1]:
-            runs[-1].append(word)
-        else:
-            runs.append([word])
-    runs = [run for run in runs if run]
+        if current and re.fullmatch(r"[-−]?\d{1,3}", current[-1].text) and _GROUP.match(text):
+            current.append(word)
+            continue
+        if current:
+            runs.append(current)
+        current = [word]
+    if current:
+        runs.append(current)
+    return runs
+
+
+def _nearest_number(words: Sequence[Word], header: core.LabelHit) -> list[Word]:
+    """The words of the number a cell prints under ``header``: of the numbers in the cell ("1  1,4500": a packing
+    unit beside the price), the one nearest the header."""
+    runs = _number_runs(words)
     if not runs:
         return []
     x0, _, x1, _ = header.bbox
@@ -548,7 +575,8 @@ def _read_row(row: list[Word], at: _Columns) -> _Row:
             amount = float(value)
         else:
             del cells[path]  # an amount inside a description line ("Enthält 19 % Steuer = 9,50 €")
-    return _Row(words=list(row), cells=cells, position=position, amount=amount, stop=_stop(row, at, cells, amount))
+    stop = None if position is not None and amount is not None else _stop(row, at, cells, amount)
+    return _Row(words=list(row), cells=cells, position=position, amount=amount, stop=stop)
 
 
 def _in_position_column(word: Word, at: _Columns) -> bool:
@@ -577,7 +605,10 @@ def _stop(
         return "carried"
     if sum(1 for path in cells if _kind(at.kinds, at.table.array, path) in _NUMERIC) >= 3:
         return None  # quantity, unit price and amount: an item, whatever its words
-    return _totals_cue(row, at)
+    named = _totals_cue(row, at)
+    if named is None and not any(k in cells for k in ("quantity", "unit_price")) and _adjustment(row) is not None:
+        return "adjust"  # shipping or a discount: an item only if items follow it
+    return named
 
 
 def _totals_cue(row: list[Word], at: _Columns) -> str | None:
@@ -600,12 +631,13 @@ def _adjustment(row: list[Word]) -> float | None:
     """A surcharge (+) or discount (−) printed on ``row`` ("Versandkosten 4,90", "Rabatt 10 % -12,00")."""
     text = fold(" ".join(w.text for w in row))
     surcharge, discount = _SURCHARGE.search(text), _DISCOUNT.search(text)
-    if not (surcharge or discount):
+    if not (surcharge or discount) or _CARRIED.search(text):
         return None
-    values = [value for value in (_number("amount", w) for w in row if "%" not in w.text) if value is not None]
-    if not values:
+    runs = [run for run in _number_runs([w for w in row if "%" not in w.text]) if _MONEY.search(run[-1].text)]
+    read = _number("amount", core._block_word(runs[-1])) if runs else None
+    if read is None:
         return None
-    value = float(values[-1][0])
+    value = float(read[0])
     return -abs(value) if discount and not surcharge and value > 0 else value
 
 
@@ -729,7 +761,7 @@ def _read_page(at: _Columns, rows: list[list[Word]], *, headed: bool) -> None:
             (i for i, row in enumerate(read) if _starts_item(row) and not _carries(row, table, None)), len(read)
         )
         if any(row.stop == "final" for row in read[:start]):
-            table.ended = True
+            _after_items(table, read, at)
             return
     current: _Item | None = None
     previous_bottom = max(w.bbox[3] for h in at.headers for w in h.words) if headed else None
@@ -737,6 +769,8 @@ def _read_page(at: _Columns, rows: list[list[Word]], *, headed: bool) -> None:
     index = start
     while index < len(read):
         row = read[index]
+        if row.position is not None and not _next_position(row.position, table):
+            row = replace(row, position=None, stop=_stop(row.words, at, row.cells, row.amount))
         top = min(w.bbox[1] for w in row.words)
         gap = previous_bottom is not None and top - previous_bottom > 4 * table.height
         if row.stop == "carried" or _carries(row, table, current):
@@ -745,12 +779,15 @@ def _read_page(at: _Columns, rows: list[list[Word]], *, headed: bool) -> None:
         if row.stop is not None or gap:
             # A section's subtotal, or the end: the table goes on only if an item row follows before the totals.
             following = None
-            if row.stop in (None, "subtotal"):
+            if row.stop in (None, "subtotal", "adjust"):
                 following = _next_item(read, index if row.stop is None else index + 1, table)
             if following is None:
                 break
-            current, index, previous_bottom = None, following, None
-            continue
+            if row.stop == "adjust":
+                row = replace(row, stop=None)  # an item between items: shipping billed as a line
+            else:
+                current, index, previous_bottom = None, following, None
+                continue
         previous_bottom = max(w.bbox[3] for w in row.words)
         if current is not None and _took_discount(current, row, at):
             last, index = index, index + 1
@@ -762,12 +799,25 @@ def _read_page(at: _Columns, rows: list[list[Word]], *, headed: bool) -> None:
             _add_row(current, row, at)
             last = index
         index += 1
-    for row in read[last + 1 :]:
+    _after_items(table, read[last + 1 :], at)
+
+
+def _after_items(table: _Table, rest: list[_Row], at: _Columns) -> None:
+    """The rows below a page's last item: the surcharges and discounts printed there, and whether the totals are
+    (then the table ends on this page)."""
+    for row in rest:
         value = _adjustment([w for w in row.words if at.in_amount_column(w) or not _NUMBER_SHAPE.match(w.text)])
         if value is not None:
             table.adjustments.append(value)
         if row.stop == "final" or (_totals_cue(row.words, at) == "final" and _has_amount(row.words)):
             table.ended = True
+
+
+def _next_position(position: int, table: _Table) -> bool:
+    """Whether ``position`` may number the next item: above the last one and not far beyond it (1, 2, 3 … or
+    10, 20, 30 …), or, for the first item, a small number."""
+    last = next((item.position for item in reversed(table.items) if item.position is not None), None)
+    return position <= 100 if last is None else last < position <= last + 20
 
 
 def _carries(row: _Row, table: _Table, current: _Item | None) -> bool:

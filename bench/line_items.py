@@ -14,10 +14,11 @@ Documents:
   (``corpus.half``), invoice2data's files released in 0.4.0 (the offline extractor was grown on them) reported as
   ``tuned``. Only documents with at least one line item count; ``many rows`` is the part with five or more.
 - synthetic invoices with 30-60 rows over two to four pages, born digital (a real text layer), drawn here with
-  the sample generator's canvas: header wordings of six languages, with or without position numbers, the header
-  repeated on every page or printed once, running sums carried over page breaks, wrapped descriptions, serial
-  number lines, surcharges and discounts between the table and the totals, letterhead and page numbers on every
-  page. Two seed families: ``synthetic tuning`` and ``synthetic held-out``.
+  the sample generator's canvas: header wordings of six languages, with or without position numbers ("1" or
+  "1."), article numbers, units, a tax rate column (with or without "%"), the quantity before the description,
+  a currency after each amount, the header repeated on every page or printed once, running sums carried over
+  page breaks, wrapped descriptions, serial number lines, surcharges and discounts between the table and the
+  totals, letterhead and page numbers on every page. Two seed families: ``synthetic tuning`` and ``synthetic held-out``.
 
 A truth row is right when an item has its amount (within half a cent; for the CII truths also the amount a page
 prints instead of the net line total: quantity × gross price, or the total with its VAT rate) and its description
@@ -200,6 +201,12 @@ def synthetic_invoice(seed: int) -> tuple[list[gen.Canvas], dict[str, Any], dict
     layout = {
         "lang": lang,
         "positions": rng.random() < 0.5,
+        "dotted": rng.random() < 0.5,  # position numbers printed "1."
+        "article": rng.random() < 0.3,  # an article number column before the description
+        "unit": rng.random() < 0.4,  # a unit ("Stk.") after the quantity
+        "rate": rng.choice(["", "", "19 %", "19,0"]),  # a tax rate column, with or without "%"
+        "qty_first": rng.random() < 0.2,  # the quantity before the description
+        "currency": rng.choice(["", "", "€", "EUR"]),  # printed after each amount
         "repeat_header": rng.random() < 0.5,
         "carried": rng.random() < 0.4,
         "wrapped": rng.random() < 0.4,
@@ -227,15 +234,37 @@ def synthetic_invoice(seed: int) -> tuple[list[gen.Canvas], dict[str, Any], dict
     rate = gen.TAX_RATE[lang]
     tax = round(net * rate / 100, 2)
     total = round(net + tax, 2)
-    currency = "EUR"
+    suffix = f" {layout['currency']}" if layout["currency"] else ""
 
     def money(value: float) -> str:
-        return gen.fmt_amount(lang, value, currency).replace("€", "").strip()
+        return gen.fmt_amount(lang, value, "EUR").replace("€", "").strip() + suffix
 
-    columns = {"pos": 0.8, "desc": 1.3 if layout["positions"] else 0.8, "qty": 5.0, "price": 6.3, "amount": 7.5}
+    # Columns left to right: (key, x in inches, right-aligned); the description takes what the others leave.
+    columns: list[tuple[str, float, bool]] = []
+    x = 0.8
+    if layout["positions"]:
+        columns.append(("pos", x, False))
+        x += 0.45
+    if layout["qty_first"]:
+        columns.append(("qty", x + 0.35, True))
+        x += 0.55
+    if layout["article"]:
+        columns.append(("article", x, False))
+        x += 0.95
+    columns.append(("desc", x, False))
+    right = ["amount"] + (["rate"] if layout["rate"] else []) + ["price"] + ([] if layout["qty_first"] else ["qty"])
+    x = 7.5
+    for key in right:
+        columns.append((key, x, True))
+        if key == "qty" and layout["unit"]:
+            columns.append(("unit", x + 0.08, False))  # the unit left-aligned right after the quantity
+        x -= {"amount": 1.25, "rate": 0.6, "price": 1.35 if layout["unit"] else 1.0}.get(key, 0.9)
+    columns.sort(key=lambda column: column[1])
+    titles = {**words, "article": {"de": "Art.-Nr.", "en": "SKU", "fr": "Réf."}.get(lang, "Ref."), "unit": ""}
+    titles["rate"] = {"de": "MwSt", "en": "VAT", "fr": "TVA", "nl": "BTW", "es": "IVA", "it": "IVA"}[lang]
+    at = {key: x for key, x, _ in columns}
     seller = rng.choice(gen.COMPANY[lang])
     canvases: list[gen.Canvas] = []
-    y = TOP
 
     def new_page() -> gen.Canvas:
         canvas = gen.Canvas(rng, lang, None)
@@ -244,12 +273,18 @@ def synthetic_invoice(seed: int) -> tuple[list[gen.Canvas], dict[str, Any], dict
         canvases.append(canvas)
         return canvas
 
+    def cells(canvas: gen.Canvas, y: float, values: dict[str, str], font: str = "sans") -> None:
+        for key, x, right_aligned in columns:
+            text = values.get(key, "")
+            if not text:
+                continue
+            if right_aligned:
+                _right(canvas, x, y, text, font=font)
+            else:
+                canvas.text(x, y, text, font=font, points=9)
+
     def header(canvas: gen.Canvas, y: float) -> float:
-        if layout["positions"]:
-            canvas.text(columns["pos"], y, words["pos"], font="sans-bold", points=9)
-        canvas.text(columns["desc"], y, words["desc"], font="sans-bold", points=9)
-        for key in ("qty", "price", "amount"):
-            _right(canvas, columns[key], y, words[key], font="sans-bold")
+        cells(canvas, y, {key: titles.get(key, "") for key, _x, _r in columns}, font="sans-bold")
         canvas.hline(0.8, 7.5, y + 0.22, width=2)
         return y + STEP + 0.05
 
@@ -263,35 +298,39 @@ def synthetic_invoice(seed: int) -> tuple[list[gen.Canvas], dict[str, Any], dict
         lines = 1 + (1 if layout["serials"] and rng.random() < 0.2 else 0)
         if y + STEP * lines > BOTTOM:
             if layout["carried"]:
-                canvas.text(columns["desc"], y, CARRIED[lang][0], points=9)
-                _right(canvas, columns["amount"], y, money(running))
+                canvas.text(at["desc"], y, CARRIED[lang][0], points=9)
+                _right(canvas, at["amount"], y, money(running))
             canvas = new_page()
             y = TOP
             if layout["repeat_header"]:
                 y = header(canvas, y)
             if layout["carried"]:
-                canvas.text(columns["desc"], y, CARRIED[lang][1], points=9)
-                _right(canvas, columns["amount"], y, money(running))
+                canvas.text(at["desc"], y, CARRIED[lang][1], points=9)
+                _right(canvas, at["amount"], y, money(running))
                 y += STEP
-        if layout["positions"]:
-            canvas.text(columns["pos"], y, str(number), points=9)
         name = str(item["description"])
         first, rest = name, ""
-        if len(name) > 34:
-            cut = name.rfind(" ", 0, 34)
+        if len(name) > 26:
+            cut = name.rfind(" ", 0, 26)
             first, rest = name[:cut], name[cut + 1 :]
-        canvas.text(columns["desc"], y, first, points=9)
-        _right(canvas, columns["qty"], y, f"{item['quantity']:g}")
-        _right(canvas, columns["price"], y, money(float(item["unit_price"])))
-        _right(canvas, columns["amount"], y, money(float(item["amount"])))
+        values = {
+            "pos": f"{number}." if layout["dotted"] else str(number),
+            "article": f"{rng.choice('ABKMZ')}{rng.randint(100, 9999)}",
+            "desc": first,
+            "qty": f"{item['quantity']:g}",
+            "unit": {"de": "Stk.", "fr": "pce", "nl": "st.", "es": "ud.", "it": "pz."}.get(lang, "pcs"),
+            "price": money(float(item["unit_price"])),
+            "rate": str(layout["rate"]),
+            "amount": money(float(item["amount"])),
+        }
+        cells(canvas, y, values)
         y += STEP
         if rest:
-            canvas.text(columns["desc"], y - 0.12, rest, points=9)
+            canvas.text(at["desc"], y - 0.12, rest, points=9)
             y += STEP - 0.12
         if lines > 1:
-            canvas.text(
-                columns["desc"] + 0.3, y - 0.05, f"{SERIAL.get(lang, 'SN')}: {rng.randint(10**7, 10**8)}", points=7
-            )
+            serial = f"{SERIAL.get(lang, 'SN')}: {rng.randint(10**7, 10**8)}"
+            canvas.text(at["desc"] + 0.3, y - 0.05, serial, points=7)
             y += STEP - 0.05
         running = round(running + float(item["amount"]), 2)
     totals = [(label, value) for label, value in ((c["reason"], c["amount"]) for c in charges)]
@@ -302,7 +341,7 @@ def synthetic_invoice(seed: int) -> tuple[list[gen.Canvas], dict[str, Any], dict
     y += 0.2
     for label, value in totals:
         canvas.text(4.6, y, label, points=9)
-        _right(canvas, columns["amount"], y, money(value))
+        _right(canvas, at["amount"], y, money(value))
         y += STEP
     pages = len(canvases)
     for k, page in enumerate(canvases, start=1):

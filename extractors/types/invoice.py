@@ -223,7 +223,7 @@ LABELS: Labels = {
     "line_items[].unit_price": {
         "en": ["Unit price", "Price"],
         "de": ["Einzelpreis", "Preis"],
-        "fr": ["Prix unitaire", "P.U."],
+        "fr": ["Prix unitaire", "P.U.", "Prix"],
         "es": ["Precio unitario", "Precio"],
         "it": ["Prezzo unitario", "Prezzo"],
         "pt": ["Preço unitário", "Preço"],
