@@ -56,9 +56,9 @@ _NUMERIC = ("amount", "number", "int")
 _CURRENCY_WORDS = ("€", "$", "£")
 # A table cell holding a number holds nothing else (a currency sign at most): "SDMPP373MPP15" is a serial number.
 # Money in a table prints its cents, a currency sign or thousands groups: a bare "3" is a page number or a count.
-_MONEY = re.compile(r"[.,]\d{2,4}\)?-?$|[€$£¥]|^\d{1,3}(?:[.,' ]\d{3})+$")
+_MONEY = re.compile(r"[.,]\d{2,4}\)?-?[,;]?$|[€$£¥]|^\d{1,3}(?:[.,' ]\d{3})+$")
 _GROUP = re.compile(r"^\d{3}(?:[.,]\d{1,4})?$")  # a thousands group printed as a word of its own
-_NUMBER_SHAPE = re.compile(r"^[-+−(]?(?:[€$£]|[A-Z]{3})?\s?[-−]?\d[\d.,'’\u202f ]*(?:[€$£]|[A-Z]{3})?[)\-]?$")
+_NUMBER_SHAPE = re.compile(r"^[-+−(]?(?:[€$£]|[A-Z]{3})?\s?[-−]?\d[\d.,'’\u202f ]*(?:[€$£]|[A-Z]{3})?[)\-]?[,;]?$")
 
 
 @dataclass
@@ -634,7 +634,7 @@ def _adjustment(row: list[Word]) -> float | None:
     if not (surcharge or discount) or _CARRIED.search(text):
         return None
     runs = [run for run in _number_runs([w for w in row if "%" not in w.text]) if _MONEY.search(run[-1].text)]
-    read = _number("amount", core._block_word(runs[-1])) if runs else None
+    read = _money_of(runs[-1]) if runs else None
     if read is None:
         return None
     value = float(read[0])
@@ -806,11 +806,17 @@ def _after_items(table: _Table, rest: list[_Row], at: _Columns) -> None:
     """The rows below a page's last item: the surcharges and discounts printed there, and whether the totals are
     (then the table ends on this page)."""
     for row in rest:
-        value = _adjustment([w for w in row.words if at.in_amount_column(w) or not _NUMBER_SHAPE.match(w.text)])
+        value = _adjustment(row.words)
         if value is not None:
             table.adjustments.append(value)
         if row.stop == "final" or (_totals_cue(row.words, at) == "final" and _has_amount(row.words)):
             table.ended = True
+
+
+def _money_of(run: list[Word]) -> tuple[Any, tuple[Word, ...]] | None:
+    """The amount of money ``run`` prints (cents, a currency sign or thousands groups), if it is one."""
+    word = core._block_word(run)
+    return _number("amount", word) if _MONEY.search(word.text) else None
 
 
 def _next_position(position: int, table: _Table) -> bool:

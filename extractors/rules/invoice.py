@@ -51,9 +51,9 @@ def line_items_add_up(data: dict[str, Any]) -> Iterator[ValidationIssue]:
 def line_items_complete(data: dict[str, Any], printed: Sequence[PrintedTable]) -> Iterator[ValidationIssue]:
     """The line items are the whole table (code ``line_items_incomplete`` when rows are missing):
 
-    - they add up to the net amount (or, priced gross, the total), with the surcharges and discounts printed
-      between the table and the totals, within a cent plus half a cent per line; items adding up to more than
-      the total are misread (code ``line_items_mismatch``);
+    - they add up to the net amount (or, priced gross, the total), with any of the surcharges and discounts
+      printed between the table and the totals, within a cent plus half a cent per line; items adding up to more
+      than the total are misread (code ``line_items_mismatch``);
     - every item row the table prints has an item of its amount;
     - position numbers printed up to n (1, 2, … or 10, 20, …) mean n items.
 
@@ -68,13 +68,15 @@ def line_items_complete(data: dict[str, Any], printed: Sequence[PrintedTable]) -
     amounts = [number(item, "amount") for item in items]
     if items and all(amount is not None for amount in amounts):
         lines_sum = sum(amount for amount in amounts if amount is not None)
-        adjusted = lines_sum + (sum(table.adjustments) if table is not None else 0.0)
         tolerance = CENT + PER_LINE_TOLERANCE * len(items) + 1e-9
         targets = [value for value in (number(data, "net_amount"), number(data, "total_amount")) if value is not None]
-        if lines_sum < 0 < min(targets, default=0.0):
-            # A credit note printing its lines negative and its totals positive (or the other way round).
-            lines_sum, adjusted = -lines_sum, -adjusted
-        if targets and not any(abs(s - t) <= tolerance for s in (lines_sum, adjusted) for t in targets):
+        sign = -1.0 if lines_sum < 0 < min(targets, default=0.0) else 1.0  # a credit note's lines printed negative
+        lines_sum *= sign
+        # Surcharges and discounts printed below the table explain a difference to the totals (any of them: a
+        # line's own discount printed under it is already in its amount).
+        adjusted = {lines_sum + sign * sum(chosen) for chosen in _subsets(table.adjustments if table else [])}
+        explained = any(abs(s - t) <= tolerance for s in adjusted for t in targets)
+        if targets and not explained:
             if lines_sum < max(targets):
                 gaps.append(f"the items add up to {lines_sum:.2f}, less than the net amount or the total")
             else:
@@ -85,6 +87,13 @@ def line_items_complete(data: dict[str, Any], printed: Sequence[PrintedTable]) -
                 )
     if gaps:
         yield ValidationIssue(field="line_items", code="line_items_incomplete", message="; ".join(gaps))
+
+
+def _subsets(values: list[float], limit: int = 8) -> Iterator[tuple[float, ...]]:
+    """Every subset of the first ``limit`` values (the empty one first)."""
+    kept = values[:limit]
+    for size in range(len(kept) + 1):
+        yield from itertools.combinations(kept, size)
 
 
 def _rows_without_items(table: PrintedTable, items: list[dict[str, Any]]) -> Iterator[str]:
