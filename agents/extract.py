@@ -28,7 +28,7 @@ from agents.prompts import (
     fields_prompt,
 )
 from agents.provenance import apply_validation, attach_provenance
-from agents.tables import validate_read
+from agents.tables import row_provenance, validate_read
 from extractors.model import Document
 from extractors.rules import get_path
 from extractors.types import DocumentType
@@ -96,7 +96,7 @@ def _whole(document: Document, doc_type: DocumentType, llm: Llm, learned: str = 
         schema=doc_type.json_schema,
         json_mode_user=prompt.json_mode_user,
     )
-    fields = attach_provenance(document, doc_type, data, "llm")
+    fields = row_provenance(document, doc_type, data, attach_provenance(document, doc_type, data, "llm"), "llm")
     extraction = Extraction(
         doc_type=doc_type.name, data=data, fields=fields, usage=usage, method="llm", attempts=len(usage)
     )

@@ -15,7 +15,7 @@ from agents.models import Extraction
 from agents.offline import offline_extract
 from agents.prompts import repair_prompt
 from agents.provenance import apply_validation, attach_provenance
-from agents.tables import validate_read
+from agents.tables import row_provenance, validate_read
 from extractors.model import Document
 from extractors.rules import get_path, set_path
 from extractors.types import DocumentType
@@ -49,7 +49,9 @@ def repair(
         )
         usage.extend(calls)
         attempts += len(calls)
-        fields = attach_provenance(document, doc_type, data, "repair")
+        fields = row_provenance(
+            document, doc_type, data, attach_provenance(document, doc_type, data, "repair"), "repair"
+        )
         current = Extraction(
             doc_type=doc_type.name, data=data, fields=fields, usage=usage, method="repair", attempts=attempts
         )

@@ -27,10 +27,12 @@ from typing import Any
 from cachetools import LRUCache
 
 from agents import offline as core
+from agents.models import ExtractionMethod, FieldValue
+from agents.provenance import field_from_match, leaf_values, locate, spec_path
 from agents.shapes import TOTALS, CueIndex, cue_index
-from extractors.model import BBox, Document, Page, Word
+from extractors.model import BBox, Document, Line, Page, Word
 from extractors.normalize import fold
-from extractors.rules import PrintedRow, PrintedTable
+from extractors.rules import PrintedRow, PrintedTable, number
 from extractors.types import DocumentType, FieldKind, Labels
 from extractors.validation import ValidationReport, validate
 
@@ -175,6 +177,49 @@ def validate_read(
     document prints (an item table read incompletely is an error, ``line_items_incomplete``)."""
     printed = printed_tables(document, doc_type) if doc_type.table_rules else []
     return validate(doc_type, data, language if language is not None else document.language, printed)
+
+
+def row_provenance(
+    document: Document,
+    doc_type: DocumentType,
+    data: dict[str, Any],
+    fields: dict[str, FieldValue],
+    source: ExtractionMethod,
+) -> dict[str, FieldValue]:
+    """``fields`` with each line item's values located within the printed row of the same amount: a model names
+    values, not where it read them, and an amount or description printed on two rows must point at its own."""
+    kinds = {spec.path: spec.kind for spec in doc_type.fields()}
+    pages = {page.number: page for page in document.pages}
+    out = dict(fields)
+    for table in printed_tables(document, doc_type):
+        items = data.get(table.array)
+        if not isinstance(items, list):
+            continue
+        free = list(table.rows)
+        for index, item in enumerate(items):
+            amount = number(item, "amount") if isinstance(item, dict) else None
+            row = next(
+                (r for r in free if r.amount is not None and amount is not None and abs(r.amount - amount) < 0.005),
+                None,
+            )
+            if row is None or row.page not in pages:
+                continue
+            free.remove(row)
+            page = pages[row.page]
+            x0, y0, x1, y1 = row.bbox
+            words = [
+                w
+                for w in page.words
+                if w.bbox[0] >= x0 - 1 and w.bbox[2] <= x1 + 1 and w.bbox[1] >= y0 - 1 and w.bbox[3] <= y1 + 1
+            ]
+            if not words:
+                continue
+            only_row = document.model_copy(update={"pages": [page.model_copy(update={"lines": [Line(words=words)]})]})
+            for path, value in leaf_values(item, f"{table.array}.{index}"):
+                match = locate(only_row, value, kinds.get(spec_path(path), "text"))
+                if match is not None:
+                    out[path] = field_from_match(value, match, source)
+    return out
 
 
 # --- the header ------------------------------------------------------------------------------------------------
@@ -618,8 +663,10 @@ def _totals_cue(row: list[Word], at: _Columns) -> str | None:
 
 def _sum_named(row: list[Word], page: Page, scalar_labels: Labels, cues: CueIndex) -> str | None:
     words = [w.text for w in row if not _NUMBER_SHAPE.match(w.text)]
-    paths = {hit.path for hit in core._find_labels(page, [row], scalar_labels)}
-    paths |= {path for path, weight in cues.of_words(words).items() if weight >= 0.3}
+    # A label says which sum it is ("Zwischensumme" is the net); a cue word only when no label is printed.
+    paths = {hit.path for hit in core._find_labels(page, [row], scalar_labels)} & set(TOTALS)
+    if not paths:
+        paths = {path for path, weight in cues.of_words(words).items() if weight >= 0.3}
     if paths & set(TOTALS[1:]):
         return "final"
     if TOTALS[0] in paths:
