@@ -8,6 +8,8 @@ silently).
 
 Documents:
 
+- the generated samples (``samples/documents``, scans and a text PDF in eight languages, one of 20 rows over two
+  pages) with their ground truth;
 - real invoices with line-item ground truth, through ``bench/corpus.py``: the ZUGFeRD corpus's PDFs (their
   embedded CII XML's IncludedSupplyChainTradeLineItem, ``cii_line_items``) and invoice2data's ``tests/compare``
   (its ``lines``, ``invoice2data_line_items``); split into tuning and held-out halves by sender
@@ -58,7 +60,7 @@ from corpus import (  # noqa: E402
     truth_key,
     zugferd_corpus_cases,
 )
-from extract import distinct, ocr_cached, odoo_facturx_cases, real_world_cases  # noqa: E402
+from extract import distinct, ocr_cached, odoo_facturx_cases, real_world_cases, sample_cases  # noqa: E402
 from rapidfuzz import fuzz  # noqa: E402
 
 from agents.extract import extract  # noqa: E402
@@ -425,7 +427,8 @@ def main() -> None:
 
         llm = Llm(DaprClient(), args.component)
     doc_type = get_type("invoice")
-    cases = real_cases(args.mirrors)
+    cases = [LineCase(c, c.truth["line_items"]) for c in sample_cases() if c.truth.get("line_items")]
+    cases += real_cases(args.mirrors)
     tuning = synthetic_cases("synthetic tuning", args.synthetic, 0)
     held = synthetic_cases("synthetic held-out", args.synthetic, 10_000)
     cases += [c for c, _layout in tuning + held]
@@ -477,7 +480,10 @@ def main() -> None:
     print(f"line items, {mode}: rows right (amount and description), documents with rows missing, and of those the")
     print("ones not flagged line_items_incomplete (silent); flagged although no row was missing")
     order = [
+        "samples",
+        "samples, many rows",
         "tuned",
+        "tuned, many rows",
         "tuning",
         "tuning, many rows",
         "held-out",

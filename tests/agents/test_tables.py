@@ -210,5 +210,6 @@ def test_a_models_items_point_at_their_own_rows() -> None:
         line = next(i for i, row in enumerate(lines) if name in row)
         for column in ("description", "amount"):
             field = fields[f"line_items.{index}.{column}"]
-            assert field.bbox is not None and field.bbox[1] == line * LINE_H, (index, column)
+            assert field.bbox is not None
+            assert field.bbox[1] == line * LINE_H, (index, column)
             assert field.source == "llm"
