@@ -330,7 +330,7 @@ def _amount_unnamed(
     taken = {id(w) for h in found for w in h.words}
 
     def is_rate(word: Word) -> bool:
-        return "%" in word.text or cues.of_word(core._token(word.text)).get(TOTALS[1], 0.0) > 0
+        return "%" in word.text or cues.of_words([word.text]).get(TOTALS[1], 0.0) > 0
 
     candidates = [w for line in band for w in line if w.bbox[0] > right_edge and id(w) not in taken and not is_rate(w)]
     if candidates:

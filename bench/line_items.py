@@ -56,7 +56,7 @@ from corpus import (  # noqa: E402
     embedded_xml,
     half,
     invoice2data_line_items,
-    invoice2data_repo_truth,
+    invoice2data_truth,
     truth_key,
     zugferd_corpus_cases,
 )
@@ -114,7 +114,7 @@ def real_cases(mirrors: Path) -> list[LineCase]:
             if not items:
                 continue
             stem = Path(path).stem
-            case = Case(stem, "en", "invoice", _git_read(repo, path), invoice2data_repo_truth(expected), "invoice2data")
+            case = Case(stem, "en", "invoice", _git_read(repo, path), invoice2data_truth(expected), "invoice2data")
             case.group = "tuned" if stem in INVOICE2DATA_RELEASED else half(case)
             out.append(LineCase(case, items))
     return out
