@@ -739,10 +739,16 @@ def _headerless(
                 continue
             height = core._height(row)
             run: list[int] = []
+            detail = 0  # lines without an amount since the last item found (its details, printed under it)
             for above in range(index - 1, -1, -1):
                 amount = money[above]
                 line = rows[above]
-                if amount is None or abs(amount.bbox[2] - total.bbox[2]) > 1.5 * height:
+                if amount is None:
+                    detail += 1
+                    if detail > _DETAIL_LINES:
+                        break
+                    continue
+                if abs(amount.bbox[2] - total.bbox[2]) > 1.5 * height:
                     break
                 texts = [w for w in line if w.bbox[2] < amount.bbox[0] and any(ch.isalpha() for ch in w.text)]
                 # A tax breakdown's row prints its rate and two amounts: base and tax.
@@ -751,10 +757,28 @@ def _headerless(
                 if not texts or breakdown or _sum_named(line, page, scalar_labels, cues):
                     break
                 run.append(above)
-            if len(run) < 2:
-                continue
-            return _listed(page, [rows[i] for i in reversed(run)], columns, kinds, array, height)
+                detail = 0
+            if _listed_items(run, index, money, total):
+                return _listed(page, [rows[i] for i in reversed(run)], columns, kinds, array, height)
     return None
+
+
+_DETAIL_LINES = 6  # an item listed without headings may have this many detail lines under it
+
+
+def _listed_items(run: list[int], below: int, money: list[Word | None], total: Word) -> bool:
+    """Whether the rows ``run`` (indexes, bottom up) found above the totals row ``below`` are its items: two or more
+    printed one right above the other and right above it, or any that add up to the amount of the totals row
+    (details printed between them)."""
+    if not run:
+        return False
+    if len(run) >= 2 and run == list(range(below - 1, below - 1 - len(run), -1)):
+        return True
+    values = [_money_of([word]) for word in (money[i] for i in run) if word is not None]
+    printed = _money_of([total])
+    if printed is None or len(values) != len(run) or any(v is None for v in values):
+        return False
+    return abs(sum(float(v[0]) for v in values if v is not None) - float(printed[0])) < 0.005
 
 
 def _rightmost_money(row: list[Word]) -> Word | None:

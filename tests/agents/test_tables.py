@@ -213,3 +213,20 @@ def test_a_models_items_point_at_their_own_rows() -> None:
             assert field.bbox is not None
             assert field.bbox[1] == line * LINE_H, (index, column)
             assert field.source == "llm"
+
+
+def test_one_item_listed_with_detail_lines_is_read_when_it_is_the_sum() -> None:
+    document = document_from_text(
+        """
+        MVM Versicherungsverein a.G.
+        Vereinbarter Versicherungsschutz:
+        Verbundene Wohngebäudeversicherung                 1.000,00 €
+        - Feuerversicherung Teil A § 2
+        - Leitungswasserversicherung Teil A § 3
+        Gesamtbeitrag                                      1.000,00 €
+        Versicherungsteuer                                   163,40 €
+        Rechnungsbetrag                                    1.163,40 €
+        """
+    )
+    items = offline_extract(document, INVOICE).data["line_items"]
+    assert [(i["description"], i["amount"]) for i in items] == [("Verbundene Wohngebäudeversicherung", 1000.0)]
