@@ -53,14 +53,13 @@ _SURCHARGE = re.compile(
     r"port|emballage|envio|gastos de envio|spedizione|spese di spedizione|trasporto|verzend|vracht|portes)"
 )
 _DISCOUNT = re.compile(r"(rabatt|nachlass|abschlag|discount|remise|rabais|descuento|sconto|korting|desconto|reduction)")
-# A page's table may start this far below its top and still continue the table of the page before.
 _NUMERIC = ("amount", "number", "int")
 _CURRENCY_WORDS = ("€", "$", "£")
-# A table cell holding a number holds nothing else (a currency sign at most): "SDMPP373MPP15" is a serial number.
 # Money in a table prints its cents, a currency sign or thousands groups: a bare "3" is a page number or a count.
 # OCR reads a yen sign as a backslash.
 _MONEY = re.compile(r"[.,]\d{2,4}\)?-?[,;]?$|[€$£¥]|^[\\¥]?\d{1,3}(?:[.,' ]\d{3})+$")
 _GROUP = re.compile(r"^\d{3}(?:[.,]\d{1,4})?$")  # a thousands group printed as a word of its own
+# A table cell holding a number holds nothing else (a currency sign at most): "SDMPP373MPP15" is a serial number.
 _NUMBER_SHAPE = re.compile(r"^[-+−(]?(?:[€$£¥\\]|[A-Z]{3})?\s?[-−]?\d[\d.,'’\u202f ]*(?:[€$£]|[A-Z]{3})?[)\-]?[,;]?$")
 
 
@@ -107,8 +106,8 @@ def read_item_tables(
     page_rows: Sequence[list[list[Word]]] | None = None,
 ) -> ItemTables:
     """Every array field's table in ``document``, read across its pages. ``page_rows``: each page's rows
-    (``offline._rows``), when the caller has them already."""
-    rows_of = list(page_rows) if page_rows is not None else [core._rows(page) for page in document.pages]
+    (``offline.visual_rows``), when the caller has them already."""
+    rows_of = list(page_rows) if page_rows is not None else [core.visual_rows(page) for page in document.pages]
     candidates: list[core.Candidate] = []
     printed: list[PrintedTable] = []
     for array, columns in _arrays(doc_type).items():
