@@ -651,9 +651,24 @@ def _stop(
     if sum(1 for path in cells if _kind(at.kinds, at.table.array, path) in _NUMERIC) >= 3:
         return None  # quantity, unit price and amount: an item, whatever its words
     named = _totals_cue(row, at)
-    if named is None and not any(k in cells for k in ("quantity", "unit_price")) and _adjustment(row) is not None:
+    if named is not None or any(k in cells for k in ("quantity", "unit_price")):
+        return named
+    if _adjustment(row) is not None:
         return "adjust"  # shipping or a discount: an item only if items follow it
-    return named
+    if _under_numbers(row, at):
+        return "subtotal"  # "Warenwert  539,56": a sum named under the number columns, whatever its words
+    return None
+
+
+def _under_numbers(row: list[Word], at: _Columns) -> bool:
+    """Whether every word of ``row`` that is no number starts right of the description, under the number columns
+    (a totals block's labels, never an item's description)."""
+    numbers = [h.bbox[0] for h in at.headers if _kind(at.kinds, at.table.array, h.path) in _NUMERIC]
+    described = [h.bbox[0] for h in at.headers if _kind(at.kinds, at.table.array, h.path) in ("text", "name")]
+    texts = [w for w in row if not _NUMBER_SHAPE.match(w.text) and w.text not in _CURRENCY_WORDS]
+    if not numbers or not described or not texts or min(numbers) <= min(described):
+        return False
+    return all(w.bbox[0] >= min(numbers) - at.table.height for w in texts)
 
 
 def _totals_cue(row: list[Word], at: _Columns) -> str | None:

@@ -230,3 +230,21 @@ def test_one_item_listed_with_detail_lines_is_read_when_it_is_the_sum() -> None:
     )
     items = offline_extract(document, INVOICE).data["line_items"]
     assert [(i["description"], i["amount"]) for i in items] == [("Verbundene Wohngebäudeversicherung", 1000.0)]
+
+
+def test_sums_named_in_words_no_label_knows_are_no_items() -> None:
+    # "Warenwert", "Abgabe", "Zahlbetrag": a label and an amount under the number columns are a sum, not an item.
+    document = document_from_text(
+        """
+        Pos  Beschreibung       Menge        Betrag
+        1    Fassung            1          539,56
+
+                         Warenwert         539,56
+                         Abgabe            102,52
+                         Zahlbetrag        642,08 EUR
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [("Fassung", 539.56)]
+    (table,) = printed_tables(document, INVOICE)
+    assert [row.amount for row in table.rows] == [539.56]
