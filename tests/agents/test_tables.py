@@ -239,9 +239,9 @@ def test_sums_named_in_words_no_label_knows_are_no_items() -> None:
         Pos  Beschreibung       Menge        Betrag
         1    Fassung            1          539,56
 
-                         Warenwert         539,56
-                         Abgabe            102,52
-                         Zahlbetrag        642,08 EUR
+                                Warenwert  539,56
+                                Abgabe     102,52
+                                Zahlbetrag 642,08 EUR
         """
     )
     data = offline_extract(document, INVOICE).data
