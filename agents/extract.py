@@ -28,10 +28,10 @@ from agents.prompts import (
     fields_prompt,
 )
 from agents.provenance import apply_validation, attach_provenance
+from agents.tables import row_provenance, validate_read
 from extractors.model import Document
 from extractors.rules import get_path
 from extractors.types import DocumentType
-from extractors.validation import validate
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,10 @@ def extract(
     found = offline_extract(document, doc_type)
     if memory is not None:
         found = apply_memory(found, document, doc_type, memory)
-    offline = scored(found, doc_type, document.language)
+    offline = scored(found, doc_type, document)
     if llm is None:
         return offline
-    asked = unsettled(offline, doc_type, validate(doc_type, offline.data, document.language))
+    asked = unsettled(offline, doc_type, validate_read(doc_type, offline.data, document))
     if not asked:
         return offline
     readings = {path: get_path(offline.data, path) for path in asked if get_path(offline.data, path) is not None}
@@ -96,11 +96,11 @@ def _whole(document: Document, doc_type: DocumentType, llm: Llm, learned: str = 
         schema=doc_type.json_schema,
         json_mode_user=prompt.json_mode_user,
     )
-    fields = attach_provenance(document, doc_type, data, "llm")
+    fields = row_provenance(document, doc_type, data, attach_provenance(document, doc_type, data, "llm"), "llm")
     extraction = Extraction(
         doc_type=doc_type.name, data=data, fields=fields, usage=usage, method="llm", attempts=len(usage)
     )
-    return scored(extraction, doc_type, document.language)
+    return scored(extraction, doc_type, document)
 
 
 def _room(learned: str) -> int:
@@ -117,7 +117,8 @@ def _with_layout(prompt: ExtractionPrompt, learned: str) -> ExtractionPrompt:
     )
 
 
-def scored(extraction: Extraction, doc_type: DocumentType, language: str | None = None) -> Extraction:
-    """``extraction`` with the confidence of fields that fail validation lowered: confidence = OCR confidence ×
-    match quality × (½ when a rule rejects the field). ``language`` is the document's."""
-    return apply_validation(extraction, validate(doc_type, extraction.data, language).errors)
+def scored(extraction: Extraction, doc_type: DocumentType, document: Document) -> Extraction:
+    """``extraction`` of ``document`` with the confidence of fields that fail validation lowered: confidence = OCR
+    confidence × match quality × (½ when a rule rejects the field). Line items are checked against the rows the
+    document's table prints, whoever read them (``agents.tables``)."""
+    return apply_validation(extraction, validate_read(doc_type, extraction.data, document).errors)

@@ -16,12 +16,13 @@ from typing import Any, Literal
 
 from agents.models import Extraction, FieldValue
 from agents.provenance import apply_validation, field_from_match, locate
+from agents.tables import validate_read
 from extractors.compare import same_value
 from extractors.model import Document
 from extractors.normalize import parse_amount, parse_date
 from extractors.rules import get_path, set_path
 from extractors.types import DocumentType, FieldKind
-from extractors.validation import ValidationReport, validate
+from extractors.validation import ValidationReport
 
 # A field the offline pass read with less confidence than this is asked of the model.
 SETTLED_CONFIDENCE = 0.8
@@ -121,7 +122,6 @@ def merge(
     data = copy.deepcopy(offline.data)
     fields: dict[str, FieldValue] = dict(offline.fields)
     decisions: list[Decision] = []
-    language = document.language
     for path in asked:
         kind = kinds.get(path, "text")
         mine = get_path(data, path)
@@ -143,8 +143,8 @@ def merge(
             continue
         trial = copy.deepcopy(data)
         set_path(trial, path, theirs)
-        errors_mine = len(validate(doc_type, data, language).errors)
-        errors_theirs = len(validate(doc_type, trial, language).errors)
+        errors_mine = len(validate_read(doc_type, data, document).errors)
+        errors_theirs = len(validate_read(doc_type, trial, document).errors)
         offline_field = fields.get(path)
         take_model = False
         reason: Reason = "offline_sure"
@@ -166,4 +166,4 @@ def merge(
         method="llm" if any(d.chosen == "model" for d in decisions) else "offline",
         attempts=offline.attempts,
     )
-    return apply_validation(merged, validate(doc_type, data, language).errors), decisions
+    return apply_validation(merged, validate_read(doc_type, data, document).errors), decisions

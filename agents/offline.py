@@ -19,7 +19,7 @@ from stdnum import iban as stdnum_iban
 from stdnum import vatin as stdnum_vatin
 from stdnum.exceptions import InvalidChecksum, ValidationError
 
-from agents import offline_forms
+from agents import offline_forms, tables
 from agents.models import Extraction, FieldValue
 from agents.provenance import Match, field_from_match
 from agents.sections import Section, keyed_name, party_sections, section_of, unkeyed_start
@@ -1112,96 +1112,6 @@ def _block_word(words: Sequence[Word]) -> Word:
     return Word(text=_joined(words), conf=min(w.conf for w in words), bbox=box)
 
 
-def _typed_from_right(
-    row: list[Word], headers: list[LabelHit], kinds: dict[str, FieldKind], array: str
-) -> list[tuple[LabelHit, Word]]:
-    """Cells read by type from the right end of the row, one header at a time (amount, unit price, quantity …),
-    the leftmost text column taking what remains: for item rows whose values do not sit under their headers."""
-    words = [w for w in row if _PUNCT.sub("", w.text) or w.text in ("€", "$", "£")]
-    words = [w for w in words if w.text not in ("€", "$", "£")]
-    pairs: list[tuple[LabelHit, Word]] = []
-    end = len(words)
-    for index in range(len(headers) - 1, -1, -1):
-        header = headers[index]
-        kind = kinds.get(f"{array}[].{header.path}", "text")
-        if kind in ("text", "name", "address"):
-            if index == 0 and end > 0:
-                pairs.append((header, _block_word(words[:end])))
-                end = 0
-            continue
-        if end > 0 and _read(kind, [words[end - 1]]) is not None:
-            pairs.append((header, words[end - 1]))
-            end -= 1
-    return pairs[::-1]
-
-
-def _read_item_tables(
-    page: Page, rows: list[list[Word]], doc_type: DocumentType, kinds: dict[str, FieldKind]
-) -> list[tuple[str, Candidate]]:
-    """Rows of an array field's table (``line_items[]``): a header row with at least two of its column labels,
-    then one item per row until a row with another field's label (the totals) or an empty stretch.
-
-    Returns ``(array path, candidate with the item-relative path)`` in reading order.
-    """
-    arrays: dict[str, Labels] = {}
-    for path, per_language in doc_type.labels.items():
-        if "[]." in path:
-            array, column = path.split("[].", 1)
-            arrays.setdefault(array, {})[column] = per_language  # type: ignore[index]
-    scalar_labels = {p: v for p, v in doc_type.labels.items() if "[]" not in p}
-    out: list[tuple[str, Candidate]] = []
-    for array, columns in arrays.items():
-        hits = _find_labels(page, rows, columns)
-        by_row: dict[int, list[LabelHit]] = {}
-        for hit in hits:
-            index = next(i for i, row in enumerate(rows) if any(w is hit.words[0] for w in row))
-            by_row.setdefault(index, []).append(hit)
-        header_rows = [i for i, found in by_row.items() if len({h.path for h in found}) >= 2]
-        if not header_rows:
-            continue
-        header_index = header_rows[0]
-        headers_by_path: dict[str, LabelHit] = {}
-        for hit in sorted(by_row[header_index], key=lambda h: -h.label_tokens):
-            headers_by_path.setdefault(hit.path, hit)
-        headers = sorted(headers_by_path.values(), key=lambda h: h.bbox[0])
-        height = _height([w for h in headers for w in h.words])
-        previous_bottom = max(h.bbox[3] for h in headers)
-        item = 0
-        for row in rows[header_index + 1 :]:
-            top = min(w.bbox[1] for w in row)
-            if top - previous_bottom > 4 * height or _find_labels(page, [row], scalar_labels):
-                break
-            previous_bottom = max(w.bbox[3] for w in row)
-            blocks = [_block_word(block) for block in _blocks(row)]
-            read_any = False
-            row_candidates: list[tuple[str, Candidate]] = []
-            aligned = _align(blocks, headers, height)
-            by_type = _typed_from_right(row, headers, kinds, array)
-            numeric = {"amount", "number", "int"}
-            if sum(kinds.get(f"{array}[].{h.path}") in numeric for h, _ in by_type) > sum(
-                kinds.get(f"{array}[].{h.path}") in numeric and _read(kinds[f"{array}[].{h.path}"], [c]) is not None
-                for h, c in aligned
-            ):
-                aligned = by_type
-            for header, cell in aligned:
-                relative = f"{array}.{item}.{header.path}"
-                kind = kinds.get(f"{array}[].{header.path}", "text")
-                read = _read(kind, [cell])
-                if read is None:
-                    continue
-                words = tuple(w for w in row if cell.bbox[0] <= w.bbox[0] and w.bbox[2] <= cell.bbox[2])
-                if kind == "text" and len(words) > 1 and re.fullmatch(r"\d{1,3}\.?", words[0].text):
-                    # A position number in an unlabelled first column is not part of the description.
-                    words = words[1:]
-                    read = (_joined(words), words)
-                row_candidates.append((array, Candidate(relative, read[0], words, page.number, 0.8)))
-                read_any = read_any or kind in ("amount", "number")
-            if read_any:
-                out.extend(row_candidates)
-                item += 1
-    return out
-
-
 def _in_its_section(candidate: Candidate, sections: Sequence[Section]) -> Candidate:
     """``candidate`` weighed down when it sits in another party's section (the buyer's VAT ID under "Käufer")."""
     party = candidate.path.split(".")[0] if "." in candidate.path else None
@@ -1278,7 +1188,7 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
             candidates.extend(_candidates_for(hit, kinds[hit.path], rows, stops))
         for table in doc_type.tables:
             candidates.extend(_read_tables(page, rows, table, kinds))
-        items.extend(candidate for _array, candidate in _read_item_tables(page, rows, doc_type, kinds))
+    items.extend(tables.read_item_tables(document, doc_type, kinds, page_rows).candidates)
     candidates = [_in_its_section(candidate, sections) for candidate in candidates]
     candidates = offline_forms.revise(document, doc_type, specs, candidates)
     found = _choose(candidates, prefer_lowest=lambda path: path.endswith("_amount"))

@@ -15,10 +15,11 @@ from agents.models import Extraction
 from agents.offline import offline_extract
 from agents.prompts import repair_prompt
 from agents.provenance import apply_validation, attach_provenance
+from agents.tables import row_provenance, validate_read
 from extractors.model import Document
 from extractors.rules import get_path, set_path
 from extractors.types import DocumentType
-from extractors.validation import ValidationReport, validate
+from extractors.validation import ValidationReport
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,13 @@ def repair(
         )
         usage.extend(calls)
         attempts += len(calls)
-        fields = attach_provenance(document, doc_type, data, "repair")
+        fields = row_provenance(
+            document, doc_type, data, attach_provenance(document, doc_type, data, "repair"), "repair"
+        )
         current = Extraction(
             doc_type=doc_type.name, data=data, fields=fields, usage=usage, method="repair", attempts=attempts
         )
-        current_report = validate(doc_type, data, document.language)
+        current_report = validate_read(doc_type, data, document)
         if current_report.valid:
             break
     return apply_validation(current, current_report.errors)
@@ -71,10 +74,10 @@ def _offline_repair(
             continue
         trial = copy.deepcopy(data)
         set_path(trial, field, value)
-        trial_errors = len(validate(doc_type, trial, document.language).errors)
+        trial_errors = len(validate_read(doc_type, trial, document).errors)
         if trial_errors < errors:
             data, errors = trial, trial_errors
             if field in offline.fields:
                 fields[field] = offline.fields[field]
     repaired = extraction.model_copy(update={"data": data, "fields": fields, "method": "repair"})
-    return apply_validation(repaired, validate(doc_type, data, document.language).errors)
+    return apply_validation(repaired, validate_read(doc_type, data, document).errors)

@@ -389,3 +389,118 @@ def write_corpus(cases: list[Case], folder: Path) -> None:
         if case.scored is not None:
             truth["scored"] = case.scored
         (target / f"{safe}.json").write_text(json.dumps(truth, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+# --- line items (bench/line_items.py) ------------------------------------------------------------------------------
+
+
+def embedded_xml(data: bytes) -> bytes | None:
+    """The CII XML a Factur-X / ZUGFeRD PDF carries, or ``None``."""
+    import pypdf
+
+    try:
+        attachments = pypdf.PdfReader(io.BytesIO(data)).attachments
+    except Exception:  # a damaged PDF has no XML to offer
+        return None
+    return next((files[0] for key, files in attachments.items() if key.lower().endswith(".xml")), None)
+
+
+def _amount_of(node: ET.Element | None) -> float | None:
+    try:
+        return float(node.text) if node is not None and node.text and node.text.strip() else None
+    except ValueError:
+        return None
+
+
+def cii_line_items(xml: bytes) -> dict[str, Any]:
+    """The invoice lines a CII document (ZUGFeRD 1.0, 2.x, Factur-X) holds, and its document-level surcharges and
+    discounts: ``{"line_items": [...], "charges": [...]}``.
+
+    Mapping per IncludedSupplyChainTradeLineItem: LineID -> position, SpecifiedTradeProduct Name -> description,
+    BilledQuantity -> quantity, NetPriceProductTradePrice ChargeAmount -> unit_price, LineTotalAmount -> amount.
+    ``printed_amounts``: what a page may print instead of the net line total: quantity × gross price (before a
+    line discount, or an insurance's price including its tax) and the line total with its VAT rate.
+    A line without a LineTotalAmount is a note (ZUGFeRD 1.0 prints remarks as lines) and is left out. Charges: the
+    header's SpecifiedTradeAllowanceCharge, signed (a discount negative) with its Reason.
+    """
+    root = ET.fromstring(xml)
+    items: list[dict[str, Any]] = []
+    for line in (node for node in root.iter() if _local(node.tag) == "IncludedSupplyChainTradeLineItem"):
+        amount = _amount_of(_find(line, "LineTotalAmount"))
+        if amount is None:
+            continue
+        name = _find(line, "SpecifiedTradeProduct", "Name")
+        position = _find(line, "AssociatedDocumentLineDocument", "LineID")
+        quantity = _amount_of(_find(line, "BilledQuantity"))
+        gross_price = _amount_of(_find(line, "GrossPriceProductTradePrice", "ChargeAmount"))
+        rate = _amount_of(_find(line, "RateApplicablePercent")) or _amount_of(_find(line, "ApplicablePercent"))
+        printed = set()
+        if quantity is not None and gross_price is not None:
+            printed.add(round(quantity * gross_price, 2))
+        if rate:
+            printed.add(round(amount * (1 + rate / 100), 2))
+        items.append(
+            {
+                "position": position.text.strip() if position is not None and position.text else None,
+                "description": " ".join((name.text or "").split()) if name is not None else None,
+                "quantity": quantity,
+                "unit_price": _amount_of(_find(line, "NetPriceProductTradePrice", "ChargeAmount")),
+                "amount": amount,
+                "printed_amounts": sorted(printed - {amount}),
+            }
+        )
+    lines = {
+        id(node)
+        for item in root.iter()
+        if _local(item.tag) == "IncludedSupplyChainTradeLineItem"
+        for node in item.iter()
+    }
+    charges = []
+    for node in root.iter():
+        if _local(node.tag) != "SpecifiedTradeAllowanceCharge" or id(node) in lines:
+            continue
+        amount = _amount_of(_find(node, "ActualAmount"))
+        indicator = _find(node, "ChargeIndicator", "Indicator")
+        reason = _find(node, "Reason")
+        if amount is None:
+            continue
+        surcharge = indicator is not None and (indicator.text or "").strip().lower() == "true"
+        charges.append(
+            {
+                "reason": (reason.text or "").strip() if reason is not None else "",
+                "amount": amount if surcharge else -amount,
+            }
+        )
+    return {"line_items": items, "charges": charges}
+
+
+def invoice2data_line_items(expected: dict[str, Any]) -> list[dict[str, Any]]:
+    """invoice2data's ``lines`` as our line items: section headers and notes left out; the amount is
+    ``price_subtotal``, else ``price`` (a line's price where the template reads no subtotal), else ``price_unit``
+    when no quantity is given (a service billed once); the description is the first printed line of ``name`` or
+    ``desc``."""
+    items = []
+    for line in expected.get("lines") or []:
+        if not isinstance(line, dict):
+            continue
+        amount = line.get("price_subtotal", line.get("price"))
+        if amount is None and "qty" not in line:
+            amount = line.get("price_unit")
+        try:
+            value = float(amount) if amount is not None else None
+        except (TypeError, ValueError):
+            value = None
+        if value is None:
+            continue
+        text = str(line.get("name") or line.get("desc") or "").split("\n")[0].strip()
+        quantity = line.get("qty")
+        items.append(
+            {
+                "position": str(line["pos"]) if line.get("pos") else None,
+                "description": text or None,
+                "quantity": float(quantity) if isinstance(quantity, int | float) else None,
+                "unit_price": float(line["price_unit"]) if isinstance(line.get("price_unit"), int | float) else None,
+                "amount": value,
+            }
+        )
+    return items

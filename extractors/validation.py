@@ -7,12 +7,13 @@ issues as they are.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from extractors.rules import ValidationIssue
+from extractors.rules import PrintedTable, ValidationIssue
 from extractors.types import DocumentType
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,23 @@ class ValidationReport(BaseModel):
         return {issue.field for issue in self.errors}
 
 
-def validate(doc_type: DocumentType, data: Mapping[str, Any], language: str | None = None) -> ValidationReport:
+def validate(
+    doc_type: DocumentType,
+    data: Mapping[str, Any],
+    language: str | None = None,
+    printed: Sequence[PrintedTable] = (),
+) -> ValidationReport:
     """Check ``data`` against ``doc_type``'s schema and rules; ``language`` is the document's (see
-    ``DocumentType.coerce``)."""
+    ``DocumentType.coerce``); ``printed``: what the document's tables print, for the type's table rules
+    (``agents.tables.validate_read`` reads it from the document)."""
     coerced, issues = doc_type.coerce(data, language)
-    for rule in doc_type.rules:
+    checks: list[tuple[object, Callable[[], Iterable[ValidationIssue]]]] = [
+        *((rule, partial(rule, coerced)) for rule in doc_type.rules),
+        *((rule, partial(rule, coerced, printed)) for rule in doc_type.table_rules),
+    ]
+    for rule, run in checks:
         try:
-            issues.extend(rule(coerced))
+            issues.extend(run())
         except Exception:  # a rule bug must not lose the document: report it as an issue and log the bug
             name = getattr(rule, "__name__", repr(rule))
             log.exception("validation rule %s of type %s failed", name, doc_type.name)

@@ -124,7 +124,12 @@ class Activities:
     def _draft_out(self, doc_id: str, draft: Draft, usage: Any = None) -> DraftOut:
         key = self.blobs.put_json(draft.model_dump(mode="json"), owner=doc_id)
         confidences = [f.confidence for f in draft.fields.values() if f.confidence is not None]
-        out = DraftOut(draft_key=key, valid=draft.validation.valid, min_confidence=min(confidences, default=1.0))
+        out = DraftOut(
+            draft_key=key,
+            valid=draft.validation.valid,
+            codes=sorted({issue.code for issue in draft.validation.errors}),
+            min_confidence=min(confidences, default=1.0),
+        )
         if usage is not None:
             out.usage = usage
         return out

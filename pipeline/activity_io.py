@@ -119,6 +119,7 @@ class ExtractIn(DocumentStep):
 class DraftOut(Outcome):
     draft_key: str | None = None
     valid: bool = False
+    codes: list[str] = Field(default_factory=list, description="the codes of the draft's validation errors")
     min_confidence: float = 1.0
     usage: Usage = Field(default_factory=Usage)
 

@@ -29,6 +29,7 @@ from agents.layout_memory import LayoutMemory
 from agents.llm import LOCAL_CONTEXT_TOKENS, Llm, LlmError, OutputModes, context_tokens
 from agents.models import Extraction, FieldValue
 from agents.repair import repair
+from agents.tables import validate_read
 from agents.vision import extract_from_image, vision_settings
 from dapr_components.spec import find_component
 from extractors.errors import UnknownDocumentType
@@ -325,7 +326,7 @@ class Understanding:
         started = time.perf_counter()
         extraction = extract_from_image(images, doc_type, self.vision, document)
         self._metrics.llm_seconds.labels("vision").observe(time.perf_counter() - started)
-        return self._draft(doc_type, language, extraction), self._usage(extraction.usage)
+        return self._draft(doc_type, language, extraction, document), self._usage(extraction.usage)
 
     @contextlib.contextmanager
     def _llm(self, doc_id: str, offline: bool) -> Iterator[Any]:
@@ -376,8 +377,9 @@ class Understanding:
             unsure=split.unsure,
         )
 
-    def _draft(self, doc_type: Any, language: str | None, extraction: Any) -> Draft:
-        report = validate(doc_type, extraction.data, language)
+    def _draft(self, doc_type: Any, language: str | None, extraction: Any, document: Document) -> Draft:
+        # Line items are checked against the rows the document's table prints, whoever read them.
+        report = validate_read(doc_type, extraction.data, document, language)
         fields = {
             path: FieldInfo(
                 value=getattr(f, "value", None),
@@ -412,7 +414,7 @@ class Understanding:
         doc_type = self.registry.get(type_name)
         with self._llm(doc_id, offline) as llm:
             extraction = extract(document, doc_type, llm, strategy=self.strategy, memory=memory)
-        return self._draft(doc_type, language, extraction), self._usage(extraction.usage)
+        return self._draft(doc_type, language, extraction, document), self._usage(extraction.usage)
 
     def repair(
         self, doc_id: str, document: Document, draft: Draft, attempt: int, *, offline: bool = False
@@ -423,12 +425,12 @@ class Understanding:
             for k, v in draft.fields.items()
         }
         current = Extraction(doc_type=doc_type.name, data=draft.data, fields=fields)
-        report = validate(doc_type, draft.data, draft.language)
+        report = validate_read(doc_type, draft.data, document, draft.language)
         # A hybrid extraction already put every failing field to the model and decided it by the rules: asking
         # again would pay for the same answer, so its repair is the offline one.
         with self._llm(doc_id, offline or self.strategy == "hybrid") as llm:
             repaired = repair(document, doc_type, current, report, llm)
-        return self._draft(doc_type, draft.language, repaired), self._usage(repaired.usage)
+        return self._draft(doc_type, draft.language, repaired, document), self._usage(repaired.usage)
 
     def correct(self, draft: Draft, corrections: dict[str, Any]) -> Draft:
         """Apply a reviewer's ``{"dotted.path": value}`` corrections and validate again. Valid data is kept in the

@@ -63,6 +63,10 @@ EVENTS_PATCH = "status-events"
 BUNDLES_PATCH = "bundles"
 # The review reason of a split the machine was not sure of.
 SPLIT_UNSURE = "split_unsure"
+# Patch: validation errors that say what a reviewer must look at are review reasons of their own.
+REASONS_PATCH = "review-reason-codes"
+# Such errors: a line-item table read incompletely (rows missing from the data).
+REVIEW_CODES = ("line_items_incomplete",)
 
 log = logging.getLogger(__name__)
 
@@ -341,6 +345,9 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
         reasons = ["llm_unavailable"] if degraded else []
         if not draft.valid:
             reasons.append("validation_failed")
+            named = [code for code in REVIEW_CODES if code in draft.codes]
+            if named and ctx.is_patched(REASONS_PATCH):
+                reasons.extend(named)
         if draft.min_confidence < inp.options.review_confidence_threshold:
             reasons.append("low_confidence")
         review: Review | None = None

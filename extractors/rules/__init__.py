@@ -6,7 +6,7 @@ shape is skipped here (the schema check reports it) so that every rule can run o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -26,6 +26,33 @@ class ValidationIssue(BaseModel):
 
 
 Rule = Callable[[dict[str, Any]], Iterable[ValidationIssue]]
+
+
+class PrintedRow(BaseModel):
+    """One item row of a table as the page prints it: where, its amount, its position number."""
+
+    model_config = ConfigDict(frozen=True)
+
+    page: int
+    bbox: tuple[float, float, float, float]
+    amount: float | None = None
+    position: int | None = None
+
+
+class PrintedTable(BaseModel):
+    """What a document prints in an array field's table (``line_items``), read from its layout: every item row,
+    and the surcharges (+) and discounts (−) printed between the table and its totals. Table rules check data
+    against it, whoever read the data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    array: str
+    rows: list[PrintedRow] = []
+    adjustments: list[float] = []
+
+
+TableRule = Callable[[dict[str, Any], Sequence[PrintedTable]], Iterable[ValidationIssue]]
+"""A rule that also sees the tables the document prints (none when the data is checked alone)."""
 
 _MISSING = object()
 

@@ -1,11 +1,14 @@
-"""Invoice rules: net + tax = total within a cent, line items add up, quantity × price = amount, IDs, dates."""
+"""Invoice rules: net + tax = total within a cent, line items complete and adding up, quantity × price = amount,
+IDs, dates."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+import math
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from extractors.rules import Rule, ValidationIssue, get_path, number, required
+from extractors.rules import PrintedTable, Rule, TableRule, ValidationIssue, get_path, number, required
 from extractors.rules.common import currency, date_order, iban, plausible_date, vat_id
 
 CENT = 0.01
@@ -27,18 +30,15 @@ def totals_add_up(data: dict[str, Any]) -> Iterator[ValidationIssue]:
 
 
 def line_items_add_up(data: dict[str, Any]) -> Iterator[ValidationIssue]:
-    """Line amounts sum to the net amount (or, for gross-priced invoices, the total); each line's quantity ×
-    unit price equals its amount (codes ``line_items_mismatch``, ``line_amount_mismatch``)."""
+    """Each line's quantity × unit price equals its amount (code ``line_amount_mismatch``); that the lines add up
+    is :func:`line_items_complete`'s."""
     items = data.get("line_items")
-    if not isinstance(items, list) or not items:
+    if not isinstance(items, list):
         return
-    amounts: list[float] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             continue
         quantity, price, amount = number(item, "quantity"), number(item, "unit_price"), number(item, "amount")
-        if amount is not None:
-            amounts.append(amount)
         computed = quantity * price if quantity is not None and price is not None else None
         if computed is not None and amount is not None and abs(computed - amount) > CENT + 1e-9:
             yield ValidationIssue(
@@ -46,17 +46,87 @@ def line_items_add_up(data: dict[str, Any]) -> Iterator[ValidationIssue]:
                 code="line_amount_mismatch",
                 message=f"{quantity:g} × {price:.2f} = {computed:.2f}, but the line says {amount:.2f}",
             )
-    if len(amounts) != len(items):
-        return
-    tolerance = CENT + PER_LINE_TOLERANCE * len(amounts) + 1e-9
-    lines_sum = sum(amounts)
-    targets = [value for value in (number(data, "net_amount"), number(data, "total_amount")) if value is not None]
-    if targets and all(abs(lines_sum - target) > tolerance for target in targets):
-        yield ValidationIssue(
-            field="line_items",
-            code="line_items_mismatch",
-            message=f"line items sum to {lines_sum:.2f}, which is neither the net nor the total amount",
+
+
+def line_items_complete(data: dict[str, Any], printed: Sequence[PrintedTable]) -> Iterator[ValidationIssue]:
+    """The line items are the whole table (code ``line_items_incomplete`` when rows are missing):
+
+    - they add up to the net amount (or, priced gross, the total), with any of the surcharges and discounts
+      printed between the table and the totals, within a cent plus half a cent per line; items adding up to more
+      than the total are misread (code ``line_items_mismatch``);
+    - every item row the table prints has an item of its amount;
+    - position numbers printed up to n (1, 2, … or 10, 20, …) mean n items.
+
+    ``printed``: what the document's tables print (``agents.tables``); without it, only the sums are checked.
+    """
+    raw = data.get("line_items")
+    items = [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
+    table = next((t for t in printed if t.array == "line_items"), None)
+    gaps: list[str] = []
+    if table is not None and table.rows:
+        gaps.extend(_rows_without_items(table, items))
+    amounts = [number(item, "amount") for item in items]
+    if items and all(amount is not None for amount in amounts):
+        lines_sum = sum(amount for amount in amounts if amount is not None)
+        tolerance = CENT + PER_LINE_TOLERANCE * len(items) + 1e-9
+        targets = [value for value in (number(data, "net_amount"), number(data, "total_amount")) if value is not None]
+        sign = -1.0 if lines_sum < 0 < min(targets, default=0.0) else 1.0  # a credit note's lines printed negative
+        lines_sum *= sign
+        # Surcharges and discounts printed below the table explain a difference to the totals (any of them: a
+        # line's own discount printed under it is already in its amount).
+        adjusted = {lines_sum + sign * sum(chosen) for chosen in _subsets(table.adjustments if table else [])}
+        explained = any(abs(s - t) <= tolerance for s in adjusted for t in targets)
+        if targets and not explained:
+            if lines_sum < max(targets):
+                gaps.append(f"the items add up to {lines_sum:.2f}, less than the net amount or the total")
+            else:
+                yield ValidationIssue(
+                    field="line_items",
+                    code="line_items_mismatch",
+                    message=f"line items sum to {lines_sum:.2f}, which is neither the net nor the total amount",
+                )
+    if gaps:
+        yield ValidationIssue(field="line_items", code="line_items_incomplete", message="; ".join(gaps))
+
+
+def _subsets(values: list[float], limit: int = 8) -> Iterator[tuple[float, ...]]:
+    """Every subset of the first ``limit`` values (the empty one first)."""
+    kept = values[:limit]
+    for size in range(len(kept) + 1):
+        yield from itertools.combinations(kept, size)
+
+
+def _rows_without_items(table: PrintedTable, items: list[dict[str, Any]]) -> Iterator[str]:
+    """What of ``table``'s rows ``items`` leave out, in words."""
+    left = [number(item, "amount") for item in items]
+    unmatched = []
+    for row in table.rows:
+        match = next(
+            (i for i, a in enumerate(left) if a is not None and row.amount is not None and abs(a - row.amount) <= CENT),
+            None,
         )
+        if match is None:
+            unmatched.append(row)
+        else:
+            left[match] = None
+    if len(items) < len(table.rows):
+        yield f"the table prints {len(table.rows)} item rows, {len(items)} were read"
+    elif unmatched:
+        where = ", ".join(
+            f"page {row.page}"
+            + (f" position {row.position}" if row.position is not None else "")
+            + (f" ({row.amount:.2f})" if row.amount is not None else "")
+            for row in unmatched[:5]
+        )
+        yield f"{len(unmatched)} printed item rows have no item: {where}"
+    positions = sorted({row.position for row in table.rows if row.position is not None})
+    if len(positions) >= 2:
+        step = 0
+        for before, after in itertools.pairwise(positions):
+            step = math.gcd(step, after - before)
+        expected = (positions[-1] - positions[0]) // max(step, 1) + 1
+        if positions[0] <= max(step, 1) and expected > len(items):
+            yield f"positions run to {positions[-1]}: {expected} items, {len(items)} were read"
 
 
 def amounts_not_negative(data: dict[str, Any]) -> Iterator[ValidationIssue]:
@@ -104,3 +174,4 @@ INVOICE_RULES: list[Rule] = [
     tax_not_above_net,
     invoice_number_shape,
 ]
+INVOICE_TABLE_RULES: list[TableRule] = [line_items_complete]

@@ -15,7 +15,7 @@ import jsonschema
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from extractors.rules import Rule, ValidationIssue
+from extractors.rules import Rule, TableRule, ValidationIssue
 
 FieldKind = Literal[
     "text",
@@ -87,6 +87,7 @@ class DocumentType:
     labels: Labels = field(default_factory=dict)
     keywords: Mapping[str, Sequence[str]] = field(default_factory=dict)
     rules: Sequence[Rule] = ()
+    table_rules: Sequence[TableRule] = ()  # rules that also see what the document's tables print
     kinds: Mapping[str, FieldKind] = field(default_factory=dict)
     tables: Sequence[TableHint] = ()
     source: str = "builtin"

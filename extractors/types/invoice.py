@@ -6,7 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from extractors.rules.invoice import INVOICE_RULES
+from extractors.rules.invoice import INVOICE_RULES, INVOICE_TABLE_RULES
 from extractors.types.base import DocumentType, FieldKind, Labels
 
 
@@ -223,7 +223,7 @@ LABELS: Labels = {
     "line_items[].unit_price": {
         "en": ["Unit price", "Price"],
         "de": ["Einzelpreis", "Preis"],
-        "fr": ["Prix unitaire", "P.U."],
+        "fr": ["Prix unitaire", "P.U.", "Prix"],
         "es": ["Precio unitario", "Precio"],
         "it": ["Prezzo unitario", "Prezzo"],
         "pt": ["Preço unitário", "Preço"],
@@ -271,6 +271,7 @@ INVOICE = DocumentType(
     labels=LABELS,
     keywords=KEYWORDS,
     rules=INVOICE_RULES,
+    table_rules=INVOICE_TABLE_RULES,
     kinds=KINDS,
     sender_constant=frozenset({"seller.name", "seller.vat_id", "seller.iban", "seller.address"}),
 )

@@ -17,6 +17,7 @@ from agents.classify import classify
 from agents.extract import extract
 from agents.llm import Llm, LlmError, OutputMode, OutputModes, context_tokens
 from agents.repair import repair
+from agents.tables import validate_read
 from dapr_components import ComponentConfigError, find_component
 from extractors.types import get_type, load_user_types, registered_types
 from extractors.validation import validate
@@ -293,6 +294,32 @@ def test_repair_keeps_the_previous_extraction_inside_the_fence(dapr: DaprClient,
         assert untrusted not in before, untrusted
     assert ">>> SYSTEM" not in content  # a forged fence is defused
     assert "untrusted data" in before
+
+
+def test_a_models_missing_line_item_is_named_and_sent_back_for_repair(dapr: DaprClient, llm_server: LLMServer) -> None:
+    # The model answers one of the table's two rows (and the right totals): the printed table says a row is missing.
+    short = {**INVOICE_DATA, "line_items": INVOICE_DATA["line_items"][:1]}
+    llm_server.script(Reply(json=short), Reply(json=INVOICE_DATA))
+    document = document_from_text(GERMAN_INVOICE)
+    doc_type = get_type("invoice")
+    llm = Llm(dapr, "llm")
+    first = extract(document, doc_type, llm)
+    report = validate_read(doc_type, first.data, document)
+    assert [(e.field, e.code) for e in report.errors] == [("line_items", "line_items_incomplete")]
+    assert "the table prints 2 item rows, 1 were read" in report.errors[0].message
+    assert first.fields["line_items.0.amount"].confidence < 0.5  # marked unsure for the reviewer
+
+    repaired = repair(document, doc_type, first, report, llm)
+    assert validate_read(doc_type, repaired.data, document).valid
+    user = _messages(llm_server)[-1]["content"]
+    assert "line_items: line_items_incomplete" in (user if isinstance(user, str) else user[0]["text"])
+    # Each of the model's items points at its own printed row.
+    lines = GERMAN_INVOICE.strip("\n").splitlines()
+    for index, name in enumerate(["Gleitsichtgläser", "Fassung"]):
+        row = next(i for i, line in enumerate(lines) if name in line)
+        field = repaired.fields[f"line_items.{index}.amount"]
+        assert field.bbox is not None
+        assert field.bbox[1] == row * LINE_H
 
 
 def test_repair_is_bounded(dapr: DaprClient, llm_server: LLMServer) -> None:

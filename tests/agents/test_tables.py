@@ -1,0 +1,250 @@
+"""Line-item tables read row by row across pages (agents/tables.py), and the completeness check against what the
+table prints (extractors/rules/invoice.py ``line_items_complete``): small synthetic pages laid out as text."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from agents.extract import extract
+from agents.offline import offline_extract
+from agents.tables import printed_tables, row_provenance, validate_read
+from extractors.types import get_type
+from tests.agents.layout import LINE_H, document_from_text
+
+INVOICE = get_type("invoice")
+
+
+def _money(value: float) -> str:
+    """German print: 1.234,56."""
+    return f"{value:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+
+
+def _row(position: int, description: str, quantity: int, price: float) -> str:
+    amount = _money(quantity * price)
+    return f"{position:<4} {description:<28}{quantity:>5}{_money(price):>13}{amount:>14}"
+
+
+ITEMS = [(f"Brillenglas Typ {n}", 1 + n % 3, round(10.5 * n + 0.25, 2)) for n in range(1, 36)]
+HEADER = "Pos  Beschreibung                Menge  Einzelpreis        Betrag"
+
+
+def _two_pages(items: list[tuple[str, int, float]] = ITEMS, on_first: int = 20) -> list[str]:
+    """An invoice whose table of ``items`` runs over two pages: the header on the first page only, the running sum
+    carried at the foot of page 1 and the head of page 2, letterhead and page number on both."""
+    rows = [_row(n, d, q, p) for n, (d, q, p) in enumerate(items, start=1)]
+    net = round(sum(q * p for _, q, p in items), 2)
+    carried = _money(round(sum(q * p for _, q, p in items[:on_first]), 2))
+    tax = round(net * 0.19, 2)
+    first = "\n".join(
+        [
+            "Optik Müller GmbH",
+            "Hauptstraße 1, 10115 Berlin",
+            "",
+            "Rechnung                                  Rechnungsnummer: RE-2024-0042",
+            "                                          Rechnungsdatum: 03.04.2024",
+            "",
+            HEADER,
+            *rows[:on_first],
+            f"     Übertrag {carried:>50}",
+            "",
+            "                                                      Seite 1 von 2",
+        ]
+    )
+    second = "\n".join(
+        [
+            "Optik Müller GmbH",
+            "",
+            f"     Übertrag {carried:>50}",
+            *rows[on_first:],
+            "",
+            f"                                  Nettobetrag {_money(net):>20}",
+            f"                                  MwSt. 19 %  {_money(tax):>20}",
+            f"                                  Gesamtbetrag {_money(round(net + tax, 2)):>19}",
+            "",
+            "                                                      Seite 2 von 2",
+        ]
+    )
+    return [first, second]
+
+
+def test_a_table_goes_on_over_the_page_break_without_its_header() -> None:
+    pages = _two_pages()
+    document = document_from_text(*pages)
+    extraction = offline_extract(document, INVOICE)
+    items = extraction.data["line_items"]
+    assert [(i["description"], i["quantity"], i["unit_price"], i["amount"]) for i in items] == [
+        (d, float(q), p, round(q * p, 2)) for d, q, p in ITEMS
+    ]
+    # Each row has its own provenance box: on its page, on its line.
+    for index in (0, 19, 20, 34):
+        field = extraction.fields[f"line_items.{index}.amount"]
+        page = 1 if index < 20 else 2
+        line = pages[page - 1].strip("\n").splitlines().index(_row(index + 1, *ITEMS[index]))
+        assert (field.page, field.bbox[1] if field.bbox else None) == (page, line * LINE_H)
+    (table,) = printed_tables(document, INVOICE)
+    assert [row.position for row in table.rows] == list(range(1, 36))
+    # The running sums carried over the break are no items, and nothing is missing.
+    codes = {issue.code for issue in validate_read(INVOICE, extraction.data, document).errors}
+    assert "line_items_incomplete" not in codes
+
+
+def test_rows_left_out_of_the_data_make_it_incomplete_whoever_read_it() -> None:
+    document = document_from_text(*_two_pages())
+    data = offline_extract(document, INVOICE).data
+    assert not [e for e in validate_read(INVOICE, data, document).errors if e.code.startswith("line_item")]
+    # A model that answered the first page's rows only, but the right totals.
+    short = copy.deepcopy(data)
+    del short["line_items"][20:]
+    (issue,) = [e for e in validate_read(INVOICE, short, document).errors if e.code == "line_items_incomplete"]
+    assert issue.field == "line_items"
+    assert "35 item rows, 20 were read" in issue.message
+    assert "positions run to 35" in issue.message
+    # One row missing in the middle, its amount replaced by a duplicate of another: counted, not summed.
+    swapped = copy.deepcopy(data)
+    swapped["line_items"][5] = dict(swapped["line_items"][6])
+    (issue,) = [e for e in validate_read(INVOICE, swapped, document).errors if e.code == "line_items_incomplete"]
+    assert "page 1 position 6" in issue.message
+    # Without the layout (a reviewer's correction), the sums alone still catch a short list.
+    codes = {e.code for e in validate_read(INVOICE, short, document_from_text("")).errors}
+    assert "line_items_incomplete" in codes
+
+
+def test_items_adding_up_to_less_than_the_net_amount_send_the_document_to_review() -> None:
+    # The page prints a net amount the rows do not reach: a row the reader could not see is missing.
+    document = document_from_text(
+        """
+        Optik Müller GmbH
+        Rechnung Nr. RE-7
+        Beschreibung                Menge  Einzelpreis        Betrag
+        Fassung Titan                   1       120,00        120,00
+        Gläser entspiegelt              2        80,00        160,00
+
+                                  Nettobetrag                 330,00
+                                  MwSt. 19 %                   62,70
+                                  Gesamtbetrag                392,70
+        """
+    )
+    extraction = extract(document, INVOICE)
+    assert [item["amount"] for item in extraction.data["line_items"]] == [120.0, 160.0]
+    (issue,) = [e for e in validate_read(INVOICE, extraction.data, document).errors if e.field == "line_items"]
+    assert issue.code == "line_items_incomplete"
+    assert "280.00" in issue.message
+    # The items' fields are marked unsure for the reviewer.
+    assert extraction.fields["line_items.0.amount"].confidence < 0.5
+
+
+def test_section_subtotals_line_discounts_and_charges_below_the_table() -> None:
+    document = document_from_text(
+        """
+        Augenblick Optik KG
+        Pos  Beschreibung                Menge  Einzelpreis        Betrag
+        --- Gläser ---
+        1    Gleitsichtglas                  2       150,00        300,00
+        2    Einstärkenglas                  2        40,00         80,00
+                                   abzgl. 10 % Rabatt               -8,00
+                                               Zwischensumme       372,00
+        --- Fassungen ---
+        3    Fassung Titan                   1       120,00        120,00
+                                               Zwischensumme       120,00
+                                               Versandkosten         5,90
+                                               Rabatt 2 %           -9,84
+                                               Nettobetrag         488,06
+                                               MwSt. 19 %           92,73
+                                               Gesamtbetrag        580,79
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Gleitsichtglas", 300.0),
+        ("Einstärkenglas", 72.0),  # its discount printed under it is taken off
+        ("Fassung Titan", 120.0),
+    ]
+    (table,) = printed_tables(document, INVOICE)
+    assert sorted(table.adjustments) == [-9.84, 5.9]
+    assert not [e for e in validate_read(INVOICE, data, document).errors if e.code.startswith("line_item")]
+
+
+def test_items_listed_without_headings_above_the_totals() -> None:
+    document = document_from_text(
+        """
+        MVM Versicherungsverein a.G.
+        Beitragsrechnung 2014
+        Folgende Risiken sind versichert:
+        Privathaftpflicht                                 50,00 €
+        Lebensgefährte/in zur Privathaftpflicht            0,00 €
+        Tierhalterhaftpflicht Hund                        21,30 €
+        Gesamtbeitrag                                     71,30 €
+        Versicherungsteuer 19 %                           13,55 €
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Privathaftpflicht", 50.0),
+        ("Lebensgefährte/in zur Privathaftpflicht", 0.0),
+        ("Tierhalterhaftpflicht Hund", 21.3),
+    ]
+
+
+def test_a_models_items_point_at_their_own_rows() -> None:
+    # The same amount on two rows: a model's answer names values, each item's boxes must lie on its own row.
+    text = """
+        Beschreibung                Menge  Einzelpreis        Betrag
+        Fassung Titan                   1        99,00         99,00
+        Etui                            1        12,00         12,00
+        Fassung Horn                    1        99,00         99,00
+                                    Nettobetrag               210,00
+        """
+    document = document_from_text(text)
+    data: dict[str, Any] = {
+        "net_amount": 210.0,
+        "line_items": [
+            {"description": "Fassung Titan", "amount": 99.0},
+            {"description": "Etui", "amount": 12.0},
+            {"description": "Fassung Horn", "amount": 99.0},
+        ],
+    }
+    fields = row_provenance(document, INVOICE, data, {}, "llm")
+    lines = text.strip("\n").splitlines()
+    for index, name in enumerate(["Fassung Titan", "Etui", "Fassung Horn"]):
+        line = next(i for i, row in enumerate(lines) if name in row)
+        for column in ("description", "amount"):
+            field = fields[f"line_items.{index}.{column}"]
+            assert field.bbox is not None
+            assert field.bbox[1] == line * LINE_H, (index, column)
+            assert field.source == "llm"
+
+
+def test_one_item_listed_with_detail_lines_is_read_when_it_is_the_sum() -> None:
+    document = document_from_text(
+        """
+        MVM Versicherungsverein a.G.
+        Vereinbarter Versicherungsschutz:
+        Verbundene Wohngebäudeversicherung                 1.000,00 €
+        - Feuerversicherung Teil A § 2
+        - Leitungswasserversicherung Teil A § 3
+        Gesamtbeitrag                                      1.000,00 €
+        Versicherungsteuer                                   163,40 €
+        Rechnungsbetrag                                    1.163,40 €
+        """
+    )
+    items = offline_extract(document, INVOICE).data["line_items"]
+    assert [(i["description"], i["amount"]) for i in items] == [("Verbundene Wohngebäudeversicherung", 1000.0)]
+
+
+def test_sums_named_in_words_no_label_knows_are_no_items() -> None:
+    # "Warenwert", "Abgabe", "Zahlbetrag": a label and an amount under the number columns are a sum, not an item.
+    document = document_from_text(
+        """
+        Pos  Beschreibung       Menge        Betrag
+        1    Fassung            1          539,56
+
+                                Warenwert  539,56
+                                Abgabe     102,52
+                                Zahlbetrag 642,08 EUR
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [("Fassung", 539.56)]
+    (table,) = printed_tables(document, INVOICE)
+    assert [row.amount for row in table.rows] == [539.56]
