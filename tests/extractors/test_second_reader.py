@@ -58,7 +58,7 @@ def test_no_second_reader_unless_configured() -> None:
     assert second_reader.load(None) is None
     assert Settings().ocr_second_reader is None
     with pytest.raises(second_reader.SecondReaderUnavailable):
-        second_reader.load("kraken-like")
+        second_reader.load("no-such-reader")
 
 
 def test_the_setting_names_the_reader(monkeypatch: pytest.MonkeyPatch) -> None:
