@@ -23,7 +23,6 @@ by mistake or sent to review. Held-out figures are printed; never look at held-o
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import sys
@@ -36,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from corpus import DEFAULT_MIRRORS, Case, new_real_cases  # noqa: E402
+from corpus import DEFAULT_MIRRORS, Case, new_real_cases, ocr_key  # noqa: E402
 
 from agents.bundles import PageSignals, page_signals, score_gaps  # noqa: E402
 from extractors.model import Document  # noqa: E402
@@ -90,7 +89,7 @@ def generated_cases(count: int, seed: int) -> list[Case]:
 
 
 def read(case: Case, caches: list[Path], cached_only: bool) -> Document | None:
-    key = hashlib.sha256(case.data).hexdigest()[:24]
+    key = ocr_key(case.data)
     for cache in [*caches, OWN_CACHE]:
         path = cache / f"{key}.document.json"
         if path.exists():

@@ -66,6 +66,7 @@ from corpus import (  # noqa: E402
     embedded_xml_case,
     invoice2data_truth,
     new_real_cases,
+    ocr_key,
     write_corpus,
 )
 
@@ -217,8 +218,7 @@ def distinct(cases: list[Case]) -> list[Case]:
 
 
 def ocr_cached(case: Case) -> tuple[Document, float]:
-    key = hashlib.sha256(case.data).hexdigest()[:24]
-    cached = CACHE / f"{key}.document.json"
+    cached = CACHE / f"{ocr_key(case.data)}.document.json"
     if cached.exists():
         return Document.model_validate_json(cached.read_text(encoding="utf-8")), 0.0
     started = time.perf_counter()

@@ -316,24 +316,48 @@ def find_page(image: Image.Image) -> Corners | None:
 
 REGION_AREA = (0.04, 0.9)  # of the picture: a till receipt on a flatbed's open lid is narrow
 REGION_FILL = 0.5  # of a column's (row's) pixels bright for it to belong to the paper
-REGION_SURROUND = 0.6  # what lies around the paper at most this share of its light
+# What lies around the paper at most this share of its light: a grey board under a receipt is ~0.8 of it, a page
+# filling the picture leaves nothing around it darker than its own paper.
+REGION_SURROUND = 0.85
 # Of the broad step within two pixels of the copy: a scanner's lid blurs a receipt's edge over a few pixels, a
 # shadow's border spreads over tens.
 REGION_SHARPNESS = 0.35
+# Paper is the bright end of the picture: first split it from the rest halfway between dark and bright (a black lid),
+# then, where a light surface counts as bright too (a grey board), within this share of the brightest.
+REGION_PAPER_SPREAD = 0.12
+REGION_BRIDGE = 0.12  # of the picture's height: dark rows across the paper this short are print (a logo, a band)
 
 
 def _bright_region(grey: np.ndarray, sx: float, sy: float) -> Corners | None:
-    """The paper as the bright upright rectangle in a dark picture (a receipt scanned with the lid open, running
+    """The paper as the bright upright rectangle in a darker picture (a receipt scanned with the lid open, running
     off the glass at the top and bottom, so it has no four edges to find), as corners in pixels of the picture;
     None when there is no such rectangle. ``grey``: the reduced copy, text erased; ``sx``, ``sy``: its scale."""
     low, high = np.percentile(grey, 5), np.percentile(grey, 95)
     if high - low < EDGE_MIN_STEP * 4:
         return None
-    bright = grey > (low + high) / 2
+    for level in ((low + high) / 2, high * (1 - REGION_PAPER_SPREAD)):
+        region = _region_brighter_than(grey, level)
+        if region is not None:
+            left, top, right, bottom = (
+                (region[0] + 1) * sx,
+                (region[1] + 1) * sy,
+                (region[2] - 1) * sx,
+                (region[3] - 1) * sy,
+            )
+            return (left, top, right, top, right, bottom, left, bottom)
+    return None
+
+
+def _region_brighter_than(grey: np.ndarray, level: float) -> tuple[int, int, int, int] | None:
+    """The rectangle (x0, y0, x1, y1) of paper brighter than ``level`` set off by sharp edges from a darker
+    surround, in pixels of ``grey``, or None."""
+    bright = grey > level
     columns = _longest_run(bright.mean(axis=0) > REGION_FILL)
     if columns is None:
         return None
-    rows = _longest_run(bright[:, columns[0] : columns[1]].mean(axis=1) > REGION_FILL)
+    # Along the paper, a printed logo or a black band is no end of it: bridged, up to the paper's edge.
+    paper_rows = bright[:, columns[0] : columns[1]].mean(axis=1) > REGION_FILL
+    rows = _longest_run(paper_rows, bridge=int(REGION_BRIDGE * len(paper_rows)))
     if rows is None:
         return None
     (x0, x1), (y0, y1) = columns, rows
@@ -350,8 +374,7 @@ def _bright_region(grey: np.ndarray, sx: float, sy: float) -> Corners | None:
     for strip, cut in zip(strips, cuts, strict=True):
         if cut >= _EDGE_WIDE and not _sharp_step(strip, cut):
             return None
-    left, top, right, bottom = (x0 + 1) * sx, (y0 + 1) * sy, (x1 - 1) * sx, (y1 - 1) * sy
-    return (left, top, right, top, right, bottom, left, bottom)
+    return x0, y0, x1, y1
 
 
 def _sharp_step(lines: np.ndarray, at: int) -> bool:
@@ -365,18 +388,31 @@ def _sharp_step(lines: np.ndarray, at: int) -> bool:
     return near >= EDGE_MIN_STEP and near >= REGION_SHARPNESS * wide
 
 
-def _longest_run(flags: np.ndarray) -> tuple[int, int] | None:
-    """The [start, end) of the longest run of True in ``flags``, or None."""
-    best: tuple[int, int] | None = None
+def _longest_run(flags: np.ndarray, bridge: int = 0) -> tuple[int, int] | None:
+    """The [start, end) of the longest run of True in ``flags``, or None; a run of False no longer than ``bridge``
+    joins the runs on either side of it, or a run to the end of ``flags`` it lies against."""
+    runs: list[tuple[int, int]] = []
     start = None
     for index, flag in enumerate([*flags.tolist(), False]):
         if flag and start is None:
             start = index
         elif not flag and start is not None:
-            if best is None or index - start > best[1] - best[0]:
-                best = (start, index)
+            runs.append((start, index))
             start = None
-    return best
+    if not runs:
+        return None
+    joined = [runs[0]]
+    for begin, end in runs[1:]:
+        if begin - joined[-1][1] <= bridge:
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((begin, end))
+    begin, end = max(joined, key=lambda run: run[1] - run[0])
+    if begin <= bridge:
+        begin = 0
+    if len(flags) - end <= bridge:
+        end = len(flags)
+    return begin, end
 
 
 _EDGE_NEAR, _EDGE_WIDE = 2, 8  # pixels of the reduced copy averaged on each side of a step: sharp, and broad
@@ -459,6 +495,14 @@ def unwarp(
         max(1, round(scale * (length(quad[0], quad[1]) + length(quad[3], quad[2])) / 2)),
         max(1, round(scale * (length(quad[0], quad[3]) + length(quad[1], quad[2])) / 2)),
     )
+    xs, ys = [round(x) for x, _ in quad], [round(y) for _, y in quad]
+    if xs[0] == xs[3] and xs[1] == xs[2] and ys[0] == ys[1] and ys[2] == ys[3]:
+        # An upright rectangle (paper found as a bright region): cut on whole pixels. Resampling at a fractional
+        # offset blurs thin till-printer strokes enough to cost Tesseract digits.
+        cut = image.crop((xs[0], ys[0], xs[1], ys[2]))
+        if cut.size == (width, height):
+            return cut
+        return cut.resize((width, height), Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.LANCZOS)
     rectangle = [(0.0, 0.0), (float(width), 0.0), (float(width), float(height)), (0.0, float(height))]
     return image.transform(
         (width, height), Image.Transform.PERSPECTIVE, homography(rectangle, quad), Image.Resampling.BICUBIC

@@ -181,3 +181,38 @@ def test_a_receipt_scanned_with_the_lid_open_is_cut_out_of_the_dark() -> None:
     assert bottom > 1720
     # The same receipt lying on white (a cropped scan) is the picture itself: nothing to cut.
     assert cleanup.find_page(receipt) is None
+
+
+def test_a_receipt_on_a_grey_board_is_cut_out_across_its_black_logos() -> None:
+    """A receipt on a light grey board (what lies around it ~0.75 of its light, and brighter than the halfway
+    level between the picture's black edge and the paper) whose black logo bands cross it from side to side: the
+    paper is still the bright rectangle, logos and all, from where it starts to where it ends."""
+    scan = Image.new("L", (1240, 1754), 165)
+    scan.paste(25, (0, 0, 60, 1754))  # the scanner's black border
+    receipt = Image.new("L", (340, 1500), 232)
+    draw = ImageDraw.Draw(receipt)
+    draw.rectangle((0, 0, 340, 110), fill=15)  # a logo band across the top of the paper
+    draw.rectangle((0, 900, 340, 1000), fill=15)  # another lower down
+    for row in range(9):
+        draw.text((30, 150 + 80 * row), f"ITEM {row:02d}      {row + 1},99", fill=20)
+    scan.paste(receipt.filter(ImageFilter.GaussianBlur(1)), (760, 0))
+    corners = cleanup.find_page(scan)
+    assert corners is not None
+    left, top, right, _, _, bottom, _, _ = corners
+    assert left == pytest.approx(760, abs=15)
+    assert right == pytest.approx(1100, abs=15)
+    assert top < 30
+    assert bottom == pytest.approx(1500, abs=15)
+
+
+def test_an_upright_paper_is_cut_on_whole_pixels_not_resampled() -> None:
+    """A paper found as an upright rectangle is cut out pixel for pixel: resampling at a fractional offset would
+    blur a till printer's thin strokes."""
+    picture = Image.fromarray(np.random.default_rng(3).integers(0, 256, (300, 400), dtype=np.uint8))
+    corners = (100.4, 20.3, 300.2, 20.3, 300.2, 250.1, 100.4, 250.1)
+    cut = cleanup.unwarp(picture, corners)
+    assert cut.size == (200, 230)
+    assert np.array_equal(np.asarray(cut), np.asarray(picture)[20:250, 100:300])
+    # A page seen at an angle is still straightened by the perspective transform.
+    turned = (100.0, 20.0, 300.0, 30.0, 290.0, 250.0, 95.0, 240.0)
+    assert not np.array_equal(np.asarray(cleanup.unwarp(picture, turned))[:5, :5], np.asarray(picture)[20:25, 100:105])
