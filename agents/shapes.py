@@ -209,6 +209,7 @@ class AmountCandidate:
     order: float  # 0 at the top of the first page, 1 at the bottom of the last
     cues: Mapping[str, float]
     rightmost: bool  # the last amount of its row (a summary prints the value at the right end)
+    row: tuple[int, int] = (0, 0)  # (page index, row index): where it is printed
 
 
 def _is_amount(text: str) -> bool:
@@ -246,6 +247,7 @@ def amount_candidates(
                         order=(page_index + y) / max(pages, 1),
                         cues=cues,
                         rightmost=position == len(amounts) - 1,
+                        row=(page_index, row_index),
                     )
                 )
     return out
@@ -312,6 +314,7 @@ def best_totals(candidates: Sequence[AmountCandidate]) -> dict[str, Pick]:
             scored = [(_total_evidence(score, c, largest, printed), c) for score, c in scored]
         options[path] = sorted((s for s in scored if s[0] > 0), key=lambda s: -s[0])[:15]
     best: tuple[float, tuple[Pick, ...]] | None = None
+    top_total = options["total_amount"][0] if options["total_amount"] else None
     for net_score, net in options["net_amount"]:
         for tax_score, tax in options["tax_amount"]:
             if tax.value > _MAX_TAX_RATE * net.value or tax.word is net.word:
@@ -320,6 +323,8 @@ def best_totals(candidates: Sequence[AmountCandidate]) -> dict[str, Pick]:
                 if abs(net.value + tax.value - total.value) > _CENT or total.word in (net.word, tax.word):
                     continue
                 if net.value <= 0 or total.value <= 0:
+                    continue
+                if _one_rate_of_several(net, tax, total, total_score, top_total):
                     continue
                 score = net_score + tax_score + total_score
                 if best is None or score > best[0]:
@@ -337,6 +342,21 @@ def best_totals(candidates: Sequence[AmountCandidate]) -> dict[str, Pick]:
         score, total = options["total_amount"][0]
         return {"total_amount": Pick("total_amount", total.value, total.word, total.page, score)}
     return {}
+
+
+def _one_rate_of_several(
+    net: AmountCandidate,
+    tax: AmountCandidate,
+    total: AmountCandidate,
+    total_score: float,
+    top_total: tuple[float, AmountCandidate] | None,
+) -> bool:
+    """Whether net, tax and total printed on one row are one rate's line of a tax breakdown ("D 19,00% 1,50 0,28
+    1,78") rather than the document's totals: a larger amount is better supported as the total to pay."""
+    if not net.row == tax.row == total.row or top_total is None:
+        return False
+    top_score, top = top_total
+    return top.value > total.value + _CENT and top_score > total_score
 
 
 def amount_paths(kinds: Mapping[str, FieldKind]) -> bool:

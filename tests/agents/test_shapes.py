@@ -74,6 +74,26 @@ def test_a_tax_of_zero_is_part_of_a_consistent_triple() -> None:
     assert (data["net_amount"], data["tax_amount"], data["total_amount"]) == (2000.0, 0.0, 2000.0)
 
 
+def test_one_rate_line_of_a_tax_breakdown_is_not_the_receipts_total() -> None:
+    # Each rate's line adds up (net + tax = gross) on its own row; the amount to pay is their sum, printed above.
+    document = document_from_text(
+        """
+        Frische Markt
+        Butter                                   2,49
+        Wein                                     5,99
+
+        ZU ZAHLEN EUR                            8,48
+        BAR                                     10,00
+        RUECKGELD                                1,52
+
+        MWST        NETTO      MWST      BRUTTO
+        A 7%         2,33      0,16        2,49
+        B 19%        5,03      0,96        5,99
+        """
+    )
+    assert offline_extract(document, INVOICE).data["total_amount"] == 8.48
+
+
 def test_a_till_receipt_total_with_no_cue_is_the_largest_amount_printed_last() -> None:
     document = document_from_text(
         """
