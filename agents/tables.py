@@ -399,6 +399,10 @@ class _Columns:
             return True
         x0, _, x1, _ = self.amount.bbox
         slack = 3 * self.table.height
+        if all(h.bbox[0] <= x0 for h in self.headers):
+            # The rightmost column: right-aligned amounts may end past a short heading ("Prijs incl. BTW" named
+            # by its first word), nothing but the page's edge bounds them.
+            return word.bbox[2] > x0 - slack
         return word.bbox[2] > x0 - slack and word.bbox[0] < x1 + slack
 
 
@@ -650,6 +654,8 @@ def _stop(
         return "carried"
     if sum(1 for path in cells if _kind(at.kinds, at.table.array, path) in _NUMERIC) >= 3:
         return None  # quantity, unit price and amount: an item, whatever its words
+    if _counted(cells) and not _sum_labelled(row, at.page, at.scalar_labels):
+        return None  # a count and an amount: an item, though a word of it cues a sum ("Incl. Heffing  1  4,24")
     named = _totals_cue(row, at)
     if named is not None or any(k in cells for k in ("quantity", "unit_price")):
         return named
@@ -658,6 +664,18 @@ def _stop(
     if _under_numbers(row, at):
         return "subtotal"  # "Warenwert  539,56": a sum named under the number columns, whatever its words
     return None
+
+
+def _counted(cells: dict[str, tuple[Any, tuple[Word, ...]]]) -> bool:
+    """Whether ``cells`` hold a quantity printed as a count ("1", "12"): no sum prints one, though a sum's amount
+    misread as a quantity prints its cents."""
+    quantity = cells.get("quantity")
+    return quantity is not None and not any(_MONEY.search(w.text) for w in quantity[1])
+
+
+def _sum_labelled(row: list[Word], page: Page, scalar_labels: Labels) -> bool:
+    """Whether ``row`` prints a totals label ("Subtotal", "Totaal incl. btw"), not merely a word of one."""
+    return bool({hit.path for hit in core._find_labels(page, [row], scalar_labels)} & set(TOTALS))
 
 
 def _under_numbers(row: list[Word], at: _Columns) -> bool:

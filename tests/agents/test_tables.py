@@ -248,3 +248,29 @@ def test_sums_named_in_words_no_label_knows_are_no_items() -> None:
     assert [(i["description"], i["amount"]) for i in data["line_items"]] == [("Fassung", 539.56)]
     (table,) = printed_tables(document, INVOICE)
     assert [row.amount for row in table.rows] == [539.56]
+
+
+def test_a_levy_row_with_its_own_count_is_an_item_though_a_word_of_it_cues_a_total() -> None:
+    # "Incl." cues "Totaal incl. btw", but a row with a count and an amount is an item; right-aligned amounts end
+    # past the amount column's short heading ("Prijs incl. BTW" found by its first word).
+    document = document_from_text(
+        """
+        Artikel                                   Aantal  Prijs per stuk  BTW  Prijs incl. BTW
+        Tablet Air 16 GB                               1        € 399,00  21%         € 399,00
+          Incl. Heffing: Thuiskopie €3.50              1                  21%           € 4,24
+          Serienummer: SDM373MPP15
+        Hoes Leder Zwart                               1         € 69,99  21%       € 1.069,99
+
+                                                      Exclusief BTW                € 1.223,61
+                                                      BTW 21%                        € 249,62
+                                                      Totaal                       € 1.473,23
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Tablet Air 16 GB", 399.0),
+        ("Incl. Heffing: Thuiskopie €3.50", 4.24),
+        ("Hoes Leder Zwart", 1069.99),
+    ]
+    (table,) = printed_tables(document, INVOICE)
+    assert [row.amount for row in table.rows] == [399.0, 4.24, 1069.99]
