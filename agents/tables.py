@@ -113,6 +113,7 @@ def read_item_tables(
     for array, columns in _arrays(doc_type).items():
         table = _read_table(document, rows_of, doc_type, kinds, array, columns)
         if table is None:
+            printed.append(PrintedTable(array=array))  # read, and no table found: the items are checked still
             continue
         index = 0
         for item in table.items:

@@ -57,19 +57,28 @@ def line_items_complete(data: dict[str, Any], printed: Sequence[PrintedTable]) -
     - every item row the table prints has an item of its amount;
     - position numbers printed up to n (1, 2, … or 10, 20, …) mean n items.
 
-    ``printed``: what the document's tables print (``agents.tables``); without it, only the sums are checked.
+    Read from a document (``printed`` holds its table, empty when none was found), the items must account for
+    its totals: no items with an amount at all, or items without a net amount or total to check them against,
+    are incomplete too. An item without an amount (a note) adds nothing; the others must still add up.
+
+    ``printed``: what the document's tables print (``agents.tables``); without it (a reviewer's data checked
+    alone), only the sums are checked.
     """
     raw = data.get("line_items")
     items = [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
     table = next((t for t in printed if t.array == "line_items"), None)
+    targets = [value for value in (number(data, "net_amount"), number(data, "total_amount")) if value is not None]
     gaps: list[str] = []
     if table is not None and table.rows:
         gaps.extend(_rows_without_items(table, items))
-    amounts = [number(item, "amount") for item in items]
-    if items and all(amount is not None for amount in amounts):
-        lines_sum = sum(amount for amount in amounts if amount is not None)
-        tolerance = CENT + PER_LINE_TOLERANCE * len(items) + 1e-9
-        targets = [value for value in (number(data, "net_amount"), number(data, "total_amount")) if value is not None]
+    amounts = [amount for amount in (number(item, "amount") for item in items) if amount is not None]
+    if table is not None and not amounts:
+        gaps.append("no line item with an amount was read")
+    elif table is not None and not targets:
+        gaps.append("neither a net amount nor a total was read to check the line items against")
+    if amounts:
+        lines_sum = sum(amounts)
+        tolerance = CENT + PER_LINE_TOLERANCE * len(amounts) + 1e-9
         sign = -1.0 if lines_sum < 0 < min(targets, default=0.0) else 1.0  # a credit note's lines printed negative
         lines_sum *= sign
         # Surcharges and discounts printed below the table explain a difference to the totals (any of them: a

@@ -10,6 +10,7 @@ from agents.extract import extract
 from agents.offline import offline_extract
 from agents.tables import printed_tables, row_provenance, validate_read
 from extractors.types import get_type
+from extractors.validation import validate
 from tests.agents.layout import LINE_H, document_from_text
 
 INVOICE = get_type("invoice")
@@ -274,3 +275,53 @@ def test_a_levy_row_with_its_own_count_is_an_item_though_a_word_of_it_cues_a_tot
     ]
     (table,) = printed_tables(document, INVOICE)
     assert [row.amount for row in table.rows] == [399.0, 4.24, 1069.99]
+
+
+def test_no_items_read_from_a_document_is_incomplete_but_a_reviewers_data_alone_is_not() -> None:
+    # The items are printed as prose no table reader finds: nothing accounts for the totals.
+    document = document_from_text(
+        """
+        Optik Müller GmbH
+        Rechnung Nr. RE-9
+        Für die Anpassung Ihrer neuen Gleitsichtbrille berechnen wir pauschal.
+                                  Nettobetrag                 330,00
+                                  MwSt. 19 %                   62,70
+                                  Gesamtbetrag                392,70
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert not data.get("line_items")
+    assert data["net_amount"] == 330.0
+    (issue,) = [e for e in validate_read(INVOICE, data, document).errors if e.field == "line_items"]
+    assert issue.code == "line_items_incomplete"
+    assert "no line item" in issue.message
+    # Items without amounts account for nothing either.
+    notes = {**data, "line_items": [{"description": "Anpassung Gleitsichtbrille"}]}
+    assert "line_items_incomplete" in {e.code for e in validate_read(INVOICE, notes, document).errors}
+    # A reviewer's data checked without the document: no table to hold it against.
+    assert "line_items_incomplete" not in {e.code for e in validate(INVOICE, data).errors}
+
+
+def test_items_are_checked_against_the_totals_even_when_one_has_no_amount_or_no_totals_were_read() -> None:
+    document = document_from_text(
+        """
+        Beschreibung                Menge  Einzelpreis        Betrag
+        Fassung Titan                   1       120,00        120,00
+        Gläser entspiegelt              2        80,00        160,00
+                                  Nettobetrag                 280,00
+        """
+    )
+    items = [{"description": "Fassung Titan", "amount": 120.0}, {"description": "Gläser entspiegelt", "amount": 160.0}]
+    note = {"description": "Lieferung frei Haus"}
+
+    def codes(data: dict[str, Any]) -> set[str]:
+        return {e.code for e in validate_read(INVOICE, data, document).errors if e.field == "line_items"}
+
+    assert codes({"net_amount": 280.0, "line_items": items}) == set()
+    # A note without an amount adds nothing: the other items still add up, or do not.
+    assert codes({"net_amount": 280.0, "line_items": [*items, note]}) == set()
+    assert codes({"net_amount": 280.0, "line_items": [items[0], note]}) == {"line_items_incomplete"}
+    # Nothing to hold the items against: their completeness is not known.
+    (issue,) = [e for e in validate_read(INVOICE, {"line_items": items}, document).errors if e.field == "line_items"]
+    assert issue.code == "line_items_incomplete"
+    assert "neither a net amount nor a total" in issue.message
