@@ -88,6 +88,10 @@ class _Table:
     items: list[_Item] = field(default_factory=list)
     adjustments: list[float] = field(default_factory=list)
     ended: bool = False  # the totals were printed: later pages hold no more rows
+    # Rows passed over between the items as sums whose amount is no sum of the items above: items, perhaps, that
+    # the reading left out (see ``PrintedTable.doubtful``).
+    doubtful: list[tuple[Page, list[Word], float]] = field(default_factory=list)
+    section: int = 0  # the first item after the last subtotal
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,10 @@ def read_item_tables(
                     for item in table.items
                 ],
                 adjustments=table.adjustments,
+                doubtful=[
+                    PrintedRow(page=page.number, bbox=_box(words), amount=amount)
+                    for page, words, amount in table.doubtful
+                ],
             )
         )
     return ItemTables(candidates=candidates, printed=printed)
@@ -891,6 +899,9 @@ def _read_page(at: _Columns, rows: list[list[Word]], *, headed: bool) -> None:
             if row.stop == "adjust":
                 row = replace(row, stop=None)  # an item between items: shipping billed as a line
             else:
+                for skipped in read[index:following]:
+                    _doubt(table, skipped, at)
+                table.section = len(table.items)
                 current, index, previous_bottom = None, following, None
                 continue
         previous_bottom = max(w.bbox[3] for w in row.words)
@@ -905,6 +916,20 @@ def _read_page(at: _Columns, rows: list[list[Word]], *, headed: bool) -> None:
             last = index
         index += 1
     _after_items(table, read[last + 1 :], at)
+
+
+def _doubt(table: _Table, row: _Row, at: _Columns) -> None:
+    """Keep ``row``, passed over between the items, as doubtful when it prints an amount at the right end, in
+    the amount column, that is neither the sum of the items of its section nor of all so far (a subtotal)."""
+    word = _rightmost_money(row.words)
+    read = _money_of([word]) if word is not None and at.in_amount_column(word) else None
+    if read is None or row.stop == "carried" or _CARRIED.search(fold(" ".join(w.text for w in row.words))):
+        return
+    value = float(read[0])
+    amounts = [item.amount or 0.0 for item in table.items]
+    if any(abs(sum(amounts[start:]) - value) <= 0.011 for start in (table.section, 0)):
+        return
+    table.doubtful.append((at.page, row.words, value))
 
 
 def _after_items(table: _Table, rest: list[_Row], at: _Columns) -> None:

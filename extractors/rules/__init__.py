@@ -49,6 +49,9 @@ class PrintedTable(BaseModel):
     array: str
     rows: list[PrintedRow] = []
     adjustments: list[float] = []
+    # Rows between the items that print an amount no item row took, and that is no subtotal of the items above
+    # (a levy under its item, a row a heading's word made look like a sum): the data should hold their amounts.
+    doubtful: list[PrintedRow] = []
 
 
 TableRule = Callable[[dict[str, Any], Sequence[PrintedTable]], Iterable[ValidationIssue]]

@@ -71,6 +71,8 @@ def line_items_complete(data: dict[str, Any], printed: Sequence[PrintedTable]) -
     gaps: list[str] = []
     if table is not None and table.rows:
         gaps.extend(_rows_without_items(table, items))
+    if table is not None and table.doubtful:
+        gaps.extend(_doubtful_rows(table, items))
     amounts = [amount for amount in (number(item, "amount") for item in items) if amount is not None]
     if table is not None and not amounts:
         gaps.append("no line item with an amount was read")
@@ -136,6 +138,27 @@ def _rows_without_items(table: PrintedTable, items: list[dict[str, Any]]) -> Ite
         expected = (positions[-1] - positions[0]) // max(step, 1) + 1
         if positions[0] <= max(step, 1) and expected > len(items):
             yield f"positions run to {positions[-1]}: {expected} items, {len(items)} were read"
+
+
+def _doubtful_rows(table: PrintedTable, items: list[dict[str, Any]]) -> Iterator[str]:
+    """The rows passed over between the items whose amount no item has, beyond the table's item rows."""
+    left = [number(item, "amount") for item in items]
+    for row in table.rows:
+        _take(left, row.amount)
+    unread = [row for row in table.doubtful if not _take(left, row.amount)]
+    if unread:
+        where = ", ".join(f"page {row.page} ({row.amount:.2f})" for row in unread[:5] if row.amount is not None)
+        yield f"{len(unread)} rows between the items print an amount no item has: {where}"
+
+
+def _take(amounts: list[float | None], amount: float | None) -> bool:
+    """Whether one of ``amounts`` is ``amount`` (within a cent); that one is taken out."""
+    match = next(
+        (i for i, a in enumerate(amounts) if a is not None and amount is not None and abs(a - amount) <= CENT), None
+    )
+    if match is not None:
+        amounts[match] = None
+    return match is not None
 
 
 def amounts_not_negative(data: dict[str, Any]) -> Iterator[ValidationIssue]:

@@ -325,3 +325,34 @@ def test_items_are_checked_against_the_totals_even_when_one_has_no_amount_or_no_
     (issue,) = [e for e in validate_read(INVOICE, {"line_items": items}, document).errors if e.field == "line_items"]
     assert issue.code == "line_items_incomplete"
     assert "neither a net amount nor a total" in issue.message
+
+
+def test_a_sum_between_the_items_that_is_no_sum_of_them_makes_the_table_doubtful() -> None:
+    def page(subtotal: str) -> str:
+        return f"""
+        Pos  Beschreibung                Menge  Einzelpreis        Betrag
+        1    Fassung Titan                   1       120,00        120,00
+                                        Zwischensumme {subtotal:>19}
+        2    Gläser entspiegelt              2        80,00        160,00
+                                  Nettobetrag                 280,00
+        """
+
+    # A subtotal of the items above it is passed over.
+    document = document_from_text(page("120,00"))
+    items = offline_extract(document, INVOICE).data["line_items"]
+    assert [i["amount"] for i in items] == [120.0, 160.0]
+    data = {"net_amount": 280.0, "line_items": items}
+    (table,) = printed_tables(document, INVOICE)
+    assert table.doubtful == []
+    assert not [e for e in validate_read(INVOICE, data, document).errors if e.field == "line_items"]
+    # One the items above do not add up to hides a row: the items add up to the net, and still are doubtful.
+    document = document_from_text(page("124,24"))
+    assert offline_extract(document, INVOICE).data["line_items"] == items
+    (table,) = printed_tables(document, INVOICE)
+    assert [row.amount for row in table.doubtful] == [124.24]
+    (issue,) = [e for e in validate_read(INVOICE, data, document).errors if e.field == "line_items"]
+    assert issue.code == "line_items_incomplete"
+    assert "page 1 (124.24)" in issue.message
+    # Data holding an item of that amount accounts for it.
+    held = {**data, "line_items": [*data["line_items"], {"description": "Zuschlag", "amount": 124.24}]}
+    assert "line_items_incomplete" not in {e.code for e in validate_read(INVOICE, held, document).errors}
