@@ -291,9 +291,11 @@ def _header(
                 continue
             if abs(min(w.bbox[1] for w in rows[near]) - min(w.bbox[1] for w in row)) > 3 * height:
                 continue
-            band.append(rows[near])
             extra = by_row.get(near, [])
             extra = extra + _compound_hits(page, rows[near], columns, paths | {hit.path for hit in extra})
+            if near == index + 2 and rows[index + 1] not in band and not extra:
+                continue  # past a row of values, a line naming no column is the first item's wrapped text
+            band.append(rows[near])
             for hit in extra:
                 if hit.path not in paths:
                     found.append(hit)

@@ -356,3 +356,23 @@ def test_a_sum_between_the_items_that_is_no_sum_of_them_makes_the_table_doubtful
     # Data holding an item of that amount accounts for it.
     held = {**data, "line_items": [*data["line_items"], {"description": "Zuschlag", "amount": 124.24}]}
     assert "line_items_incomplete" not in {e.code for e in validate_read(INVOICE, held, document).errors}
+
+
+def test_the_first_items_wrapped_line_is_no_part_of_the_header() -> None:
+    # A line of text two lines under the header, past the first item's row of values, names no column: it is the
+    # first item's description going on, not the header's second line.
+    document = document_from_text(
+        """
+        Pos  Beschreibung                      Menge  Einzelpreis        Betrag
+        1    Gleitsichtglas Premium mit             2       150,00        300,00
+             Hartschicht und Entspiegelung
+        2    Fassung Titan                          1       120,00        120,00
+                                          Nettobetrag                 420,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Gleitsichtglas Premium mit Hartschicht und Entspiegelung", 300.0),
+        ("Fassung Titan", 120.0),
+    ]
+    assert not [e for e in validate_read(INVOICE, data, document).errors if e.field == "line_items"]
