@@ -5,10 +5,12 @@ The header is found once: a row naming at least two of the array's columns, one 
 count: "Nettobetrag" names the amount column, "Nettopreis" the unit price). Below it, rows are grouped into items:
 an item starts at a row with a position number, or at a row with an amount in the amount column; rows without
 either continue the item above (a wrapped description, a serial number, the amount printed on the item's second
-line). A totals row ends the table unless item rows follow it (a section's subtotal); a carried-forward row or the
-foot of the page does not end it: the table continues on the next page, under a repeated header or, without one,
-from the first row whose amount sits in the amount column. Each item's values keep the boxes of the words they were
-read from, so every row has its own provenance.
+line), unless the table prints each item's values on the last line of its description (its first item's text fills
+the description column and goes on on the values' line): then they begin the next item. A totals row ends the
+table unless item rows follow it (a section's subtotal; one that is no sum of the items above is kept as a doubtful
+row); a carried-forward row or the foot of the page does not end it: the table continues on the next page, under a
+repeated header or, without one, from the first row whose amount sits in the amount column. Each item's values
+keep the boxes of the words they were read from, so every row has its own provenance.
 
 What the table prints (every item row with its amount and position number, the surcharges and discounts printed
 between the table and the totals) is a :class:`extractors.rules.PrintedTable`: the rules compare any extraction
@@ -92,6 +94,7 @@ class _Table:
     # the reading left out (see ``PrintedTable.doubtful``).
     doubtful: list[tuple[Page, list[Word], float]] = field(default_factory=list)
     section: int = 0  # the first item after the last subtotal
+    values_last: bool = False  # items print their description first, their values on its last line
 
 
 @dataclass(frozen=True)
@@ -295,6 +298,8 @@ def _header(
             extra = extra + _compound_hits(page, rows[near], columns, paths | {hit.path for hit in extra})
             if near == index + 2 and rows[index + 1] not in band and not extra:
                 continue  # past a row of values, a line naming no column is the first item's wrapped text
+            if near > index and not extra and _under_description(rows[near], found, kinds, array, height):
+                continue  # text naming no column, where descriptions start: the first item's
             band.append(rows[near])
             for hit in extra:
                 if hit.path not in paths:
@@ -317,6 +322,14 @@ def _header(
             headers = sorted([*headers, described], key=lambda h: h.bbox[0])
         return last, headers, position
     return None
+
+
+def _under_description(
+    row: list[Word], found: list[core.LabelHit], kinds: dict[str, FieldKind], array: str, height: float
+) -> bool:
+    """Whether ``row`` starts under a description column's heading."""
+    starts = [h.bbox[0] for h in found if _kind(kinds, array, h.path) in ("text", "name", "address")]
+    return any(abs(row[0].bbox[0] - x) <= height for x in starts)
 
 
 def _amount_unnamed(
@@ -882,6 +895,9 @@ def _read_page(at: _Columns, rows: list[list[Word]], *, headed: bool) -> None:
     previous_bottom = max(w.bbox[3] for h in at.headers for w in h.words) if headed else None
     last = start - 1
     index = start
+    # Lines of text before an item's values: its description, when the table prints the values on its last line.
+    leading: list[_Row] = []
+    first_item = len(table.items)
     while index < len(read):
         row = read[index]
         if row.position is not None and not _next_position(row.position, table):
@@ -904,20 +920,61 @@ def _read_page(at: _Columns, rows: list[list[Word]], *, headed: bool) -> None:
                 for skipped in read[index:following]:
                     _doubt(table, skipped, at)
                 table.section = len(table.items)
-                current, index, previous_bottom = None, following, None
+                current, index, previous_bottom, leading = None, following, None, []
                 continue
         previous_bottom = max(w.bbox[3] for w in row.words)
         if current is not None and _took_discount(current, row, at):
             last, index = index, index + 1
             continue
+        first = headed and current is None and len(table.items) == first_item
+        done = current is not None and current.amount is not None and table.values_last
+        if (first or done) and _leads(row, at):
+            leading.append(row)
+            index += 1
+            continue
         if _starts_new(row, current, table):
             current = _Item(page=at.page)
             table.items.append(current)
+            if leading and row.position is None and _fills_description(leading[-1], at):
+                # Text filling the description's column went on on the values' line: this table prints an item's
+                # values on its last line. (A short line above the first item is a heading, passed over.)
+                table.values_last = True
+                for lead in leading:
+                    _add_row(current, lead, at)
+            leading = []
         if current is not None:
             _add_row(current, row, at)
             last = index
         index += 1
     _after_items(table, read[last + 1 :], at)
+
+
+def _leads(row: _Row, at: _Columns) -> bool:
+    """Whether ``row``, in a table without position numbers, is only text starting where the descriptions do: the
+    start of the next item's description, when items print their values on its last line."""
+    if at.table.position is not None or row.position is not None or row.amount is not None or row.stop is not None:
+        return False
+    texts = [p for p in row.cells if _kind(at.kinds, at.table.array, p) in ("text", "name", "address")]
+    if not texts or len(texts) != len(row.cells):
+        return False
+    x = row.cells[texts[0]][1][0].bbox[0]
+    return any(
+        abs(x - h.bbox[0]) <= at.table.height
+        for h in at.headers
+        if _kind(at.kinds, at.table.array, h.path) in ("text", "name", "address")
+    )
+
+
+def _fills_description(row: _Row, at: _Columns) -> bool:
+    """Whether ``row``'s text fills most of the description column, up to the next column's heading: a line
+    that wrapped."""
+    path = next(p for p in row.cells if _kind(at.kinds, at.table.array, p) in ("text", "name", "address"))
+    words = row.cells[path][1]
+    start, end = words[0].bbox[0], words[-1].bbox[2]
+    following = [h.bbox[0] for h in at.headers if h.bbox[0] > start + at.table.height]
+    if not following:
+        return False
+    return end - start >= 0.6 * (min(following) - start)
 
 
 def _doubt(table: _Table, row: _Row, at: _Columns) -> None:

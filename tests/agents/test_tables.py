@@ -376,3 +376,37 @@ def test_the_first_items_wrapped_line_is_no_part_of_the_header() -> None:
         ("Fassung Titan", 120.0),
     ]
     assert not [e for e in validate_read(INVOICE, data, document).errors if e.field == "line_items"]
+
+
+def test_items_printing_their_values_on_the_last_line_of_their_description() -> None:
+    def invoice(body: str) -> list[tuple[str, float]]:
+        document = document_from_text(
+            "Beschreibung                      Menge  Einzelpreis        Betrag\n" + body + "\n"
+            "                            Nettobetrag                 440,00"
+        )
+        return [(i["description"], i["amount"]) for i in offline_extract(document, INVOICE).data["line_items"]]
+
+    # The first item's description fills its column and goes on on the values' line: so do the others.
+    assert invoice(
+        """Gleitsichtglas Premium mit
+Hartschicht und Entspiegelung         2       150,00        300,00
+Fassung Titan                         1       120,00        120,00
+Brillenetui Leder mit
+Prägung                               1        20,00         20,00"""
+    ) == [
+        ("Gleitsichtglas Premium mit Hartschicht und Entspiegelung", 300.0),
+        ("Fassung Titan", 120.0),
+        ("Brillenetui Leder mit Prägung", 20.0),
+    ]
+    # A short line above the first item is a heading: the lines under an item's values still go on its description.
+    assert invoice(
+        """Gläser
+Gleitsichtglas Premium mit            2       150,00        300,00
+Hartschicht
+Fassung Titan                         1       120,00        120,00
+Brillenetui Leder                     1        20,00         20,00"""
+    ) == [
+        ("Gleitsichtglas Premium mit Hartschicht", 300.0),
+        ("Fassung Titan", 120.0),
+        ("Brillenetui Leder", 20.0),
+    ]
