@@ -880,7 +880,7 @@ def _read_page(at: _Columns, rows: list[list[Word]], *, headed: bool) -> None:
     """The table's rows on one page, from right under its header (``headed``) or, on a page continuing it without
     a header, from its first item row; ends the table when its totals begin."""
     table = at.table
-    read = [_read_row(row, at) for row in rows]
+    read = _values_first(table, [_read_row(row, at) for row in rows], at)
     start = 0
     if not headed:
         # Page furniture first (letterhead, page number, the running sum carried over): the table goes on at the
@@ -947,6 +947,62 @@ def _read_page(at: _Columns, rows: list[list[Word]], *, headed: bool) -> None:
             last = index
         index += 1
     _after_items(table, read[last + 1 :], at)
+
+
+def _is_text(row: _Row, at: _Columns) -> bool:
+    """Whether ``row`` holds only text, in text columns (a description's line)."""
+    kinds = [_kind(at.kinds, at.table.array, p) for p in row.cells]
+    return bool(kinds) and all(k in ("text", "name", "address") for k in kinds) and row.stop is None
+
+
+def _bare_values(row: _Row, at: _Columns) -> bool:
+    """Whether ``row`` is an item's values without any text: its description printed on lines of its own."""
+    if row.amount is None or row.stop is not None:
+        return False
+    return not any(_kind(at.kinds, at.table.array, p) in ("text", "name", "address") for p in row.cells)
+
+
+def _values_first(table: _Table, read: list[_Row], at: _Columns) -> list[_Row]:
+    """``read`` with each item's values row before its description's lines when the values are printed apart
+    from them, vertically centred on a description of two lines: a line of text right above a row of bare values,
+    nearer to it than to the values above, goes with it."""
+    if table.position is not None or not any(_bare_values(row, at) for row in read):
+        return read
+
+    def centre(row: _Row) -> float:
+        return sum(w.bbox[1] + w.bbox[3] for w in row.words) / (2 * len(row.words))
+
+    owner: dict[int, int] = {}  # text row index -> index of the values row it goes with
+    for index, row in enumerate(read):
+        if not _is_text(row, at):
+            continue
+        above = below = None
+        for other in range(index - 1, -1, -1):
+            if _bare_values(read[other], at):
+                above = other
+            if not _is_text(read[other], at):
+                break
+        for other in range(index + 1, len(read)):
+            if _bare_values(read[other], at):
+                below = other
+            if not _is_text(read[other], at):
+                break
+        if below is None:
+            continue
+        up = abs(centre(row) - centre(read[above])) if above is not None else float("inf")
+        down = abs(centre(read[below]) - centre(row))
+        # Half a line apart at most: the values centred on the description, not the next item's row.
+        if down <= 0.8 * table.height and down < up - 0.25 * table.height:
+            owner[index] = below
+    if not owner:
+        return read
+    out: list[_Row] = []
+    for index, row in enumerate(read):
+        if index in owner:
+            continue
+        out.append(row)
+        out.extend(read[i] for i in sorted(owner) if owner[i] == index)
+    return out
 
 
 def _leads(row: _Row, at: _Columns) -> bool:

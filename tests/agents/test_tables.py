@@ -9,6 +9,7 @@ from typing import Any
 from agents.extract import extract
 from agents.offline import offline_extract
 from agents.tables import printed_tables, row_provenance, validate_read
+from extractors.model import Document, Line, Page, Word
 from extractors.types import get_type
 from extractors.validation import validate
 from tests.agents.layout import LINE_H, document_from_text
@@ -410,3 +411,46 @@ Brillenetui Leder                     1        20,00         20,00"""
         ("Fassung Titan", 120.0),
         ("Brillenetui Leder", 20.0),
     ]
+
+
+def _placed(*cells: tuple[str, float, float]) -> Document:
+    """A page of the given texts, each at (x, y) in 10 × 20 px characters: rows need not share a baseline."""
+
+    def words(text: str, x: float, y: float) -> list[Word]:
+        out = []
+        for token in text.split():
+            out.append(Word(text=token, conf=0.95, bbox=(x, y, x + 10 * len(token), y + 20)))
+            x += 10 * len(token) + 10
+        return out
+
+    lines = [Line(words=words(text, x, y)) for text, x, y in cells]
+    page = Page(number=1, width=900, height=1200, dpi=72, source="text-layer", lines=lines)
+    return Document(media_type="application/pdf", pages=[page])
+
+
+def test_values_centred_on_a_description_of_two_lines_go_with_both_lines() -> None:
+    document = _placed(
+        ("Optik Müller GmbH", 0, 0),
+        ("Beschreibung", 0, 100),
+        ("Menge", 450, 100),
+        ("Einzelpreis", 550, 100),
+        ("Betrag", 720, 100),
+        ("Gleitsichtglas Premium mit", 0, 140),
+        ("2", 490, 151),
+        ("150,00", 580, 151),
+        ("300,00", 730, 151),
+        ("Hartschicht und Entspiegelung", 0, 162),
+        ("Fassung Titan rund", 0, 200),
+        ("1", 490, 211),
+        ("120,00", 580, 211),
+        ("120,00", 730, 211),
+        ("Modell 2024 schwarz", 0, 222),
+        ("Nettobetrag", 450, 280),
+        ("420,00", 730, 280),
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Gleitsichtglas Premium mit Hartschicht und Entspiegelung", 300.0),
+        ("Fassung Titan rund Modell 2024 schwarz", 120.0),
+    ]
+    assert not [e for e in validate_read(INVOICE, data, document).errors if e.field == "line_items"]
