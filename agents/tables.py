@@ -3,14 +3,15 @@ prints, for the completeness check of the invoice rules (``extractors/rules/invo
 
 The header is found once: a row naming at least two of the array's columns, one of them numeric (German compounds
 count: "Nettobetrag" names the amount column, "Nettopreis" the unit price). Below it, rows are grouped into items:
-an item starts at a row with a position number, or at a row with an amount in the amount column; rows without
-either continue the item above (a wrapped description, a serial number, the amount printed on the item's second
-line), unless the table prints each item's values on the last line of its description (its first item's text fills
-the description column and goes on on the values' line): then they begin the next item. A totals row ends the
-table unless item rows follow it (a section's subtotal; one that is no sum of the items above is kept as a doubtful
-row); a carried-forward row or the foot of the page does not end it: the table continues on the next page, under a
-repeated header or, without one, from the first row whose amount sits in the amount column. Each item's values
-keep the boxes of the words they were read from, so every row has its own provenance.
+an item starts at a row with a position number, or at a row with an amount in the amount column; rows without either
+continue the item above (a wrapped description, a serial number, the amount printed on the item's second line),
+unless the table prints each item's values on the last line of its description (its first item's text fills the
+description column and goes on on the values' line): then they begin the next item. A totals row ends the table
+unless item rows follow it (a section's subtotal; one that is no sum of the items above is kept as a doubtful row)
+or a later page prints the header again (the sums were the page's); a carried-forward row or the foot of the page
+does not end it: the table continues on the next page, under a repeated header or, without one, from the first row
+whose amount sits in the amount column. Each item's values keep the boxes of the words they were read from, so every
+row has its own provenance.
 
 What the table prints (every item row with its amount and position number, the surcharges and discounts printed
 between the table and the totals) is a :class:`extractors.rules.PrintedTable`: the rules compare any extraction
@@ -755,9 +756,11 @@ def _read_table(
 ) -> _Table | None:
     table: _Table | None = None
     for page, rows in zip(document.pages, page_rows, strict=True):
-        if table is not None and table.ended:
-            break
         found = _header(page, rows, columns, kinds, array, cue_index(doc_type.labels, TOTALS))
+        if table is not None and table.ended:
+            if found is None:
+                break
+            table.ended = False  # its header printed again: the sums ending the page were the page's
         if table is None:
             if found is None:
                 continue

@@ -454,3 +454,35 @@ def test_values_centred_on_a_description_of_two_lines_go_with_both_lines() -> No
         ("Fassung Titan rund Modell 2024 schwarz", 120.0),
     ]
     assert not [e for e in validate_read(INVOICE, data, document).errors if e.field == "line_items"]
+
+
+def test_a_header_printed_again_after_a_pages_sums_continues_the_table() -> None:
+    header = "Pos  Beschreibung                Menge  Einzelpreis        Betrag"
+    first = "\n".join(
+        [
+            "Optik Müller GmbH",
+            header,
+            _row(1, "Fassung Titan", 1, 120.0),
+            _row(2, "Gläser entspiegelt", 2, 80.0),
+            "                                  Gesamtbetrag Seite 1       280,00",
+        ]
+    )
+    second = "\n".join(
+        [
+            "Optik Müller GmbH",
+            header,
+            _row(3, "Etui Leder", 1, 20.0),
+            "                                  Nettobetrag                300,00",
+            "                                  MwSt. 19 %                  57,00",
+            "                                  Gesamtbetrag               357,00",
+        ]
+    )
+    document = document_from_text(first, second)
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Fassung Titan", 120.0),
+        ("Gläser entspiegelt", 160.0),
+        ("Etui Leder", 20.0),
+    ]
+    (table,) = printed_tables(document, INVOICE)
+    assert [(row.page, row.position) for row in table.rows] == [(1, 1), (1, 2), (2, 3)]
