@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from typing import Literal
 
 from agents.hybrid import merge, sub_schema, unsettled
@@ -22,13 +23,14 @@ from agents.models import Extraction
 from agents.offline import offline_extract
 from agents.prompts import (
     DEFAULT_ANSWER_TOKENS,
+    Box,
     ExtractionPrompt,
     compact_extraction_prompt,
     estimate_tokens,
     fields_prompt,
 )
 from agents.provenance import apply_validation, attach_provenance
-from agents.tables import row_provenance, validate_read
+from agents.tables import printed_tables, row_provenance, validate_read
 from extractors.model import Document
 from extractors.rules import get_path
 from extractors.types import DocumentType
@@ -69,9 +71,9 @@ def extract(
         doc_type,
         asked,
         readings,
-        schema,
         context_tokens=llm.context_tokens,
         answer_tokens=256 + _room(learned),
+        omit=_item_rows(document, doc_type, asked),
     )
     prompt = _with_layout(prompt, learned)
     answer, usage = llm.complete_json(
@@ -81,6 +83,18 @@ def extract(
     for decision in decisions:
         log.debug("field %s: %s (%s)", decision.path, decision.chosen, decision.reason)
     return merged.model_copy(update={"usage": usage, "attempts": len(usage)})
+
+
+def _item_rows(document: Document, doc_type: DocumentType, asked: Sequence[str]) -> dict[int, list[Box]]:
+    """Where the item rows of the document's tables are printed (page -> boxes), when no asked field is in a table:
+    a long table is most of a page's tokens and says nothing of the header and totals asked about."""
+    if any("[]" in path for path in asked):
+        return {}
+    rows: dict[int, list[Box]] = {}
+    for table in printed_tables(document, doc_type):
+        for row in table.rows:
+            rows.setdefault(row.page, []).append(row.bbox)
+    return rows
 
 
 def _whole(document: Document, doc_type: DocumentType, llm: Llm, learned: str = "") -> Extraction:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from agents.llm import provider_schema
 from agents.offline import visual_rows
-from extractors.model import Document, Page
+from extractors.model import Document, Page, Word
 from extractors.normalize import fold, phrases_in
 from extractors.rules import ValidationIssue
 from extractors.types import DocumentType
@@ -49,25 +49,65 @@ def marker(document_text: str) -> str:
     return "DOC-" + hashlib.sha256(document_text.encode("utf-8")).hexdigest()[:16]
 
 
-def document_text(document: Document, *, layout: bool = False, pages: Collection[int] | None = None) -> str:
+Box = tuple[float, float, float, float]
+
+
+def document_text(
+    document: Document,
+    *,
+    layout: bool = False,
+    pages: Collection[int] | None = None,
+    omit: Mapping[int, Sequence[Box]] | None = None,
+) -> str:
     """The OCR text page by page: lines as read, or with ``layout`` the words placed by position
-    (:func:`layout_text`); ``pages`` (numbers) limits it to those pages."""
+    (:func:`layout_text`); ``pages`` (numbers) limits it to those pages; ``omit`` (page number -> boxes, e.g. the
+    item rows of a table when only the header and totals are asked about) leaves out the rows inside those boxes,
+    saying how many were left out."""
     parts = []
     for page in document.pages:
         if pages is not None and page.number not in pages:
             continue
         parts.append(f"[page {page.number}]")
+        boxes = (omit or {}).get(page.number, ())
         if layout:
-            parts.append(layout_text(page))
+            parts.append(layout_text(page, omit=boxes))
         else:
-            parts.extend(line.text for line in page.lines)
+            parts.extend(_without_rows([(line.text, line.words) for line in page.lines], boxes))
     return "\n".join(parts)
 
 
-def layout_text(page: Page) -> str:
+def _inside(word: Word, box: Box) -> bool:
+    x, y = (word.bbox[0] + word.bbox[2]) / 2, (word.bbox[1] + word.bbox[3]) / 2
+    return box[0] - 1 <= x <= box[2] + 1 and box[1] - 1 <= y <= box[3] + 1
+
+
+def _without_rows(rows: Sequence[tuple[str, Sequence[Word]]], boxes: Sequence[Box]) -> list[str]:
+    """The rows' texts, each run of rows lying wholly inside ``boxes`` replaced by one line saying so."""
+    out: list[str] = []
+    left_out = 0
+    blank = False  # an empty line met while leaving rows out: kept only if the run ends there
+    for text, words in rows:
+        if boxes and words and all(any(_inside(w, box) for box in boxes) for w in words):
+            left_out += 1
+            blank = False
+            continue
+        if left_out and not words and not text.strip():
+            blank = True
+            continue
+        if left_out:
+            out.append(f"[{left_out} item rows left out]")
+            out.extend([""] if blank else [])
+            left_out, blank = 0, False
+        out.append(text)
+    if left_out:
+        out.append(f"[{left_out} item rows left out]")
+    return out
+
+
+def layout_text(page: Page, *, omit: Sequence[Box] = ()) -> str:
     """The page as ``pdftotext -layout`` prints one: each visual row one line, each word at the column its x position
     gives (one column = the page's median character width), so columns and table rows stay rows; a vertical gap of
-    more than a line becomes one empty line."""
+    more than a line becomes one empty line. Rows inside the ``omit`` boxes are left out (:func:`document_text`)."""
     rows = visual_rows(page)
     if not rows:
         return ""
@@ -75,21 +115,21 @@ def layout_text(page: Page) -> str:
     cell = statistics.median((w.bbox[2] - w.bbox[0]) / max(1, len(w.text)) for w in words) or 1.0
     line = statistics.median(max(w.bbox[3] for w in row) - min(w.bbox[1] for w in row) for row in rows) or 1.0
     left = min(w.bbox[0] for w in words)
-    out: list[str] = []
+    out: list[tuple[str, Sequence[Word]]] = []
     bottom: float | None = None
     for row in rows:
         top = min(w.bbox[1] for w in row)
         if bottom is not None and top - bottom > line:
-            out.append("")
+            out.append(("", ()))
         text = ""
         for word in row:
             column = round((word.bbox[0] - left) / cell)
             if text:
                 column = max(column, len(text) + 1)  # at least one space between words
             text = text.ljust(column) + word.text
-        out.append(text)
+        out.append((text, row))
         bottom = max(w.bbox[3] for w in row)
-    return "\n".join(out)
+    return "\n".join(_without_rows(out, omit))
 
 
 def fenced(document: Document, *, text: str | None = None) -> str:
@@ -250,13 +290,20 @@ class PageSelection:
     tokens: int  # estimated tokens of ``text``
 
 
-def select_pages(document: Document, doc_type: DocumentType, budget: int, *, layout: bool = True) -> PageSelection:
+def select_pages(
+    document: Document,
+    doc_type: DocumentType,
+    budget: int,
+    *,
+    layout: bool = True,
+    omit: Mapping[int, Sequence[Box]] | None = None,
+) -> PageSelection:
     """The pages that fit ``budget`` tokens: all when they fit; else the pages holding the most of the type's
     labels first (ties: earlier pages first), every page that fits taken and the others named in ``dropped``. When
     not even the best page fits, its first rows that do are sent and it is named in ``cut``."""
 
     def render(number: int) -> str:
-        return document_text(document, layout=layout, pages={number})
+        return document_text(document, layout=layout, pages={number}, omit=omit)
 
     texts = {page.number: render(page.number) for page in document.pages}
     costs = {number: estimate_tokens(text) + 1 for number, text in texts.items()}  # +1: the newline between pages
@@ -327,27 +374,41 @@ amounts as JSON numbers (1.234,56 -> 1234.56), currency as an ISO 4217 code, IDs
 printed is null: never guess."""
 
 
+def answer_skeleton(paths: Sequence[str]) -> str:
+    """The answer's shape for ``paths`` (dotted), every value null: ``{"seller":{"vat_id":null}}``."""
+    skeleton: dict[str, Any] = {}
+    for path in paths:
+        *parents, leaf = path.split(".")
+        node = skeleton
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = None
+    return json.dumps(skeleton, ensure_ascii=False, separators=(",", ":"))
+
+
 def fields_prompt(
     document: Document,
     doc_type: DocumentType,
     paths: Sequence[str],
     hints: dict[str, Any],
-    schema: dict[str, Any],
     *,
     context_tokens: int,
     layout: bool = True,
     answer_tokens: int = 256,
+    omit: Mapping[int, Sequence[Box]] | None = None,
 ) -> ExtractionPrompt:
     """The question for a few fields the offline pass could not settle: their hints, what the offline pass read for
-    them (``hints``: path -> value, said to be possibly wrong), the document's text within ``context_tokens``, and
-    the fields' ``schema`` inlined once in ``json_mode_user``."""
+    them (``hints``: path -> value, said to be possibly wrong) and the document's text within ``context_tokens``
+    (``omit``: rows to leave out, :func:`document_text`). JSON Schema mode sends the fields' schema as the response
+    format; ``json_mode_user`` shows the answer's skeleton instead of the schema."""
     head = "Fields (path (kind): printed labels):\n" + field_hints(doc_type, document.language, paths=paths) + "\n"
     if hints:
         read = "\n".join(f"- {path}: {json.dumps(value, ensure_ascii=False)}" for path, value in hints.items())
         head += f"A first reading found these values; they may be wrong:\n{read}\n"
-    inlined = f"\nJSON schema of the answer:\n{schema_text(schema, compact=True)}\n"
+    # The fields' kinds and formats are in the list above: a skeleton of the answer costs a tenth of their schema.
+    inlined = f"\nAnswer with this JSON object, each null replaced by the value printed:\n{answer_skeleton(paths)}\n"
     fence = fenced(document, text="")
     budget = document_budget(context_tokens, SYSTEM_EXTRACT_FIELDS, head, inlined, fence, answer_tokens=answer_tokens)
-    selection = select_pages(document, doc_type, budget, layout=layout)
+    selection = select_pages(document, doc_type, budget, layout=layout, omit=omit)
     body = "\n" + fenced(document, text=selection.text)
     return ExtractionPrompt(SYSTEM_EXTRACT_FIELDS, head + body, head + inlined + body, selection)

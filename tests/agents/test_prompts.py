@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 
 from agents.prompts import (
+    answer_skeleton,
     compact_extraction_prompt,
     document_budget,
     document_text,
     estimate_tokens,
     field_hints,
+    fields_prompt,
     label_hits,
     layout_text,
     schema_text,
@@ -217,3 +219,45 @@ def test_compact_prompt_sends_the_schema_once_within_the_context() -> None:
     roomy = compact_extraction_prompt(document, INVOICE, context_tokens=100_000, layout=False)
     assert roomy.selection.dropped == ()
     assert "Allgemeine Geschäftsbedingungen" in roomy.user
+
+
+def test_the_fields_prompt_asks_for_a_skeleton_and_leaves_the_item_rows_out() -> None:
+    invoice = page(
+        1,
+        (0, 0, "Optik Müller GmbH    Rechnung Nr RE-17"),
+        (2, 0, "Artikel              Menge    Betrag"),
+        (3, 0, "Gleitsichtgläser     2        1.000,00"),
+        (5, 0, "Fassung              1        234,56"),
+        (6, 0, "Etui                 1        10,00"),
+        (8, 0, "Gesamtbetrag                  1.244,56"),
+    )
+    document = Document(media_type="image/png", pages=[invoice])
+    item_rows = {1: [(0.0, 3 * ROW, 400.0, 6 * ROW + 20)]}  # the three items, as the table reader prints them
+    prompt = fields_prompt(
+        document,
+        INVOICE,
+        ["invoice_number", "total_amount"],
+        {"total_amount": 1244.56},
+        context_tokens=4000,
+        omit=item_rows,
+    )
+    assert answer_skeleton(["invoice_number", "seller.vat_id", "seller.name"]) == (
+        '{"invoice_number":null,"seller":{"vat_id":null,"name":null}}'
+    )
+    assert '{"invoice_number":null,"total_amount":null}' in prompt.json_mode_user
+    assert '"properties"' not in prompt.json_mode_user  # the skeleton, not the schema
+    assert "- total_amount: 1244.56" in prompt.user
+    text = prompt.selection.text.splitlines()
+    # The three item rows (an empty line between two of them) are one line saying so; header and totals stay.
+    assert "[3 item rows left out]" in text
+    assert not any("Fassung" in line or "Gleitsicht" in line for line in text)
+    assert any(line.startswith("Artikel") for line in text)
+    assert any(line.startswith("Gesamtbetrag") for line in text)
+    plain = document_text(document, omit=item_rows).splitlines()
+    assert plain == [
+        "[page 1]",
+        "Optik Müller GmbH Rechnung Nr RE-17",
+        "Artikel Menge Betrag",
+        "[3 item rows left out]",
+        "Gesamtbetrag 1.244,56",
+    ]
