@@ -47,14 +47,16 @@ def extract(
     doc_type: DocumentType,
     llm: Llm | None = None,
     *,
-    strategy: Strategy = "llm",
+    strategy: Strategy = "hybrid",
     memory: LayoutMemory | None = None,
+    layout: bool = True,
 ) -> Extraction:
     """``doc_type``'s data from ``document``: offline, then through ``llm`` as ``strategy`` says; ``memory`` is the
-    layout its sender's reviewed documents taught, if any."""
+    layout its sender's reviewed documents taught, if any; ``layout``: the page text sent with its layout (columns
+    and table rows as rows), else its lines as read."""
     learned = hints(memory) if memory is not None else ""
     if llm is not None and strategy == "llm":
-        return _whole(document, doc_type, llm, learned)
+        return _whole(document, doc_type, llm, learned, layout=layout)
     found = offline_extract(document, doc_type)
     if memory is not None:
         found = apply_memory(found, document, doc_type, memory)
@@ -73,6 +75,7 @@ def extract(
         readings,
         context_tokens=llm.context_tokens,
         answer_tokens=256 + _room(learned),
+        layout=layout,
         omit=_item_rows(document, doc_type, asked),
     )
     prompt = _with_layout(prompt, learned)
@@ -97,10 +100,14 @@ def _item_rows(document: Document, doc_type: DocumentType, asked: Sequence[str])
     return rows
 
 
-def _whole(document: Document, doc_type: DocumentType, llm: Llm, learned: str = "") -> Extraction:
+def _whole(document: Document, doc_type: DocumentType, llm: Llm, learned: str = "", *, layout: bool) -> Extraction:
     """The whole schema asked of the model in one call; each value then located among the OCR words."""
     prompt = compact_extraction_prompt(
-        document, doc_type, context_tokens=llm.context_tokens, answer_tokens=DEFAULT_ANSWER_TOKENS + _room(learned)
+        document,
+        doc_type,
+        context_tokens=llm.context_tokens,
+        answer_tokens=DEFAULT_ANSWER_TOKENS + _room(learned),
+        layout=layout,
     )
     prompt = _with_layout(prompt, learned)
     data, usage = llm.complete_json(

@@ -14,7 +14,9 @@ committed: third parties' documents); each is used when its snapshot is found un
 (default ``/work/.mirror``):
 
 - ``ZUGFeRD/corpus``: ZUGFeRD 1/2, Factur-X and XRechnung PDFs from many producers, each with its embedded CII XML
-  as ground truth (``correct`` folders only; the ``fail`` ones are invalid on purpose).
+  as ground truth (``correct`` folders only; the ``fail`` ones are invalid on purpose). An XML whose grand total
+  the page does not print is no truth for it (the file is left out); an invoice number the page does not print
+  (an XML's number with a suffix the page leaves off) is not scored.
 - ``invoice-x/invoice2data``: the invoices of its ``tests/compare`` that the 0.4.0 sdist did not ship, with the
   JSON its templates must produce (``partner_name`` is the printed seller name there).
 
@@ -151,25 +153,32 @@ def embedded_xml_case(name: str, language: str, data: bytes, origin: str) -> Cas
         truth = cii_truth(xml) if xml is not None else None
     except Exception:  # a damaged PDF or XML is simply not a case
         return None
-    if truth is None or not _prints_total(data, truth.get("total_amount")):
+    text = _page_text(data)
+    if truth is None or not _prints_total(text, truth.get("total_amount")):
         return None
-    scored = [path for path in CORE_INVOICE if get_path(truth, path) is not None]
+    number = truth.get("invoice_number")
+    # An XML number printed nowhere on the page (a policy number with a suffix the page leaves off): no reader of
+    # the page can get it, so it is not scored (it still tells duplicates apart).
+    unprinted = {"invoice_number"} if text and number and compact(str(number)) not in compact(text) else set()
+    scored = [path for path in CORE_INVOICE if get_path(truth, path) is not None and path not in unprinted]
     return Case(name, language, "invoice", data, truth, origin, scored) if scored else None
 
 
-def _prints_total(data: bytes, total: float | None) -> bool:
-    """Whether the page prints the XML's grand total: some producers embed an XML of another invoice (a template's
-    example data), and such a file's XML is no ground truth for its page."""
+def _page_text(data: bytes) -> str:
+    """The PDF's text layer, empty when it has none (or cannot be read)."""
     import pypdf
 
-    if total is None:
-        return True
     try:
-        text = " ".join(page.extract_text() or "" for page in pypdf.PdfReader(io.BytesIO(data)).pages)
+        return " ".join(page.extract_text() or "" for page in pypdf.PdfReader(io.BytesIO(data)).pages).strip()
     except Exception:
-        return True  # no text layer to check against
-    if not text.strip():
-        return True
+        return ""
+
+
+def _prints_total(text: str, total: float | None) -> bool:
+    """Whether the page (its text layer ``text``) prints the XML's grand total: some producers embed an XML of
+    another invoice (a template's example data), and such a file's XML is no ground truth for its page."""
+    if total is None or not text:
+        return True  # no total, or no text layer to check against
     printed = {parse_amount(token) for token in re.findall(r"-?\d[\d.,' ]*\d", text)}
     return any(value is not None and abs(abs(value) - abs(total)) < 0.005 for value in printed)
 

@@ -265,6 +265,7 @@ def main() -> None:
     parser.add_argument("--no-scans", action="store_true", help="leave out the degraded scans of real PDFs")
     parser.add_argument("--misses", action="store_true", help="list every field missed (never for held-out)")
     parser.add_argument("--strategy", choices=["hybrid", "llm"], default="hybrid", help="with --component")
+    parser.add_argument("--plain-text", action="store_true", help="page text as lines read, not laid out (--component)")
     parser.add_argument("--context", type=int, default=8192, help="the model's context in tokens (--component)")
     parser.add_argument("--limit", type=int, help="at most this many documents per group (a model is slow)")
     parser.add_argument("--naive", metavar="URL", help="the naive-prompt baseline against an OpenAI-compatible server")
@@ -314,7 +315,7 @@ def main() -> None:
             tokens_in, tokens_out = tokens_in + naive_tokens[0], tokens_out + naive_tokens[1]
             calls += 1
         else:
-            extraction = extract(document, doc_type, llm, strategy=args.strategy)
+            extraction = extract(document, doc_type, llm, strategy=args.strategy, layout=not args.plain_text)
             tokens_in += sum(u.tokens_in for u in extraction.usage)
             tokens_out += sum(u.tokens_out for u in extraction.usage)
             calls += len(extraction.usage)
@@ -347,7 +348,8 @@ def main() -> None:
     def pct(values: list[bool]) -> str:
         return f"{100 * sum(values) / len(values):5.1f}% ({sum(values)}/{len(values)})" if values else "   n/a"
 
-    mode = f"component {args.component} ({args.strategy})" if args.component else "offline extractor"
+    text = ", plain text" if args.plain_text else ""
+    mode = f"component {args.component} ({args.strategy}{text})" if args.component else "offline extractor"
     mode = f"naive prompt to {args.naive_model} at {args.naive}" if args.naive else mode
     print(f"extraction accuracy, {mode}, {len(cases)} documents")
     print(f"OCR {ocr_seconds:.1f} s (0 when cached); extraction {extract_seconds * 1000:.0f} ms in total")

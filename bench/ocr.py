@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ocr.py [--workers N] [--rounds R]
     .venv/bin/python bench/ocr.py --second-reader rapidocr     # only: what the second reader changes, per sample
+    .venv/bin/python bench/ocr.py --mixed                      # only: a page of six languages, against raw tesseract
 
 Page images are the committed samples' scanned pages (samples/documents). Both sides read the same PNG files with
 the same parallelism (N at a time), ``--oem 1``, ``OMP_THREAD_LIMIT=1`` and the sample's language: raw tesseract
@@ -220,13 +221,87 @@ def second_reader_gain(reader: second_reader.SecondReader) -> None:
         )
 
 
+# A page of six languages, one paragraph each, written for this benchmark (a letter's usual phrases): every
+# language's own letters (ä ö ü ß, é è ç, ñ á, à ì ò, ã õ ç, ij) on one page, so one page model cannot cover them all.
+MIXED_PARAGRAPHS = {
+    "deu": "Sehr geehrte Damen und Herren, anbei erhalten Sie die Rechnung für die gelieferten Brillengläser. "
+    "Bitte überweisen Sie den Betrag innerhalb von vierzehn Tagen. Für Rückfragen stehen wir Ihnen gern zur Verfügung.",
+    "fra": "Madame, Monsieur, veuillez trouver ci-joint la facture relative à votre commande de verres progressifs. "
+    "Le règlement est à effectuer sous trente jours. Nous restons à votre disposition pour toute question.",
+    "spa": "Estimados señores, adjuntamos la factura correspondiente a su pedido de lentes graduadas. El pago debe "
+    "realizarse en un plazo de treinta días. Quedamos a su disposición para cualquier aclaración.",
+    "ita": "Gentili signori, in allegato trovate la fattura relativa all'ordine delle lenti oftalmiche. Il pagamento "
+    "è dovuto entro trenta giorni. Più informazioni sono disponibili presso il nostro ufficio.",
+    "por": "Caros senhores, junto enviamos a fatura referente à encomenda de lentes de contacto. O pagamento deverá "
+    "ser efetuado no prazo de trinta dias. Estamos à sua disposição para qualquer esclarecimento.",
+    "nld": "Geachte heer, mevrouw, bijgaand ontvangt u de factuur voor de geleverde brillenglazen. Wij verzoeken u "
+    "het bedrag binnen veertien dagen over te maken. Voor vragen kunt u altijd contact met ons opnemen.",
+}
+
+
+def mixed_language_page(dpi: int = 300) -> tuple[bytes, str]:
+    """An A4 page at ``dpi`` holding :data:`MIXED_PARAGRAPHS`, as PNG, and its text."""
+    from PIL import ImageDraw, ImageFont
+
+    width, height = round(8.27 * dpi), round(11.69 * dpi)
+    page = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", round(11 / 72 * dpi))
+    margin, y, lines = round(dpi * 0.8), round(dpi * 0.8), []
+    for paragraph in MIXED_PARAGRAPHS.values():
+        line = ""
+        for word in paragraph.split():
+            trial = f"{line} {word}".strip()
+            if draw.textlength(trial, font=font) > width - 2 * margin:
+                lines.append(line)
+                draw.text((margin, y), line, font=font, fill=0)
+                y += round(font.size * 1.5)
+                line = word
+            else:
+                line = trial
+        lines.append(line)
+        draw.text((margin, y), line, font=font, fill=0)
+        y += round(font.size * 3)
+    out = io.BytesIO()
+    page.save(out, format="PNG", dpi=(dpi, dpi))
+    return out.getvalue(), "\n".join(lines)
+
+
+def mixed_language_cer() -> None:
+    """CER on the six-language page: raw Tesseract with English, with the six languages, and docline (automatic)."""
+    image, truth = mixed_language_page()
+    with tempfile.TemporaryDirectory(prefix="docline-bench-") as tmp:
+        path = Path(tmp) / "mixed.png"
+        path.write_bytes(image)
+        for lang in ("eng", "+".join(MIXED_PARAGRAPHS)):
+            started = time.perf_counter()
+            text = subprocess.run(
+                ["tesseract", str(path), "-", "--oem", "1", "-l", lang, "--dpi", "300"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            print(f"  raw tesseract -l {lang:28} CER {cer(truth, text):.3f}  {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    page = ocr_page(image, number=1, dpi=300.0)
+    seconds = time.perf_counter() - started
+    print(
+        f"  docline, automatic {'':19} CER {cer(truth, page.text):.3f}  {seconds:.1f} s  ({'+'.join(page.languages)})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved runs; the best of each is shown")
     parser.add_argument("--second-reader", choices=second_reader.SECOND_READERS, help="only: what it changes")
+    parser.add_argument("--mixed", action="store_true", help="only: CER on a page of six languages")
     args = parser.parse_args()
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    if args.mixed:
+        print("a 300-dpi page of six languages (deu fra spa ita por nld), CER:")
+        mixed_language_cer()
+        return
     reader = second_reader.load(args.second_reader)
     if reader is not None:
         second_reader_gain(reader)

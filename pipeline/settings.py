@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     vision_component: str | None = None
     offline: bool = Field(False, description="never call an LLM: use the offline extractor")
     # With a model: "hybrid" asks it only for what the offline extractor could not settle; "llm" for every field.
-    extraction: Literal["hybrid", "llm"] = "llm"
+    extraction: Literal["hybrid", "llm"] = "hybrid"
     # Off by default: on real multi-page single documents the split signals are often unsure (poor scans), and an
     # unsure split waits for a reviewer (bench/bundles.py: about a third of held-out single documents would).
     bundles: bool = Field(False, description="split a file of several documents into one document per part")

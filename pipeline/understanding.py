@@ -288,7 +288,7 @@ class Understanding:
         output_modes: OutputModes | None = None,
         *,
         context: int = LOCAL_CONTEXT_TOKENS,
-        strategy: Strategy = "llm",
+        strategy: Strategy = "hybrid",
     ) -> None:
         self._client = llm_client
         self.component = component

@@ -295,7 +295,7 @@ def test_a_model_gets_the_learned_layout_as_hints_and_no_other_documents_values(
         *receipt("A-2024-117", "11.05.2024", "Augenwerk Nord", [("Etui", "5,00")], ("5,00", "0,95", "5,95"))
     )
     llm_server.script(Reply(json={"invoice_number": "A-2024-117", "total_amount": 5.95}))
-    extraction = extract(second, INVOICE, Llm(dapr, "llm"), memory=memory)
+    extraction = extract(second, INVOICE, Llm(dapr, "llm"), strategy="llm", memory=memory)
     assert extraction.data["invoice_number"] == "A-2024-117"
     prompt = llm_server.requests[-1].body["messages"][-1]["content"]
     prompt = prompt if isinstance(prompt, str) else " ".join(part.get("text", "") for part in prompt)

@@ -22,7 +22,9 @@ def prescription_reply(sample: str = "rx-de-clean") -> dict[str, Any]:
 def test_extraction_through_the_conversation_component(tmp_path: Path, llm_server: LLMServer) -> None:
     llm_server.default = Reply(json=prescription_reply())
     # Values the model read but OCR garbled are found with low confidence; this test is about the wiring.
-    with run_app(tmp_path, openai_endpoint=llm_server.openai_base_url, review_confidence_threshold=0.0) as app:
+    with run_app(
+        tmp_path, extraction="llm", openai_endpoint=llm_server.openai_base_url, review_confidence_threshold=0.0
+    ) as app:
         client = app.client()
         doc_id = client.post(
             "/v1/documents", files={"file": ("rx.png", (SAMPLES / "rx-de-clean.png").read_bytes())}
@@ -44,6 +46,7 @@ def test_a_failing_provider_ends_in_review_not_in_a_crash(tmp_path: Path, llm_se
     llm_server.default = Reply.server_error(500)
     with run_app(
         tmp_path,
+        extraction="llm",
         openai_endpoint=llm_server.openai_base_url,
         openai_max_retries=1,
         llm_max_attempts=2,
@@ -76,6 +79,7 @@ def test_unsure_documents_are_read_by_the_vision_model(tmp_path: Path, llm_serve
     # Threshold 1.0: no draft is sure enough, so the pages go to the vision model (then to a person).
     with run_app(
         tmp_path,
+        extraction="llm",
         openai_endpoint=llm_server.openai_base_url,
         openai_metadata={"visionModel": "gpt-4o"},
         review_confidence_threshold=1.0,
@@ -95,7 +99,9 @@ def test_unsure_documents_are_read_by_the_vision_model(tmp_path: Path, llm_serve
 def test_a_text_only_model_is_never_sent_images(tmp_path: Path, llm_server: LLMServer) -> None:
     llm_server.default = Reply(json=prescription_reply("rx-de-text"))
     # As unsure as above, but the component declares no vision model (a local text-only model, say).
-    with run_app(tmp_path, openai_endpoint=llm_server.openai_base_url, review_confidence_threshold=1.0) as app:
+    with run_app(
+        tmp_path, extraction="llm", openai_endpoint=llm_server.openai_base_url, review_confidence_threshold=1.0
+    ) as app:
         assert app.container.service.vision is False
         doc_id = (
             app.client()
@@ -131,6 +137,7 @@ def test_a_separate_vision_component_reads_the_images(tmp_path: Path, llm_server
     llm_server.default = Reply(json=prescription_reply("rx-de-text"))
     with run_app(
         tmp_path,
+        extraction="llm",
         openai_endpoint=llm_server.openai_base_url,
         extra=EYES.format(endpoint=llm_server.openai_base_url),
         vision_component="eyes",
@@ -154,6 +161,7 @@ def test_rate_limits_are_waited_out(tmp_path: Path, llm_server: LLMServer) -> No
     llm_server.script(Reply.rate_limited(retry_after=1), Reply.server_error(503))
     with run_app(
         tmp_path,
+        extraction="llm",
         openai_endpoint=llm_server.openai_base_url,
         openai_max_retries=0,  # the activity's retry policy does the backing off here
         review_confidence_threshold=0.0,
@@ -187,7 +195,9 @@ def test_a_refused_json_schema_is_learned_once_for_all_documents_and_restarts(
         doc_id = app.client().post("/v1/documents?force=true", files={"file": ("rx.pdf", pdf)}).json()["id"]
         return dict(app.wait(doc_id, ("completed", "failed", "rejected", "needs_review")))
 
-    with run_app(tmp_path, openai_endpoint=llm_server.openai_base_url, review_confidence_threshold=0.0) as app:
+    with run_app(
+        tmp_path, extraction="llm", openai_endpoint=llm_server.openai_base_url, review_confidence_threshold=0.0
+    ) as app:
         first = submit(app)
         # classify: json_schema refused once (no back-off retries), then JSON mode; extract starts in JSON mode
         assert _formats(llm_server) == ["json_schema", "json_object", "json_object"]
@@ -198,6 +208,8 @@ def test_a_refused_json_schema_is_learned_once_for_all_documents_and_restarts(
         assert _formats(llm_server, seen) == ["json_object", "json_object"]
     seen = len(llm_server.requests)
     # A restart (or another replica) reads what was learned from the state store.
-    with run_app(tmp_path, openai_endpoint=llm_server.openai_base_url, review_confidence_threshold=0.0) as app:
+    with run_app(
+        tmp_path, extraction="llm", openai_endpoint=llm_server.openai_base_url, review_confidence_threshold=0.0
+    ) as app:
         assert submit(app)["status"] == "completed"
     assert _formats(llm_server, seen) == ["json_object", "json_object"]

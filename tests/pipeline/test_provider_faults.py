@@ -61,7 +61,11 @@ def flaky_app(root: Path, llm: LLMServer) -> Iterator[App]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "llm.yaml").write_text(COMPONENT.format(endpoint=llm.openai_base_url, timeout=TIMEOUT))
     with run_app(
-        root, llm_max_attempts=ATTEMPTS, llm_first_retry_seconds=FIRST_RETRY, review_confidence_threshold=0.0
+        root,
+        extraction="llm",
+        llm_max_attempts=ATTEMPTS,
+        llm_first_retry_seconds=FIRST_RETRY,
+        review_confidence_threshold=0.0,
     ) as app:
         yield app
 
