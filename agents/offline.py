@@ -1084,6 +1084,30 @@ def _timed_date(document: Document) -> Candidate | None:
     return None
 
 
+# A direct debit says when the amount is due in a sentence, no label: "Der Betrag wird am 20.03.2014 von Ihrem Konto
+# abgebucht", "will be debited from your account on", "sera prélevé le". Folded word starts.
+_DEBITED = ("abgebucht", "eingezogen", "debited", "preleve", "addebitat", "cargara", "afgeschreven", "debitad")
+
+
+def _debit_date(document: Document, issued: str) -> Candidate | None:
+    """The date of a direct debit announced in a sentence (the verb on its line or the next), on or after the
+    issue date ``issued`` (ISO): the date the amount is due."""
+    for page in document.pages:
+        rows = visual_rows(page)
+        for index, row in enumerate(rows):
+            said = " ".join(_fold(w.text) for r in rows[index : index + 2] for w in r).split()
+            if not any(word.startswith(_DEBITED) for word in said):
+                continue
+            kept = [w for w in row if _PUNCT.sub("", w.text)]
+            for start in range(len(kept)):
+                count = _date_at(kept, start)
+                parsed = parse_date(" ".join(w.text for w in kept[start : start + count])) if count else None
+                if parsed is not None and parsed.isoformat() >= issued:
+                    words = tuple(kept[start : start + count])
+                    return Candidate("due_date", parsed.isoformat(), words, page.number, 0.5)
+    return None
+
+
 def _titled_date(page: Page, titles: set[str]) -> Candidate | None:
     """The date ending the document's title line in the top half of its first page, with no label of its own
     ("Beitragsrechnung   24. Januar 2014"): a title word is the type's first keyword or ends in it."""
@@ -1205,6 +1229,10 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
         titled = _titled_date(document.pages[0], titles) or _timed_date(document)
         if titled is not None:
             found["issue_date"] = titled
+    if "due_date" in specs and "due_date" not in found and "issue_date" in found:
+        debited = _debit_date(document, str(found["issue_date"].value))
+        if debited is not None:
+            found["due_date"] = debited
     for fallback in _fallbacks(document, doc_type, found):
         if _in_its_section(fallback, sections).score == fallback.score:
             found.setdefault(fallback.path, fallback)

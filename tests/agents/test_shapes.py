@@ -145,3 +145,20 @@ def test_a_name_key_between_the_two_lines_of_a_name_reads_both() -> None:
         """
     data = offline_extract(document_from_text(page), INVOICE).data
     assert " ".join(data["seller"]["name"].split()) == "Nordwest Versicherung Versicherungsverein a.G."
+
+
+def test_a_direct_debits_date_in_a_sentence_is_the_due_date() -> None:
+    document = document_from_text(
+        """
+        Muster Handel GmbH
+        Rechnung Nr. 2024-77                      Rechnungsdatum 05.03.2024
+
+        Summe                                     529,87
+
+        Der Betrag von EUR 529,87 wird am 20.03.2024 von Ihrem Konto mit IBAN DE21860000000086001055
+        abgebucht. Bitte sorgen Sie für Deckung.
+        Der Zahlungsbeleg vom 01.03.2024 liegt bei.
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert (data["issue_date"], data["due_date"]) == ("2024-03-05", "2024-03-20")
