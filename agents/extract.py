@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
 from typing import Literal
 
 from agents.hybrid import merge, sub_schema, unsettled
@@ -76,7 +75,7 @@ def extract(
         context_tokens=llm.context_tokens,
         answer_tokens=256 + _room(learned),
         layout=layout,
-        omit=_item_rows(document, doc_type, asked),
+        omit=_item_rows(document, doc_type),
     )
     prompt = _with_layout(prompt, learned)
     answer, usage = llm.complete_json(
@@ -88,11 +87,9 @@ def extract(
     return merged.model_copy(update={"usage": usage, "attempts": len(usage)})
 
 
-def _item_rows(document: Document, doc_type: DocumentType, asked: Sequence[str]) -> dict[int, list[Box]]:
-    """Where the item rows of the document's tables are printed (page -> boxes), when no asked field is in a table:
-    a long table is most of a page's tokens and says nothing of the header and totals asked about."""
-    if any("[]" in path for path in asked):
-        return {}
+def _item_rows(document: Document, doc_type: DocumentType) -> dict[int, list[Box]]:
+    """Where the item rows of the document's tables are printed (page -> boxes): a hybrid call asks only scalar
+    fields (``hybrid.unsettled``), and a long table is most of a page's tokens and says nothing of them."""
     rows: dict[int, list[Box]] = {}
     for table in printed_tables(document, doc_type):
         for row in table.rows:

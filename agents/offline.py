@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -1064,23 +1065,26 @@ def _titled_number(page: Page, titles: set[str]) -> Candidate | None:
 _TIME = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?$")
 
 
+def _row_dates(row: Sequence[Word]) -> Iterator[tuple[date, tuple[Word, ...], list[Word], int]]:
+    """Every date printed on ``row``: its value, its words, the row's words without lone punctuation, and where in
+    those the date starts."""
+    kept = [w for w in row if _PUNCT.sub("", w.text)]
+    for start in range(len(kept)):
+        count = _date_at(kept, start)
+        parsed = parse_date(" ".join(w.text for w in kept[start : start + count])) if count else None
+        if parsed is not None:
+            yield parsed, tuple(kept[start : start + count]), kept, start
+
+
 def _timed_date(document: Document) -> Candidate | None:
     """The first date printed beside a time of day ("09:48 02.03.2020", "21.04.20 15:52"): a till receipt stamps
     the moment of sale so, with no label."""
     for page in document.pages:
         for row in visual_rows(page):
-            kept = [w for w in row if _PUNCT.sub("", w.text)]
-            for start in range(len(kept)):
-                count = _date_at(kept, start)
-                if not count:
-                    continue
-                beside = kept[max(0, start - 1) : start] + kept[start + count : start + count + 1]
+            for parsed, words, kept, start in _row_dates(row):
+                beside = kept[max(0, start - 1) : start] + kept[start + len(words) : start + len(words) + 1]
                 if any(_TIME.match(w.text) for w in beside):
-                    parsed = parse_date(" ".join(w.text for w in kept[start : start + count]))
-                    if parsed is not None:
-                        return Candidate(
-                            "issue_date", parsed.isoformat(), tuple(kept[start : start + count]), page.number, 0.45
-                        )
+                    return Candidate("issue_date", parsed.isoformat(), words, page.number, 0.45)
     return None
 
 
@@ -1098,12 +1102,8 @@ def _debit_date(document: Document, issued: str) -> Candidate | None:
             said = " ".join(_fold(w.text) for r in rows[index : index + 2] for w in r).split()
             if not any(word.startswith(_DEBITED) for word in said):
                 continue
-            kept = [w for w in row if _PUNCT.sub("", w.text)]
-            for start in range(len(kept)):
-                count = _date_at(kept, start)
-                parsed = parse_date(" ".join(w.text for w in kept[start : start + count])) if count else None
-                if parsed is not None and parsed.isoformat() >= issued:
-                    words = tuple(kept[start : start + count])
+            for parsed, words, _kept, _start in _row_dates(row):
+                if parsed.isoformat() >= issued:
                     return Candidate("due_date", parsed.isoformat(), words, page.number, 0.5)
     return None
 

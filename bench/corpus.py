@@ -35,6 +35,7 @@ import re
 import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +60,15 @@ SCAN_DPI = 200
 _READING_MODULES = ["cleanup", "images", "intake", "language", "ocr", "pages", "pdf", "second_reader"]
 
 
+@lru_cache(maxsize=1)
+def _reading_code() -> bytes:
+    extractors = Path(__file__).resolve().parent.parent / "extractors"
+    return hashlib.sha256(b"".join((extractors / f"{module}.py").read_bytes() for module in _READING_MODULES)).digest()
+
+
 def ocr_key(data: bytes) -> str:
     """The cache key of ``data`` read by the current OCR code."""
-    digest = hashlib.sha256(data)
-    extractors = Path(__file__).resolve().parent.parent / "extractors"
-    for module in _READING_MODULES:
-        digest.update((extractors / f"{module}.py").read_bytes())
-    return digest.hexdigest()[:24]
+    return hashlib.sha256(data + _reading_code()).hexdigest()[:24]
 
 
 @dataclass

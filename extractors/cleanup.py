@@ -75,7 +75,12 @@ def rescale(image: Image.Image, scale: float) -> Image.Image:
     if abs(scale - 1.0) < 1e-3:
         return image
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.LANCZOS)
+    return image.resize(size, _resampling(scale))
+
+
+def _resampling(scale: float) -> Image.Resampling:
+    """Bicubic to enlarge, Lanczos (no aliasing) to reduce."""
+    return Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.LANCZOS
 
 
 def rotate_clockwise(image: Image.Image, degrees: int) -> Image.Image:
@@ -502,7 +507,7 @@ def unwarp(
         cut = image.crop((xs[0], ys[0], xs[1], ys[2]))
         if cut.size == (width, height):
             return cut
-        return cut.resize((width, height), Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.LANCZOS)
+        return cut.resize((width, height), _resampling(scale))
     rectangle = [(0.0, 0.0), (float(width), 0.0), (float(width), float(height)), (0.0, float(height))]
     return image.transform(
         (width, height), Image.Transform.PERSPECTIVE, homography(rectangle, quad), Image.Resampling.BICUBIC
