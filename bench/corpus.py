@@ -146,6 +146,9 @@ def cii_truth(xml: bytes) -> dict[str, Any]:
     }
 
 
+_CII_INVOICE_ROOTS = {"CrossIndustryInvoice", "CrossIndustryDocument"}  # ZUGFeRD 2.x / Factur-X, ZUGFeRD 1.0
+
+
 def embedded_xml_case(name: str, language: str, data: bytes, origin: str) -> Case | None:
     """A PDF whose embedded CII XML (Factur-X / ZUGFeRD) is its ground truth; ``None`` without one."""
     import pypdf
@@ -153,7 +156,9 @@ def embedded_xml_case(name: str, language: str, data: bytes, origin: str) -> Cas
     try:
         attachments = pypdf.PdfReader(io.BytesIO(data)).attachments
         xml = next((files[0] for key, files in attachments.items() if key.lower().endswith(".xml")), None)
-        truth = cii_truth(xml) if xml is not None else None
+        # An Order-X order embeds its XML the same way; only invoices (and credit notes) are invoice truths.
+        invoice = xml is not None and _local(ET.fromstring(xml).tag) in _CII_INVOICE_ROOTS
+        truth = cii_truth(xml) if xml is not None and invoice else None
     except Exception:  # a damaged PDF or XML is simply not a case
         return None
     text = _page_text(data)
@@ -205,17 +210,33 @@ def _git_read(repo: Path, path: str) -> bytes:
     ).stdout
 
 
-def zugferd_corpus_cases(mirrors: Path) -> list[Case]:
-    repo = mirrors / "ZUGFeRD+corpus" / "repo"
+def embedded_xml_repo_cases(repo: Path, pattern: str, origin: str) -> list[Case]:
+    """Every PDF of a fetched repository matching ``pattern`` that embeds its CII XML (Factur-X / ZUGFeRD)."""
     if not repo.exists():
         return []
     cases = []
-    for path in _git_files(repo, r"(/correct/|XML-Rechnung/FX/|unstructured/).*\.pdf$"):
-        language = "fr" if re.search(r"factur-x|FNFE|Facture|Avoir", path, re.IGNORECASE) else "de"
-        case = embedded_xml_case(Path(path).stem, language, _git_read(repo, path), "ZUGFeRD corpus (git)")
+    for path in _git_files(repo, pattern):
+        language = "fr" if re.search(r"factur-x|FNFE|Facture|Avoir|_FR_", path, re.IGNORECASE) else "de"
+        case = embedded_xml_case(Path(path).stem, language, _git_read(repo, path), origin)
         if case:
             cases.append(case)
     return cases
+
+
+def zugferd_corpus_cases(mirrors: Path) -> list[Case]:
+    pattern = r"(/correct/|XML-Rechnung/FX/|unstructured/).*\.pdf$"
+    return embedded_xml_repo_cases(mirrors / "ZUGFeRD+corpus" / "repo", pattern, "ZUGFeRD corpus (git)")
+
+
+def zugferd_library_cases(mirrors: Path) -> list[Case]:
+    """The test PDFs of two ZUGFeRD libraries (Mustang, Java; horstoeko/zugferd, PHP): invoices their users and
+    authors produced, each with its embedded XML; most standard samples among them are already in the corpus and
+    count once."""
+    mustang = mirrors / "ZUGFeRD+mustangproject" / "repo"
+    horstoeko = mirrors / "horstoeko+zugferd" / "repo"
+    return embedded_xml_repo_cases(mustang, r"src/test/resources/.*\.pdf$", "Mustang tests (git)") + (
+        embedded_xml_repo_cases(horstoeko, r"^tests/assets/.*\.pdf$", "horstoeko tests (git)")
+    )
 
 
 INVOICE2DATA_RELEASED = {
@@ -380,7 +401,7 @@ def new_real_cases(mirrors: Path, known: list[Case], scans: bool = True) -> list
     """Real documents beyond the tuned PyPI sources, split into halves, with their degraded scans."""
     seen = {truth_key(case) for case in known}
     cases: list[Case] = []
-    for case in zugferd_corpus_cases(mirrors) + invoice2data_repo_cases(mirrors):
+    for case in zugferd_corpus_cases(mirrors) + invoice2data_repo_cases(mirrors) + zugferd_library_cases(mirrors):
         key = truth_key(case)
         if key in seen:
             continue
