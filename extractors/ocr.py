@@ -66,6 +66,7 @@ GOOD_CONFIDENCE = 0.6
 PRINT_CONFIDENCE = 0.85  # print reads ~0.9, handwriting-style fonts ~0.7-0.8
 UPSIDE_DOWN_CONFIDENCE = 0.4  # a reading this poor is more likely a page upside down than a bad scan
 OSD_TRUSTED = 2.0  # Tesseract's orientation confidence above which its answer beats a confidence comparison
+SIDEWAYS_ASPECT = 1.3  # height over width of a word read sideways (four letters: 2-3; upright small print: <= 1.5)
 # A language probe of a page scanned at this resolution or more reads at half of it: as sure, 20 % cheaper.
 REDUCED_PROBE_DPI = 200.0
 DEFAULT_TIMEOUT = 180.0  # seconds per Tesseract run: a page that takes longer is hostile, not slow
@@ -101,19 +102,28 @@ class _Reading:
 
     @property
     def sideways(self) -> bool:
-        """Most longer words stand upright in their boxes: Tesseract read a page turned by 90 degrees."""
-        long = [w for w in self.words if len(w.text) >= 3]
-        tall = [w for w in long if (w.bbox[3] - w.bbox[1]) > (w.bbox[2] - w.bbox[0])]
+        """Most longer words stand upright in their boxes: Tesseract read a page turned by 90 degrees. A word read
+        sideways is two or more times taller than wide; small print read at a low resolution has boxes about as tall
+        as wide (three digits in a 10-pixel font: 12 by 28), so only a clearly tall box counts."""
+        long = [w for w in self.words if len(w.text) >= 4]
+        tall = [w for w in long if (w.bbox[3] - w.bbox[1]) > SIDEWAYS_ASPECT * (w.bbox[2] - w.bbox[0])]
         return len(long) >= 3 and len(tall) > 0.3 * len(long)
 
 
 def _tesseract(
-    image: Image.Image, languages: list[str], dpi: float, timeout: float, *, original: bytes | None = None
+    image: Image.Image,
+    languages: list[str],
+    dpi: float,
+    timeout: float,
+    *,
+    original: bytes | None = None,
+    block: bool = False,
 ) -> _Reading:
-    """One Tesseract run; ``original`` is the page's own PNG when ``image`` is that bilevel page unchanged."""
+    """One Tesseract run; ``original`` is the page's own PNG when ``image`` is that bilevel page unchanged;
+    ``block``: the picture is one block of text (no layout analysis, which could drop it as a figure)."""
     # Tesseract runs its LSTM with OpenMP threads that fight each other on a busy machine: one thread per run.
     os.environ["OMP_THREAD_LIMIT"] = "1"
-    config = f"--oem 1 --psm 3 --dpi {round(dpi)}"
+    config = f"--oem 1 --psm {6 if block else 3} --dpi {round(dpi)}"
     with tempfile.TemporaryDirectory(prefix="docline-ocr-") as tmp:
         if original is not None:
             path = os.path.join(tmp, "page.png")
@@ -232,6 +242,44 @@ def _with_rest(upright: Image.Image, probe: _Reading, cut: int, dpi: float, time
     return _Reading(lines=probe.lines + shifted, languages=probe.languages)
 
 
+MAX_UNREAD_REGIONS = 4  # more regions of skipped text are read as one (their bounding box): one run, not many
+
+
+def _with_unread(upright: Image.Image, reading: _Reading, dpi: float, timeout: float) -> _Reading:
+    """``reading`` with the lines of text Tesseract's layout analysis left out (``cleanup.unread_text``), each
+    region read again as one block of text. Costs ~15 ms to look; a run per region found."""
+    if reading.scale != 1.0 or not reading.words:
+        return reading
+    boxes = [w.bbox for w in reading.words]
+    regions = cleanup.unread_text(upright, boxes)
+    if len(regions) > MAX_UNREAD_REGIONS:
+        regions = [(min(r[0] for r in regions), regions[0][1], max(r[2] for r in regions), regions[-1][3])]
+    lines = list(reading.lines)
+    for left, top, right, bottom in regions:
+        part = _tesseract(upright.crop((left, top, right, bottom)), reading.languages, dpi, timeout, block=True)
+        for line in part.lines:
+            words = [
+                w.model_copy(update={"bbox": (w.bbox[0] + left, w.bbox[1] + top, w.bbox[2] + left, w.bbox[3] + top)})
+                for w in line.words
+                if any(ch.isalnum() for ch in w.text)
+            ]
+            words = [w for w in words if not any(_overlap(w.bbox, box) > 0.5 for box in boxes)]
+            if not words or sum(w.conf for w in words) / len(words) < GOOD_CONFIDENCE:
+                continue  # a picture, a barcode or print showing through thin paper reads as garbage: left out
+            # In reading order: before the first line that starts below it.
+            at = next((i for i, old in enumerate(lines) if old.words[0].bbox[1] > words[0].bbox[1]), len(lines))
+            lines.insert(at, Line(words=words))
+    return _Reading(lines=lines, languages=reading.languages) if len(lines) > len(reading.lines) else reading
+
+
+def _overlap(box: tuple[float, float, float, float], other: tuple[float, float, float, float]) -> float:
+    """The share of ``box``'s area that ``other`` covers."""
+    width = min(box[2], other[2]) - max(box[0], other[0])
+    height = min(box[3], other[3]) - max(box[1], other[1])
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return width * height / area if width > 0 and height > 0 and area > 0 else 0.0
+
+
 def _turns(rotation: int, *, sideways: bool, tried: set[int]) -> list[int]:
     """The quarter turns (of the page as given) left to try when the page turned by ``rotation`` reads sideways
     (the two quarter turns from it) or badly (the half turn)."""
@@ -284,12 +332,15 @@ def ocr_page(
     corners = cleanup.find_page(image)
     given = image
     image = cleanup.unwarp(image, corners, scale) if corners is not None else cleanup.rescale(image, scale)
+    # A dark band along an edge (a scanner's lid beside a narrow receipt) stops Tesseract reading anything at all.
+    bordered = cleanup.whiten_dark_borders(image)
+    image, whitened = bordered, bordered is not image
     # Light falling off across a photographed page or a shadow over it (~2 ms to measure): even it out.
     flattened = cleanup.uneven_light(image) >= cleanup.UNEVEN_LIGHT
     if flattened:
         image = cleanup.flatten_light(image)
     page_dpi = dpi * scale
-    as_given = corners is None and not flattened and scale == 1.0
+    as_given = corners is None and not flattened and not whitened and scale == 1.0
     auto = languages is None
     langs = list(languages or hint or ["eng"])
     rotation = 0
@@ -306,21 +357,32 @@ def ocr_page(
         # for a third of a page's cost; on an English page the probe is kept and only the rest is read.
         reduced = page_dpi >= REDUCED_PROBE_DPI
         view = _turn_and_probe(image, 90 if sideways else 0, page_dpi, timeout, reduced=reduced)
-        tried = {view.rotation}
+        probed = {view.rotation: view}  # the turns whose probe was read, by rotation
         if sideways and not view.upright_latin:
             other = _turn_and_probe(image, 270, page_dpi, timeout, reduced=reduced)
-            tried.add(other.rotation)
+            probed[other.rotation] = other
             if other.upright_latin or other.probe.score > view.probe.score:
                 view = other
+            if not view.upright_latin:
+                # Ink profiles mislead on monospaced print (a till receipt's letters stand in columns): neither
+                # quarter turn reads, so the page as given may well be upright.
+                level = _turn_and_probe(image, 0, page_dpi, timeout, reduced=reduced)
+                probed[0] = level
+                if level.upright_latin or level.probe.score > view.probe.score:
+                    view = level
         probe = view.probe
         if len(probe.words) >= 3 and (probe.sideways or (view.detected is None and probe.score < GOOD_CONFIDENCE)):
             # Text that reads badly or sideways: another script, or a turned page.
             cjk = None if probe.sideways else _cjk_probe(view.upright, view.cut, page_dpi, timeout)
             # A turned Latin page: the probe of the right turn reads well and names its language, for a third of
             # OSD's cost (OSD costs more than reading the page).
-            turns = () if cjk is not None else _turns(view.rotation, sideways=probe.sideways, tried=tried)
-            views = (_turn_and_probe(image, turn, page_dpi, timeout, reduced=reduced) for turn in turns)
-            found = next((turned for turned in views if turned.upright_latin), None)
+            turns = () if cjk is not None else _turns(view.rotation, sideways=probe.sideways, tried=set(probed))
+            found = None
+            for turn in turns:
+                probed[turn] = _turn_and_probe(image, turn, page_dpi, timeout, reduced=reduced)
+                if probed[turn].upright_latin:
+                    found = probed[turn]
+                    break
             if cjk is not None:
                 # An upright CJK page: its own model read the probe well (and, read like print, is its top part).
                 langs, from_script = cjk.languages, True
@@ -334,10 +396,16 @@ def ocr_page(
                     rotation = osd.rotation if osd.confidence >= OSD_TRUSTED or probe.sideways else 0
                     langs, from_script = language.languages_for_script(osd.script), True
                     if rotation and langs == ["eng"]:
-                        # A turned Latin page: probe its real top third for the language.
-                        view = _turn_and_probe(image, rotation, page_dpi, timeout)
-                        if view.detected is not None:
-                            langs, from_script = [view.detected], False
+                        # A turned Latin page: probe its real top third for the language. OSD misjudges small
+                        # blurred print (a Latin page taken for upside-down Fraktur): its turn must read at least
+                        # as well as the page as it stands.
+                        seen = probed.get(rotation)
+                        if seen is None or seen.probe.score >= view.probe.score:
+                            osd_view = _turn_and_probe(image, rotation, page_dpi, timeout)
+                            if osd_view.probe.score >= view.probe.score:
+                                view = osd_view
+                                if view.detected is not None:
+                                    langs, from_script = [view.detected], False
                     elif rotation:
                         view = _turn_and_probe(image, rotation, page_dpi, timeout, probe=False)
         elif view.detected is not None:
@@ -417,6 +485,7 @@ def ocr_page(
         as_read = _tesseract(given_upright, langs, page_dpi, timeout)
         if as_read.surely_read > best.surely_read:
             best, skew, upright, corners, flattened = as_read, given_skew, given_upright, None, False
+    best = _with_unread(upright, best, page_dpi, timeout)
     lines = best.lines
     if second_reader is not None:
         lines, reread = second_reader.reread(lines, upright)

@@ -188,3 +188,21 @@ def test_chinese_page_is_read_with_the_chinese_model() -> None:
     page = ocr_page(png.getvalue(), number=1, dpi=200)
     assert page.languages == ["chi_sim"]
     assert cer("\n".join(CHINESE_INVOICE), page.text) <= 0.12
+
+
+def test_text_left_out_of_a_reading_is_read_again() -> None:
+    from extractors.ocr import _Reading, _tesseract, _with_unread
+
+    image = Image.new("L", (1400, 500), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 30)
+    for row, text in enumerate(["Rechnung Nr. 2024-0017", "Nettobetrag 100,00", "Summe gesamt 119,00 EUR"]):
+        draw.text((100, 100 + row * 100), text, font=font, fill=0)
+    full = _tesseract(image, ["deu"], 200.0, 60.0)
+    # As if layout analysis had dropped the last line (Tesseract does so to a block between dash lines).
+    partial = _Reading(lines=[line for line in full.lines if "Summe" not in line.text], languages=["deu"])
+    assert "Summe" not in partial.text
+    recovered = _with_unread(image, partial, 200.0, 60.0)
+    assert "Summe gesamt 119,00 EUR" in recovered.text
+    assert recovered.text.index("Nettobetrag") < recovered.text.index("Summe")  # kept in reading order
+    assert _with_unread(image, full, 200.0, 60.0) is full  # nothing left out: no second run

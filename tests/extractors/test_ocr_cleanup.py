@@ -95,3 +95,62 @@ def test_ruled_table_is_not_taken_for_sideways_text() -> None:
             if (row + column) % 2 == 0:
                 draw.text((x + 10, y + 10), "12,50", font=font, fill=0)
     assert cleanup.looks_sideways(image) is False
+
+
+def _drawn_lines(texts: list[str]) -> tuple[Image.Image, list[tuple[float, float, float, float]]]:
+    """Text lines 80 px apart; each line's box as a word box, as if Tesseract had read every line."""
+    image = Image.new("L", (1600, 200 + 80 * len(texts)), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 30)
+    boxes = []
+    for row, text in enumerate(texts):
+        left, top, right, bottom = draw.textbbox((100, 100 + row * 80), text, font=font)
+        draw.text((100, 100 + row * 80), text, font=font, fill=0)
+        boxes.append((float(left), float(top), float(right), float(bottom)))
+    return image, boxes
+
+
+def test_a_line_of_text_no_word_box_covers_is_found() -> None:
+    image, boxes = _drawn_lines(["Rechnung Nr. 2024-0017", "Nettobetrag 100,00", "Summe gesamt 119,00 EUR"])
+    read = boxes[:2]  # the last line was left out
+    regions = cleanup.unread_text(image, read)
+    assert len(regions) == 1
+    left, top, right, bottom = regions[0]
+    assert left <= boxes[2][0]
+    assert top <= boxes[2][1]
+    assert right >= boxes[2][2]
+    assert bottom >= boxes[2][3]
+    assert cleanup.unread_text(image, boxes) == []
+
+
+def test_rules_and_dash_lines_are_not_unread_text() -> None:
+    image, boxes = _drawn_lines(["Rechnung Nr. 2024-0017", "Summe gesamt 119,00 EUR"])
+    draw = ImageDraw.Draw(image)
+    draw.line((100, 150, 1500, 150), fill=0, width=3)  # a rule
+    for x in range(100, 1500, 24):  # a dash line
+        draw.line((x, 230, x + 14, 230), fill=0, width=3)
+    assert cleanup.unread_text(image, boxes) == []
+
+
+def test_a_dark_band_along_an_edge_is_painted_paper() -> None:
+    page, _ = _drawn_lines(["Westfalen Tankstelle", "Gesamtbetrag 34,00 EUR"])
+    bordered = page.copy()
+    ImageDraw.Draw(bordered).rectangle((0, 0, 40, bordered.height), fill=20)  # a scanner lid's dark edge
+    cleaned = np.asarray(cleanup.whiten_dark_borders(bordered))
+    assert cleaned[:, :40].min() > 200  # the band is paper now
+    assert np.array_equal(cleaned[:, 60:], np.asarray(page)[:, 60:])  # the text is untouched
+    assert cleanup.whiten_dark_borders(page) is page  # no border: the picture as it is
+
+
+def test_a_thin_dark_edge_does_not_whiten_the_page_beyond_it() -> None:
+    # A greyish receipt on a white sheet beside a lid's dark edge: every row is darker on average than the sheet,
+    # yet no row but the edge's own is a shadow of the thin dark line along the top.
+    page = Image.new("L", (1200, 1600), 250)
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((0, 0, 120, 1600), fill=10)
+    draw.rectangle((400, 0, 800, 1600), fill=200)
+    draw.rectangle((0, 0, 1200, 6), fill=10)
+    cleaned = np.asarray(cleanup.whiten_dark_borders(page))
+    assert cleaned[:6, 200:].min() > 200  # both edges are paper now
+    assert cleaned[:, :120].min() > 200
+    assert np.array_equal(cleaned[100:, 400:], np.asarray(page)[100:, 400:])  # the receipt is untouched
