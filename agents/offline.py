@@ -115,17 +115,20 @@ def visual_rows(page: Page) -> list[list[Word]]:
     # into one. Each such word is a row of its own, which no other word joins.
     sideways = [w for w in page.words if _sideways(w)]
     upright = [w for w in page.words if not _sideways(w)]
-    spans: list[list[float]] = []  # each row's top and bottom so far
+    # Each row's top and bottom: its first word's, grown only by words no taller than it. A tall box (a misread
+    # mark, a stamp) would otherwise stretch the row over the next line, and chain a header row to its values.
+    spans: list[list[float]] = []
     for word in sorted(upright, key=lambda w: ((w.bbox[1] + w.bbox[3]) / 2, w.bbox[0])):
         middle = (word.bbox[1] + word.bbox[3]) / 2
         for row, span in zip(rows, spans, strict=True):
             if span[0] <= middle <= span[1]:
                 row.append(word)
-                span[0], span[1] = min(span[0], word.bbox[1]), max(span[1], word.bbox[3])
+                if word.bbox[3] - word.bbox[1] <= span[2]:
+                    span[0], span[1] = min(span[0], word.bbox[1]), max(span[1], word.bbox[3])
                 break
         else:
             rows.append([word])
-            spans.append([word.bbox[1], word.bbox[3]])
+            spans.append([word.bbox[1], word.bbox[3], word.bbox[3] - word.bbox[1]])
     rows.extend([word] for word in sideways)
     for row in rows:
         row.sort(key=lambda w: w.bbox[0])
@@ -482,6 +485,12 @@ def _only_checksum_fails(number: str) -> bool:
 def _read(kind: FieldKind, words: Sequence[Word], labelled: bool = False) -> tuple[Any, tuple[Word, ...]] | None:
     """The value of ``kind`` at the start of ``words`` and the words it used, or ``None``. ``labelled``: the words
     follow the field's label, so a value may be taken as printed where a check would otherwise reject it."""
+    if kind == "name":
+        after_colon = list(words)
+        while after_colon and not _PUNCT.sub("", after_colon[0].text):
+            after_colon.pop(0)  # the label's own colon, printed apart
+        if any(w.text.endswith(":") for w in after_colon[:2]):
+            return None  # one word and a colon is the next label ("NOM : LE FOURNISSEUR   COMPTE :"), not a name
     words = [w for w in words if _PUNCT.sub("", w.text) or w.text.strip() in ("€", "$", "£", "%")]
     if not words:
         return None
@@ -1108,6 +1117,33 @@ def _debit_date(document: Document, issued: str) -> Candidate | None:
     return None
 
 
+# A letter dates itself after the place it is written in: "München, den 01.11.2024", "Paris, le 15/01/2020",
+# "Madrid, a 3 de mayo de 2020", "Roma, lì 12/03/2020", "Hamburg, 3. März 2024". Folded connectors.
+PLACE_DATE = 0.78  # the score of a letter's date after its place (a label's is 0.55 + 0.04 per letter, up to 1)
+_PLACE_DATE_WORDS = {"den", "am", "le", "el", "a", "il", "li", "on", "op", "em"}
+_PLACE = re.compile(r"^[^\W\d_][^\W\d_'.-]*(?:[-'][^\W\d_]+)*,$")
+
+
+def _place_date(page: Page) -> Candidate | None:
+    """The letter's date after its place on the first page ("München, den 01.11.2024"): the date the document was
+    written, with no label of its own; a capitalised place name ending in a comma, a connector word or none."""
+    for row in visual_rows(page):
+        kept = [w for w in row if _PUNCT.sub("", w.text)]
+        for index, word in enumerate(kept[:-1]):
+            if not (_PLACE.match(word.text) and word.text[0].isupper()):
+                continue
+            start = index + 1
+            if _fold(kept[start].text) in _PLACE_DATE_WORDS:
+                start += 1
+            count = _date_at(kept, start) if start < len(kept) else 0
+            parsed = parse_date(" ".join(w.text for w in kept[start : start + count])) if count else None
+            if parsed is not None:
+                return Candidate(
+                    "issue_date", parsed.isoformat(), tuple(kept[start : start + count]), page.number, PLACE_DATE
+                )
+    return None
+
+
 def _titled_date(page: Page, titles: set[str]) -> Candidate | None:
     """The date ending the document's title line in the top half of its first page, with no label of its own
     ("Beitragsrechnung   24. Januar 2014"): a title word is the type's first keyword or ends in it."""
@@ -1213,6 +1249,11 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
         for table in doc_type.tables:
             candidates.extend(_read_tables(page, rows, table, kinds))
     items.extend(tables.read_item_tables(document, doc_type, kinds, page_rows).candidates)
+    if "issue_date" in specs and document.pages:
+        # Above a generic label's score ("Datum", "Fecha": 0.75; "Datum" also labels a printout's time stamp),
+        # below a specific one's ("Issued" 0.79, "Rechnungsdatum" 1.0).
+        placed = _place_date(document.pages[0])
+        candidates += [placed] if placed is not None else []
     candidates = [_in_its_section(candidate, sections) for candidate in candidates]
     candidates = offline_forms.revise(document, doc_type, specs, candidates)
     found = _choose(candidates, prefer_lowest=lambda path: path.endswith("_amount"))

@@ -145,9 +145,14 @@ def parse_currency(text: str) -> str | None:
         if code in ISO_4217:
             return code
     for symbol, code in sorted(_CURRENCY_SYMBOLS.items(), key=lambda item: -len(item[0])):
+        if symbol == "\\" and not _YEN_BACKSLASH.search(text):
+            continue  # a backslash is a yen sign only before an amount ("\\1,000"), not in "C:\\" or "\\r\\n"
         if symbol in text:
             return code
     return None
+
+
+_YEN_BACKSLASH = re.compile(r"\\\s?\d")
 
 
 def _year(text: str) -> int:

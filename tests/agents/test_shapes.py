@@ -3,8 +3,9 @@ text: labels the type does not list, layouts the extractor was never shown."""
 
 from __future__ import annotations
 
-from agents.offline import offline_extract
+from agents.offline import _place_date, _read, offline_extract
 from agents.shapes import TOTALS, amount_candidates, best_totals, cue_index
+from extractors.model import Word
 from extractors.types import get_type
 from tests.agents.layout import document_from_text
 
@@ -162,3 +163,52 @@ def test_a_direct_debits_date_in_a_sentence_is_the_due_date() -> None:
     )
     data = offline_extract(document, INVOICE).data
     assert (data["issue_date"], data["due_date"]) == ("2024-03-05", "2024-03-20")
+
+
+def test_letter_date_after_its_place_beats_a_printout_stamp() -> None:
+    document = document_from_text(
+        """
+        Muster Leasing GmbH, Hauptstraße 5, 80331 München
+
+        Beispiel AG                              Rechnungsnummer:    4711
+        z. Hd. Frau Beispiel                     München, den        01.11.2024
+        Musterweg 1
+
+        Rechnung
+        Nettobetrag                                                  100,00
+        MwSt. 19 %                                                    19,00
+        Rechnungsbetrag                                              119,00
+
+
+
+        Bankverbindung: IBAN DE21860000000086001055   Datum: 30.10.2024 Zeit: 04:59:13
+        """
+    )
+    assert offline_extract(document, INVOICE).data["issue_date"] == "2024-11-01"
+
+
+def test_letter_dates_in_other_languages_and_without_a_connector() -> None:
+    for line, expected in (
+        ("Paris, le 15/01/2020", "2020-01-15"),
+        ("Hamburg, 3. März 2024", "2024-03-03"),
+        ("Frankfurt-Höchst, den 02.05.2023", "2023-05-02"),
+    ):
+        document = document_from_text(f"Firma Beispiel\n\n{line}\n\nTotal 10,00")
+        assert offline_extract(document, INVOICE).data.get("issue_date") == expected, line
+
+
+def test_a_lower_case_word_or_a_house_number_before_the_comma_is_no_place() -> None:
+    for line in ("Ware geliefert, am 12.03.2024", "Hauptstraße 5, 12.03.2024"):
+        assert _place_date(document_from_text(line).pages[0]) is None, line
+    assert _place_date(document_from_text("Lyon, le 12/03/2024").pages[0]) is not None
+
+
+def test_a_word_and_a_colon_after_a_name_label_is_the_next_label() -> None:
+    def words(text: str) -> list[Word]:
+        return document_from_text(text).pages[0].words
+
+    assert _read("name", words("COMPTE :  FR76 3000 6000"), labelled=True) is None
+    assert _read("name", words("Konto: 12345"), labelled=True) is None
+    read = _read("name", words(": ACME SARL"), labelled=True)
+    assert read is not None
+    assert read[0] == "ACME SARL"

@@ -107,6 +107,9 @@ def test_parse_currency_by_code_and_symbol() -> None:
     assert parse_currency("£5") == "GBP"
     assert parse_currency("CHF 12") == "CHF"
     assert parse_currency("ABC 12") is None
+    # A Japanese font's yen sign comes back from OCR as a backslash, always before an amount.
+    assert parse_currency("\\1,080") == "JPY"
+    assert parse_currency("'\\r\\n'") is None
 
 
 def test_helpers() -> None:
