@@ -755,7 +755,8 @@ def _read_table(
     columns: Labels,
 ) -> _Table | None:
     table: _Table | None = None
-    for page, rows in zip(document.pages, page_rows, strict=True):
+    for page, all_rows in zip(document.pages, page_rows, strict=True):
+        rows = _upright_rows(all_rows)
         found = _header(page, rows, columns, kinds, array, cue_index(doc_type.labels, TOTALS))
         if table is not None and table.ended:
             if found is None:
@@ -776,6 +777,13 @@ def _read_table(
     if table is None and "amount" in columns:
         table = _headerless(document, page_rows, doc_type, kinds, array, columns)
     return table
+
+
+def _upright_rows(rows: Sequence[list[Word]]) -> list[list[Word]]:
+    """``rows`` without those printed sideways (``offline.visual_rows`` gives each such word a row of its own): a
+    margin note running up the page beside the table ("Copyright", an imprint) is no line of an item, and read as
+    one it would cut an item's description off from its next line."""
+    return [row for row in rows if not all(core._sideways(word) for word in row)]
 
 
 def _headerless(

@@ -486,3 +486,33 @@ def test_a_header_printed_again_after_a_pages_sums_continues_the_table() -> None
     ]
     (table,) = printed_tables(document, INVOICE)
     assert [(row.page, row.position) for row in table.rows] == [(1, 1), (1, 2), (2, 3)]
+
+
+def test_a_margin_note_printed_sideways_beside_the_table_cuts_no_description() -> None:
+    document = _placed(
+        ("Optik Müller GmbH", 100, 0),
+        ("Beschreibung", 100, 100),
+        ("Menge", 450, 100),
+        ("Einzelpreis", 550, 100),
+        ("Betrag", 720, 100),
+        ("Gleitsichtglas Premium", 100, 140),
+        ("2", 490, 140),
+        ("150,00", 580, 140),
+        ("300,00", 730, 140),
+        ("mit Hartschicht", 100, 170),
+        ("Fassung Titan", 100, 210),
+        ("1", 490, 210),
+        ("120,00", 580, 210),
+        ("120,00", 730, 210),
+        ("Nettobetrag", 450, 280),
+        ("420,00", 730, 280),
+    )
+    # An imprint running up the left margin, beside the first item: a word box far taller than wide.
+    (page,) = document.pages
+    note = Line(words=[Word(text="Copyright", conf=0.95, bbox=(10.0, 150.0, 22.0, 240.0))])
+    document = document.model_copy(update={"pages": [page.model_copy(update={"lines": [*page.lines, note]})]})
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Gleitsichtglas Premium mit Hartschicht", 300.0),
+        ("Fassung Titan", 120.0),
+    ]
