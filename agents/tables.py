@@ -1006,6 +1006,8 @@ def _values_first(table: _Table, read: list[_Row], at: _Columns) -> list[_Row]:
         if down <= 0.8 * table.height and down < up - 0.25 * table.height:
             owner[index] = below
     if not owner:
+        owner = _described_above(read, at)
+    if not owner:
         return read
     out: list[_Row] = []
     for index, row in enumerate(read):
@@ -1014,6 +1016,49 @@ def _values_first(table: _Table, read: list[_Row], at: _Columns) -> list[_Row]:
         out.append(row)
         out.extend(read[i] for i in sorted(owner) if owner[i] == index)
     return out
+
+
+_DESCRIBED_LINES = 3  # an item's description printed above its values takes this many lines at most
+
+
+def _described_above(read: list[_Row], at: _Columns) -> dict[int, int]:
+    """Text row index -> the values row below it, when every item prints its description on lines of its own above
+    a row of bare values: the first values row has description lines right above it, and no description line
+    follows the last (only detail lines, "Lieferdatum: …"). Printed the other way round (values, then the
+    description below), the last item's description follows its values. Between two values rows, detail lines
+    right under the first stay with it; the lines from the first that is none on describe the second."""
+    items = [i for i, row in enumerate(read) if row.amount is not None and row.stop is None]
+    if not items or not all(_bare_values(read[i], at) for i in items):
+        return {}
+
+    def detail(row: _Row) -> bool:
+        return any(":" in w.text for w in row.words)
+
+    def block(start: int, stop: int) -> list[int]:
+        """The description lines right above ``stop``, each right above the next (back to ``start``, the first
+        row that is none, or three lines: a letterhead above a page's first item is none of it)."""
+        lines: list[int] = []
+        below = read[stop]
+        for index in range(stop - 1, max(start, stop - _DESCRIBED_LINES) - 1, -1):
+            row = read[index]
+            top = min(w.bbox[1] for w in below.words)
+            if not _is_text(row, at) or top - max(w.bbox[3] for w in row.words) > at.table.height:
+                break
+            lines.append(index)
+            below = row
+        return lines[::-1]
+
+    after = read[items[-1] + 1 :]
+    rest = after[: next((k for k, row in enumerate(after) if not _is_text(row, at)), len(after))]
+    if not block(0, items[0]) or any(not detail(row) for row in rest):
+        return {}
+    owner: dict[int, int] = {}
+    for previous, values in zip([-1, *items], items, strict=False):
+        lines = block(previous + 1, values)
+        while lines and previous >= 0 and detail(read[lines[0]]):
+            lines.pop(0)  # a detail of the item above
+        owner.update({index: values for index in lines})
+    return owner
 
 
 def _leads(row: _Row, at: _Columns) -> bool:

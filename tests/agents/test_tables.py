@@ -516,3 +516,53 @@ def test_a_margin_note_printed_sideways_beside_the_table_cuts_no_description() -
         ("Gleitsichtglas Premium mit Hartschicht", 300.0),
         ("Fassung Titan", 120.0),
     ]
+
+
+def test_descriptions_printed_on_lines_of_their_own_above_bare_values_go_with_the_values_below() -> None:
+    document = document_from_text(
+        """
+        Optik Müller GmbH
+        Rechnung Nr. RE-7
+        Beschreibung                Menge  Einzelpreis        Betrag
+        Etui
+                                        1        20,00         20,00
+        Lieferdatum: 01.04.2024
+        Gläser entspiegelt
+        Hartschicht
+                                        2        80,00        160,00
+        Fassung Titan
+                                        1       120,00        120,00
+
+                                  Nettobetrag                 300,00
+                                  MwSt. 19 %                   57,00
+                                  Gesamtbetrag                357,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Etui", 20.0),
+        ("Gläser entspiegelt Hartschicht", 160.0),
+        ("Fassung Titan", 120.0),
+    ]
+
+
+def test_a_description_under_bare_values_stays_below_them() -> None:
+    # The other way round: values first, then the description (the last item's follows its values).
+    document = document_from_text(
+        """
+        Optik Müller GmbH
+        Rechnung Nr. RE-7
+        Beschreibung                Menge  Einzelpreis        Betrag
+                                        1        20,00         20,00
+        Etui
+                                        2        80,00        160,00
+        Gläser entspiegelt
+
+                                  Nettobetrag                 180,00
+                                  MwSt. 19 %                   34,20
+                                  Gesamtbetrag                214,20
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    items = [(i["description"], i["amount"]) for i in data["line_items"]]
+    assert items == [("Etui", 20.0), ("Gläser entspiegelt", 160.0)]
