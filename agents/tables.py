@@ -536,6 +536,11 @@ def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ..
     def numbers(cells: dict[str, tuple[Any, tuple[Word, ...]]]) -> int:
         return sum(_kind(at.kinds, at.table.array, path) in _NUMERIC for path in cells)
 
+    # A number read as the amount from the right end but printed left of the amount column belongs to the text
+    # ("Kabel NYM 2,50 m" on a description's own line): reading by type would cut it off the description.
+    amount = by_type.get(at.amount.path) if at.amount is not None else None
+    if amount is not None and not all(at.in_amount_column(w) for w in amount[1]):
+        return aligned
     return by_type if numbers(by_type) > numbers(aligned) else aligned
 
 
@@ -1213,8 +1218,9 @@ def _add_row(item: _Item, row: _Row, at: _Columns) -> None:
         starts = [item.description_x] + [h.bbox[0] for h in at.headers if h.path == path]
         aligned = any(x is not None and abs(words[0].bbox[0] - x) <= at.table.height for x in starts)
         # A wrapped description: its next line starts where the first did, and is no "key: value" detail line
-        # or remark with an amount ("Verpackung: Karton", "Enthält 19 % Steuer = 9,50 €").
-        wrapped = aligned and not any(":" in w.text or _MONEY.search(w.text) for w in words)
+        # or remark with an amount ("Verpackung: Karton", "Enthält 19 % Steuer = 9,50 €": the whole line, as its
+        # amount may have been read into a number column).
+        wrapped = aligned and not any(":" in w.text for w in words) and not _names_money(row.words)
         if (
             item.open_description
             and (wrapped or (aligned and not had_amount))
@@ -1224,6 +1230,20 @@ def _add_row(item: _Item, row: _Row, at: _Columns) -> None:
             item.cells[path] = (f"{old_value} {value}", old_words + words)
         else:
             item.open_description = False
+
+
+# A unit after a number makes it a measure ("Kabel NYM 2,50 m", "Folie 0,75 mm"), not money.
+_MEASURE = re.compile(r"^(?:mm|cm|dm|m|km|m²|m2|m³|m3|qm|lfm|g|kg|t|ml|cl|l|h|min|x)\.?$", re.IGNORECASE)
+
+
+def _names_money(words: Sequence[Word]) -> bool:
+    """Whether a line of text names an amount of money (a remark, "Enthält 19 % Steuer = 9,50 €"), not a measure
+    that is part of a description ("Kabel NYM 2,50 m")."""
+    for index, word in enumerate(words):
+        following = words[index + 1].text if index + 1 < len(words) else ""
+        if _MONEY.search(word.text) and not _MEASURE.match(following):
+            return True
+    return False
 
 
 def _box(words: Iterable[Word]) -> BBox:

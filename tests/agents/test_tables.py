@@ -566,3 +566,27 @@ def test_a_description_under_bare_values_stays_below_them() -> None:
     data = offline_extract(document, INVOICE).data
     items = [(i["description"], i["amount"]) for i in data["line_items"]]
     assert items == [("Etui", 20.0), ("Gläser entspiegelt", 160.0)]
+
+
+def test_a_measure_in_a_descriptions_line_stays_in_it_and_a_remark_naming_money_does_not_join() -> None:
+    document = document_from_text(
+        """
+        Elektro Müller GmbH
+        Rechnung Nr. RE-7
+        Pos Beschreibung                Menge  Einzelpreis        Betrag
+        1   Kabel NYM                       1        12,00         12,00
+            3x1,5 2,50 m
+        2   Rohrschelle                     4         0,50          2,00
+            verzinkt 0,75 mm
+            Enthält 19 % Steuer = 0,38 €
+
+                                  Nettobetrag                  14,00
+                                  MwSt. 19 %                    2,66
+                                  Gesamtbetrag                 16,66
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Kabel NYM 3x1,5 2,50 m", 12.0),
+        ("Rohrschelle verzinkt 0,75 mm", 2.0),
+    ]
