@@ -590,3 +590,25 @@ def test_a_measure_in_a_descriptions_line_stays_in_it_and_a_remark_naming_money_
         ("Kabel NYM 3x1,5 2,50 m", 12.0),
         ("Rohrschelle verzinkt 0,75 mm", 2.0),
     ]
+
+
+def test_an_extended_price_column_is_the_amount_not_the_unit_price() -> None:
+    # US invoices head the line total "Ext. price": "price" in it does not make it the unit price column.
+    document = document_from_text(
+        """
+        ACME Studio LLC
+        INVOICE #1042                        Date: 2024-04-03
+        Service                              Qty     Unit cost      Ext. price
+        Web design                             2       $450.00         $900.00
+        Domain renewal                         1        $15.00          $15.00
+
+                                            Subtotal                   $915.00
+                                            Tax 8%                      $73.20
+                                            Total                      $988.20
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Web design", 900.0),
+        ("Domain renewal", 15.0),
+    ]
