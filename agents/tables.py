@@ -319,6 +319,8 @@ def _header(
                 position = core.LabelHit(path="position", page=page, words=(word,), label_tokens=1, quality=1.0)
                 break
         described = _unnamed_description(page, row, headers, position, columns, kinds, array)
+        if described is None:
+            described = _unheaded_description(page, rows[last + 1 : last + 6], headers, position, columns, kinds, array)
         if described is not None:
             headers = sorted([*headers, described], key=lambda h: h.bbox[0])
         return last, headers, position
@@ -388,6 +390,42 @@ def _unnamed_description(
     if best is None:
         return None
     return core.LabelHit(path=text_paths[0], page=page, words=tuple(best[1]), label_tokens=1, quality=0.8)
+
+
+def _unheaded_description(
+    page: Page,
+    below: list[list[Word]],
+    headers: list[core.LabelHit],
+    position: core.LabelHit | None,
+    columns: Labels,
+    kinds: dict[str, FieldKind],
+    array: str,
+) -> core.LabelHit | None:
+    """The description column when the header leaves it without a heading ("Qty  Price  Amount" over rows that
+    start with their text): where the text of the first rows below starts, left of every named column (and right
+    of the position numbers)."""
+    text_paths = [p for p in columns if _kind(kinds, array, p) in ("text", "name", "address")]
+    if not text_paths or any(_kind(kinds, array, h.path) in ("text", "name", "address") for h in headers):
+        return None
+    height = core._height([w for h in headers for w in h.words])
+    left = headers[0].bbox[0] - height
+    after = position.bbox[2] if position is not None else float("-inf")
+    starts = [
+        word
+        for line in below
+        for word in line[:2]
+        if word.bbox[2] < left
+        and word.bbox[0] > after
+        and not _POSITION.match(word.text)
+        and not _has_amount([word])
+        and any(ch.isalpha() for ch in word.text)
+    ]
+    if not starts:
+        return None
+    first = min(starts, key=lambda w: w.bbox[0])
+    top, bottom = headers[0].bbox[1], headers[0].bbox[3]
+    heading = Word(text=first.text, conf=first.conf, bbox=(first.bbox[0], top, first.bbox[2], bottom))
+    return core.LabelHit(path=text_paths[0], page=page, words=(heading,), label_tokens=1, quality=0.7)
 
 
 # --- the body --------------------------------------------------------------------------------------------------

@@ -612,3 +612,24 @@ def test_an_extended_price_column_is_the_amount_not_the_unit_price() -> None:
         ("Web design", 900.0),
         ("Domain renewal", 15.0),
     ]
+
+
+def test_rows_whose_text_column_has_no_heading_keep_their_descriptions() -> None:
+    document = document_from_text(
+        """
+        ACME Studio LLC
+        INVOICE #1042                        Date: 2024-04-03
+                                             Qty    Unit price          Amount
+        Web design                             2        450.00          900.00
+        Domain renewal                         1         15.00           15.00
+
+                                            Subtotal                    915.00
+                                            Tax 8%                       73.20
+                                            Total                       988.20
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i.get("description"), i["amount"]) for i in data["line_items"]] == [
+        ("Web design", 900.0),
+        ("Domain renewal", 15.0),
+    ]
