@@ -56,6 +56,12 @@ _SURCHARGE = re.compile(
     r"port|emballage|envio|gastos de envio|spedizione|spese di spedizione|trasporto|verzend|vracht|portes)"
 )
 _DISCOUNT = re.compile(r"(rabatt|nachlass|abschlag|discount|remise|rabais|descuento|sconto|korting|desconto|reduction)")
+# A line saying how many items the document lists: the items read must come to as many.
+_ITEM_COUNT = re.compile(
+    r"\b(?:anzahl (?:der )?(?:positionen|artikel|posten)|positionen gesamt|number of (?:items|lines|line items)|"
+    r"total (?:number of )?(?:items|lines)|item count|nombre (?:d'articles|de lignes|d'articles factures)|"
+    r"aantal (?:artikelen|regels)|numero de (?:articulos|lineas)|numero (?:di )?articoli)\s*:?\s*(\d{1,4})\b"
+)
 _NUMERIC = ("amount", "number", "int")
 _CURRENCY_WORDS = ("€", "$", "£")
 # Money in a table prints its cents, a currency sign or thousands groups: a bare "3" is a page number or a count.
@@ -118,10 +124,12 @@ def read_item_tables(
     rows_of = list(page_rows) if page_rows is not None else [core.visual_rows(page) for page in document.pages]
     candidates: list[core.Candidate] = []
     printed: list[PrintedTable] = []
+    count = _printed_count(rows_of)
     for array, columns in _arrays(doc_type).items():
         table = _read_table(document, rows_of, doc_type, kinds, array, columns)
         if table is None:
-            printed.append(PrintedTable(array=array))  # read, and no table found: the items are checked still
+            # Read, and no table found: the items are checked still.
+            printed.append(PrintedTable(array=array, count=count))
             continue
         index = 0
         for item in table.items:
@@ -147,9 +155,20 @@ def read_item_tables(
                     PrintedRow(page=page.number, bbox=_box(words), amount=amount)
                     for page, words, amount in table.doubtful
                 ],
+                count=count,
             )
         )
     return ItemTables(candidates=candidates, printed=printed)
+
+
+def _printed_count(page_rows: Sequence[list[list[Word]]]) -> int | None:
+    """How many items the document says it lists ("Anzahl Positionen: 12"), if it says so (once)."""
+    for rows in page_rows:
+        for row in rows:
+            match = _ITEM_COUNT.search(fold(" ".join(w.text for w in row)))
+            if match is not None:
+                return int(match.group(1))
+    return None
 
 
 class _Remembered:

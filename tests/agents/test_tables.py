@@ -633,3 +633,31 @@ def test_rows_whose_text_column_has_no_heading_keep_their_descriptions() -> None
         ("Web design", 900.0),
         ("Domain renewal", 15.0),
     ]
+
+
+def test_a_printed_count_of_items_catches_a_row_without_an_amount_read_as_a_descriptions_line() -> None:
+    document = document_from_text(
+        """
+        Optik Müller GmbH
+        Rechnung Nr. RE-7
+        Beschreibung                Menge  Einzelpreis        Betrag
+        Fassung Titan                   1       120,00        120,00
+        Gläser entspiegelt              3        80,00        240,00
+        Etui Leder                      1
+        Putztuch                        1         0,00          0,00
+
+        Anzahl Positionen: 4
+                                  Nettobetrag                 360,00
+                                  MwSt. 19 %                   68,40
+                                  Gesamtbetrag                428,40
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert len(data["line_items"]) == 3  # the free row without its amount is no item row the sums can check
+    (table,) = printed_tables(document, INVOICE)
+    assert table.count == 4
+    # Four pieces would be no row missing; here they are five.
+    assert sum(i.get("quantity", 0) for i in data["line_items"]) == 5
+    (issue,) = [e for e in validate_read(INVOICE, data, document).errors if e.field == "line_items"]
+    assert issue.code == "line_items_incomplete"
+    assert "lists 4 items, 3 were read" in issue.message
