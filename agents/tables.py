@@ -1086,15 +1086,16 @@ _DESCRIBED_LINES = 3  # an item's description printed above its values takes thi
 def _described_above(read: list[_Row], at: _Columns) -> dict[int, int]:
     """Text row index -> the values row below it, when every item prints its description on lines of its own above
     a row of bare values: the first values row has description lines right above it, and no description line
-    follows the last (only detail lines, "Lieferdatum: …"). Printed the other way round (values, then the
-    description below), the last item's description follows its values. Between two values rows, detail lines
-    right under the first stay with it; the lines from the first that is none on describe the second."""
+    follows the last (only detail lines, "Lieferdatum: …", "geliefert am 01.04.2024"). Printed the other way round
+    (values, then the description below), the last item's description follows its values. Between two values rows,
+    detail lines right under the first stay with it; the lines from the first that is none on describe the second."""
     items = [i for i, row in enumerate(read) if row.amount is not None and row.stop is None]
     if not items or not all(_bare_values(read[i], at) for i in items):
         return {}
 
     def detail(row: _Row) -> bool:
-        return any(":" in w.text for w in row.words)
+        """A "key: value" line or one naming a date ("geliefert am 01.04.2024"): an item's detail."""
+        return any(":" in w.text for w in row.words) or any(core._date_at(row.words, i) for i in range(len(row.words)))
 
     def block(start: int, stop: int) -> list[int]:
         """The description lines right above ``stop``, each right above the next (back to ``start``, the first

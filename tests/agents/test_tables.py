@@ -544,6 +544,22 @@ def test_descriptions_printed_on_lines_of_their_own_above_bare_values_go_with_th
         ("Gläser entspiegelt Hartschicht", 160.0),
         ("Fassung Titan", 120.0),
     ]
+    # A detail line naming a date under the last item is no description of one below it.
+    document = document_from_text(
+        """
+        Optik Müller GmbH
+        Beschreibung                Menge  Einzelpreis        Betrag
+        Etui
+                                        1        20,00         20,00
+        Fassung Titan
+                                        1       120,00        120,00
+        geliefert am 02.04.2024
+
+                                  Nettobetrag                 140,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [("Etui", 20.0), ("Fassung Titan", 120.0)]
 
 
 def test_a_description_under_bare_values_stays_below_them() -> None:
