@@ -65,8 +65,8 @@ _ITEM_COUNT = re.compile(
 _NUMERIC = ("amount", "number", "int")
 _CURRENCY_WORDS = ("€", "$", "£")
 # Money in a table prints its cents, a currency sign or thousands groups: a bare "3" is a page number or a count.
-# OCR reads a yen sign as a backslash.
-_MONEY = re.compile(r"[.,]\d{2,4}\)?-?[,;]?$|[€$£¥]|^[\\¥]?\d{1,3}(?:[.,' ]\d{3})+$")
+# OCR reads a yen sign as a backslash, and may read a speck after the cents as a full stop ("353,77.").
+_MONEY = re.compile(r"[.,]\d{2,4}\)?-?[,;.]?$|[€$£¥]|^[\\¥]?\d{1,3}(?:[.,' ]\d{3})+$")
 _GROUP = re.compile(r"^\d{3}(?:[.,]\d{1,4})?$")  # a thousands group printed as a word of its own
 # A table cell holding a number holds nothing else (a currency sign at most): "SDMPP373MPP15" is a serial number.
 _NUMBER_SHAPE = re.compile(r"^[-+−(]?(?:[€$£¥\\]|[A-Z]{3})?\s?[-−]?\d[\d.,'’\u202f ]*(?:[€$£]|[A-Z]{3})?[)\-]?[,;]?$")

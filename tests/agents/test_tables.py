@@ -677,3 +677,22 @@ def test_a_printed_count_of_items_catches_a_row_without_an_amount_read_as_a_desc
     (issue,) = [e for e in validate_read(INVOICE, data, document).errors if e.field == "line_items"]
     assert issue.code == "line_items_incomplete"
     assert "lists 4 items, 3 were read" in issue.message
+
+
+def test_an_amount_read_with_a_speck_after_its_cents_is_still_the_rows_amount() -> None:
+    # OCR reads a speck of a scan after the cents as a full stop: "160,00." is the amount still.
+    document = document_from_text(
+        """
+        Optik Müller GmbH
+        Pos Beschreibung                Menge  Einzelpreis        Betrag
+        1   Fassung Titan                   1       120,00        120,00
+        2   Gläser entspiegelt              2        80,00       160,00.
+
+                                  Nettobetrag                 280,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Fassung Titan", 120.0),
+        ("Gläser entspiegelt", 160.0),
+    ]
