@@ -56,11 +56,17 @@ _SURCHARGE = re.compile(
     r"port|emballage|envio|gastos de envio|spedizione|spese di spedizione|trasporto|verzend|vracht|portes)"
 )
 _DISCOUNT = re.compile(r"(rabatt|nachlass|abschlag|discount|remise|rabais|descuento|sconto|korting|desconto|reduction)")
+# A line saying how many items the document lists: the items read must come to as many.
+_ITEM_COUNT = re.compile(
+    r"\b(?:anzahl (?:der )?(?:positionen|artikel|posten)|positionen gesamt|number of (?:items|lines|line items)|"
+    r"total (?:number of )?(?:items|lines)|item count|nombre (?:d'articles|de lignes|d'articles factures)|"
+    r"aantal (?:artikelen|regels)|numero de (?:articulos|lineas)|numero (?:di )?articoli)\s*:?\s*(\d{1,4})\b"
+)
 _NUMERIC = ("amount", "number", "int")
 _CURRENCY_WORDS = ("€", "$", "£")
 # Money in a table prints its cents, a currency sign or thousands groups: a bare "3" is a page number or a count.
-# OCR reads a yen sign as a backslash.
-_MONEY = re.compile(r"[.,]\d{2,4}\)?-?[,;]?$|[€$£¥]|^[\\¥]?\d{1,3}(?:[.,' ]\d{3})+$")
+# OCR reads a yen sign as a backslash, and may read a speck after the cents as a full stop ("353,77.").
+_MONEY = re.compile(r"[.,]\d{2,4}\)?-?[,;.]?$|[€$£¥]|^[\\¥]?\d{1,3}(?:[.,' ]\d{3})+$")
 _GROUP = re.compile(r"^\d{3}(?:[.,]\d{1,4})?$")  # a thousands group printed as a word of its own
 # A table cell holding a number holds nothing else (a currency sign at most): "SDMPP373MPP15" is a serial number.
 _NUMBER_SHAPE = re.compile(r"^[-+−(]?(?:[€$£¥\\]|[A-Z]{3})?\s?[-−]?\d[\d.,'’\u202f ]*(?:[€$£]|[A-Z]{3})?[)\-]?[,;]?$")
@@ -118,10 +124,12 @@ def read_item_tables(
     rows_of = list(page_rows) if page_rows is not None else [core.visual_rows(page) for page in document.pages]
     candidates: list[core.Candidate] = []
     printed: list[PrintedTable] = []
+    count = _printed_count(rows_of)
     for array, columns in _arrays(doc_type).items():
         table = _read_table(document, rows_of, doc_type, kinds, array, columns)
         if table is None:
-            printed.append(PrintedTable(array=array))  # read, and no table found: the items are checked still
+            # Read, and no table found: the items are checked still.
+            printed.append(PrintedTable(array=array, count=count))
             continue
         index = 0
         for item in table.items:
@@ -147,9 +155,20 @@ def read_item_tables(
                     PrintedRow(page=page.number, bbox=_box(words), amount=amount)
                     for page, words, amount in table.doubtful
                 ],
+                count=count,
             )
         )
     return ItemTables(candidates=candidates, printed=printed)
+
+
+def _printed_count(page_rows: Sequence[list[list[Word]]]) -> int | None:
+    """How many items the document says it lists ("Anzahl Positionen: 12"), if it says so (once)."""
+    for rows in page_rows:
+        for row in rows:
+            match = _ITEM_COUNT.search(fold(" ".join(w.text for w in row)))
+            if match is not None:
+                return int(match.group(1))
+    return None
 
 
 class _Remembered:
@@ -319,6 +338,8 @@ def _header(
                 position = core.LabelHit(path="position", page=page, words=(word,), label_tokens=1, quality=1.0)
                 break
         described = _unnamed_description(page, row, headers, position, columns, kinds, array)
+        if described is None:
+            described = _unheaded_description(page, rows[last + 1 : last + 6], headers, position, columns, kinds, array)
         if described is not None:
             headers = sorted([*headers, described], key=lambda h: h.bbox[0])
         return last, headers, position
@@ -388,6 +409,42 @@ def _unnamed_description(
     if best is None:
         return None
     return core.LabelHit(path=text_paths[0], page=page, words=tuple(best[1]), label_tokens=1, quality=0.8)
+
+
+def _unheaded_description(
+    page: Page,
+    below: list[list[Word]],
+    headers: list[core.LabelHit],
+    position: core.LabelHit | None,
+    columns: Labels,
+    kinds: dict[str, FieldKind],
+    array: str,
+) -> core.LabelHit | None:
+    """The description column when the header leaves it without a heading ("Qty  Price  Amount" over rows that
+    start with their text): where the text of the first rows below starts, left of every named column (and right
+    of the position numbers)."""
+    text_paths = [p for p in columns if _kind(kinds, array, p) in ("text", "name", "address")]
+    if not text_paths or any(_kind(kinds, array, h.path) in ("text", "name", "address") for h in headers):
+        return None
+    height = core._height([w for h in headers for w in h.words])
+    left = headers[0].bbox[0] - height
+    after = position.bbox[2] if position is not None else float("-inf")
+    starts = [
+        word
+        for line in below
+        for word in line[:2]
+        if word.bbox[2] < left
+        and word.bbox[0] > after
+        and not _POSITION.match(word.text)
+        and not _has_amount([word])
+        and any(ch.isalpha() for ch in word.text)
+    ]
+    if not starts:
+        return None
+    first = min(starts, key=lambda w: w.bbox[0])
+    top, bottom = headers[0].bbox[1], headers[0].bbox[3]
+    heading = Word(text=first.text, conf=first.conf, bbox=(first.bbox[0], top, first.bbox[2], bottom))
+    return core.LabelHit(path=text_paths[0], page=page, words=(heading,), label_tokens=1, quality=0.7)
 
 
 # --- the body --------------------------------------------------------------------------------------------------
@@ -536,6 +593,11 @@ def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ..
     def numbers(cells: dict[str, tuple[Any, tuple[Word, ...]]]) -> int:
         return sum(_kind(at.kinds, at.table.array, path) in _NUMERIC for path in cells)
 
+    # A number read as the amount from the right end but printed left of the amount column belongs to the text
+    # ("Kabel NYM 2,50 m" on a description's own line): reading by type would cut it off the description.
+    amount = by_type.get(at.amount.path) if at.amount is not None else None
+    if amount is not None and not all(at.in_amount_column(w) for w in amount[1]):
+        return aligned
     return by_type if numbers(by_type) > numbers(aligned) else aligned
 
 
@@ -755,7 +817,8 @@ def _read_table(
     columns: Labels,
 ) -> _Table | None:
     table: _Table | None = None
-    for page, rows in zip(document.pages, page_rows, strict=True):
+    for page, all_rows in zip(document.pages, page_rows, strict=True):
+        rows = _upright_rows(all_rows)
         found = _header(page, rows, columns, kinds, array, cue_index(doc_type.labels, TOTALS))
         if table is not None and table.ended:
             if found is None:
@@ -776,6 +839,13 @@ def _read_table(
     if table is None and "amount" in columns:
         table = _headerless(document, page_rows, doc_type, kinds, array, columns)
     return table
+
+
+def _upright_rows(rows: Sequence[list[Word]]) -> list[list[Word]]:
+    """``rows`` without those printed sideways (``offline.visual_rows`` gives each such word a row of its own): a
+    margin note running up the page beside the table ("Copyright", an imprint) is no line of an item, and read as
+    one it would cut an item's description off from its next line."""
+    return [row for row in rows if not all(core._sideways(word) for word in row)]
 
 
 def _headerless(
@@ -998,6 +1068,8 @@ def _values_first(table: _Table, read: list[_Row], at: _Columns) -> list[_Row]:
         if down <= 0.8 * table.height and down < up - 0.25 * table.height:
             owner[index] = below
     if not owner:
+        owner = _described_above(read, at)
+    if not owner:
         return read
     out: list[_Row] = []
     for index, row in enumerate(read):
@@ -1006,6 +1078,50 @@ def _values_first(table: _Table, read: list[_Row], at: _Columns) -> list[_Row]:
         out.append(row)
         out.extend(read[i] for i in sorted(owner) if owner[i] == index)
     return out
+
+
+_DESCRIBED_LINES = 3  # an item's description printed above its values takes this many lines at most
+
+
+def _described_above(read: list[_Row], at: _Columns) -> dict[int, int]:
+    """Text row index -> the values row below it, when every item prints its description on lines of its own above
+    a row of bare values: the first values row has description lines right above it, and no description line
+    follows the last (only detail lines, "Lieferdatum: …", "geliefert am 01.04.2024"). Printed the other way round
+    (values, then the description below), the last item's description follows its values. Between two values rows,
+    detail lines right under the first stay with it; the lines from the first that is none on describe the second."""
+    items = [i for i, row in enumerate(read) if row.amount is not None and row.stop is None]
+    if not items or not all(_bare_values(read[i], at) for i in items):
+        return {}
+
+    def detail(row: _Row) -> bool:
+        """A "key: value" line or one naming a date ("geliefert am 01.04.2024"): an item's detail."""
+        return any(":" in w.text for w in row.words) or any(core._date_at(row.words, i) for i in range(len(row.words)))
+
+    def block(start: int, stop: int) -> list[int]:
+        """The description lines right above ``stop``, each right above the next (back to ``start``, the first
+        row that is none, or three lines: a letterhead above a page's first item is none of it)."""
+        lines: list[int] = []
+        below = read[stop]
+        for index in range(stop - 1, max(start, stop - _DESCRIBED_LINES) - 1, -1):
+            row = read[index]
+            top = min(w.bbox[1] for w in below.words)
+            if not _is_text(row, at) or top - max(w.bbox[3] for w in row.words) > at.table.height:
+                break
+            lines.append(index)
+            below = row
+        return lines[::-1]
+
+    after = read[items[-1] + 1 :]
+    rest = after[: next((k for k, row in enumerate(after) if not _is_text(row, at)), len(after))]
+    if not block(0, items[0]) or any(not detail(row) for row in rest):
+        return {}
+    owner: dict[int, int] = {}
+    for previous, values in zip([-1, *items], items, strict=False):
+        lines = block(previous + 1, values)
+        while lines and previous >= 0 and detail(read[lines[0]]):
+            lines.pop(0)  # a detail of the item above
+        owner.update({index: values for index in lines})
+    return owner
 
 
 def _leads(row: _Row, at: _Columns) -> bool:
@@ -1160,8 +1276,9 @@ def _add_row(item: _Item, row: _Row, at: _Columns) -> None:
         starts = [item.description_x] + [h.bbox[0] for h in at.headers if h.path == path]
         aligned = any(x is not None and abs(words[0].bbox[0] - x) <= at.table.height for x in starts)
         # A wrapped description: its next line starts where the first did, and is no "key: value" detail line
-        # or remark with an amount ("Verpackung: Karton", "Enthält 19 % Steuer = 9,50 €").
-        wrapped = aligned and not any(":" in w.text or _MONEY.search(w.text) for w in words)
+        # or remark with an amount ("Verpackung: Karton", "Enthält 19 % Steuer = 9,50 €": the whole line, as its
+        # amount may have been read into a number column).
+        wrapped = aligned and not any(":" in w.text for w in words) and not _names_money(row.words)
         if (
             item.open_description
             and (wrapped or (aligned and not had_amount))
@@ -1171,6 +1288,20 @@ def _add_row(item: _Item, row: _Row, at: _Columns) -> None:
             item.cells[path] = (f"{old_value} {value}", old_words + words)
         else:
             item.open_description = False
+
+
+# A unit after a number makes it a measure ("Kabel NYM 2,50 m", "Folie 0,75 mm"), not money.
+_MEASURE = re.compile(r"^(?:mm|cm|dm|m|km|m²|m2|m³|m3|qm|lfm|g|kg|t|ml|cl|l|h|min|x)\.?$", re.IGNORECASE)
+
+
+def _names_money(words: Sequence[Word]) -> bool:
+    """Whether a line of text names an amount of money (a remark, "Enthält 19 % Steuer = 9,50 €"), not a measure
+    that is part of a description ("Kabel NYM 2,50 m")."""
+    for index, word in enumerate(words):
+        following = words[index + 1].text if index + 1 < len(words) else ""
+        if _MONEY.search(word.text) and not _MEASURE.match(following):
+            return True
+    return False
 
 
 def _box(words: Iterable[Word]) -> BBox:

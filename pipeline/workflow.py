@@ -65,8 +65,11 @@ BUNDLES_PATCH = "bundles"
 SPLIT_UNSURE = "split_unsure"
 # Patch: validation errors that say what a reviewer must look at are review reasons of their own.
 REASONS_PATCH = "review-reason-codes"
-# Such errors: a line-item table read incompletely (rows missing from the data).
-REVIEW_CODES = ("line_items_incomplete",)
+# Patch: items adding up to more than the totals (a row misread) are line-item trouble too, not only a failed check.
+MISMATCH_PATCH = "review-reason-line-items-mismatch"
+# Such errors, each with the patch that made it a reason (an instance replays without the reasons it never had):
+# a line-item table read incompletely (rows missing from the data), or items adding up to more than the totals.
+REVIEW_CODES = {"line_items_incomplete": REASONS_PATCH, "line_items_mismatch": MISMATCH_PATCH}
 
 log = logging.getLogger(__name__)
 
@@ -345,9 +348,9 @@ def document_workflow(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Gen:
         reasons = ["llm_unavailable"] if degraded else []
         if not draft.valid:
             reasons.append("validation_failed")
-            named = [code for code in REVIEW_CODES if code in draft.codes]
-            if named and ctx.is_patched(REASONS_PATCH):
-                reasons.extend(named)
+            reasons.extend(
+                code for code, patch in REVIEW_CODES.items() if code in draft.codes and ctx.is_patched(patch)
+            )
         if draft.min_confidence < inp.options.review_confidence_threshold:
             reasons.append("low_confidence")
         review: Review | None = None

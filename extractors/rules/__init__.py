@@ -52,6 +52,8 @@ class PrintedTable(BaseModel):
     # Rows between the items that print an amount no item row took, and that is no subtotal of the items above
     # (a levy under its item, a row a heading's word made look like a sum): the data should hold their amounts.
     doubtful: list[PrintedRow] = []
+    # How many items the document says it lists ("Anzahl Positionen: 12", "Number of items: 12"), if it says so.
+    count: int | None = None
 
 
 TableRule = Callable[[dict[str, Any], Sequence[PrintedTable]], Iterable[ValidationIssue]]

@@ -55,7 +55,8 @@ def line_items_complete(data: dict[str, Any], printed: Sequence[PrintedTable]) -
       printed between the table and the totals, within a cent plus half a cent per line; items adding up to more
       than the total are misread (code ``line_items_mismatch``);
     - every item row the table prints has an item of its amount;
-    - position numbers printed up to n (1, 2, … or 10, 20, …) mean n items.
+    - position numbers printed up to n (1, 2, … or 10, 20, …) mean n items;
+    - a printed count of items ("Anzahl Positionen: 12") means as many items (or pieces: the quantities' sum).
 
     Read from a document (``printed`` holds its table, empty when none was found), the items must account for
     its totals: no items with an amount at all, or items without a net amount or total to check them against,
@@ -73,6 +74,8 @@ def line_items_complete(data: dict[str, Any], printed: Sequence[PrintedTable]) -
         gaps.extend(_rows_without_items(table, items))
     if table is not None and table.doubtful:
         gaps.extend(_doubtful_rows(table, items))
+    if table is not None and table.count is not None:
+        gaps.extend(_counted_items(table.count, items))
     amounts = [amount for amount in (number(item, "amount") for item in items) if amount is not None]
     if table is not None and not amounts:
         gaps.append("no line item with an amount was read")
@@ -138,6 +141,14 @@ def _rows_without_items(table: PrintedTable, items: list[dict[str, Any]]) -> Ite
         expected = (positions[-1] - positions[0]) // max(step, 1) + 1
         if positions[0] <= max(step, 1) and expected > len(items):
             yield f"positions run to {positions[-1]}: {expected} items, {len(items)} were read"
+
+
+def _counted_items(count: int, items: list[dict[str, Any]]) -> Iterator[str]:
+    """Fewer items than the document says it lists, unless the count is of pieces (the quantities' sum)."""
+    quantities = [number(item, "quantity") for item in items]
+    pieces = sum(q for q in quantities if q is not None) if all(q is not None for q in quantities) else None
+    if count > len(items) and (pieces is None or abs(pieces - count) > 1e-9):
+        yield f"the document lists {count} items, {len(items)} were read"
 
 
 def _doubtful_rows(table: PrintedTable, items: list[dict[str, Any]]) -> Iterator[str]:

@@ -231,7 +231,7 @@ LABELS: Labels = {
         "ja": ["単価"],
     },
     "line_items[].amount": {
-        "en": ["Amount", "Line total"],
+        "en": ["Amount", "Line total", "Ext. price", "Extended price"],
         "de": ["Betrag", "Gesamtpreis"],
         "fr": ["Montant", "Total"],
         "es": ["Importe"],

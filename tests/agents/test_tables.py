@@ -486,3 +486,213 @@ def test_a_header_printed_again_after_a_pages_sums_continues_the_table() -> None
     ]
     (table,) = printed_tables(document, INVOICE)
     assert [(row.page, row.position) for row in table.rows] == [(1, 1), (1, 2), (2, 3)]
+
+
+def test_a_margin_note_printed_sideways_beside_the_table_cuts_no_description() -> None:
+    document = _placed(
+        ("Optik Müller GmbH", 100, 0),
+        ("Beschreibung", 100, 100),
+        ("Menge", 450, 100),
+        ("Einzelpreis", 550, 100),
+        ("Betrag", 720, 100),
+        ("Gleitsichtglas Premium", 100, 140),
+        ("2", 490, 140),
+        ("150,00", 580, 140),
+        ("300,00", 730, 140),
+        ("mit Hartschicht", 100, 170),
+        ("Fassung Titan", 100, 210),
+        ("1", 490, 210),
+        ("120,00", 580, 210),
+        ("120,00", 730, 210),
+        ("Nettobetrag", 450, 280),
+        ("420,00", 730, 280),
+    )
+    # An imprint running up the left margin, beside the first item: a word box far taller than wide.
+    (page,) = document.pages
+    note = Line(words=[Word(text="Copyright", conf=0.95, bbox=(10.0, 150.0, 22.0, 240.0))])
+    document = document.model_copy(update={"pages": [page.model_copy(update={"lines": [*page.lines, note]})]})
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Gleitsichtglas Premium mit Hartschicht", 300.0),
+        ("Fassung Titan", 120.0),
+    ]
+
+
+def test_descriptions_printed_on_lines_of_their_own_above_bare_values_go_with_the_values_below() -> None:
+    document = document_from_text(
+        """
+        Optik Müller GmbH
+        Rechnung Nr. RE-7
+        Beschreibung                Menge  Einzelpreis        Betrag
+        Etui
+                                        1        20,00         20,00
+        Lieferdatum: 01.04.2024
+        Gläser entspiegelt
+        Hartschicht
+                                        2        80,00        160,00
+        Fassung Titan
+                                        1       120,00        120,00
+
+                                  Nettobetrag                 300,00
+                                  MwSt. 19 %                   57,00
+                                  Gesamtbetrag                357,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Etui", 20.0),
+        ("Gläser entspiegelt Hartschicht", 160.0),
+        ("Fassung Titan", 120.0),
+    ]
+    # A detail line naming a date under the last item is no description of one below it.
+    document = document_from_text(
+        """
+        Optik Müller GmbH
+        Beschreibung                Menge  Einzelpreis        Betrag
+        Etui
+                                        1        20,00         20,00
+        Fassung Titan
+                                        1       120,00        120,00
+        geliefert am 02.04.2024
+
+                                  Nettobetrag                 140,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [("Etui", 20.0), ("Fassung Titan", 120.0)]
+
+
+def test_a_description_under_bare_values_stays_below_them() -> None:
+    # The other way round: values first, then the description (the last item's follows its values).
+    document = document_from_text(
+        """
+        Optik Müller GmbH
+        Rechnung Nr. RE-7
+        Beschreibung                Menge  Einzelpreis        Betrag
+                                        1        20,00         20,00
+        Etui
+                                        2        80,00        160,00
+        Gläser entspiegelt
+
+                                  Nettobetrag                 180,00
+                                  MwSt. 19 %                   34,20
+                                  Gesamtbetrag                214,20
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    items = [(i["description"], i["amount"]) for i in data["line_items"]]
+    assert items == [("Etui", 20.0), ("Gläser entspiegelt", 160.0)]
+
+
+def test_a_measure_in_a_descriptions_line_stays_in_it_and_a_remark_naming_money_does_not_join() -> None:
+    document = document_from_text(
+        """
+        Elektro Müller GmbH
+        Rechnung Nr. RE-7
+        Pos Beschreibung                Menge  Einzelpreis        Betrag
+        1   Kabel NYM                       1        12,00         12,00
+            3x1,5 2,50 m
+        2   Rohrschelle                     4         0,50          2,00
+            verzinkt 0,75 mm
+            Enthält 19 % Steuer = 0,38 €
+
+                                  Nettobetrag                  14,00
+                                  MwSt. 19 %                    2,66
+                                  Gesamtbetrag                 16,66
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Kabel NYM 3x1,5 2,50 m", 12.0),
+        ("Rohrschelle verzinkt 0,75 mm", 2.0),
+    ]
+
+
+def test_an_extended_price_column_is_the_amount_not_the_unit_price() -> None:
+    # US invoices head the line total "Ext. price": "price" in it does not make it the unit price column.
+    document = document_from_text(
+        """
+        ACME Studio LLC
+        INVOICE #1042                        Date: 2024-04-03
+        Service                              Qty     Unit cost      Ext. price
+        Web design                             2       $450.00         $900.00
+        Domain renewal                         1        $15.00          $15.00
+
+                                            Subtotal                   $915.00
+                                            Tax 8%                      $73.20
+                                            Total                      $988.20
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Web design", 900.0),
+        ("Domain renewal", 15.0),
+    ]
+
+
+def test_rows_whose_text_column_has_no_heading_keep_their_descriptions() -> None:
+    document = document_from_text(
+        """
+        ACME Studio LLC
+        INVOICE #1042                        Date: 2024-04-03
+                                             Qty    Unit price          Amount
+        Web design                             2        450.00          900.00
+        Domain renewal                         1         15.00           15.00
+
+                                            Subtotal                    915.00
+                                            Tax 8%                       73.20
+                                            Total                       988.20
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i.get("description"), i["amount"]) for i in data["line_items"]] == [
+        ("Web design", 900.0),
+        ("Domain renewal", 15.0),
+    ]
+
+
+def test_a_printed_count_of_items_catches_a_row_without_an_amount_read_as_a_descriptions_line() -> None:
+    document = document_from_text(
+        """
+        Optik Müller GmbH
+        Rechnung Nr. RE-7
+        Beschreibung                Menge  Einzelpreis        Betrag
+        Fassung Titan                   1       120,00        120,00
+        Gläser entspiegelt              3        80,00        240,00
+        Etui Leder                      1
+        Putztuch                        1         0,00          0,00
+
+        Anzahl Positionen: 4
+                                  Nettobetrag                 360,00
+                                  MwSt. 19 %                   68,40
+                                  Gesamtbetrag                428,40
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert len(data["line_items"]) == 3  # the free row without its amount is no item row the sums can check
+    (table,) = printed_tables(document, INVOICE)
+    assert table.count == 4
+    # Four pieces would be no row missing; here they are five.
+    assert sum(i.get("quantity", 0) for i in data["line_items"]) == 5
+    (issue,) = [e for e in validate_read(INVOICE, data, document).errors if e.field == "line_items"]
+    assert issue.code == "line_items_incomplete"
+    assert "lists 4 items, 3 were read" in issue.message
+
+
+def test_an_amount_read_with_a_speck_after_its_cents_is_still_the_rows_amount() -> None:
+    # OCR reads a speck of a scan after the cents as a full stop: "160,00." is the amount still.
+    document = document_from_text(
+        """
+        Optik Müller GmbH
+        Pos Beschreibung                Menge  Einzelpreis        Betrag
+        1   Fassung Titan                   1       120,00        120,00
+        2   Gläser entspiegelt              2        80,00       160,00.
+
+                                  Nettobetrag                 280,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Fassung Titan", 120.0),
+        ("Gläser entspiegelt", 160.0),
+    ]

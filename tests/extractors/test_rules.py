@@ -247,6 +247,17 @@ def test_line_items_are_checked_against_the_rows_the_table_prints() -> None:
     assert _line_codes(_items(1000.0, 234.56), tens) == ["line_items_incomplete"]
 
 
+def test_a_printed_count_of_items_wants_as_many_items_or_pieces() -> None:
+    # A free row (0.00) the table reader did not see: the sums cannot tell, the printed count can.
+    counted = [_printed(1000.0, 234.56)[0].model_copy(update={"count": 3})]
+    assert _line_codes(_items(1000.0, 234.56), counted) == ["line_items_incomplete"]
+    assert _line_codes(_items(1000.0, 234.56, 0.0), counted) == []
+    # A count of pieces: the quantities add up to it.
+    pieces = _items(1000.0, 234.56)
+    pieces["line_items"][0]["quantity"], pieces["line_items"][1]["quantity"] = 2, 1
+    assert _line_codes(pieces, counted) == []
+
+
 def test_surcharges_and_discounts_below_the_table_explain_the_difference_to_the_net() -> None:
     # Lines add up to 1250.00; the page prints a discount, shipping and a line discount already in its line.
     data = _items(1000.0, 250.0)

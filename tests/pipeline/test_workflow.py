@@ -33,8 +33,9 @@ def test_a_document_records_the_workflow_version_it_ran_with(docline_app: App) -
     assert turns[0].version.name == WORKFLOW_VERSION
 
 
-def _invoice(net: str) -> bytes:
-    """A born-digital invoice whose table prints two rows adding up to 280,00, and ``net`` as its net amount."""
+def _invoice(net: str, tax: str = "53,20", total: str = "333,20") -> bytes:
+    """A born-digital invoice whose table prints two rows adding up to 280,00, and ``net``, ``tax`` and ``total``
+    as its totals."""
     lines = [
         "Optik Mueller GmbH",
         "USt-IdNr.: DE136695976",
@@ -46,8 +47,8 @@ def _invoice(net: str) -> bytes:
         "Glaeser entspiegelt       2        80,00      160,00",
         "",
         f"                         Nettobetrag   {net:>13} EUR",
-        "                         MwSt. 19 %            53,20 EUR",
-        "                         Gesamtbetrag         333,20 EUR",
+        f"                         MwSt. 19 %    {tax:>13} EUR",
+        f"                         Gesamtbetrag  {total:>13} EUR",
     ]
     return text_pdf(lines, font="Courier", font_size=9)
 
@@ -65,3 +66,15 @@ def test_an_incomplete_line_item_table_waits_for_review_and_says_so(docline_app:
     done = docline_app.wait(whole, ("needs_review", "completed"))
     assert [item["amount"] for item in done["data"]["line_items"]] == [120.0, 160.0]
     assert "line_items_incomplete" not in (done["review"] or {}).get("reasons", [])
+
+
+def test_items_adding_up_to_more_than_the_totals_wait_for_review_as_line_item_trouble(docline_app: App) -> None:
+    """Rows summing past the total (a row misread, or one counted twice) are named as such, not only as a failed
+    validation: the reviewer knows to look at the line items."""
+    client = docline_app.client()
+    over = client.post("/v1/documents", files={"file": ("over.pdf", _invoice("200,00", "38,00", "238,00"))})
+    waiting = docline_app.wait(over.json()["id"], ("needs_review", "completed"))
+    assert waiting["status"] == "needs_review"
+    assert "line_items_mismatch" in {e["code"] for e in waiting["validation"]["errors"]}
+    assert "line_items_mismatch" in waiting["review"]["reasons"]
+    assert "line_items_incomplete" not in waiting["review"]["reasons"]
