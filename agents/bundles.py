@@ -76,6 +76,10 @@ _SENDER = re.compile(
     r"|\b[a-z]{2}\s?\d{8,12}\b"
 )
 
+# A printed amount with its cents ("12,50", "1.234,00"; not the date "03.05.2024"): a line holding one is a row of
+# content (an item, a total), never a line of a sender's block, even when it starts with an article number.
+_AMOUNT = re.compile(r"(?<![\d.,])\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}(?![\d.,])")
+
 _COUNTER_WORDS = r"(?:seite|page|pagina|pag|blatt|blad|folha|hoja|feuille|sheet)"
 _OF_WORDS = r"(?:/|von|of|de|di|sur|van|from|\|)"
 _COUNTERS = (
@@ -255,7 +259,7 @@ def _letterhead(page: Page, form_words: frozenset[str]) -> frozenset[str]:
     they do not (a page that continues a table, or a form without a letterhead)."""
     limit = LETTERHEAD_SHARE * page.height
     top = [fold(line.text) for line in page.lines if line.words and line.bbox[1] < limit]
-    if not any(_SENDER.search(text) for text in top):
+    if not any(_SENDER.search(text) and not _AMOUNT.search(text) for text in top):
         return frozenset()
     words = (re.sub(r"\W", "", word) for text in top for word in text.split())
     return frozenset(word for word in words if len(word) >= 3 and word not in form_words)

@@ -175,3 +175,13 @@ def test_page_signals_are_of_the_page_alone() -> None:
     assert signals.title_at_top
     assert signals.identity["invoice_number"] == ("identifier", "RE9")
     assert {"optik", "nord", "gmbh", "hamburg"} <= signals.letterhead
+
+
+def test_item_rows_at_the_top_are_no_letterhead() -> None:
+    """Article numbers before a description look like a postal code before a place; a row with prices is content."""
+    rows = [f"1011{i} Gleitsichtglas Titan     2     120,00     240,00" for i in range(8)]
+    page = document_from_text("\n".join([*rows, *([""] * 24), "Gesamtbetrag 1.920,00"])).pages[0]
+    assert page_signals(page, TYPES).letterhead == frozenset()
+    # A sender's block with the same postal code is still one.
+    head = document_from_text(invoice("RE-1", "Optik Nord GmbH", "10115 Berlin")).pages[0]
+    assert "berlin" in page_signals(head, TYPES).letterhead
