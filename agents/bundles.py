@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz
 
 from agents.classify import classify
+from agents.layout_memory import _CONFUSABLE
 from agents.offline import offline_extract
 from extractors.model import Document, Page
 from extractors.normalize import compact, fold
@@ -329,7 +330,8 @@ class _Part:
 def _same(kind: str, value: str, seen: set[str]) -> bool:
     if kind == "name":
         return any(fuzz.ratio(value, other) >= NAME_SIMILARITY for other in seen)
-    return value in seen
+    # A scan reads "O" for "0" or "I" for "1" on one page and not on the other: still the same number.
+    return value.translate(_CONFUSABLE) in {other.translate(_CONFUSABLE) for other in seen}
 
 
 def _identity_evidence(page: PageSignals, part: _Part) -> tuple[float, list[str]]:
@@ -343,6 +345,10 @@ def _identity_evidence(page: PageSignals, part: _Part) -> tuple[float, list[str]
         if _same(kind, value, seen):
             minus += agrees
             said.append(f"same:{path}")
+        elif _same(kind, value, {v for p, vs in part.identity.items() if part.kinds[p] == kind for v in vs}):
+            # The value is one the document printed under another label (its due date read as the page's date,
+            # its seller read as the page's buyer): nothing said either way.
+            said.append(f"elsewhere:{path}")
         else:
             plus += differs
             said.append(f"differs:{path}")

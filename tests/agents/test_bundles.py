@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from agents.bundles import (
+    PageSignals,
     Split,
     first_pages,
     page_counter,
     page_signals,
     parts_of,
+    score_gaps,
     split_document,
 )
 from extractors.model import Document
@@ -185,3 +187,24 @@ def test_item_rows_at_the_top_are_no_letterhead() -> None:
     # A sender's block with the same postal code is still one.
     head = document_from_text(invoice("RE-1", "Optik Nord GmbH", "10115 Berlin")).pages[0]
     assert "berlin" in page_signals(head, TYPES).letterhead
+
+
+def test_a_number_read_with_ocr_slips_is_the_same_number() -> None:
+    """A scan reads "O" for "0" and "I" for "1" on one page and not on the other."""
+    first = PageSignals(number=1, identity={"invoice_number": ("identifier", "RE20240815")})
+    slipped = PageSignals(number=2, identity={"invoice_number": ("identifier", "RE2O24O8I5")})
+    other = PageSignals(number=2, identity={"invoice_number": ("identifier", "RE20240816")})
+    assert score_gaps([first, slipped]).gaps[0].signals == ("no_title", "same:invoice_number")
+    assert "differs:invoice_number" in score_gaps([first, other]).gaps[0].signals
+
+
+def test_a_value_the_document_printed_under_another_label_is_no_difference() -> None:
+    """A later page's only date, read as the page's date, is the due date the first page printed."""
+    first = PageSignals(number=1, identity={"issue_date": ("date", "20240503"), "due_date": ("date", "20240517")})
+    later = PageSignals(number=2, identity={"issue_date": ("date", "20240517")})
+    gap = score_gaps([first, later]).gaps[0]
+    assert "differs:issue_date" not in gap.signals
+    assert "elsewhere:issue_date" in gap.signals
+    assert not gap.boundary
+    new = PageSignals(number=2, identity={"issue_date": ("date", "20240601")})
+    assert "differs:issue_date" in score_gaps([first, new]).gaps[0].signals
