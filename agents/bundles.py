@@ -23,6 +23,7 @@ from rapidfuzz import fuzz
 from agents.classify import classify
 from agents.layout_memory import _CONFUSABLE
 from agents.offline import offline_extract
+from agents.tables import _CARRIED
 from extractors.model import Document, Page
 from extractors.normalize import compact, fold
 from extractors.types import DocumentType
@@ -45,6 +46,8 @@ WEIGHTS: Mapping[str, float] = {
     "counter_continues": -4.5,  # the page says it is page k > 1
     "previous_was_last": 2.0,  # the page before said it was page n of n
     "previous_not_last": -3.0,  # the page before said it was page k of n, k < n
+    "carried_in": -3.0,  # the page's top carries a running sum over ("Übertrag 1.234,50")
+    "previous_goes_on": -3.0,  # the page before ended saying it goes on ("Fortsetzung auf Seite 2", "./.")
     "type_changes": 4.0,  # the classifier is sure of both pages' types, and they differ
     "type_differs": 2.0,  # sure of one of them, and the other leans to another type
     "type_appears": 1.0,  # sure of the page's type, where the document so far had none at all
@@ -81,6 +84,14 @@ _SENDER = re.compile(
 # content (an item, a total), never a line of a sender's block, even when it starts with an article number.
 _AMOUNT = re.compile(r"(?<![\d.,])\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}(?![\d.,])")
 
+# A line at a page's foot saying the document goes on over the page; short, so no sentence of the text.
+_GOES_ON = re.compile(
+    r"\b(?:fortsetzung|continued|continues|continuation|a suivre|suite au verso|voir suite|segue|continua|sigue|"
+    r"vervolg|bitte wenden|b\.\s?w\.|p\.\s?t\.\s?o\b)|(?:^|\s)\./\.(?:\s|$)"
+)
+GOES_ON_WORDS = 6
+EDGE_SHARE = 0.3  # the head and the foot of a page: this upper and lower share of it
+
 _COUNTER_WORDS = r"(?:seite|page|pagina|pag|blatt|blad|folha|hoja|feuille|sheet)"
 _OF_WORDS = r"(?:/|von|of|de|di|sur|van|from|\|)"
 _COUNTERS = (
@@ -92,6 +103,7 @@ _COUNTER_ALONE = (
     # "Seite 3" alone; not the start of an impossible "Seite 4 von 2"
     re.compile(rf"(?<![a-z]){_COUNTER_WORDS}\.?\s*:?\s*(\d{{1,3}})(?![\d.,])(?!\s*{_OF_WORDS}\s*\d)"),
     re.compile(r"(?<!\d)(\d{1,3})\s*(?:ページ|頁)"),
+    re.compile(r"^\W*[-–—]\s*(\d{1,3})\s*[-–—]\W*$"),  # "- 2 -" on a line of its own
 )
 _IDENTITY_KINDS = frozenset(IDENTITY)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
@@ -112,6 +124,8 @@ class PageSignals:
     identity: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # path → (kind, normalised value)
     title_at_top: bool = False
     letterhead: frozenset[str] = frozenset()
+    carried_in: bool = False  # its head carries a running sum over from the page before
+    goes_on: bool = False  # its foot says the document goes on (a sum carried forward, "Fortsetzung", "./.")
 
 
 @dataclass(frozen=True)
@@ -210,11 +224,30 @@ def page_counter(page: Page) -> tuple[int, int | None] | None:
                     if 1 <= k <= n <= 999:
                         return k, n
     for text in near_edges:
+        # "Fortsetzung auf Seite 2" names the next page, not this one.
+        goes_on = _GOES_ON.search(text)
+        text = text[: goes_on.start()] if goes_on else text
         for pattern in _COUNTER_ALONE:
             match = pattern.search(text)
             if match and 1 <= int(match.group(1)) <= 999:
                 return int(match.group(1)), None
     return None
+
+
+def _continuation(page: Page) -> tuple[bool, bool]:
+    """Whether the page's head carries a sum over from the page before, and whether its foot says it goes on."""
+    head, foot = EDGE_SHARE * page.height, (1 - EDGE_SHARE) * page.height
+    carried_in = goes_on = False
+    for line in page.lines:
+        if not line.words:
+            continue
+        text = fold(line.text)
+        carried = bool(_CARRIED.search(text) and _AMOUNT.search(text))
+        if line.bbox[1] < head:
+            carried_in = carried_in or carried
+        if line.bbox[3] > foot:
+            goes_on = goes_on or carried or (len(line.words) <= GOES_ON_WORDS and bool(_GOES_ON.search(text)))
+    return carried_in, goes_on
 
 
 def _titles(doc_type: DocumentType) -> set[str]:
@@ -294,6 +327,7 @@ def page_signals(
     by_name = {t.name: t for t in types}
     # The identity is read as the page's own type, else as the type its text leans to (a page of line items).
     reading = by_name.get(kind.type or "")
+    carried_in, goes_on = _continuation(page)
     return PageSignals(
         number=page.number,
         counter=page_counter(page),
@@ -302,6 +336,8 @@ def page_signals(
         identity=_identity(page, reading, media_type) if reading else {},
         title_at_top=bool(reading and _title_at_top(page, _titles(reading))),
         letterhead=_letterhead(page, _form_words(types)),
+        carried_in=carried_in,
+        goes_on=goes_on,
     )
 
 
@@ -366,6 +402,10 @@ def gap_evidence(
         said.append("counter_restarts" if page.counter[0] == 1 else "counter_continues")
     if before.counter is not None and before.counter[1] is not None:
         said.append("previous_was_last" if before.counter[0] == before.counter[1] else "previous_not_last")
+    if page.carried_in:
+        said.append("carried_in")
+    if before.goes_on:
+        said.append("previous_goes_on")
     if page.doc_type and part.doc_type and page.doc_type != part.doc_type:
         said.append("type_changes")
     elif (page.doc_type or part.doc_type) and page.leaning and part.leaning and page.leaning != part.leaning:

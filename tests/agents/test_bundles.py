@@ -80,6 +80,10 @@ def split(*pages: str, barcodes: tuple[int, ...] = ()) -> Split:
         ("1/2", (1, 2)),
         ("- 2 / 3 -", (2, 3)),
         ("Seite 3", (3, None)),
+        ("- 2 -", (2, None)),
+        ("-2-", (2, None)),
+        ("Fortsetzung auf Seite 2", None),  # the next page's number
+        ("Seite 1 - Fortsetzung auf Seite 2", (1, None)),
         ("Rechnungsdatum: 12/05", None),  # a date, not a page counter
         ("Seite 4 von 2", None),  # no page 4 of 2
     ],
@@ -208,3 +212,28 @@ def test_a_value_the_document_printed_under_another_label_is_no_difference() -> 
     assert not gap.boundary
     new = PageSignals(number=2, identity={"issue_date": ("date", "20240601")})
     assert "differs:issue_date" in score_gaps([first, new]).gaps[0].signals
+
+
+@pytest.mark.parametrize("foot", ["Fortsetzung auf Seite 2", "Continued on next page", "./.", "Übertrag 420,00"])
+def test_a_page_whose_foot_says_it_goes_on_is_continued(foot: str) -> None:
+    """Without it the page of rows after the invoice is left to a reviewer (see above)."""
+    found = split(invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg", counter=foot), continuation())
+    assert found.parts() == [[1, 2]]
+    assert not found.unsure
+    assert "previous_goes_on" in found.gaps[0].signals
+
+
+def test_a_page_that_carries_the_sum_over_is_continued() -> None:
+    found = split(invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg"), "Übertrag   499,80\n" + continuation())
+    assert found.parts() == [[1, 2]]
+    assert not found.unsure
+    assert "carried_in" in found.gaps[0].signals
+
+
+def test_continuation_words_without_their_shape_say_nothing() -> None:
+    """A carried-forward word needs its sum; a word like "continued" in a sentence of the text is no page foot."""
+    sentence = "Our service will be continued for the whole year as agreed in the contract with you"
+    for text in ("Transport\n" + continuation(), continuation(sentence)):
+        signals = page_signals(document_from_text(text).pages[0], TYPES)
+        assert not signals.carried_in
+        assert not signals.goes_on
