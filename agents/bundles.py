@@ -353,9 +353,11 @@ class _Part:
     letterhead: frozenset[str] = frozenset()
     identity: dict[str, set[str]] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
+    titled: bool = False  # its first page (or a later one) printed its type's title at the top
 
     def add(self, page: PageSignals) -> None:
         self.letterhead = self.letterhead or page.letterhead
+        self.titled = self.titled or page.title_at_top
         self.doc_type = self.doc_type or page.doc_type
         self.leaning = self.doc_type or self.leaning or page.leaning
         for path, (kind, value) in page.identity.items():
@@ -378,6 +380,12 @@ def _identity_evidence(page: PageSignals, part: _Part) -> tuple[float, list[str]
         if not seen:
             continue
         differs, agrees = IDENTITY[kind]
+        if kind == "date" and part.titled and not (page.title_at_top or page.letterhead):
+            # A titled document prints its own date in its head; a later page with no head of its own that shows
+            # another date prints a delivery, payment or item date. (Untitled slips, till receipts, are told apart
+            # by their dates, so there a date still counts.)
+            said.append(f"headless:{path}")
+            continue
         if _same(kind, value, seen):
             minus += agrees
             said.append(f"same:{path}")

@@ -237,3 +237,19 @@ def test_continuation_words_without_their_shape_say_nothing() -> None:
         signals = page_signals(document_from_text(text).pages[0], TYPES)
         assert not signals.carried_in
         assert not signals.goes_on
+
+
+def test_another_date_on_a_headless_page_of_a_titled_document_says_nothing() -> None:
+    """A titled document prints its date in its head; a later page without a head showing another date prints a
+    delivery or payment date. An untitled slip (a till receipt) is still told from the next by its date."""
+    titled = PageSignals(number=1, title_at_top=True, identity={"issue_date": ("date", "20240503")})
+    headless = PageSignals(number=2, identity={"issue_date": ("date", "20240510")})
+    gap = score_gaps([titled, headless]).gaps[0]
+    assert "headless:issue_date" in gap.signals
+    assert not gap.boundary
+    headed = PageSignals(number=2, title_at_top=True, identity={"issue_date": ("date", "20240510")})
+    assert "differs:issue_date" in score_gaps([titled, headed]).gaps[0].signals
+    slip = PageSignals(number=1, identity={"issue_date": ("date", "20240503")})
+    gap = score_gaps([slip, headless]).gaps[0]
+    assert "differs:issue_date" in gap.signals
+    assert gap.boundary
