@@ -292,8 +292,12 @@ def _letterhead(page: Page, form_words: frozenset[str]) -> frozenset[str]:
     """The words of the page's top lines, less the types' label words, when they hold a sender's block; empty when
     they do not (a page that continues a table, or a form without a letterhead)."""
     limit = LETTERHEAD_SHARE * page.height
-    top = [fold(line.text) for line in page.lines if line.words and line.bbox[1] < limit]
-    if not any(_SENDER.search(text) and not _AMOUNT.search(text) for text in top):
+    lines = sorted((line for line in page.lines if line.words), key=lambda line: line.bbox[1])
+    top = [fold(line.text) for line in lines if line.bbox[1] < limit]
+    # A sender's block stands above the content: lines after the first printed amount (an item, a total) are the
+    # content's, and a bank or tax block that follows the totals near the top of a last page is no letterhead.
+    first_amount = next((i for i, text in enumerate(top) if _AMOUNT.search(text)), len(top))
+    if not any(_SENDER.search(text) for text in top[:first_amount]):
         return frozenset()
     words = (re.sub(r"\W", "", word) for text in top for word in text.split())
     return frozenset(word for word in words if len(word) >= 3 and word not in form_words)

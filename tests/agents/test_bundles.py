@@ -253,3 +253,17 @@ def test_another_date_on_a_headless_page_of_a_titled_document_says_nothing() -> 
     gap = score_gaps([slip, headless]).gaps[0]
     assert "differs:issue_date" in gap.signals
     assert gap.boundary
+
+
+def test_a_bank_block_after_the_totals_is_no_letterhead() -> None:
+    """A last page that begins with the totals prints the bank and tax block near its top: content, not a sender."""
+    last = [
+        "Nettobetrag                               420,00",
+        "MwSt 19%                                   79,80",
+        "Gesamtbetrag                              499,80",
+        "",
+        "Bankverbindung: Hausbank Hamburg, IBAN DE89 3704 0044 0532 0130 00",
+        "USt-IdNr. DE123456789, Tel. 040 123456, www.optik-nord.de",
+    ]
+    page = document_from_text("\n".join([*last, *([""] * 30), "Seite 2 von 2"])).pages[0]
+    assert page_signals(page, TYPES).letterhead == frozenset()
