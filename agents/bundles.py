@@ -65,6 +65,9 @@ IDENTITY: Mapping[str, tuple[float, float]] = {
     "name": (1.5, -0.75),
     "date": (1.0, -0.5),
 }
+# What a differing number, name, VAT ID or IBAN weighs, as a share, on a headless page of a titled document: alone
+# it leaves the gap to a reviewer rather than splitting.
+HEADLESS_DIFFERS = 0.2
 # What identity fields can say at most either way: one misread value must not decide alone.
 IDENTITY_CAP = 4.0
 NAME_SIMILARITY = 85.0  # rapidfuzz ratio at which two OCR'd names are the same name
@@ -379,15 +382,16 @@ def _same(kind: str, value: str, seen: set[str]) -> bool:
 def _identity_evidence(page: PageSignals, part: _Part) -> tuple[float, list[str]]:
     plus, minus = 0.0, 0.0
     said: list[str] = []
+    # A titled document prints who and what it is in its head. A later page with no head of its own (no title, no
+    # sender's block) reads its values from the content: another date there is a delivery, payment or item date, and
+    # another number or name is weaker evidence. (Untitled slips, till receipts, are told apart by these values.)
+    headless = part.titled and not (page.title_at_top or page.letterhead)
     for path, (kind, value) in page.identity.items():
         seen = part.identity.get(path)
         if not seen:
             continue
         differs, agrees = IDENTITY[kind]
-        if kind == "date" and part.titled and not (page.title_at_top or page.letterhead):
-            # A titled document prints its own date in its head; a later page with no head of its own that shows
-            # another date prints a delivery, payment or item date. (Untitled slips, till receipts, are told apart
-            # by their dates, so there a date still counts.)
+        if kind == "date" and headless:
             said.append(f"headless:{path}")
             continue
         if _same(kind, value, seen):
@@ -398,7 +402,7 @@ def _identity_evidence(page: PageSignals, part: _Part) -> tuple[float, list[str]
             # its seller read as the page's buyer): nothing said either way.
             said.append(f"elsewhere:{path}")
         else:
-            plus += differs
+            plus += differs * (HEADLESS_DIFFERS if headless else 1.0)
             said.append(f"differs:{path}")
     return min(plus, IDENTITY_CAP) + max(minus, -IDENTITY_CAP), said
 

@@ -267,3 +267,16 @@ def test_a_bank_block_after_the_totals_is_no_letterhead() -> None:
     ]
     page = document_from_text("\n".join([*last, *([""] * 30), "Seite 2 von 2"])).pages[0]
     assert page_signals(page, TYPES).letterhead == frozenset()
+
+
+def test_another_number_on_a_headless_page_of_a_titled_document_weighs_less() -> None:
+    """Read from the content of a page without a head, another number (an order's, a delivery's) is weak evidence;
+    on a page with its title at the top it is the next document's."""
+    titled = PageSignals(number=1, title_at_top=True, identity={"invoice_number": ("identifier", "RE20240815")})
+    headless = PageSignals(number=2, identity={"invoice_number": ("identifier", "LS201351112")})
+    gap = score_gaps([titled, headless]).gaps[0]
+    assert "differs:invoice_number" in gap.signals
+    assert not gap.boundary
+    assert gap.unsure
+    headed = PageSignals(number=2, title_at_top=True, identity={"invoice_number": ("identifier", "RE20240816")})
+    assert score_gaps([titled, headed]).gaps[0].boundary
