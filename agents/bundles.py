@@ -22,6 +22,7 @@ from rapidfuzz import fuzz
 
 from agents.classify import classify
 from agents.layout_memory import _CONFUSABLE
+from agents.models import Classification
 from agents.offline import offline_extract
 from agents.tables import _CARRIED
 from extractors.model import Document, Page
@@ -322,6 +323,15 @@ def _identity(page: Page, doc_type: DocumentType, media_type: str) -> dict[str, 
     return found
 
 
+def _leaning(kind: Classification) -> str | None:
+    """The type the page's text leans to; none on a tie, where the classifier picks by name and not by the text
+    (a page of rows that prints one "Datum" leans to no type)."""
+    best = kind.scores.get(kind.type or "")
+    if best is None or sum(score == best for score in kind.scores.values()) > 1:
+        return None
+    return kind.type
+
+
 def page_signals(
     page: Page, types: Sequence[DocumentType], *, media_type: str = "application/pdf", barcode_only: bool = False
 ) -> PageSignals:
@@ -339,7 +349,7 @@ def page_signals(
         number=page.number,
         counter=page_counter(page),
         doc_type=sure,
-        leaning=kind.type,
+        leaning=_leaning(kind),
         identity=_identity(page, reading, media_type) if reading else {},
         title_at_top=bool(reading and _title_at_top(page, _titles(reading))),
         letterhead=_letterhead(page, _form_words(types)),

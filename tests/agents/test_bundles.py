@@ -280,3 +280,13 @@ def test_another_number_on_a_headless_page_of_a_titled_document_weighs_less() ->
     assert gap.unsure
     headed = PageSignals(number=2, title_at_top=True, identity={"invoice_number": ("identifier", "RE20240816")})
     assert score_gaps([titled, headed]).gaps[0].boundary
+
+
+def test_a_page_whose_type_scores_tie_leans_to_no_type() -> None:
+    """One "Datum" over rows scores both types alike; the classifier then picks by name, which says nothing of
+    the page, and must not make an invoice's next page differ from it."""
+    rows = "Datum: 01.02.2024\n" + continuation()
+    assert page_signals(document_from_text(rows).pages[0], TYPES).leaning is None
+    found = split(invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg"), rows)
+    assert "type_differs" not in found.gaps[0].signals
+    assert not found.gaps[0].boundary
