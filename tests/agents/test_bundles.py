@@ -290,3 +290,12 @@ def test_a_page_whose_type_scores_tie_leans_to_no_type() -> None:
     found = split(invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg"), rows)
     assert "type_differs" not in found.gaps[0].signals
     assert not found.gaps[0].boundary
+
+
+def test_a_bare_fraction_mid_page_is_no_page_counter() -> None:
+    """ "1/2" on a line of its own between rows is a quantity or a share; at the foot it numbers the page."""
+    rows = continuation().strip().splitlines()
+    middle = "\n".join([*rows[:7], "1/2", *rows[7:], *([""] * 18), "Summe 140,00"])
+    assert page_counter(document_from_text(middle).pages[0]) is None
+    named = "\n".join([*rows[:7], "Seite 1 von 2", *rows[7:], *([""] * 18), "Summe 140,00"])
+    assert page_counter(document_from_text(named).pages[0]) == (1, 2)
