@@ -69,6 +69,8 @@ IDENTITY: Mapping[str, tuple[float, float]] = {
 # What a differing number, name, VAT ID or IBAN weighs, as a share, on a headless page of a titled document: alone
 # it leaves the gap to a reviewer rather than splitting.
 HEADLESS_DIFFERS = 0.2
+# A document's number read shorter than this is a position's or a page's number taken for it, not the number.
+MIN_IDENTIFIER = 3
 # What identity fields can say at most either way: one misread value must not decide alone.
 IDENTITY_CAP = 4.0
 NAME_SIMILARITY = 85.0  # rapidfuzz ratio at which two OCR'd names are the same name
@@ -321,7 +323,10 @@ def _identity(page: Page, doc_type: DocumentType, media_type: str) -> dict[str, 
         if kind == "name" and value.confidence < NAME_CONFIDENCE:
             continue
         text = str(value.value)
-        found[path] = (kind, fold(text).strip() if kind == "name" else compact(text))
+        normal = fold(text).strip() if kind == "name" else compact(text)
+        if kind == "identifier" and len(normal) < MIN_IDENTIFIER:
+            continue
+        found[path] = (kind, normal)
     return found
 
 

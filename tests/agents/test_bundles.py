@@ -299,3 +299,9 @@ def test_a_bare_fraction_mid_page_is_no_page_counter() -> None:
     assert page_counter(document_from_text(middle).pages[0]) is None
     named = "\n".join([*rows[:7], "Seite 1 von 2", *rows[7:], *([""] * 18), "Summe 140,00"])
     assert page_counter(document_from_text(named).pages[0]) == (1, 2)
+
+
+def test_a_one_digit_document_number_is_no_identity() -> None:
+    """Under a repeated "Rechnung" the first row's position "1" is read as the invoice's number: no number at all."""
+    head = "Optik Nord GmbH\nHafenstrasse 1, 20095 Hamburg\nTel. 040 123456\n\nRechnung\n\n"
+    assert "invoice_number" not in page_signals(document_from_text(head + continuation()).pages[0], TYPES).identity
