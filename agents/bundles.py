@@ -55,7 +55,9 @@ WEIGHTS: Mapping[str, float] = {
     "title_at_top": 1.5,  # the type's title stands in the page's upper part
     "no_title": -0.5,
     "new_letterhead": 1.5,  # a sender's block at the top shares nothing with the document's letterhead so far
-    "same_letterhead": -1.0,
+    # A page that repeats the document's sender block (with its title, too) mostly continues it; the same sender's
+    # next document is told apart by its number or date.
+    "same_letterhead": -1.5,
     "letterhead_appears": 0.5,  # a sender's block at the top, where the document so far had none
 }
 # Per kind of field read from both sides of a gap: (weight when the values differ, weight when one agrees).

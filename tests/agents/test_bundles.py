@@ -301,6 +301,16 @@ def test_a_bare_fraction_mid_page_is_no_page_counter() -> None:
     assert page_counter(document_from_text(named).pages[0]) == (1, 2)
 
 
+def test_a_page_that_repeats_the_letterhead_and_title_leans_to_continue() -> None:
+    """Page 2 prints the sender's block and the title again but no number or date: most likely the same document;
+    the same sender's next one would be told by its number or date. A person may still be asked."""
+    head = "Optik Nord GmbH\nHafenstrasse 1, 20095 Hamburg\nTel. 040 123456\n\nRechnung\n\n"
+    found = split(invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg"), head + continuation())
+    gap = found.gaps[0]
+    assert {"title_at_top", "same_letterhead"} <= set(gap.signals)
+    assert not gap.boundary
+
+
 def test_a_one_digit_document_number_is_no_identity() -> None:
     """Under a repeated "Rechnung" the first row's position "1" is read as the invoice's number: no number at all."""
     head = "Optik Nord GmbH\nHafenstrasse 1, 20095 Hamburg\nTel. 040 123456\n\nRechnung\n\n"
