@@ -345,7 +345,8 @@ def page_signals(
     page: Page, types: Sequence[DocumentType], *, media_type: str = "application/pdf", barcode_only: bool = False
 ) -> PageSignals:
     """The signals of one page. ``barcode_only``: the page holds a barcode and next to no text (a separator sheet)."""
-    if barcode_only or is_blank(page):
+    # A page that prints next to nothing but its page number ("Seite 3 von 3") is a document's last page, no sheet.
+    if barcode_only or (is_blank(page) and page_counter(page) is None):
         return PageSignals(number=page.number, separator=True)
     single = Document(media_type=media_type, pages=[page])
     kind = classify(single, types)

@@ -315,3 +315,13 @@ def test_a_one_digit_document_number_is_no_identity() -> None:
     """Under a repeated "Rechnung" the first row's position "1" is read as the invoice's number: no number at all."""
     head = "Optik Nord GmbH\nHafenstrasse 1, 20095 Hamburg\nTel. 040 123456\n\nRechnung\n\n"
     assert "invoice_number" not in page_signals(document_from_text(head + continuation()).pages[0], TYPES).identity
+
+
+def test_a_page_with_nothing_but_its_page_number_is_no_blank_sheet() -> None:
+    found = split(
+        invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg", counter="Seite 1 von 2"),
+        "\n" * 30 + "Seite 2 von 2",
+    )
+    assert found.separators == ()
+    assert found.parts() == [[1, 2]]
+    assert not found.unsure
