@@ -104,11 +104,9 @@ _COUNTER_WORDS = r"(?:seite|page|pagina|pag|blatt|blad|folha|hoja|feuille|sheet)
 _OF_WORDS = r"(?:/|von|of|de|di|sur|van|from|\|)"
 _COUNTERS = (
     re.compile(rf"(?<![a-z]){_COUNTER_WORDS}\.?\s*:?\s*(\d{{1,3}})\s*{_OF_WORDS}\s*(\d{{1,3}})(?!\d)"),
+    re.compile(r"^\W*(\d{1,3})\s*(?:/|of|von|de|di|sur|van)\s*(\d{1,3})\W*$"),  # a line of its own: "1/2", "2 of 3"
     re.compile(r"(\d{1,3})\s*/\s*(\d{1,3})\s*(?:ページ|頁)"),
 )
-# A line of its own, "1/2" or "2 of 3", is a page counter only at the head or foot of a page: in between it is a
-# quantity, a share or a table's cell.
-_COUNTER_LINE = re.compile(r"^\W*(\d{1,3})\s*(?:/|of|von|de|di|sur|van)\s*(\d{1,3})\W*$")
 _COUNTER_ALONE = (
     # "Seite 3" alone; not the start of an impossible "Seite 4 von 2"
     re.compile(rf"(?<![a-z]){_COUNTER_WORDS}\.?\s*:?\s*(\d{{1,3}})(?![\d.,])(?!\s*{_OF_WORDS}\s*\d)"),
@@ -225,9 +223,9 @@ def page_counter(page: Page) -> tuple[int, int | None] | None:
         for line in page.lines
         if line.words and (line.bbox[1] < 0.2 * edge or line.bbox[3] > 0.8 * edge)
     ]
-    for candidates, patterns in ((near_edges, (*_COUNTERS, _COUNTER_LINE)), (lines, _COUNTERS)):
+    for candidates in (near_edges, lines):
         for text in candidates:
-            for pattern in patterns:
+            for pattern in _COUNTERS:
                 match = pattern.search(text)
                 if match:
                     k, n = int(match.group(1)), int(match.group(2))

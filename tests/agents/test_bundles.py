@@ -292,15 +292,6 @@ def test_a_page_whose_type_scores_tie_leans_to_no_type() -> None:
     assert not found.gaps[0].boundary
 
 
-def test_a_bare_fraction_mid_page_is_no_page_counter() -> None:
-    """ "1/2" on a line of its own between rows is a quantity or a share; at the foot it numbers the page."""
-    rows = continuation().strip().splitlines()
-    middle = "\n".join([*rows[:7], "1/2", *rows[7:], *([""] * 18), "Summe 140,00"])
-    assert page_counter(document_from_text(middle).pages[0]) is None
-    named = "\n".join([*rows[:7], "Seite 1 von 2", *rows[7:], *([""] * 18), "Summe 140,00"])
-    assert page_counter(document_from_text(named).pages[0]) == (1, 2)
-
-
 def test_a_page_that_repeats_the_letterhead_and_title_leans_to_continue() -> None:
     """Page 2 prints the sender's block and the title again but no number or date: most likely the same document;
     the same sender's next one would be told by its number or date. A person may still be asked."""
