@@ -89,7 +89,8 @@ _SENDER = re.compile(
 )
 
 # A printed amount with its cents ("12,50", "1.234,00"; not the date "03.05.2024"): a line holding one is a row of
-# content (an item, a total), never a line of a sender's block, even when it starts with an article number.
+# content (an item, a total, a sum carried over), not a line of a sender's block, even when it starts with an article
+# number.
 _AMOUNT = re.compile(r"(?<![\d.,])\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}(?![\d.,])")
 
 # A line at a page's foot saying the document goes on over the page; short, so no sentence of the text.
@@ -409,9 +410,6 @@ def _identity_evidence(page: PageSignals, part: _Part) -> tuple[float, list[str]
         if not seen:
             continue
         differs, agrees = IDENTITY[kind]
-        if kind == "date" and headless:
-            said.append(f"headless:{path}")
-            continue
         if _same(kind, value, seen):
             minus += agrees
             said.append(f"same:{path}")
@@ -419,6 +417,8 @@ def _identity_evidence(page: PageSignals, part: _Part) -> tuple[float, list[str]
             # The value is one the document printed under another label (its due date read as the page's date,
             # its seller read as the page's buyer): nothing said either way.
             said.append(f"elsewhere:{path}")
+        elif kind == "date" and headless:
+            said.append(f"headless:{path}")
         else:
             plus += differs * (HEADLESS_DIFFERS if headless else 1.0)
             said.append(f"differs:{path}")

@@ -316,3 +316,9 @@ def test_a_page_with_nothing_but_its_page_number_is_no_blank_sheet() -> None:
     assert found.separators == ()
     assert found.parts() == [[1, 2]]
     assert not found.unsure
+
+
+def test_the_same_date_on_a_headless_page_still_agrees() -> None:
+    titled = PageSignals(number=1, title_at_top=True, identity={"issue_date": ("date", "20240503")})
+    headless = PageSignals(number=2, identity={"issue_date": ("date", "20240503")})
+    assert "same:issue_date" in score_gaps([titled, headless]).gaps[0].signals
