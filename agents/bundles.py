@@ -4,7 +4,10 @@ A stack of paper scanned into one file (ten prescriptions, a month of invoices) 
 document begins. Each page gives signals (``PageSignals``): its own type (the offline classifier on the page's text),
 a page counter ("Seite 1 von 3", "Page 2 of 2", "1/2"), the document's own identity as the offline extractor reads
 it from that page alone (its number, the parties' names, VAT IDs and IBANs, its dates), whether its type's title
-stands at the top, the letterhead lines, and whether it is a separator sheet (blank, or nothing but a barcode).
+stands at the top, the letterhead lines, continuation cues (a running sum carried over at its head, "Fortsetzung",
+"continued" or "./." at its foot), and whether it is a separator sheet (blank, or nothing but a barcode). A page
+without a head of its own (no title, no sender's block) after a titled one reads its dates and numbers from its
+content: they weigh little there.
 
 Each gap between two pages is scored as the probability that a new document starts after it (``Gap.score``): the
 signals add up as log-odds, the page compared with the pages of the document it would continue. A gap scored in the
