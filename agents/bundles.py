@@ -4,7 +4,10 @@ A stack of paper scanned into one file (ten prescriptions, a month of invoices) 
 document begins. Each page gives signals (``PageSignals``): its own type (the offline classifier on the page's text),
 a page counter ("Seite 1 von 3", "Page 2 of 2", "1/2"), the document's own identity as the offline extractor reads
 it from that page alone (its number, the parties' names, VAT IDs and IBANs, its dates), whether its type's title
-stands at the top, the letterhead lines, and whether it is a separator sheet (blank, or nothing but a barcode).
+stands at the top, the letterhead lines, continuation cues (a running sum carried over at its head, "Fortsetzung",
+"continued" or "./." at its foot), and whether it is a separator sheet (blank, or nothing but a barcode). A page
+without a head of its own (no title, no sender's block) after a titled one reads its dates and numbers from its
+content: they weigh little there.
 
 Each gap between two pages is scored as the probability that a new document starts after it (``Gap.score``): the
 signals add up as log-odds, the page compared with the pages of the document it would continue. A gap scored in the
@@ -21,7 +24,10 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz
 
 from agents.classify import classify
+from agents.layout_memory import _CONFUSABLE
+from agents.models import Classification
 from agents.offline import offline_extract
+from agents.tables import _CARRIED
 from extractors.model import Document, Page
 from extractors.normalize import compact, fold
 from extractors.types import DocumentType
@@ -44,13 +50,17 @@ WEIGHTS: Mapping[str, float] = {
     "counter_continues": -4.5,  # the page says it is page k > 1
     "previous_was_last": 2.0,  # the page before said it was page n of n
     "previous_not_last": -3.0,  # the page before said it was page k of n, k < n
+    "carried_in": -3.0,  # the page's top carries a running sum over ("Übertrag 1.234,50")
+    "previous_goes_on": -3.0,  # the page before ended saying it goes on ("Fortsetzung auf Seite 2", "./.")
     "type_changes": 4.0,  # the classifier is sure of both pages' types, and they differ
     "type_differs": 2.0,  # sure of one of them, and the other leans to another type
     "type_appears": 1.0,  # sure of the page's type, where the document so far had none at all
     "title_at_top": 1.5,  # the type's title stands in the page's upper part
     "no_title": -0.5,
     "new_letterhead": 1.5,  # a sender's block at the top shares nothing with the document's letterhead so far
-    "same_letterhead": -1.0,
+    # A page that repeats the document's sender block (with its title, too) mostly continues it; the same sender's
+    # next document is told apart by its number or date.
+    "same_letterhead": -1.5,
     "letterhead_appears": 0.5,  # a sender's block at the top, where the document so far had none
 }
 # Per kind of field read from both sides of a gap: (weight when the values differ, weight when one agrees).
@@ -61,6 +71,11 @@ IDENTITY: Mapping[str, tuple[float, float]] = {
     "name": (1.5, -0.75),
     "date": (1.0, -0.5),
 }
+# What a differing number, name, VAT ID or IBAN weighs, as a share, on a headless page of a titled document: alone
+# it leaves the gap to a reviewer rather than splitting.
+HEADLESS_DIFFERS = 0.2
+# A document's number read shorter than this is a position's or a page's number taken for it, not the number.
+MIN_IDENTIFIER = 3
 # What identity fields can say at most either way: one misread value must not decide alone.
 IDENTITY_CAP = 4.0
 NAME_SIMILARITY = 85.0  # rapidfuzz ratio at which two OCR'd names are the same name
@@ -76,6 +91,19 @@ _SENDER = re.compile(
     r"|\b[a-z]{2}\s?\d{8,12}\b"
 )
 
+# A printed amount with its cents ("12,50", "1.234,00"; not the date "03.05.2024"): a line holding one is a row of
+# content (an item, a total, a sum carried over), not a line of a sender's block, even when it starts with an article
+# number.
+_AMOUNT = re.compile(r"(?<![\d.,])\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}(?![\d.,])")
+
+# A line at a page's foot saying the document goes on over the page; short, so no sentence of the text.
+_GOES_ON = re.compile(
+    r"\b(?:fortsetzung|continued|continues|continuation|a suivre|suite au verso|voir suite|segue|continua|sigue|"
+    r"vervolg|bitte wenden|b\.\s?w\.|p\.\s?t\.\s?o\b)|(?:^|\s)\./\.(?:\s|$)"
+)
+GOES_ON_WORDS = 6
+EDGE_SHARE = 0.3  # the head and the foot of a page: this upper and lower share of it
+
 _COUNTER_WORDS = r"(?:seite|page|pagina|pag|blatt|blad|folha|hoja|feuille|sheet)"
 _OF_WORDS = r"(?:/|von|of|de|di|sur|van|from|\|)"
 _COUNTERS = (
@@ -87,6 +115,7 @@ _COUNTER_ALONE = (
     # "Seite 3" alone; not the start of an impossible "Seite 4 von 2"
     re.compile(rf"(?<![a-z]){_COUNTER_WORDS}\.?\s*:?\s*(\d{{1,3}})(?![\d.,])(?!\s*{_OF_WORDS}\s*\d)"),
     re.compile(r"(?<!\d)(\d{1,3})\s*(?:ページ|頁)"),
+    re.compile(r"^\W*[-–—]\s*(\d{1,3})\s*[-–—]\W*$"),  # "- 2 -" on a line of its own
 )
 _IDENTITY_KINDS = frozenset(IDENTITY)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
@@ -107,6 +136,8 @@ class PageSignals:
     identity: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # path → (kind, normalised value)
     title_at_top: bool = False
     letterhead: frozenset[str] = frozenset()
+    carried_in: bool = False  # its head carries a running sum over from the page before
+    goes_on: bool = False  # its foot says the document goes on (a sum carried forward, "Fortsetzung", "./.")
 
 
 @dataclass(frozen=True)
@@ -205,11 +236,30 @@ def page_counter(page: Page) -> tuple[int, int | None] | None:
                     if 1 <= k <= n <= 999:
                         return k, n
     for text in near_edges:
+        # "Fortsetzung auf Seite 2" names the next page, not this one.
+        goes_on = _GOES_ON.search(text)
+        text = text[: goes_on.start()] if goes_on else text
         for pattern in _COUNTER_ALONE:
             match = pattern.search(text)
             if match and 1 <= int(match.group(1)) <= 999:
                 return int(match.group(1)), None
     return None
+
+
+def _continuation(page: Page) -> tuple[bool, bool]:
+    """Whether the page's head carries a sum over from the page before, and whether its foot says it goes on."""
+    head, foot = EDGE_SHARE * page.height, (1 - EDGE_SHARE) * page.height
+    carried_in = goes_on = False
+    for line in page.lines:
+        if not line.words:
+            continue
+        text = fold(line.text)
+        carried = bool(_CARRIED.search(text) and _AMOUNT.search(text))
+        if line.bbox[1] < head:
+            carried_in = carried_in or carried
+        if line.bbox[3] > foot:
+            goes_on = goes_on or carried or (len(line.words) <= GOES_ON_WORDS and bool(_GOES_ON.search(text)))
+    return carried_in, goes_on
 
 
 def _titles(doc_type: DocumentType) -> set[str]:
@@ -254,8 +304,12 @@ def _letterhead(page: Page, form_words: frozenset[str]) -> frozenset[str]:
     """The words of the page's top lines, less the types' label words, when they hold a sender's block; empty when
     they do not (a page that continues a table, or a form without a letterhead)."""
     limit = LETTERHEAD_SHARE * page.height
-    top = [fold(line.text) for line in page.lines if line.words and line.bbox[1] < limit]
-    if not any(_SENDER.search(text) for text in top):
+    lines = sorted((line for line in page.lines if line.words), key=lambda line: line.bbox[1])
+    top = [fold(line.text) for line in lines if line.bbox[1] < limit]
+    # A sender's block stands above the content: lines after the first printed amount (an item, a total) are the
+    # content's, and a bank or tax block that follows the totals near the top of a last page is no letterhead.
+    first_amount = next((i for i, text in enumerate(top) if _AMOUNT.search(text)), len(top))
+    if not any(_SENDER.search(text) for text in top[:first_amount]):
         return frozenset()
     words = (re.sub(r"\W", "", word) for text in top for word in text.split())
     return frozenset(word for word in words if len(word) >= 3 and word not in form_words)
@@ -273,15 +327,28 @@ def _identity(page: Page, doc_type: DocumentType, media_type: str) -> dict[str, 
         if kind == "name" and value.confidence < NAME_CONFIDENCE:
             continue
         text = str(value.value)
-        found[path] = (kind, fold(text).strip() if kind == "name" else compact(text))
+        normal = fold(text).strip() if kind == "name" else compact(text)
+        if kind == "identifier" and len(normal) < MIN_IDENTIFIER:
+            continue
+        found[path] = (kind, normal)
     return found
+
+
+def _leaning(kind: Classification) -> str | None:
+    """The type the page's text leans to; none on a tie, where the classifier picks by name and not by the text
+    (a page of rows that prints one "Datum" leans to no type)."""
+    best = kind.scores.get(kind.type or "")
+    if best is None or sum(score == best for score in kind.scores.values()) > 1:
+        return None
+    return kind.type
 
 
 def page_signals(
     page: Page, types: Sequence[DocumentType], *, media_type: str = "application/pdf", barcode_only: bool = False
 ) -> PageSignals:
     """The signals of one page. ``barcode_only``: the page holds a barcode and next to no text (a separator sheet)."""
-    if barcode_only or is_blank(page):
+    # A page that prints next to nothing but its page number ("Seite 3 von 3") is a document's last page, no sheet.
+    if barcode_only or (is_blank(page) and page_counter(page) is None):
         return PageSignals(number=page.number, separator=True)
     single = Document(media_type=media_type, pages=[page])
     kind = classify(single, types)
@@ -289,14 +356,17 @@ def page_signals(
     by_name = {t.name: t for t in types}
     # The identity is read as the page's own type, else as the type its text leans to (a page of line items).
     reading = by_name.get(kind.type or "")
+    carried_in, goes_on = _continuation(page)
     return PageSignals(
         number=page.number,
         counter=page_counter(page),
         doc_type=sure,
-        leaning=kind.type,
+        leaning=_leaning(kind),
         identity=_identity(page, reading, media_type) if reading else {},
         title_at_top=bool(reading and _title_at_top(page, _titles(reading))),
         letterhead=_letterhead(page, _form_words(types)),
+        carried_in=carried_in,
+        goes_on=goes_on,
     )
 
 
@@ -312,9 +382,11 @@ class _Part:
     letterhead: frozenset[str] = frozenset()
     identity: dict[str, set[str]] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
+    titled: bool = False  # its first page (or a later one) printed its type's title at the top
 
     def add(self, page: PageSignals) -> None:
         self.letterhead = self.letterhead or page.letterhead
+        self.titled = self.titled or page.title_at_top
         self.doc_type = self.doc_type or page.doc_type
         self.leaning = self.doc_type or self.leaning or page.leaning
         for path, (kind, value) in page.identity.items():
@@ -325,12 +397,17 @@ class _Part:
 def _same(kind: str, value: str, seen: set[str]) -> bool:
     if kind == "name":
         return any(fuzz.ratio(value, other) >= NAME_SIMILARITY for other in seen)
-    return value in seen
+    # A scan reads "O" for "0" or "I" for "1" on one page and not on the other: still the same number.
+    return value.translate(_CONFUSABLE) in {other.translate(_CONFUSABLE) for other in seen}
 
 
 def _identity_evidence(page: PageSignals, part: _Part) -> tuple[float, list[str]]:
     plus, minus = 0.0, 0.0
     said: list[str] = []
+    # A titled document prints who and what it is in its head. A later page with no head of its own (no title, no
+    # sender's block) reads its values from the content: another date there is a delivery, payment or item date, and
+    # another number or name is weaker evidence. (Untitled slips, till receipts, are told apart by these values.)
+    headless = part.titled and not (page.title_at_top or page.letterhead)
     for path, (kind, value) in page.identity.items():
         seen = part.identity.get(path)
         if not seen:
@@ -339,8 +416,14 @@ def _identity_evidence(page: PageSignals, part: _Part) -> tuple[float, list[str]
         if _same(kind, value, seen):
             minus += agrees
             said.append(f"same:{path}")
+        elif _same(kind, value, {v for p, vs in part.identity.items() if part.kinds[p] == kind for v in vs}):
+            # The value is one the document printed under another label (its due date read as the page's date,
+            # its seller read as the page's buyer): nothing said either way.
+            said.append(f"elsewhere:{path}")
+        elif kind == "date" and headless:
+            said.append(f"headless:{path}")
         else:
-            plus += differs
+            plus += differs * (HEADLESS_DIFFERS if headless else 1.0)
             said.append(f"differs:{path}")
     return min(plus, IDENTITY_CAP) + max(minus, -IDENTITY_CAP), said
 
@@ -356,6 +439,10 @@ def gap_evidence(
         said.append("counter_restarts" if page.counter[0] == 1 else "counter_continues")
     if before.counter is not None and before.counter[1] is not None:
         said.append("previous_was_last" if before.counter[0] == before.counter[1] else "previous_not_last")
+    if page.carried_in:
+        said.append("carried_in")
+    if before.goes_on:
+        said.append("previous_goes_on")
     if page.doc_type and part.doc_type and page.doc_type != part.doc_type:
         said.append("type_changes")
     elif (page.doc_type or part.doc_type) and page.leaning and part.leaning and page.leaning != part.leaning:

@@ -367,7 +367,10 @@ def degraded_scan(case: Case, max_pages: int = 3) -> Case | None:
     if not pages:
         return None
     out = io.BytesIO()
-    pages[0].save(out, "PDF", resolution=SCAN_DPI, save_all=True, append_images=pages[1:])
+    # No creation or modification time written: the same bytes every run, so its OCR is read from the cache.
+    pages[0].save(
+        out, "PDF", resolution=SCAN_DPI, save_all=True, append_images=pages[1:], creationDate=None, modDate=None
+    )
     return replace(case, name=case.name + "~scan", data=out.getvalue(), origin=case.origin + " scanned")
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from agents.bundles import (
+    PageSignals,
     Split,
     first_pages,
     page_counter,
     page_signals,
     parts_of,
+    score_gaps,
     split_document,
 )
 from extractors.model import Document
@@ -78,6 +80,10 @@ def split(*pages: str, barcodes: tuple[int, ...] = ()) -> Split:
         ("1/2", (1, 2)),
         ("- 2 / 3 -", (2, 3)),
         ("Seite 3", (3, None)),
+        ("- 2 -", (2, None)),
+        ("-2-", (2, None)),
+        ("Fortsetzung auf Seite 2", None),  # the next page's number
+        ("Seite 1 - Fortsetzung auf Seite 2", (1, None)),
         ("Rechnungsdatum: 12/05", None),  # a date, not a page counter
         ("Seite 4 von 2", None),  # no page 4 of 2
     ],
@@ -175,3 +181,144 @@ def test_page_signals_are_of_the_page_alone() -> None:
     assert signals.title_at_top
     assert signals.identity["invoice_number"] == ("identifier", "RE9")
     assert {"optik", "nord", "gmbh", "hamburg"} <= signals.letterhead
+
+
+def test_item_rows_at_the_top_are_no_letterhead() -> None:
+    """Article numbers before a description look like a postal code before a place; a row with prices is content."""
+    rows = [f"1011{i} Gleitsichtglas Titan     2     120,00     240,00" for i in range(8)]
+    page = document_from_text("\n".join([*rows, *([""] * 24), "Gesamtbetrag 1.920,00"])).pages[0]
+    assert page_signals(page, TYPES).letterhead == frozenset()
+    # A sender's block with the same postal code is still one.
+    head = document_from_text(invoice("RE-1", "Optik Nord GmbH", "10115 Berlin")).pages[0]
+    assert "berlin" in page_signals(head, TYPES).letterhead
+
+
+def test_a_number_read_with_ocr_slips_is_the_same_number() -> None:
+    """A scan reads "O" for "0" and "I" for "1" on one page and not on the other."""
+    first = PageSignals(number=1, identity={"invoice_number": ("identifier", "RE20240815")})
+    slipped = PageSignals(number=2, identity={"invoice_number": ("identifier", "RE2O24O8I5")})
+    other = PageSignals(number=2, identity={"invoice_number": ("identifier", "RE20240816")})
+    assert score_gaps([first, slipped]).gaps[0].signals == ("no_title", "same:invoice_number")
+    assert "differs:invoice_number" in score_gaps([first, other]).gaps[0].signals
+
+
+def test_a_value_the_document_printed_under_another_label_is_no_difference() -> None:
+    """A later page's only date, read as the page's date, is the due date the first page printed."""
+    first = PageSignals(number=1, identity={"issue_date": ("date", "20240503"), "due_date": ("date", "20240517")})
+    later = PageSignals(number=2, identity={"issue_date": ("date", "20240517")})
+    gap = score_gaps([first, later]).gaps[0]
+    assert "differs:issue_date" not in gap.signals
+    assert "elsewhere:issue_date" in gap.signals
+    assert not gap.boundary
+    new = PageSignals(number=2, identity={"issue_date": ("date", "20240601")})
+    assert "differs:issue_date" in score_gaps([first, new]).gaps[0].signals
+
+
+@pytest.mark.parametrize("foot", ["Fortsetzung auf Seite 2", "Continued on next page", "./.", "Übertrag 420,00"])
+def test_a_page_whose_foot_says_it_goes_on_is_continued(foot: str) -> None:
+    """Without it the page of rows after the invoice is left to a reviewer (see above)."""
+    found = split(invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg", counter=foot), continuation())
+    assert found.parts() == [[1, 2]]
+    assert not found.unsure
+    assert "previous_goes_on" in found.gaps[0].signals
+
+
+def test_a_page_that_carries_the_sum_over_is_continued() -> None:
+    found = split(invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg"), "Übertrag   499,80\n" + continuation())
+    assert found.parts() == [[1, 2]]
+    assert not found.unsure
+    assert "carried_in" in found.gaps[0].signals
+
+
+def test_continuation_words_without_their_shape_say_nothing() -> None:
+    """A carried-forward word needs its sum; a word like "continued" in a sentence of the text is no page foot."""
+    sentence = "Our service will be continued for the whole year as agreed in the contract with you"
+    for text in ("Transport\n" + continuation(), continuation(sentence)):
+        signals = page_signals(document_from_text(text).pages[0], TYPES)
+        assert not signals.carried_in
+        assert not signals.goes_on
+
+
+def test_another_date_on_a_headless_page_of_a_titled_document_says_nothing() -> None:
+    """A titled document prints its date in its head; a later page without a head showing another date prints a
+    delivery or payment date. An untitled slip (a till receipt) is still told from the next by its date."""
+    titled = PageSignals(number=1, title_at_top=True, identity={"issue_date": ("date", "20240503")})
+    headless = PageSignals(number=2, identity={"issue_date": ("date", "20240510")})
+    gap = score_gaps([titled, headless]).gaps[0]
+    assert "headless:issue_date" in gap.signals
+    assert not gap.boundary
+    headed = PageSignals(number=2, title_at_top=True, identity={"issue_date": ("date", "20240510")})
+    assert "differs:issue_date" in score_gaps([titled, headed]).gaps[0].signals
+    slip = PageSignals(number=1, identity={"issue_date": ("date", "20240503")})
+    gap = score_gaps([slip, headless]).gaps[0]
+    assert "differs:issue_date" in gap.signals
+    assert gap.boundary
+
+
+def test_a_bank_block_after_the_totals_is_no_letterhead() -> None:
+    """A last page that begins with the totals prints the bank and tax block near its top: content, not a sender."""
+    last = [
+        "Nettobetrag                               420,00",
+        "MwSt 19%                                   79,80",
+        "Gesamtbetrag                              499,80",
+        "",
+        "Bankverbindung: Hausbank Hamburg, IBAN DE89 3704 0044 0532 0130 00",
+        "USt-IdNr. DE123456789, Tel. 040 123456, www.optik-nord.de",
+    ]
+    page = document_from_text("\n".join([*last, *([""] * 30), "Seite 2 von 2"])).pages[0]
+    assert page_signals(page, TYPES).letterhead == frozenset()
+
+
+def test_another_number_on_a_headless_page_of_a_titled_document_weighs_less() -> None:
+    """Read from the content of a page without a head, another number (an order's, a delivery's) is weak evidence;
+    on a page with its title at the top it is the next document's."""
+    titled = PageSignals(number=1, title_at_top=True, identity={"invoice_number": ("identifier", "RE20240815")})
+    headless = PageSignals(number=2, identity={"invoice_number": ("identifier", "LS201351112")})
+    gap = score_gaps([titled, headless]).gaps[0]
+    assert "differs:invoice_number" in gap.signals
+    assert not gap.boundary
+    assert gap.unsure
+    headed = PageSignals(number=2, title_at_top=True, identity={"invoice_number": ("identifier", "RE20240816")})
+    assert score_gaps([titled, headed]).gaps[0].boundary
+
+
+def test_a_page_whose_type_scores_tie_leans_to_no_type() -> None:
+    """One "Datum" over rows scores both types alike; the classifier then picks by name, which says nothing of
+    the page, and must not make an invoice's next page differ from it."""
+    rows = "Datum: 01.02.2024\n" + continuation()
+    assert page_signals(document_from_text(rows).pages[0], TYPES).leaning is None
+    found = split(invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg"), rows)
+    assert "type_differs" not in found.gaps[0].signals
+    assert not found.gaps[0].boundary
+
+
+def test_a_page_that_repeats_the_letterhead_and_title_leans_to_continue() -> None:
+    """Page 2 prints the sender's block and the title again but no number or date: most likely the same document;
+    the same sender's next one would be told by its number or date. A person may still be asked."""
+    head = "Optik Nord GmbH\nHafenstrasse 1, 20095 Hamburg\nTel. 040 123456\n\nRechnung\n\n"
+    found = split(invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg"), head + continuation())
+    gap = found.gaps[0]
+    assert {"title_at_top", "same_letterhead"} <= set(gap.signals)
+    assert not gap.boundary
+
+
+def test_a_one_digit_document_number_is_no_identity() -> None:
+    """Under a repeated "Rechnung" the first row's position "1" is read as the invoice's number: no number at all."""
+    head = "Optik Nord GmbH\nHafenstrasse 1, 20095 Hamburg\nTel. 040 123456\n\nRechnung\n\n"
+    assert "invoice_number" not in page_signals(document_from_text(head + continuation()).pages[0], TYPES).identity
+
+
+def test_a_page_with_nothing_but_its_page_number_is_no_blank_sheet() -> None:
+    found = split(
+        invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg", counter="Seite 1 von 2"),
+        "\n" * 30 + "Seite 2 von 2",
+    )
+    assert found.separators == ()
+    assert found.parts() == [[1, 2]]
+    assert not found.unsure
+
+
+def test_the_same_date_on_a_headless_page_still_agrees() -> None:
+    titled = PageSignals(number=1, title_at_top=True, identity={"issue_date": ("date", "20240503")})
+    headless = PageSignals(number=2, identity={"issue_date": ("date", "20240503")})
+    assert "same:issue_date" in score_gaps([titled, headless]).gaps[0].signals
