@@ -45,7 +45,8 @@ TYPE_CONFIDENCE = 0.5
 # Log-odds each signal adds to "a new document starts here".
 PRIOR = -0.25  # no signal at all: a little more likely the page goes on (and a person is asked)
 WEIGHTS: Mapping[str, float] = {
-    "separator": 5.0,  # a blank or barcode separator sheet before the page
+    "separator": 5.0,  # a blank page before the page (strong, not final: a duplex scan's empty back side)
+    "separator_sheet": 20.0,  # a barcode separator sheet before the page: put there to separate, nothing overrides it
     "counter_restarts": 4.0,  # the page says it is page 1 (of n)
     "counter_continues": -4.5,  # the page says it is page k > 1
     "previous_was_last": 2.0,  # the page before said it was page n of n
@@ -129,7 +130,8 @@ class PageSignals:
     """What one page says about where it belongs."""
 
     number: int
-    separator: bool = False
+    separator: bool = False  # a page in no document: blank, or a barcode sheet
+    sheet: bool = False  # a barcode separator sheet, put in the stack to separate
     counter: tuple[int, int | None] | None = None  # (k, n) of "page k of n"; n None when not printed
     doc_type: str | None = None  # the page's own type, when the classifier is sure of it
     leaning: str | None = None  # the type its text leans to, sure or not
@@ -185,17 +187,20 @@ def first_pages(pages: int, boundaries: Sequence[int], separators: Sequence[int]
 
 
 def parts_of(pages: int, starts: Sequence[int], separators: Sequence[int] = ()) -> list[list[int]]:
-    """Pages ``1..pages`` cut before each page of ``starts`` and at each separator sheet, which belongs to no part.
-    A file of nothing but separators is one part of all its pages (there is nothing else to extract from)."""
-    cut = set(starts)
+    """Pages ``1..pages`` cut before each page of ``starts``; separator pages belong to no part and cut nothing by
+    themselves (a blank page inside a document: a duplex scan's empty back side; the gap after a separator is
+    scored, and a barcode sheet's gap always starts a document). A start on a separator starts the part after it. A
+    file of nothing but separators is one part of all its pages (there is nothing else to extract from)."""
     skip = set(separators)
+    cut = set()
+    for start in starts:
+        while start in skip:
+            start += 1  # a start on a separator: the document starts at the page after it
+        cut.add(start)
     parts: list[list[int]] = []
     current: list[int] = []
     for number in range(1, pages + 1):
         if number in skip:
-            if current:
-                parts.append(current)
-            current = []
             continue
         if number in cut and current:
             parts.append(current)
@@ -349,7 +354,7 @@ def page_signals(
     """The signals of one page. ``barcode_only``: the page holds a barcode and next to no text (a separator sheet)."""
     # A page that prints next to nothing but its page number ("Seite 3 von 3") is a document's last page, no sheet.
     if barcode_only or (is_blank(page) and page_counter(page) is None):
-        return PageSignals(number=page.number, separator=True)
+        return PageSignals(number=page.number, separator=True, sheet=barcode_only)
     single = Document(media_type=media_type, pages=[page])
     kind = classify(single, types)
     sure = kind.type if kind.type and kind.confidence >= TYPE_CONFIDENCE else None
@@ -429,11 +434,14 @@ def _identity_evidence(page: PageSignals, part: _Part) -> tuple[float, list[str]
 
 
 def gap_evidence(
-    before: PageSignals, page: PageSignals, part: _Part, *, separated: bool = False
+    before: PageSignals, page: PageSignals, part: _Part, *, separated: bool = False, sheet: bool = False
 ) -> tuple[float, list[str]]:
-    """Log-odds that a new document starts at ``page``, and the signals that said so."""
+    """Log-odds that a new document starts at ``page``, and the signals that said so. ``separated``: a blank page
+    lies between them; ``sheet``: a barcode separator sheet does."""
     said: list[str] = []
-    if separated:
+    if sheet:
+        said.append("separator_sheet")
+    elif separated:
         said.append("separator")
     if page.counter is not None:
         said.append("counter_restarts" if page.counter[0] == 1 else "counter_continues")
@@ -478,8 +486,8 @@ def score_gaps(signals: Sequence[PageSignals]) -> Split:
             part.add(page)
             previous = page
             continue
-        separated = any(previous.number < n < page.number for n in separators)
-        logit, said = gap_evidence(previous, page, part, separated=separated)
+        between = [s for s in signals if s.separator and previous.number < s.number < page.number]
+        logit, said = gap_evidence(previous, page, part, separated=bool(between), sheet=any(s.sheet for s in between))
         gap = Gap(page=page.number, score=round(1.0 / (1.0 + math.exp(-logit)), 4), signals=tuple(said))
         gaps.append(gap)
         if gap.boundary:

@@ -165,12 +165,25 @@ def test_a_single_page_has_no_gaps() -> None:
     assert not found.unsure
 
 
-def test_parts_of_cuts_and_drops_separators() -> None:
+def test_parts_of_cuts_at_starts_and_drops_separators() -> None:
     assert parts_of(5, [1, 3], []) == [[1, 2], [3, 4, 5]]
-    assert parts_of(5, [1], [3]) == [[1, 2], [4, 5]]
-    assert parts_of(4, [1, 2], [2]) == [[1], [3, 4]]  # a boundary on a separator is the one after it
+    assert parts_of(5, [1, 4], [3]) == [[1, 2], [4, 5]]
+    assert parts_of(5, [1], [3]) == [[1, 2, 4, 5]]  # a separator alone cuts nothing: a reviewer's "one document"
+    assert parts_of(4, [1, 2], [2]) == [[1], [3, 4]]  # a start on a separator is the page after it
     assert parts_of(3, [1], [1, 2, 3]) == [[1, 2, 3]]  # nothing but separators: one document of all of them
-    assert first_pages(6, [4], [2]) == [1, 3, 4]
+    assert first_pages(6, [3, 4], [2]) == [1, 3, 4]
+
+
+def test_a_blank_back_side_inside_a_document_does_not_split_it() -> None:
+    """A two-page invoice scanned duplex: the first sheet's empty back lies between its pages."""
+    found = split(
+        invoice("RE-2024-0815", "Optik Nord GmbH", "20095 Hamburg", counter="Seite 1 von 2"),
+        "",
+        continuation("Seite 2 von 2"),
+    )
+    assert found.separators == (2,)
+    assert found.parts() == [[1, 3]]
+    assert "separator" in found.gaps[0].signals
 
 
 def test_page_signals_are_of_the_page_alone() -> None:

@@ -263,7 +263,7 @@ def test_a_barcode_sheet_between_documents_separates_them(app: App) -> None:
     bundle = with_parts(app, res.json()["id"])
     assert bundle["split"]["separators"] == [2]
     assert [p["pages"] for p in bundle["parts"]] == [[1], [3]]
-    assert "separator" in bundle["split"]["gaps"][0]["signals"]
+    assert "separator_sheet" in bundle["split"]["gaps"][0]["signals"]
 
 
 def test_a_deleted_part_does_not_fail_its_bundle_and_deleting_the_bundle_takes_its_parts(app: App) -> None:

@@ -812,11 +812,13 @@ function documentView(main, id) {
       const parts = [];
       let current = [];
       for (let n = 1; n <= split.pages; n++) {
-        if (separators.has(n) || (cut.includes(n) && current.length)) {
-          if (current.length) parts.push(current);
+        // A separator page is in no document and cuts nothing by itself (a duplex scan's empty back side).
+        if (separators.has(n)) continue;
+        if (cut.includes(n) && current.length) {
+          parts.push(current);
           current = [];
         }
-        if (!separators.has(n)) current.push(n);
+        current.push(n);
       }
       if (current.length) parts.push(current);
       summary.textContent = parts.length === 1 ? "One document." : `${parts.length} documents: ${parts.map(pageSpan).join("; ")}.`;
