@@ -5,6 +5,7 @@
         --component docline-llm --strategy hybrid                      # a running sidecar's conversation component
     .venv/bin/python bench/extract.py --group held-out --limit 8 \
         --naive http://127.0.0.1:8765/v1                                # the naive one-prompt baseline
+    .venv/bin/python bench/extract.py --group held-out --limit 20 --skip 20 ...   # the next 20
     .venv/bin/python bench/extract.py --write .docline/corpus           # then: docline eval .docline/corpus/held-out
 
 Groups (``bench/corpus.py``): ``samples`` (generated), ``tuned`` (the PyPI sources below, which the offline
@@ -268,6 +269,7 @@ def main() -> None:
     parser.add_argument("--plain-text", action="store_true", help="page text as lines read, not laid out (--component)")
     parser.add_argument("--context", type=int, default=8192, help="the model's context in tokens (--component)")
     parser.add_argument("--limit", type=int, help="at most this many documents per group (a model is slow)")
+    parser.add_argument("--skip", type=int, default=0, help="with --limit: leave out the first N (the next sample)")
     parser.add_argument("--naive", metavar="URL", help="the naive-prompt baseline against an OpenAI-compatible server")
     parser.add_argument("--naive-model", default="qwen")
     parser.add_argument("--write", type=Path, help="write the corpus as files + ground truth here (docline eval)")
@@ -288,11 +290,11 @@ def main() -> None:
         print(f"corpus written to {args.write}")
     cases = [c for c in every if (not args.only or args.only in c.name) and (not args.group or c.group in args.group)]
     if args.limit:
-        # A spread, not the first N: every k-th document of each group, in a fixed order.
+        # A spread, not the first N files: each group in an order fixed by the names' hashes.
         by_group: dict[str, list[Case]] = defaultdict(list)
         for case in sorted(cases, key=lambda c: hashlib.sha256(c.name.encode()).hexdigest()):
             by_group[case.group].append(case)
-        cases = [c for group in by_group.values() for c in group[: args.limit]]
+        cases = [c for group in by_group.values() for c in group[args.skip : args.skip + args.limit]]
     per_field: dict[tuple[str, str], list[bool]] = defaultdict(list)
     per_language: dict[tuple[str, str], list[bool]] = defaultdict(list)
     per_group: dict[str, list[bool]] = defaultdict(list)
