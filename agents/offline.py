@@ -291,7 +291,8 @@ def _find_labels(page: Page, rows: list[list[Word]], labels: Labels) -> list[Lab
                 )
             ):
                 continue
-            if _inside_prose(row, start, label):
+            if _inside_prose(row, start, label) and not _date_at(row, start + len(tokens)):
+                # A phrase of a sentence, unless a date follows it: "ist zahlbar bis 26.03.2019" names the due date.
                 continue
             if _names_a_company(row, start + len(tokens)):
                 # "Lieferant GmbH", "Vendor Ltd": the label word is the start of a company's name.
@@ -687,6 +688,8 @@ def _candidates_for(hit: LabelHit, kind: FieldKind, rows: list[list[Word]], stop
         if read is None:
             continue
         value, used = read
+        if kind == "date":
+            value, used = _past_discount(words, value, used)
         if kind == "vat_id" and not is_valid_vat_id(str(value)):
             factor *= 0.5  # read as printed though its check digits fail: any valid ID wins over it
         if where == "below" and kind == "amount" and len(used) == 1:
@@ -699,6 +702,25 @@ def _candidates_for(hit: LabelHit, kind: FieldKind, rows: list[list[Word]], stop
         # A label with a readable value right of it does not look below.
         break
     return out
+
+
+# Cash discount words: "bis 20.03.2019 mit 2 % Skonto, bis 26.03.2019 netto" names a discount's deadline first.
+_DISCOUNT = ("skonto", "escompte", "discount", "sconto", "descuento", "desconto", "korting")
+
+
+def _past_discount(words: Sequence[Word], value: Any, used: tuple[Word, ...]) -> tuple[Any, tuple[Word, ...]]:
+    """The date after a cash discount's deadline when the payment terms name both ("Zahlbar bis 20.03.2019 mit 2 %
+    Skonto, bis 26.03.2019 netto"): the amount is due at the later one; else the date as read."""
+    after = [w for w in words if w.bbox[0] >= used[-1].bbox[2]]
+    clause = " ".join(_fold(w.text) for w in after[:5])
+    if not any(word in clause for word in _DISCOUNT):
+        return value, used
+    for index in range(len(after)):
+        count = _date_at(after, index)
+        parsed = parse_date(" ".join(w.text for w in after[index : index + count])) if count else None
+        if parsed is not None and parsed.isoformat() > str(value):
+            return parsed.isoformat(), tuple(after[index : index + count])
+    return value, used
 
 
 def _read_tables(page: Page, rows: list[list[Word]], table: TableHint, kinds: dict[str, FieldKind]) -> list[Candidate]:

@@ -212,3 +212,39 @@ def test_a_word_and_a_colon_after_a_name_label_is_the_next_label() -> None:
     read = _read("name", words(": ACME SARL"), labelled=True)
     assert read is not None
     assert read[0] == "ACME SARL"
+
+
+def test_credit_notes_and_abbreviations_are_numbered_and_dated_under_their_own_names() -> None:
+    for head, expected in (
+        ("Gutschrift Nr. 4711\nGutschriftsdatum: 12.03.2019", "4711"),
+        ("AVOIR N° AV-4711\nDate de l'avoir : 12/03/2019", "AV-4711"),
+        ("Credit Note No. CN-4711\nCredit note date: 12/03/2019", "CN-4711"),
+        ("RG-Nr.: 4711\nRG-Datum: 12.03.2019", "4711"),
+        ("Dokumentnummer: 4711\nDokumentdatum: 12.03.2019", "4711"),
+    ):
+        data = offline_extract(document_from_text(f"Muster GmbH\n{head}\n"), INVOICE).data
+        assert data.get("invoice_number") == expected, head
+        assert data.get("issue_date") == "2019-03-12", head
+
+
+def test_a_due_date_phrase_inside_a_sentence_names_the_due_date() -> None:
+    head = "Muster GmbH\nRechnungsnummer: 4711\nRechnungsdatum: 12.03.2019\n\nGesamtbetrag 119,00\n\n"
+    for sentence in (
+        "Der Rechnungsbetrag ist zahlbar bis 26.03.2019.",
+        "Netto fällig am 26.03.2019",
+        "Please pay by 26 March 2019",
+        "Gelieve te betalen voor 26-03-2019",
+        "À régler avant le 26/03/2019",
+    ):
+        assert offline_extract(document_from_text(head + sentence), INVOICE).data.get("due_date") == "2019-03-26"
+    # A label word in a sentence with no date after it is still prose: "netto" here names no net amount.
+    prose = offline_extract(document_from_text(head + "Zahlbar innerhalb 30 Tagen netto ohne Abzug."), INVOICE)
+    assert "net_amount" not in prose.data
+
+
+def test_the_due_date_is_the_net_date_after_a_cash_discount_deadline() -> None:
+    head = "Muster GmbH\nRechnungsnummer: 4711\nRechnungsdatum: 12.03.2019\n\nGesamtbetrag 119,00\n\n"
+    terms = "Zahlbar bis 20.03.2019 mit 2 % Skonto, bis 26.03.2019 netto."
+    assert offline_extract(document_from_text(head + terms), INVOICE).data["due_date"] == "2019-03-26"
+    plain = "Zahlbar bis 20.03.2019 ohne Abzug. Lieferung am 26.03.2019."
+    assert offline_extract(document_from_text(head + plain), INVOICE).data["due_date"] == "2019-03-20"
