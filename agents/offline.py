@@ -887,13 +887,50 @@ def _company_at_top(page: Page, vocabulary: set[str]) -> tuple[Word, ...] | None
         text = " ".join(w.text for w in first)
         folded = _fold(text).strip(" :")
         if sum(ch.isalpha() for ch in text) >= 3 and not any(ch.isdigit() for ch in text) and folded not in vocabulary:
-            return tuple(first) + _name_continued(first, rows[1:2])
+            continued = _name_continued(first, rows[1:2])
+            if continued and _fold(continued[0].text) == _fold(first[0].text):
+                return continued  # a logo's word above the name that repeats it: "MUSTER" / "Muster Software GmbH"
+            return tuple(first) + continued
     top_half = [row for row in rows if min(w.bbox[1] for w in row) < page.height / 2]
     for row in top_half:
         for block in _blocks(row):
             if _LEGAL_FORMS.search(_fold(" ".join(w.text for w in block))):
                 return tuple(block)
     return None
+
+
+# Printed between a sender's name and its address on one line: "Muster GmbH · Hauptstr. 1 · 10115 Berlin".
+_NAME_SEPARATORS = {"·", "|", "•"}
+# A dash separates only before an address (digits follow it): "Hotel Adler - Restaurant" is a name.
+_NAME_DASHES = {"-", "–", "—"}
+
+
+def _name_alone(words: Sequence[Word]) -> tuple[str, tuple[Word, ...]]:
+    """A name read with the address printed after it on its line, cut before the address: at a separator mark, or
+    at a comma after the company's legal form ("Muster GmbH, Hauptstr. 1"). The name and its words; a name with no
+    such mark stays whole."""
+    kept: list[Word] = []
+    text = ""
+    for index, word in enumerate(words):
+        if kept and (
+            word.text in _NAME_SEPARATORS
+            or (word.text in _NAME_DASHES and any(ch.isdigit() for w in words[index:] for ch in w.text))
+        ):
+            break
+        mark = next((mark for mark in ("·", "|", "•") if mark in word.text), None)
+        if mark is not None:
+            head = word.text.split(mark, 1)[0].strip()
+            if head:  # the mark glued to the name's end: the word stays, what follows the mark goes
+                kept.append(word)
+                text = _joined([*kept[:-1]]) + (" " if len(kept) > 1 else "") + head
+            break
+        kept.append(word)
+        text = _joined(kept)
+        if word.text.endswith(",") and _LEGAL_FORMS.search(_fold(text)):
+            break
+    if not kept:
+        return _joined(words), tuple(words)
+    return text.rstrip(" ,;:"), tuple(kept)
 
 
 def _name_continued(first: list[Word], following: list[list[Word]]) -> tuple[Word, ...]:
@@ -1319,6 +1356,10 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
         if chosen is None:
             continue
         value = chosen.value
+        if kinds[path] == "name" and chosen.words:
+            name, named = _name_alone(chosen.words)
+            if len(named) < len(chosen.words):
+                value, chosen = name, Candidate(path, name, named, chosen.page, chosen.score)
         if kinds[path] == "prism_base" and chosen.words:
             # What a base code means depends on the document's language: German BO is "Basis oben", up.
             value = parse_prism_base(chosen.words[0].text, document.language) or value

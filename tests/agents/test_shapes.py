@@ -248,3 +248,20 @@ def test_the_due_date_is_the_net_date_after_a_cash_discount_deadline() -> None:
     assert offline_extract(document_from_text(head + terms), INVOICE).data["due_date"] == "2019-03-26"
     plain = "Zahlbar bis 20.03.2019 ohne Abzug. Lieferung am 26.03.2019."
     assert offline_extract(document_from_text(head + plain), INVOICE).data["due_date"] == "2019-03-20"
+
+
+def test_a_sender_line_is_cut_before_its_address() -> None:
+    tail = "\nRechnungsnummer: 4711\nRechnungsdatum: 12.03.2019\nGesamtbetrag 119,00\n"
+    for head in (
+        "Muster Software GmbH · Hauptstr. 1 · 10115 Berlin\nKunde AG\nKundenweg 2\n20095 Hamburg",
+        "Absender: Muster Software GmbH, Hauptstr. 1, 10115 Berlin",
+        "Rechnung\n\n\n\n\n\nMuster Software GmbH | Hauptstr. 1 | 10115 Berlin | USt-IdNr. DE123456789",
+        "MUSTER\nMuster Software GmbH\nHauptstr. 1\n10115 Berlin",
+    ):
+        data = offline_extract(document_from_text(head + tail), INVOICE).data
+        assert data["seller"]["name"] == "Muster Software GmbH", head
+
+
+def test_a_name_with_a_dash_and_no_address_after_it_stays_whole() -> None:
+    data = offline_extract(document_from_text("Verkäufer: Hotel Adler - Restaurant\nTotal 10,00"), INVOICE).data
+    assert data["seller"]["name"] == "Hotel Adler Restaurant"  # not cut at the dash (read without it, as before)
