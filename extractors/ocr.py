@@ -247,7 +247,7 @@ MAX_UNREAD_REGIONS = 4  # more regions of skipped text are read as one (their bo
 
 def _with_unread(upright: Image.Image, reading: _Reading, dpi: float, timeout: float) -> _Reading:
     """``reading`` with the lines of text Tesseract's layout analysis left out (``cleanup.unread_text``), each
-    region read again as one block of text. Costs ~15 ms to look; a run per region found."""
+    region read again as one block of text. Costs ~20 ms to look on a 200-dpi A4 page; a run per region found."""
     if reading.scale != 1.0 or not reading.words:
         return reading
     boxes = [w.bbox for w in reading.words]
