@@ -1285,7 +1285,9 @@ def _add_row(item: _Item, row: _Row, at: _Columns) -> None:
             and (row.amount is None or not had_amount)
         ):
             old_value, old_words = item.cells[path]
-            item.cells[path] = (f"{old_value} {value}", old_words + words)
+            # A word broken at the line's end by a hyphen goes on without a space ("Schutzhelm-6PUNKT-" "WEISS").
+            broken = re.search(r"\w-$", old_value) is not None
+            item.cells[path] = (f"{old_value}{'' if broken else ' '}{value}", old_words + words)
         else:
             item.open_description = False
 

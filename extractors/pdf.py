@@ -34,6 +34,7 @@ MIN_SCAN_DPI, MAX_SCAN_DPI = 150.0, 400.0
 MIN_FIT_DPI = 50.0  # a page that fits the pixel budget only below this is unreadable anyway: refused
 MIN_TEXT_CHARS = 16  # fewer visible characters than this is not a text layer worth trusting
 LOW_SURROGATES = (0xDC00, 0xDFFF)  # second halves of UTF-16 pairs
+LINE_END_HYPHEN = 0x02  # PDFium's code for a hyphen breaking a word at a line's end
 
 
 def _load(data: bytes) -> pdfium.PdfDocument:
@@ -173,6 +174,11 @@ def _words(textpage: pdfium.PdfTextPage, n: int, to_px: tuple[float, float, floa
         if char.isspace() or char == "\x00":
             end_word()
             continue
+        # PDFium reports a hyphen that ends a line inside a word as U+0002 and joins the next line's part to it
+        # ("Rech\x02nung", one box over two lines): it is printed as "-", and its line ends there.
+        hyphen_ends_line = code == LINE_END_HYPHEN
+        if hyphen_ends_line:
+            char = "-"
         if not pdfium_c.FPDFText_GetCharBox(raw, i, left, right, bottom, top):
             continue
         xs = [ox + axx * x + byx * y for x, y in ((left.value, bottom.value), (right.value, top.value))]
@@ -183,6 +189,8 @@ def _words(textpage: pdfium.PdfTextPage, n: int, to_px: tuple[float, float, floa
         else:
             box[:] = [x0, y0, x1, y1]
         chars.append(char)
+        if hyphen_ends_line:
+            end_line()
     end_line()
     return lines
 

@@ -379,6 +379,23 @@ def test_the_first_items_wrapped_line_is_no_part_of_the_header() -> None:
     assert not [e for e in validate_read(INVOICE, data, document).errors if e.field == "line_items"]
 
 
+def test_a_word_broken_by_a_hyphen_at_the_lines_end_goes_on_without_a_space() -> None:
+    document = document_from_text(
+        """
+        Pos  Beschreibung                      Menge  Einzelpreis        Betrag
+        1    Schutzhelm-6PUNKT-                    10       12,00        120,00
+             WEISS
+        2    Fassung Titan                          1      120,00        120,00
+                                          Nettobetrag                 240,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Schutzhelm-6PUNKT-WEISS", 120.0),
+        ("Fassung Titan", 120.0),
+    ]
+
+
 def test_items_printing_their_values_on_the_last_line_of_their_description() -> None:
     def invoice(body: str) -> list[tuple[str, float]]:
         document = document_from_text(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -152,3 +153,17 @@ def test_utf16_halves_from_pdfium_become_whole_characters() -> None:
 
     assert join_utf16(["\ud83d", "\udcde", "+", "4", "9"]) == "📞+49"
     assert join_utf16(["a", "\ud83d"]) == "a\ufffd"
+
+
+def test_a_hyphen_breaking_a_word_at_the_lines_end_ends_the_line() -> None:
+    # PDFium reports such a hyphen as U+0002 and glues the next line's part on, in one box over both lines.
+    from samples.generate import Canvas, text_pdf
+
+    canvas = Canvas(random.Random(1), "de", None)
+    canvas.lines += [(1.0, 1.0, "Schutzhelm-6PUNKT-"), (1.2, 1.0, "WEISS 0,00"), (2.0, 1.0, "Total 5-")]
+    [source] = split_pages(text_pdf([canvas]))
+    assert source.page is not None
+    lines = [[w.text for w in line.words] for line in source.page.lines]
+    assert lines == [["Schutzhelm-6PUNKT-"], ["WEISS", "0,00"], ["Total", "5-"]]
+    first, second = source.page.lines[0].words[0].bbox, source.page.lines[1].words[0].bbox
+    assert first[3] <= second[1]  # each part's box on its own line
