@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
 
 from agents.classify import classify
 from agents.layout_memory import _CONFUSABLE
@@ -77,6 +78,8 @@ IDENTITY: Mapping[str, tuple[float, float]] = {
 HEADLESS_DIFFERS = 0.2
 # A document's number read shorter than this is a position's or a page's number taken for it, not the number.
 MIN_IDENTIFIER = 3
+# A number this long or longer still tells itself from another after one misread character.
+MIN_SLIPPED = 6
 # What identity fields can say at most either way: one misread value must not decide alone.
 IDENTITY_CAP = 4.0
 NAME_SIMILARITY = 85.0  # rapidfuzz ratio at which two OCR'd names are the same name
@@ -406,6 +409,19 @@ def _same(kind: str, value: str, seen: set[str]) -> bool:
     return value.translate(_CONFUSABLE) in {other.translate(_CONFUSABLE) for other in seen}
 
 
+def _slipped(value: str, other: str) -> bool:
+    """Whether two document numbers differ by one OCR slip: a character dropped or added, or one that is no digit
+    on either side read for another."""
+    value, other = value.translate(_CONFUSABLE), other.translate(_CONFUSABLE)
+    if min(len(value), len(other)) < MIN_SLIPPED:
+        return False
+    edits = Levenshtein.editops(value, other)
+    if len(edits) != 1:
+        return False
+    [edit] = edits
+    return edit.tag != "replace" or not (value[edit.src_pos].isdigit() and other[edit.dest_pos].isdigit())
+
+
 def _identity_evidence(page: PageSignals, part: _Part) -> tuple[float, list[str]]:
     plus, minus = 0.0, 0.0
     said: list[str] = []
@@ -427,6 +443,10 @@ def _identity_evidence(page: PageSignals, part: _Part) -> tuple[float, list[str]
             said.append(f"elsewhere:{path}")
         elif kind == "date" and headless:
             said.append(f"headless:{path}")
+        elif kind == "identifier" and any(_slipped(value, other) for other in seen):
+            # One character dropped, added or misread as a non-digit: the same number read badly, or (rarely) the
+            # next; nothing said either way. A digit for a digit is the next number ("0815" after "0814").
+            said.append(f"slipped:{path}")
         else:
             plus += differs * (HEADLESS_DIFFERS if headless else 1.0)
             said.append(f"differs:{path}")

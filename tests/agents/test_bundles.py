@@ -215,6 +215,20 @@ def test_a_number_read_with_ocr_slips_is_the_same_number() -> None:
     assert "differs:invoice_number" in score_gaps([first, other]).gaps[0].signals
 
 
+def test_a_number_with_one_character_dropped_or_misread_says_nothing_but_the_next_number_differs() -> None:
+    first = PageSignals(number=1, identity={"invoice_number": ("identifier", "RE20240815")})
+
+    def signals(number: str) -> tuple[str, ...]:
+        later = PageSignals(number=2, identity={"invoice_number": ("identifier", number)})
+        return score_gaps([first, later]).gaps[0].signals
+
+    assert "slipped:invoice_number" in signals("RE2024815")  # a digit dropped
+    assert "slipped:invoice_number" in signals("RE202408151")  # a speck read as a character
+    assert "slipped:invoice_number" in signals("RE2024A815")  # a digit misread as a letter
+    assert "differs:invoice_number" in signals("RE20240816")  # the next invoice
+    assert "differs:invoice_number" in signals("RE2025116")
+
+
 def test_a_value_the_document_printed_under_another_label_is_no_difference() -> None:
     """A later page's only date, read as the page's date, is the due date the first page printed."""
     first = PageSignals(number=1, identity={"issue_date": ("date", "20240503"), "due_date": ("date", "20240517")})
