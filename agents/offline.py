@@ -430,6 +430,8 @@ _DATE_PREPOSITIONS = {
     "ate",
 }
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-/._]*\d[A-Za-z0-9\-/._]*|\d")
+# A whole date ("10.11.2025", "2025-11-10") is a date printed near a number's label, never the number.
+_FULL_DATE = re.compile(r"(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.(?:19|20)\d\d|(?:19|20)\d\d-[01]\d-[0-3]\d")
 _NOISE_TOKENS = {"no", "nr", "n", "num", "number", "numero", "nummer", "#", "n°", "nº", "no.", ":", "de", "du", "del"}
 # A number sign glued to the number it introduces: "n°562044387", "Nr.4711", "#A-12".
 _GLUED_NUMBER_SIGN = re.compile(r"^(?:n[°º]|no\.|nr\.|#)\s*(?=[A-Za-z0-9]*\d)", re.IGNORECASE)
@@ -607,7 +609,7 @@ def _read(kind: FieldKind, words: Sequence[Word], labelled: bool = False) -> tup
             if _fold(text) in _NOISE_TOKENS or _fold(word.text) in _NOISE_TOKENS:
                 continue
             match = _IDENTIFIER.fullmatch(text)
-            if match:
+            if match and not _FULL_DATE.fullmatch(text):
                 return text, (word,)
         return None
     # Text kinds: the words as printed.
@@ -1323,6 +1325,10 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
             found["invoice_number"] = numbered
     if "issue_date" in specs and "issue_date" not in found and "invoice_number" in found:
         dated = _dated_number(document, found["invoice_number"])
+        # The number read under its label elsewhere ("Rechnungsnummer: 4711") may be dated on the title line.
+        titled_number = _titled_number(document.pages[0], titles) if dated is None else None
+        if titled_number is not None and titled_number.value == found["invoice_number"].value:
+            dated = _dated_number(document, titled_number)
         if dated is not None:
             found["issue_date"] = dated
     if "issue_date" in specs and "issue_date" not in found and document.pages:

@@ -265,3 +265,33 @@ def test_a_sender_line_is_cut_before_its_address() -> None:
 def test_a_name_with_a_dash_and_no_address_after_it_stays_whole() -> None:
     data = offline_extract(document_from_text("Verkäufer: Hotel Adler - Restaurant\nTotal 10,00"), INVOICE).data
     assert data["seller"]["name"] == "Hotel Adler Restaurant"  # not cut at the dash (read without it, as before)
+
+
+def test_a_whole_date_near_a_number_label_is_no_document_number() -> None:
+    # A viewer's header prints its own version date under a line ending in "Rechnungen".
+    document = document_from_text(
+        """
+        Lesbarmachung der XML-Daten von elektronischen Rechnungen
+        Stylesheet-Version: 2.6 vom 10.11.2025
+        Handelsrechnung (380) Nr. 123 vom 03.06.2025
+        Gesamtbetrag 100,00
+        """
+    )
+    assert offline_extract(document, INVOICE).data["invoice_number"] == "123"
+    alone = document_from_text("Rechnung\n10.11.2025\n\nGesamtbetrag 100,00")
+    assert offline_extract(alone, INVOICE).data.get("invoice_number") is None
+    numbered = document_from_text("Rechnung\n2025-1011\n\nGesamtbetrag 100,00")
+    assert offline_extract(numbered, INVOICE).data["invoice_number"] == "2025-1011"
+
+
+def test_the_title_lines_date_dates_a_number_read_under_its_label_elsewhere() -> None:
+    document = document_from_text(
+        """
+        Handelsrechnung (380) Nr. 6069999999 vom 10.04.2026 - RECHNUNG
+        Liefer- und Leistungsdatum: 10.04.2026
+        Zahlungsreferenz: Kundennummer:. 22334455 Rechnungsnummer:. 6069999999
+        Gesamtbetrag 100,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert (data["invoice_number"], data["issue_date"]) == ("6069999999", "2026-04-10")
