@@ -23,7 +23,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,7 +51,8 @@ class Entry:
 
     created: float
     id: str
-    document_type: str | None = None
+    # Not part of the order: a stale entry and the current one name the same document with different types.
+    document_type: str | None = field(default=None, compare=False)
 
     def to_json(self) -> list[Any]:
         return [self.created, self.id, self.document_type]

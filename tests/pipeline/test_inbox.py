@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from pipeline.inbox import content_id, settled_name
+from pipeline.models import DocumentResult
 from tests.support.docline import App, run_app
 
 
@@ -121,6 +122,36 @@ def test_a_document_deleted_while_running_takes_its_inbox_file_along(docline_app
     time.sleep(1.0)
     assert app.client().get(f"/v1/documents/{doc_id}").status_code == 404
     assert sorted(p.name for p in app.inbox.rglob("*") if p.is_file()) == ["docline-inbox.marker"]
+
+
+def test_a_file_settled_twice_at_once_is_moved_once_without_an_error(docline_app: App) -> None:
+    """The workflow's last activity and a scan may settle one file together: the one that deletes it second finds
+    it gone, and that is what it wanted."""
+    app = docline_app
+    data = (SAMPLES / "rx-de-text.pdf").read_bytes()
+    app.inbox.mkdir(parents=True, exist_ok=True)
+    (app.inbox / "rx.pdf").write_bytes(data)
+    app.scan()
+    (doc_id,) = app.scan().json()["submitted"]
+    result = app.wait(doc_id)
+    processed = app.inbox / settled_name("processed/", "rx.pdf", doc_id)
+    _wait_for(processed.exists)
+
+    inbox = app.container.inbox
+    (app.inbox / "rx.pdf").write_bytes(data)  # as the other settler found it
+    copy = inbox._create
+
+    def copy_while_the_other_settler_deletes(name: str, body: bytes) -> None:
+        copy(name, body)
+        (app.inbox / "rx.pdf").unlink()
+
+    inbox._create = copy_while_the_other_settler_deletes
+    try:
+        inbox.settle("rx.pdf", DocumentResult.model_validate(result))
+    finally:
+        inbox._create = copy
+    assert processed.read_bytes() == data
+    assert not (app.inbox / "rx.pdf").exists()
 
 
 def test_a_file_still_being_written_waits(docline_app: App) -> None:
