@@ -145,6 +145,9 @@ class Inbox:
             data = self._get(name)
         except Exception as exc:
             if not message_too_large(exc):
+                if name not in self._files.list(name):  # settled meanwhile, by the workflow or another replica
+                    log.debug("inbox: %s was moved before it was read", name)
+                    return
                 raise
             self._refuse_in_place(name, self._too_large())
             report.settled += 1

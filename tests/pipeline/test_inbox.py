@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
+import pytest
+
 from pipeline.inbox import content_id, settled_name
-from pipeline.models import DocumentResult
+from pipeline.models import DocumentResult, StoredDocument
 from tests.support.docline import App, run_app
 
 
@@ -152,6 +155,34 @@ def test_a_file_settled_twice_at_once_is_moved_once_without_an_error(docline_app
         inbox._create = copy
     assert processed.read_bytes() == data
     assert not (app.inbox / "rx.pdf").exists()
+
+
+def test_a_file_moved_between_listing_and_reading_is_passed_over_quietly(
+    docline_app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Listed, then settled by the workflow (or another replica) before this scan reads it: nothing to do."""
+    inbox = docline_app.container.inbox
+    docline_app.inbox.mkdir(parents=True, exist_ok=True)
+    (docline_app.inbox / "gone.pdf").write_bytes(b"settled elsewhere first")
+    read = inbox._get
+
+    def read_after_it_moved(name: str) -> bytes:
+        (docline_app.inbox / name).unlink()
+        return read(name)
+
+    def submit(data: bytes, filename: str, name: str) -> tuple[StoredDocument, bool]:
+        raise AssertionError(f"{name} was submitted")
+
+    inbox._get = read_after_it_moved
+    try:
+        with caplog.at_level(logging.ERROR, logger="pipeline.inbox"):
+            report = inbox.scan(submit)
+    finally:
+        inbox._get = read
+    assert report.seen == 1
+    assert report.submitted == []
+    assert report.settled == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_a_file_still_being_written_waits(docline_app: App) -> None:
