@@ -63,6 +63,21 @@ _ITEM_COUNT = re.compile(
     r"aantal (?:artikelen|regels)|numero de (?:articulos|lineas)|numero (?:di )?articoli)\s*:?\s*(\d{1,4})\b"
 )
 _NUMERIC = ("amount", "number", "int")
+# Units spelled out after a quantity ("1.00 Units", "2 Stück", "3 heures"); shorter ones ("kg", "Stk.", "h") are
+# taken by their length alone.
+# fmt: off
+_UNIT_WORDS = frozenset(
+    [
+        "unit", "units", "piece", "pieces", "items", "hour", "hours", "days", "weeks", "month", "months", "meter",
+        "metre", "meters", "metres", "liter", "litre", "liters", "litres", "pack", "packs", "boxes", "pairs", "stuck",
+        "stueck", "stunde", "stunden", "tage", "woche", "wochen", "monat", "monate", "paar", "packung", "packungen",
+        "rolle", "rollen", "karton", "kartons", "flasche", "flaschen", "unite", "unites", "heure", "heures", "jours",
+        "mois", "paire", "paires", "boite", "boites", "unidad", "unidades", "horas", "dias", "meses", "pieza", "piezas",
+        "caja", "cajas", "pezzo", "pezzi", "unita", "giorni", "mesi", "scatola", "stuks", "uren", "dagen", "maanden",
+        "doos", "dozen", "unidade", "caixa", "caixas",
+    ]
+)
+# fmt: on
 _CURRENCY_WORDS = ("€", "$", "£")
 # Money in a table prints its cents, a currency sign or thousands groups: a bare "3" is a page number or a count.
 # OCR reads a yen sign as a backslash, and may read a speck after the cents as a full stop ("353,77.").
@@ -608,7 +623,9 @@ def _is_number_cell(block: list[Word]) -> bool:
     if not (_NUMBER_SHAPE.match(block[0].text) or block[0].text in _CURRENCY_WORDS):
         return False
     others = [w for w in block if not _NUMBER_SHAPE.match(w.text) and w.text not in _CURRENCY_WORDS]
-    return len(others) <= 1 and all(len(core._PUNCT.sub("", w.text)) <= 4 for w in others)
+    return len(others) <= 1 and all(
+        len(core._PUNCT.sub("", w.text)) <= 4 or fold(core._PUNCT.sub("", w.text)) in _UNIT_WORDS for w in others
+    )
 
 
 def _split_at_columns(blocks: list[list[Word]], numeric: list[core.LabelHit], height: float) -> list[list[Word]]:

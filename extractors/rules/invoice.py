@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from extractors.normalize import fold
 from extractors.rules import PrintedTable, Rule, TableRule, ValidationIssue, get_path, number, required
 from extractors.rules.common import currency, date_order, iban, plausible_date, vat_id
 
@@ -87,8 +89,10 @@ def line_items_complete(data: dict[str, Any], printed: Sequence[PrintedTable]) -
         sign = -1.0 if lines_sum < 0 < min(targets, default=0.0) else 1.0  # a credit note's lines printed negative
         lines_sum *= sign
         # Surcharges and discounts printed below the table explain a difference to the totals (any of them: a
-        # line's own discount printed under it is already in its amount).
-        adjusted = {lines_sum + sign * sum(chosen) for chosen in _subsets(table.adjustments if table else [])}
+        # line's own discount printed under it is already in its amount), and so does a line saying its amount is
+        # included in another's ("incl. levy 4.24").
+        adjustments = [*(table.adjustments if table else []), *(-amount for amount in _included(items))]
+        adjusted = {lines_sum + sign * sum(chosen) for chosen in _subsets(adjustments)}
         explained = any(abs(s - t) <= tolerance for s in adjusted for t in targets)
         if targets and not explained:
             if lines_sum < max(targets):
@@ -101,6 +105,19 @@ def line_items_complete(data: dict[str, Any], printed: Sequence[PrintedTable]) -
                 )
     if gaps:
         yield ValidationIssue(field="line_items", code="line_items_incomplete", message="; ".join(gaps))
+
+
+# A line whose amount is part of another's: "Incl. Thuiskopieheffing", "inkl. Pfand", "dont éco-participation".
+_INCLUDED = re.compile(r"^(incl|inkl|including|inclusive|inclusief|davon|dont|incluido|incluso|incluye|compreso)\b")
+
+
+def _included(items: list[dict[str, Any]]) -> list[float]:
+    """The amounts of the lines that say they are included in another line."""
+    return [
+        amount
+        for item in items
+        if (amount := number(item, "amount")) is not None and _INCLUDED.match(fold(str(item.get("description") or "")))
+    ]
 
 
 def _subsets(values: list[float], limit: int = 8) -> Iterator[tuple[float, ...]]:

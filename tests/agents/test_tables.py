@@ -713,3 +713,27 @@ def test_an_amount_read_with_a_speck_after_its_cents_is_still_the_rows_amount() 
         ("Fassung Titan", 120.0),
         ("Gläser entspiegelt", 160.0),
     ]
+
+
+def test_a_quantity_with_its_unit_spelled_out_is_no_part_of_the_description() -> None:
+    # Quantities right-aligned with their unit: "1.00 Units" reaches left of the heading "Quantity".
+    document = document_from_text(
+        """
+        Azure Shop Inc.
+        Invoice INV/2024/0042                          Date: 2024-04-03
+        Description                    Quantity   Unit Price    Amount
+        Office Chair                 1.00 Units        70.00     70.00
+        Desk Lamp                     2.00 Pieces      12.50     25.00
+        Tea                            3.00 kg          4.00     12.00
+                                            Subtotal            107.00
+                                            Tax 15%              16.05
+                                            Total               123.05
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["quantity"], i["unit_price"], i["amount"]) for i in data["line_items"]] == [
+        ("Office Chair", 1.0, 70.0, 70.0),
+        ("Desk Lamp", 2.0, 12.5, 25.0),
+        ("Tea", 3.0, 4.0, 12.0),
+    ]
+    assert not [e for e in validate_read(INVOICE, data, document).errors if e.field.startswith("line_items")]

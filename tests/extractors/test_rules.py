@@ -268,3 +268,14 @@ def test_surcharges_and_discounts_below_the_table_explain_the_difference_to_the_
     assert _line_codes(_items(1000.0, 500.0), _printed(1000.0, 500.0)) == ["line_items_mismatch"]  # above the total
     # A credit note printing its lines negative under positive totals.
     assert _line_codes(_items(-1000.0, -234.56), []) == []
+
+
+def test_an_amount_a_line_says_is_included_in_the_one_above_is_not_added_again() -> None:
+    # "Incl. levy 4.24" under an item priced with the levy in it: the items add up to the net without it.
+    data = _items(1000.0, 234.56, 4.24)
+    data["line_items"][2]["description"] = "Incl. Thuiskopieheffing 4,24"
+    printed = _printed(1000.0, 234.56, 4.24)
+    assert _line_codes(data, printed) == []
+    # Named otherwise, the same amount is one too many: the items are no longer the net amount.
+    data["line_items"][2]["description"] = "Thuiskopieheffing"
+    assert _line_codes(data, printed) == ["line_items_incomplete"]
