@@ -603,6 +603,13 @@ def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ..
     pairs = core._align([core._block_word(b) for b in text], others, at.table.height)
     pairs += core._align([core._block_word(b) for b in numeric], by_kind, at.table.height)
     aligned = _read_cells(row, sorted(pairs, key=lambda pair: pair[1].bbox[0]), at)
+    if at.amount is not None and at.amount.path not in aligned and money:
+        # A column the table does not read (a tax rate without "%") took the amount column's place: the last money
+        # printed in the amount column is the amount.
+        last = core._block_word(numeric[money[-1]])
+        taken = {id(w) for _value, words in aligned.values() for w in words}
+        if at.in_amount_column(last) and not any(id(w) in taken for w in numeric[money[-1]]):
+            aligned |= _read_cells(row, [(at.amount, last)], at)
     by_type = _read_cells(row, _typed_from_right(row, at.headers, at.kinds, at.table.array), at)
 
     def numbers(cells: dict[str, tuple[Any, tuple[Word, ...]]]) -> int:
@@ -757,6 +764,8 @@ def _stop(
     if _CARRIED.search(fold(" ".join(texts))):
         return "carried"
     if sum(1 for path in cells if _kind(at.kinds, at.table.array, path) in _NUMERIC) >= 3:
+        if _taxed_base(cells) and _totals_cue(row, at) == "final":
+            return "end"  # "Umsatzsteuer (S)  20.000,00  19  3.800,00": the tax breakdown below the items
         return None  # quantity, unit price and amount: an item, whatever its words
     if _counted(cells) and not _sum_labelled(row, at.page, at.scalar_labels):
         return None  # a count and an amount: an item, though a word of it cues a sum ("Incl. Heffing  1  4,24")
@@ -768,6 +777,16 @@ def _stop(
     if _under_numbers(row, at):
         return "subtotal"  # "Warenwert  539,56": a sum named under the number columns, whatever its words
     return None
+
+
+def _taxed_base(cells: dict[str, tuple[Any, tuple[Word, ...]]]) -> bool:
+    """Whether the "quantity", "unit price" and "amount" of ``cells`` are a tax rate, its base and the tax on it
+    (rate × base / 100 = amount), not an item's count, price and total."""
+    values = [cells[path][0] for path in ("quantity", "unit_price", "amount") if path in cells]
+    if len(values) != 3 or not all(isinstance(v, int | float) for v in values):
+        return False
+    rate, base, tax = (float(v) for v in values)
+    return 0 < rate < 100 and abs(rate * base - tax) > 0.01 and abs(rate * base / 100 - tax) <= 0.01
 
 
 def _counted(cells: dict[str, tuple[Any, tuple[Word, ...]]]) -> bool:

@@ -67,9 +67,10 @@ _CURRENCY_SYMBOLS: dict[str, str] = {
     "\\": "JPY",
 }
 
-# Digit groups of three may be split by space, apostrophe, dot or comma; one decimal part of 1-3 digits may follow.
+# Digit groups of three may be split by space, apostrophe, dot or comma; one decimal part of 1-4 digits may follow
+# (unit prices are printed with four: "1,4500").
 _AMOUNT_RE = re.compile(
-    r"(?<![\d.,])([-+]\s?)?(\()?(\d{1,3}(?:[ '’\u00a0\u202f.,]\d{3})+|\d+)([.,]\d{1,3})?(?![\d])(\)|-)?"
+    r"(?<![\d.,])([-+]\s?)?(\()?(\d{1,3}(?:[ '’\u00a0\u202f.,]\d{3})+|\d+)([.,]\d{1,4})?(?![\d])(\)|-)?"
 )
 _DIGITS_SEPARATORS = re.compile(r"[\s'’\u00a0\u202f]")
 

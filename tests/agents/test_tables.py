@@ -737,3 +737,53 @@ def test_a_quantity_with_its_unit_spelled_out_is_no_part_of_the_description() ->
         ("Tea", 3.0, 4.0, 12.0),
     ]
     assert not [e for e in validate_read(INVOICE, data, document).errors if e.field.startswith("line_items")]
+
+
+def test_a_tax_breakdown_row_under_the_items_is_no_item() -> None:
+    # Rate, base and tax in the quantity, price and amount columns: 19 % of 23.000,00 is 4.370,00.
+    document = document_from_text(
+        """
+        Bau GmbH
+        Rechnung Nr. 2024-117                                   Datum: 31.10.2024
+        Pos  Beschreibung                 Nettopreis   Menge         Steuersatz   Nettobetrag
+        1    Lieferung und Montage        20.000,00    1 Stk         19%          20.000,00 EUR
+        2    Planung                       1.500,00    2 Std         19%           3.000,00 EUR
+        Umsatzsteuer (S)                  23.000,00                  19            4.370,00 EUR
+        Rechnungssumme ohne USt.                                                  23.000,00 EUR
+        Gesamtbetrag                                                              27.370,00 EUR
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Lieferung und Montage", 20000.0),
+        ("Planung", 3000.0),
+    ]
+    assert not [e for e in validate_read(INVOICE, data, document).errors if e.field.startswith("line_items")]
+
+
+def test_an_unread_rate_column_beside_the_amounts_heading_does_not_take_the_amount() -> None:
+    # "19" under "VAT %" stands nearer the heading "Amount" than the amounts, which end far right of it.
+    document = _placed(
+        ("Office Supplies Ltd.", 0, 0),
+        ("Invoice 103767", 0, 30),
+        ("Unit Price", 450, 78),
+        ("No.", 0, 100),
+        ("Description", 80, 100),
+        ("Quantity", 330, 100),
+        ("VAT %", 560, 100),
+        ("Line Amount", 600, 100),
+        ("1908-S", 0, 140),
+        ("LONDON Desk chair", 80, 140),
+        ("3 Piece", 370, 140),
+        ("191.00", 470, 140),
+        ("19", 590, 140),
+        ("573.00", 720, 140),
+        ("Subtotal", 450, 200),
+        ("573.00", 720, 200),
+        ("19% VAT", 450, 230),
+        ("108.87", 720, 230),
+        ("Total", 450, 260),
+        ("681.87", 720, 260),
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["quantity"], i["unit_price"], i["amount"]) for i in data["line_items"]] == [(3.0, 191.0, 573.0)]

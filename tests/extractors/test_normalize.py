@@ -39,6 +39,10 @@ from extractors.normalize import (
         ("12,50-", -12.5),
         ("1.234", 1234.0),
         ("1234.567", 1234.567),
+        # Unit prices with four decimals, as ERPs print them.
+        ("1,4500", 1.45),
+        ("59,5000", 59.5),
+        ("1.234,5678", 1234.5678),
         ("Total: 99", 99.0),
     ],
 )
