@@ -27,6 +27,17 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "documents"
 ODD = "Rezept für Müller 😀 (1).pdf"
 
 
+def _drop_sample(app: App) -> tuple[bytes, str]:
+    """A sample prescription dropped into the inbox as rx.pdf, scanned until submitted: its bytes and document id
+    (the first scan only records a new file)."""
+    data = (SAMPLES / "rx-de-text.pdf").read_bytes()
+    app.inbox.mkdir(parents=True, exist_ok=True)
+    (app.inbox / "rx.pdf").write_bytes(data)
+    app.scan()
+    (doc_id,) = app.scan().json()["submitted"]
+    return data, doc_id
+
+
 def test_inbox_picks_up_complete_files_once_and_moves_them(tmp_path: Path) -> None:
     with run_app(tmp_path, cron="300ms", review_confidence_threshold=0.0) as app:
         app.inbox.mkdir(parents=True, exist_ok=True)
@@ -91,11 +102,7 @@ def test_settled_names_fit_one_file_name() -> None:
 
 def test_a_deleted_documents_file_is_processed_again_and_its_copies_are_gone(docline_app: App) -> None:
     app = docline_app
-    data = (SAMPLES / "rx-de-text.pdf").read_bytes()
-    app.inbox.mkdir(parents=True, exist_ok=True)
-    (app.inbox / "rx.pdf").write_bytes(data)
-    app.scan()
-    (doc_id,) = app.scan().json()["submitted"]
+    data, doc_id = _drop_sample(app)
     app.wait(doc_id)
     processed = app.inbox / settled_name("processed/", "rx.pdf", doc_id)
     _wait_for(processed.exists)
@@ -112,11 +119,7 @@ def test_a_deleted_documents_file_is_processed_again_and_its_copies_are_gone(doc
 
 def test_a_document_deleted_while_running_takes_its_inbox_file_along(docline_app: App) -> None:
     app = docline_app
-    data = (SAMPLES / "rx-de-text.pdf").read_bytes()
-    app.inbox.mkdir(parents=True, exist_ok=True)
-    (app.inbox / "rx.pdf").write_bytes(data)
-    app.scan()
-    (doc_id,) = app.scan().json()["submitted"]
+    _data, doc_id = _drop_sample(app)
     # Deleted at once (queued or running): the workflow stops, and the file it would have settled goes too, so
     # later scans do not make it a document again.
     assert app.client().delete(f"/v1/documents/{doc_id}").status_code == 204
@@ -131,11 +134,7 @@ def test_a_file_settled_twice_at_once_is_moved_once_without_an_error(docline_app
     """The workflow's last activity and a scan may settle one file together: the one that deletes it second finds
     it gone, and that is what it wanted."""
     app = docline_app
-    data = (SAMPLES / "rx-de-text.pdf").read_bytes()
-    app.inbox.mkdir(parents=True, exist_ok=True)
-    (app.inbox / "rx.pdf").write_bytes(data)
-    app.scan()
-    (doc_id,) = app.scan().json()["submitted"]
+    data, doc_id = _drop_sample(app)
     result = app.wait(doc_id)
     processed = app.inbox / settled_name("processed/", "rx.pdf", doc_id)
     _wait_for(processed.exists)
