@@ -56,8 +56,6 @@ _SURCHARGE = re.compile(
     r"port|emballage|envio|gastos de envio|spedizione|spese di spedizione|trasporto|verzend|vracht|portes)"
 )
 _DISCOUNT = re.compile(r"(rabatt|nachlass|abschlag|discount|remise|rabais|descuento|sconto|korting|desconto|reduction)")
-# A rate of a base ("10,00% sur 100,00 EUR", "3 % auf 200,00"): how a charge or an allowance on the whole is printed.
-_RATE_OF_BASE = re.compile(r"\d\s?%\s*(?:sur|auf|von|of|on|de|su|sobre|op|over)\s+[-−]?\d")
 # A line saying how many items the document lists: the items read must come to as many.
 _ITEM_COUNT = re.compile(
     r"\b(?:anzahl (?:der )?(?:positionen|artikel|posten)|positionen gesamt|number of (?:items|lines|line items)|"
@@ -748,11 +746,7 @@ def _read_row(row: list[Word], at: _Columns) -> _Row:
             amount = float(value)
         else:
             del cells[path]  # an amount inside a description line ("Enthält 19 % Steuer = 9,50 €")
-    if position is not None and amount is not None:
-        # A numbered row is an item, unless it prints a charge or an allowance as a rate of a base.
-        stop = "adjust" if _RATE_OF_BASE.search(fold(" ".join(w.text for w in row))) else None
-    else:
-        stop = _stop(row, at, cells, amount)
+    stop = None if position is not None and amount is not None else _stop(row, at, cells, amount)
     return _Row(words=list(row), cells=cells, position=position, amount=amount, stop=stop)
 
 
@@ -787,14 +781,9 @@ def _stop(
     if _counted(cells) and not _sum_labelled(row, at.page, at.scalar_labels):
         return None  # a count and an amount: an item, though a word of it cues a sum ("Incl. Heffing  1  4,24")
     named = _totals_cue(row, at)
-    adjustment = _adjustment(row) is not None
-    if adjustment and named is None and not _counted(cells):
-        # Shipping or a discount, its base read as a quantity ("Remise 5,00% sur 100,00 EUR  -5,00"): an item only
-        # if items follow it.
-        return "adjust"
     if named is not None or any(k in cells for k in ("quantity", "unit_price")):
         return named
-    if adjustment:
+    if _adjustment(row) is not None:
         return "adjust"  # shipping or a discount: an item only if items follow it
     if _under_numbers(row, at):
         return "subtotal"  # "Warenwert  539,56": a sum named under the number columns, whatever its words
@@ -856,7 +845,7 @@ def _adjustment(row: list[Word]) -> float | None:
     """A surcharge (+) or discount (−) printed on ``row`` ("Versandkosten 4,90", "Rabatt 10 % -12,00")."""
     text = fold(" ".join(w.text for w in row))
     surcharge, discount = _SURCHARGE.search(text), _DISCOUNT.search(text)
-    if not (surcharge or discount or _RATE_OF_BASE.search(text)) or _CARRIED.search(text):
+    if not (surcharge or discount) or _CARRIED.search(text):
         return None
     runs = [run for run in _number_runs([w for w in row if "%" not in w.text]) if _MONEY.search(run[-1].text)]
     read = _money_of(runs[-1]) if runs else None

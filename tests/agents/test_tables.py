@@ -814,29 +814,3 @@ def test_an_amount_set_close_before_its_tax_rate_is_still_the_amount() -> None:
         (1.0, 60.0, 60.0),
         (3.0, 10.0, 30.0),
     ]
-
-
-def test_charges_and_allowances_printed_as_a_rate_of_a_base_are_no_items() -> None:
-    # A code in the position column ("95") and a base read as a quantity do not make them items.
-    document = document_from_text(
-        """
-        Vendeur SA
-        FACTURE N° F2024-27                                              Date : 31/01/2024
-        Ligne  Désignation                                  P.U.      Qté        Montant
-        1      Prestation support                          60,00     1,00          60,00
-        2      Fournitures papier                          10,00     3,00          30,00
-        95     REMISE : REMISE COMMERCIALE   5,00% sur    90,00 EUR                -4,50
-        FC     CHARGE : FRAIS DEPLACEMENT   10,00% sur    90,00 EUR                 9,00
-                                                     TOTAL HT                      94,50
-                                                     TVA 20 %                      18,90
-                                                     TOTAL TTC                    113,40
-        """
-    )
-    data = offline_extract(document, INVOICE).data
-    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
-        ("Prestation support", 60.0),
-        ("Fournitures papier", 30.0),
-    ]
-    (table,) = printed_tables(document, INVOICE)
-    assert table.adjustments == [-4.5, 9.0]
-    assert not [e for e in validate_read(INVOICE, data, document).errors if e.field.startswith("line_items")]
