@@ -595,18 +595,7 @@ def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ..
     text: list[list[Word]] = []
     for block in _split_at_columns(core._blocks(row), by_kind, at.table.height):
         if any("%" in w.text for w in block) and len(block) <= 2:
-            # A tax rate ("19 %", "0%") is no quantity, price or amount; an amount set close before it
-            # ("60,00 10,00%") still is.
-            block = [
-                w
-                for i, w in enumerate(block)
-                if "%" not in w.text
-                and _MONEY.search(w.text)
-                and _NUMBER_SHAPE.match(w.text)
-                and not (i + 1 < len(block) and block[i + 1].text == "%")
-            ]
-            if not block:
-                continue
+            continue  # a tax rate ("19 %", "0%"): no quantity, price or amount
         (numeric if _is_number_cell(block) else text).append(block)
     money = [i for i, block in enumerate(numeric) if any(_MONEY.search(w.text) for w in block)]
     if money and any(_kind(at.kinds, at.table.array, h.path) == "amount" for h in by_kind):

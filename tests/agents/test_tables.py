@@ -787,30 +787,3 @@ def test_an_unread_rate_column_beside_the_amounts_heading_does_not_take_the_amou
     )
     data = offline_extract(document, INVOICE).data
     assert [(i["quantity"], i["unit_price"], i["amount"]) for i in data["line_items"]] == [(3.0, 191.0, 573.0)]
-
-
-def test_an_amount_set_close_before_its_tax_rate_is_still_the_amount() -> None:
-    document = _placed(
-        ("Vendeur SA", 0, 0),
-        ("FACTURE N° F2024-27", 0, 30),
-        ("DESIGNATION", 80, 100),
-        ("P.U.", 330, 100),
-        ("Qté", 450, 100),
-        ("TOTAL", 560, 100),
-        ("TVA", 680, 100),
-        ("Prestation support", 80, 140),
-        ("60,00 PCE", 330, 140),
-        ("1,00", 450, 140),
-        ("60,00 10,00%", 600, 140),
-        ("Fournitures", 80, 180),
-        ("10,00 PCE", 330, 180),
-        ("3,00", 450, 180),
-        ("30,00 19,00 %", 600, 180),
-        ("TOTAL HT", 450, 240),
-        ("90,00", 600, 240),
-    )
-    data = offline_extract(document, INVOICE).data
-    assert [(i["quantity"], i["unit_price"], i["amount"]) for i in data["line_items"]] == [
-        (1.0, 60.0, 60.0),
-        (3.0, 10.0, 30.0),
-    ]
