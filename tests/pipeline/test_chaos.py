@@ -125,8 +125,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_no_llm_call(tmp_pat
                 assert time.monotonic() < deadline, f"only {len(llm_server.requests)} LLM calls, waiting for {target}"
                 time.sleep(0.02)
             time.sleep(rng.uniform(0.0, 0.4))
-            kills.append(time.monotonic())
             serve.kill()
+            # Taken once the process is gone: a call it received until then may have been in flight.
+            kills.append(time.monotonic())
             serve.start()
         with serve.client() as client:
             results = wait_all(client, ids)
