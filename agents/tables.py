@@ -765,7 +765,7 @@ def _stop(
         return "carried"
     if sum(1 for path in cells if _kind(at.kinds, at.table.array, path) in _NUMERIC) >= 3:
         if _taxed_base(cells) and _totals_cue(row, at) == "final":
-            return "end"  # "Umsatzsteuer (S)  20.000,00  19  3.800,00": the tax breakdown below the items
+            return "final"  # "Umsatzsteuer (S)  20.000,00  19  3.800,00": the tax breakdown, with the totals
         return None  # quantity, unit price and amount: an item, whatever its words
     if _counted(cells) and not _sum_labelled(row, at.page, at.scalar_labels):
         return None  # a count and an amount: an item, though a word of it cues a sum ("Incl. Heffing  1  4,24")

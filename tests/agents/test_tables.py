@@ -787,3 +787,23 @@ def test_an_unread_rate_column_beside_the_amounts_heading_does_not_take_the_amou
     )
     data = offline_extract(document, INVOICE).data
     assert [(i["quantity"], i["unit_price"], i["amount"]) for i in data["line_items"]] == [(3.0, 191.0, 573.0)]
+
+
+def test_a_tax_breakdown_opening_the_next_page_ends_the_items_of_the_page_before() -> None:
+    first = """
+        Bau GmbH
+        Rechnung Nr. 2024-117                                   Datum: 31.10.2024
+        Pos  Beschreibung                 Nettopreis   Menge         Steuersatz   Nettobetrag
+        1    Lieferung und Montage        20.000,00    1 Stk         19%          20.000,00 EUR
+                                                                              Seite 1 von 2
+        """
+    second = """
+        Umsatzsteueraufschlüsselung
+        Umsatzsteuer (S)                  20.000,00                  19            3.800,00 EUR
+                    Positionssumme                                                20.000,00 EUR
+                    Gesamtbetrag                                                  23.800,00 EUR
+        """
+    document = document_from_text(first, second)
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [("Lieferung und Montage", 20000.0)]
+    assert not [e for e in validate_read(INVOICE, data, document).errors if e.field.startswith("line_items")]
