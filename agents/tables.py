@@ -629,10 +629,10 @@ def _is_number_cell(block: list[Word]) -> bool:
         return False
     if not (_NUMBER_SHAPE.match(block[0].text) or block[0].text in _CURRENCY_WORDS):
         return False
-    others = [w for w in block if not _NUMBER_SHAPE.match(w.text) and w.text not in _CURRENCY_WORDS]
-    return len(others) <= 1 and all(
-        len(core._PUNCT.sub("", w.text)) <= 4 or fold(core._PUNCT.sub("", w.text)) in _UNIT_WORDS for w in others
-    )
+    others = [
+        core._PUNCT.sub("", w.text) for w in block if not _NUMBER_SHAPE.match(w.text) and w.text not in _CURRENCY_WORDS
+    ]
+    return len(others) <= 1 and all(len(unit) <= 4 or fold(unit) in _UNIT_WORDS for unit in others)
 
 
 def _split_at_columns(blocks: list[list[Word]], numeric: list[core.LabelHit], height: float) -> list[list[Word]]:

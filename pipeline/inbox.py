@@ -103,6 +103,9 @@ class Inbox:
     def _delete(self, name: str) -> None:
         self._files.delete(name)
 
+    def _exists(self, name: str) -> bool:
+        return name in self._files.list(name)
+
     # -- the scan
     def scan(self, submit: Submit) -> ScanReport:
         # The cron fires every few seconds; a scan still running (a big backlog) is not joined by another.
@@ -145,7 +148,7 @@ class Inbox:
             data = self._get(name)
         except Exception as exc:
             if not message_too_large(exc):
-                if name not in self._files.list(name):  # settled meanwhile, by the workflow or another replica
+                if not self._exists(name):  # settled meanwhile, by the workflow or another replica
                     log.debug("inbox: %s was moved before it was read", name)
                     return
                 raise
@@ -237,7 +240,7 @@ class Inbox:
             self._delete(name)
         except Exception:
             # The workflow's last activity and a scan may settle one file at once: gone is what was wanted.
-            if name in self._files.list(name):
+            if self._exists(name):
                 raise
             log.debug("inbox: %s was moved meanwhile", name)
         self._state.delete_value(_key("seen", name))
