@@ -583,8 +583,10 @@ def _noise(grey: np.ndarray) -> float:
 
 UNREAD_INK = 0.55  # darker than this share of the paper's level is ink (print, a rule, a logo)
 UNREAD_LINE = (0.6, 2.5)  # a band of unread ink this tall, in median word heights, may be a line of text
-UNREAD_RUNS = 6  # ink runs across a band (letters and words) from which it reads as text, not a rule or a dash line
-UNREAD_SPAN = 4.0  # word heights of ink across a band, at least
+# Ink runs across a band (letters) from which it reads as text, not a rule, and word heights of ink across it: a
+# short amount alone in its column ("80,00", a table's only unread word) has ~4 runs over ~2.5 word heights.
+UNREAD_RUNS = 3
+UNREAD_SPAN = 2.0
 
 
 def unread_text(image: Image.Image, boxes: list[tuple[float, float, float, float]]) -> list[tuple[int, int, int, int]]:

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from extractors.language import LATIN
-from extractors.model import Document, Page
+from extractors.model import Document, Line, Page
 from extractors.ocr import ocr_page, read_document, render_page
 from extractors.pages import split_pages
 from samples.metrics import cer
@@ -206,3 +206,9 @@ def test_text_left_out_of_a_reading_is_read_again() -> None:
     assert "Summe gesamt 119,00 EUR" in recovered.text
     assert recovered.text.index("Nettobetrag") < recovered.text.index("Summe")  # kept in reading order
     assert _with_unread(image, full, 200.0, 60.0) is full  # nothing left out: no second run
+    # An amount alone at a line's end, dropped as a speck: read again too.
+    no_amount = _Reading(
+        lines=[Line(words=[w for w in line.words if w.text != "100,00"]) for line in full.lines], languages=["deu"]
+    )
+    assert "100,00" not in no_amount.text
+    assert "100,00" in _with_unread(image, no_amount, 200.0, 60.0).text

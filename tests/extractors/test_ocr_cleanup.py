@@ -123,6 +123,22 @@ def test_a_line_of_text_no_word_box_covers_is_found() -> None:
     assert cleanup.unread_text(image, boxes) == []
 
 
+def test_a_short_amount_alone_in_its_column_is_unread_text() -> None:
+    image, boxes = _drawn_lines(["Kfz-Haftpflicht Typkl. 18", "Regio R9"])
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 30)
+    amount = draw.textbbox((1400, 180), "80,00", font=font)
+    draw.text((1400, 180), "80,00", font=font, fill=0)  # beside the second line, left out by the layout analysis
+    regions = cleanup.unread_text(image, boxes)
+    assert len(regions) == 1
+    left, top, right, bottom = regions[0]
+    assert left <= amount[0]
+    assert top <= amount[1]
+    assert right >= amount[2]
+    assert bottom >= amount[3]
+    assert right - left < 200  # the amount alone, not the line beside it
+
+
 def test_rules_and_dash_lines_are_not_unread_text() -> None:
     image, boxes = _drawn_lines(["Rechnung Nr. 2024-0017", "Summe gesamt 119,00 EUR"])
     draw = ImageDraw.Draw(image)
