@@ -107,8 +107,11 @@ def line_items_complete(data: dict[str, Any], printed: Sequence[PrintedTable]) -
         yield ValidationIssue(field="line_items", code="line_items_incomplete", message="; ".join(gaps))
 
 
-# A line whose amount is part of another's: "Incl. Thuiskopieheffing", "inkl. Pfand", "dont éco-participation".
-_INCLUDED = re.compile(r"^(incl|inkl|including|inclusive|inclusief|davon|dont|incluido|incluso|incluye|compreso)\b")
+# A line whose amount is part of another's: "Incl. Thuiskopieheffing", "inkl. Pfand", "dont éco-participation"
+# ("Ind.": "incl." read from a scan, its "cl" run together).
+_INCLUDED = re.compile(
+    r"^(incl|inkl|ind(?=\.)|including|inclusive|inclusief|davon|dont|incluido|incluso|incluye|compreso)\b"
+)
 
 
 def _included(items: list[dict[str, Any]]) -> list[float]:
@@ -130,16 +133,14 @@ def _subsets(values: list[float], limit: int = 8) -> Iterator[tuple[float, ...]]
 def _rows_without_items(table: PrintedTable, items: list[dict[str, Any]]) -> Iterator[str]:
     """What of ``table``'s rows ``items`` leave out, in words."""
     left = [number(item, "amount") for item in items]
+    # A row printing no amount (an item included in the price, a free one) is answered by an item without one.
+    blank = left.count(None)
     unmatched = []
     for row in table.rows:
-        match = next(
-            (i for i, a in enumerate(left) if a is not None and row.amount is not None and abs(a - row.amount) <= CENT),
-            None,
-        )
-        if match is None:
+        if row.amount is None and blank > 0:
+            blank -= 1
+        elif not _take(left, row.amount):
             unmatched.append(row)
-        else:
-            left[match] = None
     if len(items) < len(table.rows):
         yield f"the table prints {len(table.rows)} item rows, {len(items)} were read"
     elif unmatched:

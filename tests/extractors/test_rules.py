@@ -214,7 +214,7 @@ def test_blank_prism_base_is_a_missing_base() -> None:
 
 
 def _printed(
-    *amounts: float, positions: list[int] | None = None, adjustments: list[float] | None = None
+    *amounts: float | None, positions: list[int] | None = None, adjustments: list[float] | None = None
 ) -> list[PrintedTable]:
     rows = [
         PrintedRow(
@@ -247,6 +247,15 @@ def test_line_items_are_checked_against_the_rows_the_table_prints() -> None:
     assert _line_codes(_items(1000.0, 234.56), tens) == ["line_items_incomplete"]
 
 
+def test_a_printed_row_without_an_amount_is_answered_by_an_item_without_one() -> None:
+    # A row printing a quantity and no price (included, free of charge): the item read for it has no amount either.
+    printed = _printed(1000.0, None, 234.56)
+    data = _items(1000.0, 234.56)
+    assert _line_codes(data, printed) == ["line_items_incomplete"]
+    data["line_items"].insert(1, {"description": "case, included", "quantity": 1})
+    assert _line_codes(data, printed) == []
+
+
 def test_a_printed_count_of_items_wants_as_many_items_or_pieces() -> None:
     # A free row (0.00) the table reader did not see: the sums cannot tell, the printed count can.
     counted = [_printed(1000.0, 234.56)[0].model_copy(update={"count": 3})]
@@ -275,6 +284,9 @@ def test_an_amount_a_line_says_is_included_in_the_one_above_is_not_added_again()
     data = _items(1000.0, 234.56, 4.24)
     data["line_items"][2]["description"] = "Incl. Thuiskopieheffing 4,24"
     printed = _printed(1000.0, 234.56, 4.24)
+    assert _line_codes(data, printed) == []
+    # Read from a scan, "cl" runs together into "d".
+    data["line_items"][2]["description"] = "Ind. Thuiskopieheffing 4,24"
     assert _line_codes(data, printed) == []
     # Named otherwise, the same amount is one too many: the items are no longer the net amount.
     data["line_items"][2]["description"] = "Thuiskopieheffing"
