@@ -15,7 +15,8 @@ Documents:
   ``cii_line_items``) and invoice2data's ``tests/compare`` (its ``lines``, ``invoice2data_line_items``); split
   into tuning and held-out halves by sender (``corpus.half``), invoice2data's files released in 0.4.0 (the offline
   extractor was grown on them) reported as ``tuned``. Only documents with at least one line item count;
-  ``many rows`` is the part with five or more.
+  ``many rows`` is the part with five or more. Those of up to three pages also come as degraded scans
+  (``corpus.degraded_scan``: the OCR path), reported as ``scanned``.
 - synthetic invoices with 30-60 rows over two to four pages, born digital (a real text layer), drawn here with
   the sample generator's canvas: header wordings of six languages, with or without position numbers ("1" or
   "1."), article numbers, units, a tax rate column (with or without "%"), the quantity before the description,
@@ -54,6 +55,7 @@ from corpus import (  # noqa: E402
     _git_files,
     _git_read,
     cii_line_items,
+    degraded_scan,
     embedded_xml,
     half,
     invoice2data_line_items,
@@ -120,6 +122,25 @@ def real_cases(mirrors: Path) -> list[LineCase]:
             case = Case(stem, "en", "invoice", _git_read(repo, path), invoice2data_truth(expected), "invoice2data")
             case.group = "tuned" if stem in INVOICE2DATA_RELEASED else half(case)
             out.append(LineCase(case, items))
+    return out
+
+
+def scanned_real(cases: list[LineCase], max_pages: int = 3) -> list[LineCase]:
+    """The real invoices of at most ``max_pages`` pages as degraded scans (``corpus.degraded_scan``, the OCR
+    path), grouped apart: ``tuned, scanned``, ``tuning, scanned`` and ``held-out, scanned``."""
+    import pypdfium2
+
+    out: list[LineCase] = []
+    for line_case in cases:
+        case = line_case.case
+        if case.group not in ("tuned", "tuning", "held-out") or not case.data.startswith(b"%PDF"):
+            continue
+        pdf = pypdfium2.PdfDocument(case.data)
+        pages = len(pdf)
+        pdf.close()
+        scan = degraded_scan(case, max_pages) if pages <= max_pages else None
+        if scan is not None:
+            out.append(replace(line_case, case=replace(scan, group=f"{case.group}, scanned")))
     return out
 
 
@@ -421,6 +442,9 @@ def main() -> None:
     parser.add_argument("--mirrors", type=Path, default=DEFAULT_MIRRORS)
     parser.add_argument("--synthetic", type=int, default=20, help="synthetic invoices per seed family")
     parser.add_argument("--scans", type=int, default=0, help="synthetic invoices also scanned and read by OCR")
+    parser.add_argument(
+        "--no-real-scans", action="store_true", help="leave out the real invoices' degraded scans (OCR, slow once)"
+    )
     parser.add_argument("--only", help="only documents whose name contains this")
     parser.add_argument("--misses", action="store_true", help="list documents with rows missing (never held-out)")
     args = parser.parse_args()
@@ -431,7 +455,8 @@ def main() -> None:
         llm = Llm(DaprClient(), args.component)
     doc_type = get_type("invoice")
     cases = [LineCase(c, c.truth["line_items"]) for c in sample_cases() if c.truth.get("line_items")]
-    cases += real_cases(args.mirrors)
+    real = real_cases(args.mirrors)
+    cases += real + ([] if args.no_real_scans else scanned_real(real))
     tuning = synthetic_cases("synthetic tuning", args.synthetic, 0)
     held = synthetic_cases("synthetic held-out", args.synthetic, 10_000)
     cases += [c for c, _layout in tuning + held]
@@ -475,6 +500,9 @@ def main() -> None:
                 f"{case.group:18} {case.name:55} rows {len(line_case.items):3} items {len(got):3} right {right:3} "
                 f"amount {amount_right:3} flagged {flagged}"
             )
+        elif flagged and "held-out" not in case.group:
+            why = "; ".join(i.message for i in report.errors if i.code.startswith("line_items_"))
+            misses.append(f"{case.group:18} {case.name:55} rows {len(line_case.items):3} flagged, none missing: {why}")
 
     def pct(part: int, whole: int) -> str:
         return f"{100 * part / whole:5.1f}% ({part}/{whole})" if whole else "   n/a"
@@ -491,6 +519,12 @@ def main() -> None:
         "tuning, many rows",
         "held-out",
         "held-out, many rows",
+        "tuned, scanned",
+        "tuned, scanned, many rows",
+        "tuning, scanned",
+        "tuning, scanned, many rows",
+        "held-out, scanned",
+        "held-out, scanned, many rows",
         "synthetic tuning",
         "synthetic held-out",
         "synthetic tuning scan",
@@ -507,7 +541,7 @@ def main() -> None:
         if s.silent_names:
             print(f"    silent: {', '.join(s.silent_names)}")
     if args.misses:
-        print("\ndocuments with rows missing or wrong (held-out never listed):")
+        print("\ndocuments with rows missing or wrong, or flagged with none missing (held-out never listed):")
         for miss in misses:
             print("  " + miss)
 
