@@ -581,11 +581,14 @@ def _noise(grey: np.ndarray) -> float:
 
 # --- text Tesseract's layout analysis left out ----------------------------------------------------------------------
 
-UNREAD_INK = 0.55  # darker than this share of the paper's level is ink (print, a rule, a logo)
+# Darker than this share of the paper's level is ink (print, a rule, a logo), light grey print too (a row's heading
+# set in 60 % grey, which Tesseract's binarisation of the whole page turns to paper; a crop of it reads well).
+UNREAD_INK = 0.7
 UNREAD_LINE = (0.6, 2.5)  # a band of unread ink this tall, in median word heights, may be a line of text
-# Ink runs across a band (letters) from which it reads as text, not a rule, and word heights of ink across it: a
-# short amount alone in its column ("80,00", a table's only unread word) has ~4 runs over ~2.5 word heights.
-UNREAD_RUNS = 3
+# Ink runs across a band (letters) from which it reads as text, not a bar, and word heights of ink across it: a
+# short amount alone in its column ("80,00", a table's only unread word) spans ~2.5 word heights, and blurred by a
+# scan its letters run together into two runs. (Rules and dash lines are too thin for a band of text.)
+UNREAD_RUNS = 2
 UNREAD_SPAN = 2.0
 
 

@@ -212,3 +212,24 @@ def test_text_left_out_of_a_reading_is_read_again() -> None:
     )
     assert "100,00" not in no_amount.text
     assert "100,00" in _with_unread(image, no_amount, 200.0, 60.0).text
+
+
+def test_many_words_left_out_are_read_again_each_where_it_was() -> None:
+    from extractors.ocr import _Reading, _tesseract, _with_unread
+
+    image = Image.new("L", (1400, 1000), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 30)
+    for row in range(7):
+        draw.text((100, 100 + row * 110), f"Artikel {row + 1}", font=font, fill=0)
+        draw.text((1100, 100 + row * 110), f"{row + 1}2,50", font=font, fill=0)
+    full = _tesseract(image, ["deu"], 200.0, 60.0)
+    amounts = [w for w in full.words if w.bbox[0] > 1000]
+    assert len(amounts) == 7
+    # As if layout analysis had taken every amount for a speck: seven regions of unread ink, read in one run.
+    kept = [[w for w in line.words if w.bbox[0] < 1000] for line in full.lines]
+    partial = _Reading(lines=[Line(words=words) for words in kept if words], languages=["deu"])
+    recovered = [w for w in _with_unread(image, partial, 200.0, 60.0).words if w.bbox[0] > 1000]
+    assert [w.text for w in recovered] == [w.text for w in amounts]
+    for again, printed in zip(recovered, amounts, strict=True):
+        assert all(abs(a - b) <= 3 for a, b in zip(again.bbox, printed.bbox, strict=True))

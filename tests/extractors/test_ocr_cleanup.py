@@ -139,6 +139,21 @@ def test_a_short_amount_alone_in_its_column_is_unread_text() -> None:
     assert right - left < 200  # the amount alone, not the line beside it
 
 
+def test_a_line_printed_in_light_grey_is_unread_text_too() -> None:
+    image, boxes = _drawn_lines(["Detail", "Charges $0.01"])
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 30)
+    heading = draw.textbbox((100, 260), "AWS Data Transfer", font=font)
+    draw.text((100, 260), "AWS Data Transfer", font=font, fill=160)  # a row heading in 60 % grey
+    regions = cleanup.unread_text(image, boxes)
+    assert len(regions) == 1
+    left, top, right, bottom = regions[0]
+    assert left <= heading[0]
+    assert top <= heading[1]
+    assert right >= heading[2]
+    assert bottom >= heading[3]
+
+
 def test_rules_and_dash_lines_are_not_unread_text() -> None:
     image, boxes = _drawn_lines(["Rechnung Nr. 2024-0017", "Summe gesamt 119,00 EUR"])
     draw = ImageDraw.Draw(image)
