@@ -123,35 +123,30 @@ def test_a_line_of_text_no_word_box_covers_is_found() -> None:
     assert cleanup.unread_text(image, boxes) == []
 
 
-def test_a_short_amount_alone_in_its_column_is_unread_text() -> None:
-    image, boxes = _drawn_lines(["Kfz-Haftpflicht Typkl. 18", "Regio R9"])
+@pytest.mark.parametrize(
+    ("read", "at", "text", "grey"),
+    [
+        # Beside a line read, an amount the layout analysis took for a speck.
+        (["Kfz-Haftpflicht Typkl. 18", "Regio R9"], (1400, 180), "80,00", 0),
+        # A row heading in 60 % grey, which binarising the whole page turns to paper.
+        (["Detail", "Charges $0.01"], (100, 260), "AWS Data Transfer", 160),
+    ],
+    ids=["short amount alone in its column", "line in light grey"],
+)
+def test_print_left_out_is_unread_text(read: list[str], at: tuple[int, int], text: str, grey: int) -> None:
+    image, boxes = _drawn_lines(read)
     draw = ImageDraw.Draw(image)
     font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 30)
-    amount = draw.textbbox((1400, 180), "80,00", font=font)
-    draw.text((1400, 180), "80,00", font=font, fill=0)  # beside the second line, left out by the layout analysis
+    printed = draw.textbbox(at, text, font=font)
+    draw.text(at, text, font=font, fill=grey)
     regions = cleanup.unread_text(image, boxes)
     assert len(regions) == 1
     left, top, right, bottom = regions[0]
-    assert left <= amount[0]
-    assert top <= amount[1]
-    assert right >= amount[2]
-    assert bottom >= amount[3]
-    assert right - left < 200  # the amount alone, not the line beside it
-
-
-def test_a_line_printed_in_light_grey_is_unread_text_too() -> None:
-    image, boxes = _drawn_lines(["Detail", "Charges $0.01"])
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 30)
-    heading = draw.textbbox((100, 260), "AWS Data Transfer", font=font)
-    draw.text((100, 260), "AWS Data Transfer", font=font, fill=160)  # a row heading in 60 % grey
-    regions = cleanup.unread_text(image, boxes)
-    assert len(regions) == 1
-    left, top, right, bottom = regions[0]
-    assert left <= heading[0]
-    assert top <= heading[1]
-    assert right >= heading[2]
-    assert bottom >= heading[3]
+    assert left <= printed[0]
+    assert top <= printed[1]
+    assert right >= printed[2]
+    assert bottom >= printed[3]
+    assert right - left < printed[2] - printed[0] + 100  # that print alone, not the line beside it
 
 
 def test_rules_and_dash_lines_are_not_unread_text() -> None:
