@@ -71,6 +71,7 @@ from agents.extract import extract  # noqa: E402
 from agents.llm import Llm  # noqa: E402
 from agents.tables import validate_read  # noqa: E402
 from extractors.ocr import read_document  # noqa: E402
+from extractors.pages import count_pages  # noqa: E402
 from extractors.types import get_type  # noqa: E402
 from samples import generate as gen  # noqa: E402
 
@@ -128,17 +129,12 @@ def real_cases(mirrors: Path) -> list[LineCase]:
 def scanned_real(cases: list[LineCase], max_pages: int = 3) -> list[LineCase]:
     """The real invoices of at most ``max_pages`` pages as degraded scans (``corpus.degraded_scan``, the OCR
     path), grouped apart: ``tuned, scanned``, ``tuning, scanned`` and ``held-out, scanned``."""
-    import pypdfium2
-
     out: list[LineCase] = []
     for line_case in cases:
         case = line_case.case
-        if case.group not in ("tuned", "tuning", "held-out") or not case.data.startswith(b"%PDF"):
+        if case.group not in ("tuned", "tuning", "held-out") or count_pages(case.data) > max_pages:
             continue
-        pdf = pypdfium2.PdfDocument(case.data)
-        pages = len(pdf)
-        pdf.close()
-        scan = degraded_scan(case, max_pages) if pages <= max_pages else None
+        scan = degraded_scan(case, max_pages)  # None: no PDF
         if scan is not None:
             out.append(replace(line_case, case=replace(scan, group=f"{case.group}, scanned")))
     return out

@@ -282,8 +282,8 @@ SHEET_MARGIN = 20  # pixels of paper around each region on the sheet of unread r
 
 def _stacked(image: Image.Image, regions: list[tuple[int, int, int, int]]) -> tuple[Image.Image, list[int]]:
     """``regions`` of ``image`` cut out and stacked on a sheet of paper, left-aligned, ``2 * SHEET_MARGIN`` apart,
-    and where on the sheet each one's top lies. One run reads them all, each alone: the regions' bounding box read
-    as one block would be most of the page again, its layout analysis free to leave a short word out once more."""
+    and where on the sheet each one's top lies. One run reads them all, each alone (the regions' bounding box read
+    as one block would be most of the page again)."""
     gap = 2 * SHEET_MARGIN
     width = max(right - left for left, _, right, _ in regions) + 2 * SHEET_MARGIN
     height = sum(bottom - top for _, top, _, bottom in regions) + gap * (len(regions) + 1)
