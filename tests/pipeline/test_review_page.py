@@ -322,6 +322,31 @@ def test_review_flow_in_chromium(server: Server, submitted: dict[str, str], brow
     page.close()
 
 
+def test_a_cancelled_token_prompt_is_not_shown_again_by_a_later_refusal(server: Server, browser_context: Any) -> None:
+    """The queue asks for its lists at once and the prompt comes with the first refusal. A list refused after the
+    reader cancelled fails like the others; it does not open the prompt again (the queue would wait on it)."""
+    page = browser_context.new_page()
+    held: list[Any] = []
+    page.route("**/v1/documents?status=failed*", lambda route: held.append(route))
+    page.goto(server.url + "/")
+    page.get_by_label("Token", exact=True).wait_for()
+    page.keyboard.press("Escape")
+    deadline = time.monotonic() + 15
+    while not held:
+        assert time.monotonic() < deadline, "the queue never asked for its failed documents"
+        page.wait_for_timeout(50)
+    held[0].continue_()  # refused now, after the prompt was cancelled
+    page.locator('section[data-status="failed"] p.banner.error').wait_for()
+    assert page.locator("p.banner.error").all_inner_texts() == ["A token is required to use this server."] * len(
+        page.locator("section.queue").all()
+    )
+    assert not page.get_by_label("Token", exact=True).is_visible()
+    # Asking for the prompt still brings it.
+    page.get_by_role("button", name="Enter token").click()
+    page.get_by_label("Token", exact=True).wait_for()
+    page.close()
+
+
 def test_reject_with_the_keyboard(server: Server, submitted: dict[str, str], browser_context: Any) -> None:
     doc_id = _wait_status(server, submitted["consistent"], {"needs_review"})["id"]
     page = browser_context.new_page()

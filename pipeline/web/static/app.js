@@ -77,8 +77,12 @@ function token() {
 }
 
 let tokenPrompt = null; // one dialog at a time, shared by concurrent requests
-function askToken(refused) {
+// Cancelled: requests answered 401 later (a page loads several lists at once) fail without asking again, until the
+// reader asks for the prompt ("Enter token").
+let tokenDeclined = false;
+function askToken(refused, { asked = false } = {}) {
   if (tokenPrompt) return tokenPrompt;
+  if (tokenDeclined && !asked) return Promise.resolve(false);
   const dialog = document.getElementById("token-dialog");
   const input = document.getElementById("token-input");
   document.getElementById("token-hint").textContent = refused
@@ -91,11 +95,12 @@ function askToken(refused) {
       () => {
         tokenPrompt = null;
         const value = input.value.trim();
-        if (dialog.returnValue === "ok" && value) {
+        tokenDeclined = !(dialog.returnValue === "ok" && value);
+        if (!tokenDeclined) {
           sessionStorage.setItem(TOKEN_KEY, value);
           updateTokenButton();
-          resolve(true);
-        } else resolve(false);
+        }
+        resolve(!tokenDeclined);
       },
       { once: true },
     );
@@ -118,8 +123,10 @@ async function request(path, options = {}) {
     if (t) headers.set("Authorization", `Bearer ${t}`);
     const res = await fetch(path, { ...options, headers });
     if (res.status === 401) {
-      if (t) sessionStorage.removeItem(TOKEN_KEY);
+      // Only the token this request was refused with is forgotten: another given meanwhile is tried instead.
+      if (t && token() === t) sessionStorage.removeItem(TOKEN_KEY);
       updateTokenButton();
+      if (token() && token() !== t) continue;
       if (await askToken(Boolean(t))) continue;
       document.getElementById("enter-token").hidden = false; // the way back after "Cancel"
       throw new ApiError(401, { detail: "A token is required to use this server." });
@@ -1037,7 +1044,7 @@ function focusHeading(main) {
 document.addEventListener("DOMContentLoaded", () => {
   updateTokenButton();
   document.getElementById("enter-token").addEventListener("click", async () => {
-    if (await askToken(false)) route();
+    if (await askToken(false, { asked: true })) route();
   });
   document.getElementById("forget-token").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
