@@ -77,6 +77,7 @@ class Container:
             except Exception:
                 log.debug("workflow runtime shutdown", exc_info=True)
             self.started = False
+        self.service.close()
         self.workflows.close()
         self.client.close()
         self.engine_channel.close()

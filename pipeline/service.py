@@ -80,6 +80,9 @@ class DocumentService:
         self.history = history
         self.vision = False  # set at start-up when the conversation component can also read images
         self.types: set[str] = set()  # the document types the workers know, set at start-up
+        # Deleted documents to look at again for late writes, by id: done early at close, while the stores answer.
+        self._late_erasures: dict[str, tuple[threading.Timer, StoredDocument]] = {}
+        self._late_lock = threading.Lock()
 
     def options(self) -> Options:
         s = self.settings
@@ -333,6 +336,8 @@ class DocumentService:
             # once it must have ended.
             timer = threading.Timer(self.settings.erase_grace_seconds, self._erase_late_writes, args=(doc,))
             timer.daemon = True
+            with self._late_lock:
+                self._late_erasures[doc.id] = (timer, doc)
             timer.start()
         log.info("document %s deleted", doc_id, extra={"doc_id": doc_id})
 
@@ -356,13 +361,24 @@ class DocumentService:
             eraser.erase(doc)
 
     def _erase_late_writes(self, doc: StoredDocument) -> None:
-        if self.results.get(doc.id) is not None:
-            return  # the same content was submitted again since: those blobs belong to the new document
+        with self._late_lock:
+            self._late_erasures.pop(doc.id, None)
         try:
+            if self.results.get(doc.id) is not None:
+                return  # the same content was submitted again since: those blobs belong to the new document
             self.blobs.sweep(doc.id)
             self._erase_elsewhere(doc)
         except Exception:
             log.exception("document %s: erasing what was written after its deletion failed", doc.id)
+
+    def close(self) -> None:
+        """Look now for what deleted documents' last steps wrote: called once the workflow worker has stopped, so
+        no step of this process writes any more, and before the clients close."""
+        with self._late_lock:
+            late = list(self._late_erasures.values())
+        for timer, doc in late:
+            timer.cancel()
+            self._erase_late_writes(doc)
 
     def purge_expired(self, now: datetime | None = None) -> int:
         """Erase, as DELETE does, every finished document last changed more than ``retention_days`` ago. Returns

@@ -103,6 +103,22 @@ def test_a_document_deleted_while_running_loses_what_its_last_step_wrote(tmp_pat
         assert not any(found_in(tmp_path, [b"Stefan Hoffmann", doc_id.encode()]).values())
 
 
+def test_a_server_stopping_before_the_second_look_takes_it_at_once(tmp_path: Path, llm_server: LLMServer) -> None:
+    llm_server.default = Reply(json=prescription_reply("rx-de-text"), delay=1.5)
+    with run_app(tmp_path, openai_endpoint=llm_server.openai_base_url, erase_grace_seconds=300) as app:
+        client = app.client()
+        pdf = (SAMPLES / "rx-de-text.pdf").read_bytes()
+        doc_id = client.post("/v1/documents", files={"file": ("rx.pdf", pdf)}).json()["id"]
+        deadline = time.monotonic() + 30
+        while not llm_server.requests:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert client.delete(f"/v1/documents/{doc_id}").status_code == 204
+        time.sleep(3)  # the step ends and writes its reply; the second look is minutes away
+    assert not [p.name for p in (tmp_path / "blobs").iterdir() if p.name.startswith(doc_id)]
+    assert not any(found_in(tmp_path, [b"Stefan Hoffmann", doc_id.encode()]).values())
+
+
 def test_retention_erases_finished_documents_only(tmp_path: Path) -> None:
     with run_app(tmp_path, review_confidence_threshold=0.0, retention_days=30) as app:
         client = app.client()
