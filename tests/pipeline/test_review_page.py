@@ -199,6 +199,30 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     shutil.rmtree(profile, ignore_errors=True)
 
 
+def _watch(page: Any) -> list[str]:
+    """What the page sends and is answered, and what it logs: told when a wait on the page fails."""
+    seen: list[str] = []
+    page.on("response", lambda res: seen.append(f"{res.request.method} {res.url} -> {res.status}"))
+    page.on("requestfailed", lambda req: seen.append(f"{req.method} {req.url} failed: {req.failure}"))
+    page.on("console", lambda msg: seen.append(f"console {msg.type}: {msg.text}"))
+    page.on("pageerror", lambda exc: seen.append(f"page error: {exc}"))
+    return seen
+
+
+def _wait_shown(page: Any, selector: str, server: Server, seen: list[str], timeout: float = 30_000) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.locator(selector).wait_for(timeout=timeout)
+    except PlaywrightTimeout:
+        said = page.locator("#status").inner_text(timeout=1_000)
+        raise AssertionError(
+            f"{selector} not shown; the page says {said!r}; it saw:\n"
+            + "\n".join(seen[-40:])
+            + f"\n--- server log\n{server.log.read_text()[-4000:]}"
+        ) from None
+
+
 def _displayed_boxes(page: Any) -> list[dict[str, Any]]:
     """Each drawn box with the field's bbox scaled to the image's displayed size, and where it really is."""
     return page.evaluate(
@@ -226,6 +250,7 @@ def test_review_flow_in_chromium(server: Server, submitted: dict[str, str], brow
     page = browser_context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    seen = _watch(page)
     page.goto(server.url + "/")
 
     # The API answers 401 without a token: the page asks for one. Cancelled, the queue says why and offers the
@@ -295,7 +320,7 @@ def test_review_flow_in_chromium(server: Server, submitted: dict[str, str], brow
     assert not reviews, reviews
     others = {_wait_status(server, submitted[name], {"needs_review"})["id"] for name in ("consistent", "raced")}
     page.get_by_role("button", name="Approve").click()
-    page.locator("#doc-status .st-completed").wait_for(timeout=30_000)
+    _wait_shown(page, "#doc-status .st-completed", server, seen)
     # Who decided (the token's name: DOCLINE_API_TOKEN is "api"), when, and what they changed.
     assert "approve by api on" in page.locator("#review-decision").inner_text()
     assert page.locator("#review-decision time").get_attribute("datetime")
@@ -350,6 +375,7 @@ def test_a_cancelled_token_prompt_is_not_shown_again_by_a_later_refusal(server: 
 def test_reject_with_the_keyboard(server: Server, submitted: dict[str, str], browser_context: Any) -> None:
     doc_id = _wait_status(server, submitted["consistent"], {"needs_review"})["id"]
     page = browser_context.new_page()
+    seen = _watch(page)
     # A new tab has its own sessionStorage: this one starts with the token already given.
     page.add_init_script(f"sessionStorage.setItem('docline.token', {TOKEN!r})")
     page.goto(server.url + "/")
@@ -368,7 +394,7 @@ def test_reject_with_the_keyboard(server: Server, submitted: dict[str, str], bro
     page.keyboard.press("Enter")
     confirm.get_by_role("button", name="Reject document").focus()
     page.keyboard.press("Enter")
-    page.locator("#doc-status .st-rejected").wait_for(timeout=30_000)
+    _wait_shown(page, "#doc-status .st-rejected", server, seen)
     assert "rejected_by_reviewer" in page.locator("#doc-error").inner_text()
 
     done = server.client.get(f"/v1/documents/{doc_id}").json()
