@@ -405,6 +405,28 @@ def test_reject_with_the_keyboard(server: Server, submitted: dict[str, str], bro
     page.close()
 
 
+def test_a_reject_confirmed_right_after_a_cancel_is_sent(server: Server, browser_context: Any) -> None:
+    """A dialog's "close" event is dispatched a task after it closed. Cancelled and asked again at once (a reader
+    quick on the keys), the late event of the first showing must not answer the second."""
+    png = _invoice_png("INV-2045", "119.00")
+    res = server.client.post("/v1/documents", files={"file": ("INV-2045.png", png, "image/png")})
+    doc_id = _wait_status(server, res.json()["id"], {"needs_review"})["id"]
+    page = browser_context.new_page()
+    seen = _watch(page)
+    page.add_init_script(f"sessionStorage.setItem('docline.token', {TOKEN!r})")
+    page.goto(server.url + f"/#/documents/{doc_id}")
+    page.get_by_role("button", name="Reject").click()
+    confirm = page.get_by_role("dialog", name="Reject this document?")
+    confirm.wait_for()
+    page.evaluate(
+        "() => { document.getElementById('reject-dialog').close(); document.getElementById('reject').click(); }"
+    )
+    confirm.get_by_role("button", name="Reject document").click()
+    _wait_shown(page, "#doc-status .st-rejected", server, seen)
+    assert server.client.get(f"/v1/documents/{doc_id}").json()["status"] == "rejected"
+    page.close()
+
+
 def test_a_decision_made_elsewhere_is_shown(server: Server, submitted: dict[str, str], browser_context: Any) -> None:
     doc_id = _wait_status(server, submitted["raced"], {"needs_review"})["id"]
     page = browser_context.new_page()

@@ -89,24 +89,17 @@ function askToken(refused, { asked = false } = {}) {
     ? "The token was refused. Enter a valid token."
     : "This docline server requires a bearer token.";
   input.value = "";
-  tokenPrompt = new Promise((resolve) => {
-    dialog.addEventListener(
-      "close",
-      () => {
-        tokenPrompt = null;
-        const value = input.value.trim();
-        tokenDeclined = !(dialog.returnValue === "ok" && value);
-        if (!tokenDeclined) {
-          sessionStorage.setItem(TOKEN_KEY, value);
-          updateTokenButton();
-        }
-        resolve(!tokenDeclined);
-      },
-      { once: true },
-    );
-    dialog.returnValue = "";
-    dialog.showModal();
-    input.focus();
+  const answer = askDialog(dialog);
+  input.focus();
+  tokenPrompt = answer.then((returned) => {
+    tokenPrompt = null;
+    const value = input.value.trim();
+    tokenDeclined = !(returned === "ok" && value);
+    if (!tokenDeclined) {
+      sessionStorage.setItem(TOKEN_KEY, value);
+      updateTokenButton();
+    }
+    return !tokenDeclined;
   });
   return tokenPrompt;
 }
@@ -972,10 +965,20 @@ function documentView(main, id) {
 }
 
 // Rejecting is final: ask once more, in a dialog that defaults to keeping the document.
-function confirmReject() {
-  const dialog = document.getElementById("reject-dialog");
+async function confirmReject() {
+  return (await askDialog(document.getElementById("reject-dialog"))) === "reject";
+}
+
+// Show a modal dialog; its returnValue once closed. A dialog's "close" event is dispatched a task after it closed:
+// one from an earlier showing can arrive after this one opened (a reader quick on the keys) and is not this answer.
+function askDialog(dialog) {
   return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "reject"), { once: true });
+    const closed = () => {
+      if (dialog.open) return;
+      dialog.removeEventListener("close", closed);
+      resolve(dialog.returnValue);
+    };
+    dialog.addEventListener("close", closed);
     dialog.returnValue = "";
     dialog.showModal();
   });
