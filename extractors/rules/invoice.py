@@ -92,7 +92,8 @@ def line_items_complete(data: dict[str, Any], printed: Sequence[PrintedTable]) -
         # line's own discount printed under it is already in its amount), and so does a line saying its amount is
         # included in another's ("incl. levy 4.24").
         adjustments = [*(table.adjustments if table else []), *(-amount for amount in _included(items))]
-        adjusted = {lines_sum + sign * sum(chosen) for chosen in _subsets(adjustments)}
+        # A credit note may flip its surcharges and discounts with its lines, or print them as an invoice does.
+        adjusted = {lines_sum + s * sum(chosen) for chosen in _subsets(adjustments) for s in {sign, 1.0}}
         explained = any(abs(s - t) <= tolerance for s in adjusted for t in targets)
         if targets and not explained:
             if lines_sum < max(targets):

@@ -275,8 +275,11 @@ def test_surcharges_and_discounts_below_the_table_explain_the_difference_to_the_
     # Unexplained, between the net and the total: a row of a gross-priced table may be missing.
     assert _line_codes(data, _printed(1000.0, 250.0)) == ["line_items_incomplete"]
     assert _line_codes(_items(1000.0, 500.0), _printed(1000.0, 500.0)) == ["line_items_mismatch"]  # above the total
-    # A credit note printing its lines negative under positive totals.
+    # A credit note printing its lines negative under positive totals; its discount flipped with them, or printed
+    # as an invoice prints one.
     assert _line_codes(_items(-1000.0, -234.56), []) == []
+    for discount in (25.0, -25.0):
+        assert _line_codes(_items(-1000.0, -259.56), _printed(-1000.0, -259.56, adjustments=[discount])) == []
 
 
 def test_an_amount_a_line_says_is_included_in_the_one_above_is_not_added_again() -> None:
