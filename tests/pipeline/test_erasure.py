@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipeline.inbox import settled_name
 from tests.pipeline.test_llm import prescription_reply
-from tests.support.docline import run_app, wait_for
+from tests.support.docline import App, run_app, wait_for
 from tests.support.llm_server import LLMServer, Reply
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "documents"
@@ -87,36 +87,38 @@ def test_delete_leaves_nothing_of_the_document_in_the_data_folder(tmp_path: Path
         assert app.wait(doc_id, ("needs_review",))["status"] == "needs_review"
 
 
-def test_a_document_deleted_while_running_loses_what_its_last_step_wrote(tmp_path: Path, llm_server: LLMServer) -> None:
+def _deleted_while_asking_the_model(app: App, llm_server: LLMServer) -> str:
+    """A document deleted while its classification step waits on the model (1.5 s), which then writes its reply."""
     llm_server.default = Reply(json=prescription_reply("rx-de-text"), delay=1.5)
+    client = app.client()
+    pdf = (SAMPLES / "rx-de-text.pdf").read_bytes()
+    doc_id: str = client.post("/v1/documents", files={"file": ("rx.pdf", pdf)}).json()["id"]
+    deadline = time.monotonic() + 30
+    while not llm_server.requests:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert client.delete(f"/v1/documents/{doc_id}").status_code == 204
+    return doc_id
+
+
+def _left_of(data: Path, doc_id: str) -> list[str]:
+    """The document's blobs, and the files still naming it or its patient."""
+    blobs = [p.name for p in (data / "blobs").iterdir() if p.name.startswith(doc_id)]
+    return blobs + [f for files in found_in(data, [b"Stefan Hoffmann", doc_id.encode()]).values() for f in files]
+
+
+def test_a_document_deleted_while_running_loses_what_its_last_step_wrote(tmp_path: Path, llm_server: LLMServer) -> None:
     with run_app(tmp_path, openai_endpoint=llm_server.openai_base_url, erase_grace_seconds=3) as app:
-        client = app.client()
-        pdf = (SAMPLES / "rx-de-text.pdf").read_bytes()
-        doc_id = client.post("/v1/documents", files={"file": ("rx.pdf", pdf)}).json()["id"]
-        deadline = time.monotonic() + 30
-        while not llm_server.requests:  # the classification step is asking the model
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert client.delete(f"/v1/documents/{doc_id}").status_code == 204
+        doc_id = _deleted_while_asking_the_model(app, llm_server)
         time.sleep(5)  # the step ends (writing its reply to the cache), then the second look erases it
-        assert not [p.name for p in (tmp_path / "blobs").iterdir() if p.name.startswith(doc_id)]
-        assert not any(found_in(tmp_path, [b"Stefan Hoffmann", doc_id.encode()]).values())
+        assert not _left_of(tmp_path, doc_id)
 
 
 def test_a_server_stopping_before_the_second_look_takes_it_at_once(tmp_path: Path, llm_server: LLMServer) -> None:
-    llm_server.default = Reply(json=prescription_reply("rx-de-text"), delay=1.5)
     with run_app(tmp_path, openai_endpoint=llm_server.openai_base_url, erase_grace_seconds=300) as app:
-        client = app.client()
-        pdf = (SAMPLES / "rx-de-text.pdf").read_bytes()
-        doc_id = client.post("/v1/documents", files={"file": ("rx.pdf", pdf)}).json()["id"]
-        deadline = time.monotonic() + 30
-        while not llm_server.requests:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert client.delete(f"/v1/documents/{doc_id}").status_code == 204
+        doc_id = _deleted_while_asking_the_model(app, llm_server)
         time.sleep(3)  # the step ends and writes its reply; the second look is minutes away
-    assert not [p.name for p in (tmp_path / "blobs").iterdir() if p.name.startswith(doc_id)]
-    assert not any(found_in(tmp_path, [b"Stefan Hoffmann", doc_id.encode()]).values())
+    assert not _left_of(tmp_path, doc_id)
 
 
 def test_retention_erases_finished_documents_only(tmp_path: Path) -> None:
