@@ -85,6 +85,8 @@ _MONEY = re.compile(r"[.,]\d{2,4}\)?-?[,;.]?$|[€$£¥]|^[\\¥]?\d{1,3}(?:[.,' 
 _GROUP = re.compile(r"^\d{3}(?:[.,]\d{1,4})?$")  # a thousands group printed as a word of its own
 # A table cell holding a number holds nothing else (a currency sign at most): "SDMPP373MPP15" is a serial number.
 _NUMBER_SHAPE = re.compile(r"^[-+−(]?(?:[€$£¥\\]|[A-Z]{3})?\s?[-−]?\d[\d.,'’\u202f ]*(?:[€$£]|[A-Z]{3})?[)\-]?[,;]?$")
+# A till receipt prints each item's tax class after its amount: "Butter 2,19 A", "Dübel 9,70 1", "Pfand 0,25 *".
+_TAX_CLASS = re.compile(r"^(?:[A-H]|\d|\*)$")
 
 
 @dataclass
@@ -830,6 +832,13 @@ def _sum_named(row: list[Word], page: Page, scalar_labels: Labels, cues: CueInde
     return None
 
 
+def _sum_cued(row: list[Word], cues: CueIndex) -> bool:
+    """Whether a word of ``row`` is a word of a totals label, however weakly it names one ("Summe")."""
+    return any(
+        cues.of_words([w.text for w in row if not _NUMBER_SHAPE.match(w.text)]).get(path, 0.0) > 0 for path in TOTALS
+    )
+
+
 def _adjustment(row: list[Word]) -> float | None:
     """A surcharge (+) or discount (−) printed on ``row`` ("Versandkosten 4,90", "Rabatt 10 % -12,00")."""
     text = fold(" ".join(w.text for w in row))
@@ -893,18 +902,25 @@ def _headerless(
     columns: Labels,
 ) -> _Table | None:
     """Items listed without column headings (an insurance notice, a till receipt): the run of two or more rows
-    right above a totals row, each a text and an amount ending where the totals' amounts end."""
+    right above a totals row, each a text and an amount ending where the totals' amounts end (a receipt's tax
+    class after it left off), never below another sum (cash given and change due)."""
     scalar_labels = {p: v for p, v in doc_type.labels.items() if "[]" not in p}
     cues = cue_index(doc_type.labels, TOTALS)
-    for page, rows in zip(document.pages, page_rows, strict=True):
+    for page, printed_rows in zip(document.pages, page_rows, strict=True):
+        rows = [_without_tax_class(row) for row in printed_rows]
         money = [_rightmost_money(row) for row in rows]
         for index, row in enumerate(rows):
             total = money[index]
-            if total is None or _sum_named(row, page, scalar_labels, cues) is None:
+            if total is None:
+                continue
+            # A row naming a sum only in part ("Summe": net or total?) ends the items if they add up to it.
+            named = _sum_named(row, page, scalar_labels, cues) is not None
+            if not named and not _sum_cued(row, cues):
                 continue
             height = core._height(row)
             run: list[int] = []
             detail = 0  # lines without an amount since the last item found (its details, printed under it)
+            under_a_sum = False  # items are printed above the first sum: below it come payment and change
             for above in range(index - 1, -1, -1):
                 amount = money[above]
                 line = rows[above]
@@ -919,25 +935,33 @@ def _headerless(
                 # A tax breakdown's row prints its rate and two amounts: base and tax.
                 amounts = sum(1 for w in line if _NUMBER_SHAPE.match(w.text) and _MONEY.search(w.text))
                 breakdown = amounts > 1 and any("%" in w.text for w in line)
-                if not texts or breakdown or _sum_named(line, page, scalar_labels, cues):
+                under_a_sum = _sum_named(line, page, scalar_labels, cues) is not None
+                if not texts or breakdown or under_a_sum:
                     break
                 run.append(above)
                 detail = 0
-            if _listed_items(run, index, money, total):
+            if not under_a_sum and _listed_items(run, index, money, total, adding_up=not named):
                 return _listed(page, [rows[i] for i in reversed(run)], columns, kinds, array, height)
     return None
+
+
+def _without_tax_class(row: list[Word]) -> list[Word]:
+    """``row`` without the tax class a till receipt prints after an item's amount ("Butter 2,19 A")."""
+    if len(row) >= 2 and _TAX_CLASS.match(row[-1].text) and _MONEY.search(row[-2].text):
+        return row[:-1]
+    return row
 
 
 _DETAIL_LINES = 6  # an item listed without headings may have this many detail lines under it
 
 
-def _listed_items(run: list[int], below: int, money: list[Word | None], total: Word) -> bool:
+def _listed_items(run: list[int], below: int, money: list[Word | None], total: Word, *, adding_up: bool) -> bool:
     """Whether the rows ``run`` (indexes, bottom up) found above the totals row ``below`` are its items: two or more
-    printed one right above the other and right above it, or any that add up to the amount of the totals row
-    (details printed between them)."""
+    printed one right above the other and right above it (unless ``adding_up``), or any that add up to the amount
+    of the totals row (details printed between them)."""
     if not run:
         return False
-    if len(run) >= 2 and run == list(range(below - 1, below - 1 - len(run), -1)):
+    if not adding_up and len(run) >= 2 and run == list(range(below - 1, below - 1 - len(run), -1)):
         return True
     values = [_money_of([word]) for word in (money[i] for i in run) if word is not None]
     printed = _money_of([total])

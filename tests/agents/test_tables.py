@@ -188,6 +188,60 @@ def test_items_listed_without_headings_above_the_totals() -> None:
     ]
 
 
+def test_a_till_receipts_items_with_their_tax_class_add_up_to_its_sum() -> None:
+    # A till receipt prints each item's tax class after its amount, group headings between the items, and its
+    # total as a bare "Summe" (net or total: it ends the items because they add up to it).
+    document = document_from_text(
+        """
+        Markthalle am Ring
+        Ringstraße 12, 33100 Paderborn
+                                          EUR
+        Getränke
+        Mineralwasser 6 x 1,5 l          3,49 A
+        Pfand                            1,50 A
+        Haushalt
+        Holzkohle 3 kg                   5,99 A
+        Spülschwämme                     0,89 A
+        Summe                           11,87
+        Bar                             20,00
+        Rückgeld                        -8,13
+        Steuer  %     Brutto   Netto  Steuer
+        A=19,00%       11,87    9,97    1,90
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Mineralwasser 6 x 1,5 l", 3.49),
+        ("Pfand", 1.5),
+        ("Holzkohle 3 kg", 5.99),
+        ("Spülschwämme", 0.89),
+    ]
+    assert not [e for e in validate_read(INVOICE, data, document).errors if e.code.startswith("line_item")]
+
+
+def test_payment_and_change_under_a_receipts_total_are_no_items() -> None:
+    # Cash given and change due add up to the total too, but they are printed below it: items never are. (This
+    # receipt numbers its tax classes.)
+    document = document_from_text(
+        """
+        Elektro Markt GmbH
+        Hauptstraße 5, 12345 Musterstadt
+        4711 Kopfhörer BT-200           105,99 2
+        Seriennr. 5941059629
+        0815 WLAN-Adapter                 8,99 2
+        Total EUR                       114,98
+        Bar EUR                         120,00
+        Rückgeld EUR                     -5,02
+        incl. 19,00% MwSt                18,36
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("4711 Kopfhörer BT-200", 105.99),
+        ("0815 WLAN-Adapter", 8.99),
+    ]
+
+
 def test_a_models_items_point_at_their_own_rows() -> None:
     # The same amount on two rows: a model's answer names values, each item's boxes must lie on its own row.
     text = """
