@@ -17,6 +17,8 @@ Documents:
   extractor was grown on them) reported as ``tuned``. Only documents with at least one line item count;
   ``many rows`` is the part with five or more. Those of up to three pages also come as degraded scans
   (``corpus.degraded_scan``: the OCR path), reported as ``scanned``.
+- till receipts photographed (``corpus.softmatic_receipt_cases``), whose truth holds their total but no line items:
+  reported apart, as the share whose items read add up to the total read (not sent to review for their items);
 - synthetic invoices with 30-60 rows over two to four pages, born digital (a real text layer), drawn here with
   the sample generator's canvas: header wordings of six languages, with or without position numbers ("1" or
   "1."), article numbers, units, a tax rate column (with or without "%"), the quantity before the description,
@@ -60,6 +62,7 @@ from corpus import (  # noqa: E402
     half,
     invoice2data_line_items,
     invoice2data_truth,
+    softmatic_receipt_cases,
     truth_key,
     zugferd_corpus_cases,
     zugferd_library_cases,
@@ -124,6 +127,37 @@ def real_cases(mirrors: Path) -> list[LineCase]:
             case.group = "tuned" if stem in INVOICE2DATA_RELEASED else half(case)
             out.append(LineCase(case, items))
     return out
+
+
+@dataclass
+class ReceiptScore:
+    receipts: int = 0
+    with_items: int = 0
+    accounted: int = 0  # items read and not sent to review for them: they add up to the total read
+    accounted_total_right: int = 0  # of those, the total read is the receipt's
+
+
+def receipt_scores(mirrors: Path, llm: Llm | None) -> dict[str, ReceiptScore]:
+    """Till receipts photographed (``corpus.softmatic_receipt_cases``, split by sender): their truth holds no line
+    items, only the total, so what is measured is whether the items read account for the total (the check that sends
+    a receipt to review otherwise), and whether that total is the receipt's (a misread total the items add up to
+    would complete a receipt wrongly)."""
+    doc_type = get_type("invoice")
+    scores: dict[str, ReceiptScore] = defaultdict(ReceiptScore)
+    for case in softmatic_receipt_cases(mirrors):
+        document, _ = ocr_cached(case)
+        extraction = extract(document, doc_type, llm)
+        report = validate_read(doc_type, extraction.data, document)
+        flagged = any(issue.code in ("line_items_incomplete", "line_items_mismatch") for issue in report.errors)
+        items = extraction.data.get("line_items") or []
+        s = scores[half(case)]
+        s.receipts += 1
+        s.with_items += bool(items)
+        s.accounted += bool(items) and not flagged
+        s.accounted_total_right += (
+            bool(items) and not flagged and extraction.data.get("total_amount") == case.truth["total_amount"]
+        )
+    return scores
 
 
 def scanned_real(cases: list[LineCase], max_pages: int = 3) -> list[LineCase]:
@@ -536,6 +570,15 @@ def main() -> None:
         )
         if s.silent_names:
             print(f"    silent: {', '.join(s.silent_names)}")
+    if not args.only:
+        print("\ntill receipts (no line-item truth): with items read; accounted for (the items add up to the total")
+        print("read, so the receipt is not sent to review for them); of those, the total read is the receipt's")
+        for group, r in sorted(receipt_scores(args.mirrors, llm).items()):
+            accounted = pct(r.accounted, r.receipts)
+            print(
+                f"  {group:26} receipts {r.receipts:3}  with items {pct(r.with_items, r.receipts):18}"
+                f" accounted for {accounted:18} total right {pct(r.accounted_total_right, r.accounted)}"
+            )
     if args.misses:
         print("\ndocuments with rows missing or wrong, or flagged with none missing (held-out never listed):")
         for miss in misses:
