@@ -834,9 +834,7 @@ def _sum_named(row: list[Word], page: Page, scalar_labels: Labels, cues: CueInde
 
 def _sum_cued(row: list[Word], cues: CueIndex) -> bool:
     """Whether a word of ``row`` is a word of a totals label, however weakly it names one ("Summe")."""
-    return any(
-        cues.of_words([w.text for w in row if not _NUMBER_SHAPE.match(w.text)]).get(path, 0.0) > 0 for path in TOTALS
-    )
+    return bool(cues.of_words([w.text for w in row if not _NUMBER_SHAPE.match(w.text)]))
 
 
 def _adjustment(row: list[Word]) -> float | None:

@@ -76,6 +76,7 @@ from agents.tables import validate_read  # noqa: E402
 from extractors.ocr import read_document  # noqa: E402
 from extractors.pages import count_pages  # noqa: E402
 from extractors.types import get_type  # noqa: E402
+from extractors.validation import ValidationReport  # noqa: E402
 from samples import generate as gen  # noqa: E402
 
 MANY_ROWS = 5
@@ -129,6 +130,12 @@ def real_cases(mirrors: Path) -> list[LineCase]:
     return out
 
 
+def flagged_for_items(report: ValidationReport) -> bool:
+    """Whether ``report`` sends its document to review for its line items (rows missing, or items adding up to more
+    than the totals)."""
+    return any(issue.code in ("line_items_incomplete", "line_items_mismatch") for issue in report.errors)
+
+
 @dataclass
 class ReceiptScore:
     receipts: int = 0
@@ -148,7 +155,7 @@ def receipt_scores(mirrors: Path, llm: Llm | None) -> dict[str, ReceiptScore]:
         document, _ = ocr_cached(case)
         extraction = extract(document, doc_type, llm)
         report = validate_read(doc_type, extraction.data, document)
-        flagged = any(issue.code in ("line_items_incomplete", "line_items_mismatch") for issue in report.errors)
+        flagged = flagged_for_items(report)
         items = extraction.data.get("line_items") or []
         s = scores[half(case)]
         s.receipts += 1
@@ -505,8 +512,7 @@ def main() -> None:
         extraction = extract(document, doc_type, llm)
         seconds = time.perf_counter() - started
         report = validate_read(doc_type, extraction.data, document)
-        # Flagged: sent to review for its line items (rows missing, or items adding up to more than the totals).
-        flagged = any(issue.code in ("line_items_incomplete", "line_items_mismatch") for issue in report.errors)
+        flagged = flagged_for_items(report)
         got = extraction.data.get("line_items") or []
         right, amount_right, missing = score_rows(line_case.items, got)
         groups = [case.group]
