@@ -473,6 +473,33 @@ def score_rows(truth: list[dict[str, Any]], got: list[dict[str, Any]]) -> tuple[
     return right, amount_right, len(truth) - amount_right
 
 
+def missing_kinds(truth: list[dict[str, Any]], got: list[dict[str, Any]]) -> str:
+    """How the rows of ``truth`` no item has the amount of went missing, in words that show no document's content
+    (said of held-out documents too): rows of amount zero (a free item, whose absence no sum can show); an item
+    whose amount is within a few cents of the row's (one digit misread, inside the sums' tolerance), or no item near
+    it; the items read against the rows printed, and whether the items add up to what the rows add up to (the sums
+    check cannot see the loss then)."""
+    amounts = [
+        float(item["amount"]) for item in got if isinstance(item, dict) and isinstance(item.get("amount"), int | float)
+    ]
+    zero = near = far = 0
+    for row in truth:
+        printed = [float(row["amount"]), *row.get("printed_amounts", [])]
+        if any(abs(a - p) < 0.006 for a in amounts for p in printed):
+            continue
+        if abs(float(row["amount"])) < 0.006:
+            zero += 1
+        elif any(abs(a - p) < 0.1 for a in amounts for p in printed):
+            near += 1
+        else:
+            far += 1
+    same_sum = abs(sum(amounts) - sum(float(row["amount"]) for row in truth)) < 0.02
+    return (
+        f"{zero + near + far} of {len(truth)} rows missing ({zero} of amount 0, {near} read within 10 cents, {far} not"
+        f" near); {len(got)} items, {'adding' if same_sum else 'not adding'} up to the rows' sum"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--component", help="conversation component name (needs a running sidecar)")
@@ -530,7 +557,8 @@ def main() -> None:
             s.flagged_complete += flagged and missing == 0
             s.seconds += seconds
             if missing > 0 and not flagged:
-                s.silent_names.append(case.name if "held-out" not in case.group else "(held-out)")
+                name = case.name if "held-out" not in case.group else "(held-out)"
+                s.silent_names.append(f"{name}: {missing_kinds(line_case.items, got)}")
         if (missing or right < len(line_case.items)) and "held-out" not in case.group:
             misses.append(
                 f"{case.group:18} {case.name:55} rows {len(line_case.items):3} items {len(got):3} right {right:3} "
@@ -575,7 +603,8 @@ def main() -> None:
             f"  {1000 * s.seconds / max(s.documents, 1):6.0f} ms/doc"
         )
         if s.silent_names:
-            print(f"    silent: {', '.join(s.silent_names)}")
+            for silent in s.silent_names:
+                print(f"    silent: {silent}")
     if not args.only:
         print("\ntill receipts (no line-item truth): with items read; accounted for (the items add up to the total")
         print("read, so the receipt is not sent to review for them); of those, the total read is the receipt's")
