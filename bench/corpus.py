@@ -175,14 +175,25 @@ def embedded_xml_case(name: str, language: str, data: bytes, origin: str) -> Cas
     return Case(name, language, "invoice", data, truth, origin, scored) if scored else None
 
 
+# The text layers of the fetched PDFs, read once: pypdf takes minutes over the corpora, on every benchmark run.
+TEXT_LAYERS = Path(__file__).resolve().parent.parent / ".docline" / "bench-cache" / "text-layers"
+
+
 def _page_text(data: bytes) -> str:
-    """The PDF's text layer, empty when it has none (or cannot be read)."""
+    """The PDF's text layer, empty when it has none (or cannot be read); kept by content and pypdf's version."""
     import pypdf
 
+    cached = TEXT_LAYERS / f"{hashlib.sha256(data + pypdf.__version__.encode()).hexdigest()[:24]}.txt"
+    if cached.exists():
+        return cached.read_bytes().decode("utf-8", "surrogatepass")
     try:
-        return " ".join(page.extract_text() or "" for page in pypdf.PdfReader(io.BytesIO(data)).pages).strip()
+        text = " ".join(page.extract_text() or "" for page in pypdf.PdfReader(io.BytesIO(data)).pages).strip()
     except Exception:
-        return ""
+        text = ""
+    TEXT_LAYERS.mkdir(parents=True, exist_ok=True)
+    # surrogatepass: a text layer may hold lone surrogates.
+    cached.write_bytes(text.encode("utf-8", "surrogatepass"))
+    return text
 
 
 def _prints_total(text: str, total: float | None) -> bool:
@@ -349,17 +360,39 @@ def softmatic_receipt_cases(mirrors: Path) -> list[Case]:
 # --- degraded scans ------------------------------------------------------------------------------------------------
 
 
+# Degraded scans, made once: rendering, turning and blurring the corpora's pages takes most of a minute per run.
+SCANS = Path(__file__).resolve().parent.parent / ".docline" / "bench-cache" / "scans"
+
+
 def degraded_scan(case: Case, max_pages: int = 3) -> Case | None:
-    """``case``'s PDF as a poor office scan: 200 dpi grey, turned up to 0.6°, blurred, noisy, JPEG; image-only PDF."""
+    """``case``'s PDF as a poor office scan: 200 dpi grey, turned up to 0.6°, blurred, noisy, JPEG; image-only PDF.
+    Kept by the PDF, ``max_pages``, this module's code and the versions of the libraries that draw it."""
+    from importlib.metadata import version
+
+    if not case.data.startswith(b"%PDF"):
+        return None
+    made_by = " ".join([str(max_pages), *(version(name) for name in ("pypdfium2", "pillow", "numpy"))]).encode()
+    cached = SCANS / f"{hashlib.sha256(case.data + made_by + Path(__file__).read_bytes()).hexdigest()[:24]}.pdf"
+    if cached.exists():
+        data = cached.read_bytes()
+    else:
+        made = _degrade(case.data, max_pages)
+        if made is None:
+            return None
+        SCANS.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(made)
+        data = made
+    return replace(case, name=case.name + "~scan", data=data, origin=case.origin + " scanned")
+
+
+def _degrade(pdf_data: bytes, max_pages: int) -> bytes | None:
     import numpy as np
     import pypdfium2
     from PIL import Image, ImageFilter
 
-    if not case.data.startswith(b"%PDF"):
-        return None
-    rng = random.Random(hashlib.sha256(case.data).digest())
+    rng = random.Random(hashlib.sha256(pdf_data).digest())
     try:
-        pdf = pypdfium2.PdfDocument(case.data)
+        pdf = pypdfium2.PdfDocument(pdf_data)
     except Exception:
         return None
     pages: list[Image.Image] = []
@@ -382,7 +415,7 @@ def degraded_scan(case: Case, max_pages: int = 3) -> Case | None:
     pages[0].save(
         out, "PDF", resolution=SCAN_DPI, save_all=True, append_images=pages[1:], creationDate=None, modDate=None
     )
-    return replace(case, name=case.name + "~scan", data=out.getvalue(), origin=case.origin + " scanned")
+    return out.getvalue()
 
 
 # --- dedupe and split ----------------------------------------------------------------------------------------------

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import subprocess
 import sys
@@ -64,6 +63,7 @@ from corpus import (  # noqa: E402
     CORE_INVOICE,
     DEFAULT_MIRRORS,
     Case,
+    _page_text,
     embedded_xml_case,
     invoice2data_truth,
     new_real_cases,
@@ -202,13 +202,11 @@ def odoo_facturx_cases() -> list[Case]:
 def distinct(cases: list[Case]) -> list[Case]:
     """One case per visible document: the profiles of one sample (MINIMUM … EXTENDED) print the same page and
     differ only in their XML, so the one whose truth holds the most fields is kept."""
-    import pypdf
 
     def visible(case: Case) -> str:
         if not case.data.startswith(b"%PDF"):
             return hashlib.sha256(case.data).hexdigest()
-        pages = pypdf.PdfReader(io.BytesIO(case.data)).pages
-        return " ".join(" ".join((page.extract_text() or "").split()) for page in pages) or case.name
+        return " ".join(_page_text(case.data).split()) or case.name
 
     kept: dict[str, Case] = {}
     for case in cases:
