@@ -24,7 +24,7 @@ from agents import offline_forms, tables
 from agents.models import Extraction, FieldValue
 from agents.provenance import Match, field_from_match
 from agents.sections import Section, keyed_name, party_sections, section_of, unkeyed_start
-from agents.shapes import TOTALS, amount_candidates, amount_paths, best_totals, cue_index
+from agents.shapes import TOTALS, AmountCandidate, amount_candidates, amount_paths, best_totals, cue_index
 from extractors.model import BBox, Document, Page, Word
 from extractors.normalize import (
     compact,
@@ -1071,6 +1071,84 @@ def _consistent_totals(candidates: list[Candidate], found: dict[str, Candidate])
             found[candidate.path] = candidate
 
 
+# A till receipt prints the cash handed over and the change given back under its total ("GEGEBEN BAR 50,00",
+# "RÜCKGELD 0,01"): the total is their difference, however its own row was read.
+_TENDERED = frozenset(
+    ["bar", "gegeben", "cash", "tendered", "given", "especes", "efectivo", "contanti", "contant", "dinheiro"]
+)
+_CHANGE = frozenset(
+    ["ruckgeld", "wechselgeld", "change", "rendu", "monnaie", "cambio", "vuelto", "resto", "wisselgeld", "troco"]
+)
+# An umlaut's word is read with its umlaut wrong ("ROCKGELD"): a change word matches from this fuzzy ratio.
+CHANGE_WORD_MATCH = 80
+
+
+def _names_change(tokens: Iterable[str]) -> bool:
+    return any(
+        token in _CHANGE or (len(token) >= 6 and any(fuzz.ratio(token, word) >= CHANGE_WORD_MATCH for word in _CHANGE))
+        for token in tokens
+    )
+
+
+def _receipt_amount(row: list[Word]) -> tuple[float, tuple[Word, ...]] | None:
+    """The amount a receipt's row ends in, also when OCR cut it at the decimal mark on a thermal print ("50. 00",
+    "59 ,99")."""
+    money = tables._rightmost_money(row)
+    if money is not None:
+        amount = parse_amount(money.text)
+        return (amount, (money,)) if amount is not None else None
+    if len(row) >= 2 and re.fullmatch(r"\d{1,5}\s?[.,]\s?\d{2}", f"{row[-2].text} {row[-1].text}"):
+        joined = row[-2].text + row[-1].text
+        amount = parse_amount(joined)
+        return (amount, (row[-2], row[-1])) if amount is not None else None
+    return None
+
+
+def _tendered_total(
+    document: Document,
+    page_rows: Sequence[list[list[Word]]],
+    amounts: Sequence[AmountCandidate],
+    found: dict[str, Candidate],
+) -> None:
+    """A receipt's total from the cash handed over and the change printed under it (a row naming the cash given,
+    then one naming the change, each ending in an amount): the amount above the cash on a row cued as a total that
+    they account for; else the total read, if it is such an amount (the change may be misread); else the last
+    such amount; else, none read cleanly, the cash less the change."""
+    total = found.get("total_amount")
+    for page_index, (page, rows) in enumerate(zip(document.pages, page_rows, strict=True)):
+        tendered: tuple[float, tuple[Word, ...], int] | None = None
+        for row_index, row in enumerate(rows):
+            read = _receipt_amount(row)
+            if read is None:
+                continue
+            amount, words = read
+            tokens = [_token(word.text) for word in row if word not in words]
+            if tendered is None:
+                if set(tokens) & _TENDERED and amount > 0:
+                    tendered = (amount, words, row_index)
+                continue
+            if not _names_change(tokens):
+                continue
+            paid = round(tendered[0] - abs(amount), 2)
+            if paid <= 0 or (total is not None and abs(float(total.value) - paid) < 0.005):
+                return
+            cued = [
+                a
+                for a in amounts
+                if a.cues.get("total_amount", 0.0) > 0 and a.row[0] == page_index and a.row[1] < tendered[2]
+            ]
+            agreeing = [a for a in cued if abs(a.value - paid) < 0.005]
+            if agreeing or not (total is not None and any(a.word in total.words for a in cued)):
+                chosen = agreeing or cued
+                if chosen:
+                    last = chosen[-1]
+                    found["total_amount"] = Candidate("total_amount", last.value, (last.word,), page.number, 0.6)
+                else:
+                    words_used = (*tendered[1], *words)
+                    found["total_amount"] = Candidate("total_amount", paid, words_used, page.number, 0.6)
+            return
+
+
 def _check_totals(found: dict[str, Candidate]) -> None:
     """Drop a net or tax amount that contradicts the other two amounts: one of the labels fooled us."""
     net, tax, total = (found.get(p) for p in ("net_amount", "tax_amount", "total_amount"))
@@ -1346,7 +1424,8 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
         # Amounts found by what they are: every printed amount, weighed by its row's cue words, the consistent
         # net + tax = total preferred; they compete with the labelled ones and fill what labels missed.
         cues = cue_index(doc_type.labels, TOTALS)
-        picks = best_totals(amount_candidates(document, cues, page_rows))
+        amounts = amount_candidates(document, cues, page_rows)
+        picks = best_totals(amounts)
         shaped = [Candidate(p.path, p.value, (p.word,), p.page, p.score) for p in picks.values()]
         _consistent_totals(candidates + shaped, found)
         used = {id(word) for chosen in found.values() for word in chosen.words}
@@ -1355,6 +1434,8 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
                 found[candidate.path] = candidate
         _check_totals(found)
         _complete_totals(document, found)
+        if "total_amount" in kinds:
+            _tendered_total(document, page_rows, amounts, found)
     data: dict[str, Any] = {}
     fields: dict[str, FieldValue] = {}
     for path in specs:

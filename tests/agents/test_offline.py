@@ -636,3 +636,45 @@ def test_reading_a_document_again_gives_an_equal_extraction_of_its_own() -> None
     assert again.fields["invoice_number"].value == "RE-2024-0042"
     other = offline_extract(document_from_text(GERMAN_INVOICE.replace("RE-2024-0042", "RE-2024-0043")), invoice)
     assert other.data["invoice_number"] == "RE-2024-0043"
+
+
+RECEIPT = """
+BACKHAUS KAMPS
+Westernstr. 12, 33100 Paderborn
+
+ROGGENBROT                    3,49 A
+KAFFEE GROSS                  2,90 A
+{summe}
+{bar}
+{change}
+
+23.03.20 15:32 8665107 0145
+"""
+
+
+@pytest.mark.parametrize(
+    ("summe", "bar", "change"),
+    [
+        # The total's row cut at its decimal mark: the cash less the change is the total.
+        ("SUMME EUR 4. 99 *", "GEGEBEN BAR 50. 00", "RÜCKGELD EUR 0,01"),
+        # The total's row garbled, the cash given taken for it; its change word read with the umlaut wrong.
+        ("SUMME EUR 49,9", "BAR EUR 50,00", "ROCKGELD EUR 0,01"),
+        ("SUMME EUR 49,9", "CASH 50.00", "CHANGE -0.01"),
+    ],
+)
+def test_a_receipts_total_is_the_cash_given_less_the_change(summe: str, bar: str, change: str) -> None:
+    document = document_from_text(RECEIPT.format(summe=summe, bar=bar, change=change))
+    extraction = offline_extract(document, get_type("invoice"))
+    assert extraction.data["total_amount"] == 49.99
+    # Its provenance: the cash and change words it was worked out from.
+    read_from = extraction.fields["total_amount"]
+    assert read_from.text is not None and read_from.text.startswith("50") and read_from.text[-4:] in ("0,01", "0.01")
+
+
+def test_a_receipts_printed_total_wins_over_the_cash_given() -> None:
+    """The cash handed over is printed below the total, yet no total; the total read cleanly is kept, even where the
+    cash and change read do not account for it (a misread coin)."""
+    document = document_from_text(RECEIPT.format(summe="SUMME EUR 6,39", bar="BAR EUR 10,00", change="RÜCKGELD 3,71"))
+    assert offline_extract(document, get_type("invoice")).data["total_amount"] == 6.39
+    unpaid = document_from_text(RECEIPT.format(summe="SUMME EUR 6,39", bar="BAR EUR 10,00", change="RÜCKGELD 3,61"))
+    assert offline_extract(unpaid, get_type("invoice")).data["total_amount"] == 6.39
