@@ -24,7 +24,15 @@ from agents import offline_forms, tables
 from agents.models import Extraction, FieldValue
 from agents.provenance import Match, field_from_match
 from agents.sections import Section, keyed_name, party_sections, section_of, unkeyed_start
-from agents.shapes import TOTALS, AmountCandidate, amount_candidates, amount_paths, best_totals, cue_index
+from agents.shapes import (
+    CUT_AT_MARK,
+    TOTALS,
+    AmountCandidate,
+    amount_candidates,
+    amount_paths,
+    best_totals,
+    cue_index,
+)
 from extractors.model import BBox, Document, Page, Word
 from extractors.normalize import (
     compact,
@@ -537,12 +545,17 @@ def _read(kind: FieldKind, words: Sequence[Word], labelled: bool = False) -> tup
             if "%" in word.text or following.startswith("%"):
                 # A tax rate ("MwSt. 19 %"), not the amount.
                 continue
-            # Amounts printed with a space as thousands separator span two words: try the pair first.
+            # Amounts printed with a space as thousands separator span two words: try the pair first; so does one
+            # that OCR cut at its decimal mark on a thermal print ("28. 81", "59 ,99").
             pair = tuple(words[index : index + 2])
             joined = "".join(w.text for w in pair)
             if len(pair) == 2 and re.fullmatch(r"\d{1,3}[\d.,']{4,}", joined) and parse_amount(joined) is not None:
                 value = parse_amount(joined)
                 if value is not None and re.fullmatch(r"\d{1,3}", pair[0].text):
+                    return value, pair
+            if len(pair) == 2 and CUT_AT_MARK.fullmatch(f"{pair[0].text} {pair[1].text}"):
+                value = parse_amount(joined)
+                if value is not None:
                     return value, pair
             value = parse_amount(word.text)
             if value is not None:
@@ -1097,7 +1110,7 @@ def _receipt_amount(row: list[Word]) -> tuple[float, tuple[Word, ...]] | None:
     if money is not None:
         amount = parse_amount(money.text)
         return (amount, (money,)) if amount is not None else None
-    if len(row) >= 2 and re.fullmatch(r"\d{1,5}\s?[.,]\s?\d{2}", f"{row[-2].text} {row[-1].text}"):
+    if len(row) >= 2 and CUT_AT_MARK.fullmatch(f"{row[-2].text} {row[-1].text}"):
         joined = row[-2].text + row[-1].text
         amount = parse_amount(joined)
         return (amount, (row[-2], row[-1])) if amount is not None else None
@@ -1108,12 +1121,13 @@ def _tendered_total(
     document: Document,
     page_rows: Sequence[list[list[Word]]],
     amounts: Sequence[AmountCandidate],
+    items_sum: float | None,
     found: dict[str, Candidate],
 ) -> None:
     """A receipt's total from the cash handed over and the change printed under it (a row naming the cash given,
-    then one naming the change, each ending in an amount): the amount above the cash on a row cued as a total that
-    they account for; else the total read, if it is such an amount (the change may be misread); else the last
-    such amount; else, none read cleanly, the cash less the change."""
+    then one naming the change, each ending in an amount): two readings that agree beat one of the total's row,
+    printed large and often misread ("SUMME EUR 4. 99" for 49,99). An amount printed above the cash on a row cued
+    as a total is kept where they account for it, or where the items add up to it (the change misread)."""
     total = found.get("total_amount")
     for page_index, (page, rows) in enumerate(zip(document.pages, page_rows, strict=True)):
         tendered: tuple[float, tuple[Word, ...], int] | None = None
@@ -1137,15 +1151,13 @@ def _tendered_total(
                 for a in amounts
                 if a.cues.get("total_amount", 0.0) > 0 and a.row[0] == page_index and a.row[1] < tendered[2]
             ]
-            agreeing = [a for a in cued if abs(a.value - paid) < 0.005]
-            if agreeing or not (total is not None and any(a.word in total.words for a in cued)):
-                chosen = agreeing or cued
-                if chosen:
-                    last = chosen[-1]
-                    found["total_amount"] = Candidate("total_amount", last.value, (last.word,), page.number, 0.6)
-                else:
-                    words_used = (*tendered[1], *words)
-                    found["total_amount"] = Candidate("total_amount", paid, words_used, page.number, 0.6)
+            printed = next((a for a in reversed(cued) if abs(a.value - paid) < 0.005), None)
+            if printed is None and items_sum is not None:
+                printed = next((a for a in reversed(cued) if abs(a.value - items_sum) < 0.005), None)
+            if printed is not None:
+                found["total_amount"] = Candidate("total_amount", printed.value, (printed.word,), page.number, 0.6)
+            else:
+                found["total_amount"] = Candidate("total_amount", paid, (*tendered[1], *words), page.number, 0.6)
             return
 
 
@@ -1435,7 +1447,8 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
         _check_totals(found)
         _complete_totals(document, found)
         if "total_amount" in kinds:
-            _tendered_total(document, page_rows, amounts, found)
+            priced = [float(c.value) for c in items if c.path.endswith(".amount") and c.value is not None]
+            _tendered_total(document, page_rows, amounts, round(sum(priced), 2) if priced else None, found)
     data: dict[str, Any] = {}
     fields: dict[str, FieldValue] = {}
     for path in specs:

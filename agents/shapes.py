@@ -212,6 +212,27 @@ class AmountCandidate:
     row: tuple[int, int] = (0, 0)  # (page index, row index): where it is printed
 
 
+# An amount OCR cut at its decimal mark on a thermal print, its two words joined by a space: "28. 81", "59 ,99".
+CUT_AT_MARK = re.compile(r"\d{1,5}(?: [.,]|[.,] )\d{2}")
+
+
+def rejoined(row: Sequence[Word]) -> list[Word]:
+    """``row`` with each amount OCR cut at its decimal mark made one word again (its box around both parts)."""
+    out: list[Word] = []
+    for word in row:
+        if out and CUT_AT_MARK.fullmatch(f"{out[-1].text} {word.text}"):
+            before = out.pop()
+            box = (
+                min(before.bbox[0], word.bbox[0]),
+                min(before.bbox[1], word.bbox[1]),
+                max(before.bbox[2], word.bbox[2]),
+                max(before.bbox[3], word.bbox[3]),
+            )
+            word = Word(text=before.text + word.text, conf=min(before.conf, word.conf), bbox=box)
+        out.append(word)
+    return out
+
+
 def _is_amount(text: str) -> bool:
     return bool(_AMOUNT_SHAPE.match(text.strip())) and parse_date(text) is None
 
@@ -225,7 +246,8 @@ def amount_candidates(
     out: list[AmountCandidate] = []
     pages = len(document.pages)
     for page_index, (page, rows) in enumerate(zip(document.pages, page_rows, strict=True)):
-        for row_index, row in enumerate(rows):
+        for row_index, printed in enumerate(rows):
+            row = rejoined(printed)
             amounts = [i for i, w in enumerate(row) if _is_amount(w.text)]
             if not amounts:
                 continue

@@ -668,13 +668,41 @@ def test_a_receipts_total_is_the_cash_given_less_the_change(summe: str, bar: str
     assert extraction.data["total_amount"] == 49.99
     # Its provenance: the cash and change words it was worked out from.
     read_from = extraction.fields["total_amount"]
-    assert read_from.text is not None and read_from.text.startswith("50") and read_from.text[-4:] in ("0,01", "0.01")
+    assert read_from.text is not None
+    assert read_from.text.startswith("50")
+    assert read_from.text[-4:] in ("0,01", "0.01")
 
 
-def test_a_receipts_printed_total_wins_over_the_cash_given() -> None:
-    """The cash handed over is printed below the total, yet no total; the total read cleanly is kept, even where the
-    cash and change read do not account for it (a misread coin)."""
-    document = document_from_text(RECEIPT.format(summe="SUMME EUR 6,39", bar="BAR EUR 10,00", change="RÜCKGELD 3,71"))
-    assert offline_extract(document, get_type("invoice")).data["total_amount"] == 6.39
-    unpaid = document_from_text(RECEIPT.format(summe="SUMME EUR 6,39", bar="BAR EUR 10,00", change="RÜCKGELD 3,61"))
-    assert offline_extract(unpaid, get_type("invoice")).data["total_amount"] == 6.39
+@pytest.mark.parametrize(("change", "total"), [("2,61", 7.39), ("2,71", 7.29), ("2,11", 7.89)])
+def test_a_receipts_total_its_items_add_up_to_stands_against_a_misread_change(change: str, total: float) -> None:
+    """The cash handed over is printed below the total, yet is no total. Where cash and change disagree with the
+    total printed, the items adding up to it settle it (the change misread); where nothing does, the cash and the
+    change, two readings, beat the one of the total's row."""
+    document = document_from_text(
+        f"""
+        BACKHAUS KAMPS
+        Westernstr. 12, 33100 Paderborn
+
+        ROGGENBROT                    3,49 A
+        KAFFEE GROSS                  2,90 A
+        BREZEL                        1,00 A
+        SUMME EUR                     7,39
+        BAR EUR                      10,00
+        RÜCKGELD                      {change}
+
+        23.03.20 15:32 8665107 0145
+        """
+    )
+    extraction = offline_extract(document, get_type("invoice"))
+    assert extraction.data["total_amount"] == 7.39
+    untallied = document_from_text(
+        RECEIPT.format(summe="SUMME EUR 7,39", bar="BAR EUR 10,00", change=f"RÜCKGELD {change}")
+    )
+    assert offline_extract(untallied, get_type("invoice")).data["total_amount"] == total
+
+
+@pytest.mark.parametrize("printed", ["28. 81", "28 ,81"])
+def test_a_total_cut_at_its_decimal_mark_is_read_whole(printed: str) -> None:
+    """A thermal print's amount OCR'd as two words, cut at the decimal mark."""
+    document = document_from_text(RECEIPT.format(summe=f"SUMME EUR {printed}", bar="", change="Mastercard"))
+    assert offline_extract(document, get_type("invoice")).data["total_amount"] == 28.81
