@@ -948,6 +948,15 @@ def _name_alone(words: Sequence[Word]) -> tuple[str, tuple[Word, ...]]:
     return text.rstrip(" ,;:"), tuple(kept)
 
 
+# Marks a scan's specks are read as before a name ("‚Groß und Breit Bau AG"); no name starts with one.
+_SPECKS = ",.;:‚`´|_~"
+
+
+def _without_specks(name: str) -> str:
+    """``name`` without the specks read before it (an apostrophe stays: "'t Brillenhuis")."""
+    return name.lstrip(_SPECKS + " ") or name
+
+
 def _name_continued(first: list[Word], following: list[list[Word]]) -> tuple[Word, ...]:
     """The letterhead's second line when the name runs on to it and ends in its legal form there ("MVM Musterhafter"
     above "Versicherungsverein Musterstadt a.G."); nothing when the first line is complete or the next is no name."""
@@ -1460,6 +1469,7 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
             name, named = _name_alone(chosen.words)
             if len(named) < len(chosen.words):
                 value, chosen = name, Candidate(path, name, named, chosen.page, chosen.score)
+            value = _without_specks(str(value))
         if kinds[path] == "prism_base" and chosen.words:
             # What a base code means depends on the document's language: German BO is "Basis oben", up.
             value = parse_prism_base(chosen.words[0].text, document.language) or value

@@ -706,3 +706,14 @@ def test_a_total_cut_at_its_decimal_mark_is_read_whole(printed: str) -> None:
     """A thermal print's amount OCR'd as two words, cut at the decimal mark."""
     document = document_from_text(RECEIPT.format(summe=f"SUMME EUR {printed}", bar="", change="Mastercard"))
     assert offline_extract(document, get_type("invoice")).data["total_amount"] == 28.81
+
+
+@pytest.mark.parametrize("speck", ["‚", ", ", "`", ". "])
+def test_a_speck_read_before_the_senders_name_is_left_off(speck: str) -> None:
+    document = document_from_text(GERMAN_INVOICE.replace("Optik Müller GmbH", f"{speck}Optik Müller GmbH", 1))
+    assert offline_extract(document, get_type("invoice")).data["seller"]["name"] == "Optik Müller GmbH"
+
+
+def test_a_name_beginning_with_an_apostrophe_keeps_it() -> None:
+    document = document_from_text(GERMAN_INVOICE.replace("Optik Müller GmbH", "'t Brillenhuis B.V.", 1))
+    assert offline_extract(document, get_type("invoice")).data["seller"]["name"] == "'t Brillenhuis B.V."
