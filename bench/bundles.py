@@ -7,8 +7,8 @@
 Documents: the corpus of ``bench/extract.py`` (generated samples; the tuned PyPI sources; the tuning and held-out
 halves of the other real documents, by sender, with their degraded scans), each read as the pipeline reads it (the
 PDF text layer or Tesseract; results cached by content, as ``bench/extract.py`` caches them, so both share a cache).
-A document not in any cache is read now unless ``--cached-only``. A degraded scan of only the first pages of a
-longer PDF is left out: it is no whole document (its last page says "Seite 3 von 5").
+A document not in any cache is read now unless ``--cached-only``. A PDF longer than ``corpus.degraded_scan``'s
+page budget has no degraded scan: the first pages alone are no whole document (the last says "Seite 3 von 5").
 
 A bundle is 1-6 documents of one group drawn at random (never two copies of one document: a PDF and its degraded
 scan), in random order, each with its pages in order; with ``--separators P`` a blank page stands between two
@@ -153,16 +153,12 @@ def main() -> None:
     cases = corpus_cases(args.mirrors, args.cache) + generated_cases(args.generated, seed=11)
     print(f"corpus: {len(cases)} documents ({time.perf_counter() - started:.0f} s to gather)")
     documents: list[Pages] = []
-    page_counts: dict[str, int] = {}
     page_seconds = 0.0
     page_count = 0
     for case in cases:
         document = read(case, args.cache, args.cached_only)
         if document is None or not document.pages:
             continue
-        if case.name.endswith("~scan") and len(document.pages) < page_counts.get(base_name(case.name), 0):
-            continue  # a scan of the first pages only (bench/corpus.py): no whole document, its last page says so
-        page_counts[case.name] = len(document.pages)
         started = time.perf_counter()
         signals = [page_signals(page, types, media_type=document.media_type) for page in document.pages]
         page_seconds += time.perf_counter() - started

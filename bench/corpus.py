@@ -366,10 +366,14 @@ SCANS = Path(__file__).resolve().parent.parent / ".docline" / "bench-cache" / "s
 
 def degraded_scan(case: Case, max_pages: int = 3) -> Case | None:
     """``case``'s PDF as a poor office scan: 200 dpi grey, turned up to 0.6°, blurred, noisy, JPEG; image-only PDF.
-    Kept by the PDF, ``max_pages``, this module's code and the versions of the libraries that draw it."""
+    ``None`` for a PDF of more than ``max_pages`` pages: a scan of its first pages is no whole document (its totals
+    are on a later page), and scoring it would count fields it does not print. Kept by the PDF, ``max_pages``, this
+    module's code and the versions of the libraries that draw it."""
     from importlib.metadata import version
 
-    if not case.data.startswith(b"%PDF"):
+    from extractors.pages import count_pages
+
+    if not case.data.startswith(b"%PDF") or count_pages(case.data) > max_pages:
         return None
     made_by = " ".join([str(max_pages), *(version(name) for name in ("pypdfium2", "pillow", "numpy"))]).encode()
     cached = SCANS / f"{hashlib.sha256(case.data + made_by + Path(__file__).read_bytes()).hexdigest()[:24]}.pdf"
