@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from extractors.model import Document, Word
+from extractors.model import Document, Word, union_bbox
 from extractors.normalize import fold, parse_amount, parse_date
 from extractors.types import FieldKind, Labels
 
@@ -222,12 +222,7 @@ def rejoined(row: Sequence[Word]) -> list[Word]:
     for word in row:
         if out and CUT_AT_MARK.fullmatch(f"{out[-1].text} {word.text}"):
             before = out.pop()
-            box = (
-                min(before.bbox[0], word.bbox[0]),
-                min(before.bbox[1], word.bbox[1]),
-                max(before.bbox[2], word.bbox[2]),
-                max(before.bbox[3], word.bbox[3]),
-            )
+            box = union_bbox([before.bbox, word.bbox])
             word = Word(text=before.text + word.text, conf=min(before.conf, word.conf), bbox=box)
         out.append(word)
     return out
