@@ -1096,10 +1096,22 @@ def _consistent_totals(candidates: list[Candidate], found: dict[str, Candidate])
 # A till receipt prints the cash handed over and the change given back under its total ("GEGEBEN BAR 50,00",
 # "RÜCKGELD 0,01"): the total is their difference, however its own row was read.
 _TENDERED = frozenset(
-    ["bar", "gegeben", "cash", "tendered", "given", "especes", "efectivo", "contanti", "contant", "dinheiro"]
+    ["bar", "bargeld", "gegeben", "cash", "tendered", "given", "especes", "efectivo", "contanti", "contant", "dinheiro"]
 )
 _CHANGE = frozenset(
-    ["ruckgeld", "wechselgeld", "change", "rendu", "monnaie", "cambio", "vuelto", "resto", "wisselgeld", "troco"]
+    [
+        "ruckgeld",
+        "zuruck",
+        "wechselgeld",
+        "change",
+        "rendu",
+        "monnaie",
+        "cambio",
+        "vuelto",
+        "resto",
+        "wisselgeld",
+        "troco",
+    ]
 )
 # An umlaut's word is read with its umlaut wrong ("ROCKGELD"): a change word matches from this fuzzy ratio.
 CHANGE_WORD_MATCH = 80

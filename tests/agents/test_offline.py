@@ -660,6 +660,7 @@ KAFFEE GROSS                  2,90 A
         # The total's row garbled, the cash given taken for it; its change word read with the umlaut wrong.
         ("SUMME EUR 49,9", "BAR EUR 50,00", "ROCKGELD EUR 0,01"),
         ("SUMME EUR 49,9", "CASH 50.00", "CHANGE -0.01"),
+        ("ZU ZAHLEN EURO 4. 99", "BARGELD 50,00", "ZURÜCK 0,01"),
     ],
 )
 def test_a_receipts_total_is_the_cash_given_less_the_change(summe: str, bar: str, change: str) -> None:
