@@ -32,6 +32,7 @@ from agents.shapes import (
     amount_paths,
     best_totals,
     cue_index,
+    rejoined,
 )
 from extractors.model import BBox, Document, Page, Word
 from extractors.normalize import (
@@ -1124,20 +1125,6 @@ def _names_change(tokens: Iterable[str]) -> bool:
     )
 
 
-def _receipt_amount(row: list[Word]) -> tuple[float, tuple[Word, ...]] | None:
-    """The amount a receipt's row ends in, also when OCR cut it at the decimal mark on a thermal print ("50. 00",
-    "59 ,99")."""
-    money = tables._rightmost_money(row)
-    if money is not None:
-        amount = parse_amount(money.text)
-        return (amount, (money,)) if amount is not None else None
-    if len(row) >= 2 and CUT_AT_MARK.fullmatch(f"{row[-2].text} {row[-1].text}"):
-        joined = row[-2].text + row[-1].text
-        amount = parse_amount(joined)
-        return (amount, (row[-2], row[-1])) if amount is not None else None
-    return None
-
-
 def _tendered_total(
     document: Document,
     page_rows: Sequence[list[list[Word]]],
@@ -1151,16 +1138,18 @@ def _tendered_total(
     as a total is kept where they account for it, or where the items add up to it (the change misread)."""
     total = found.get("total_amount")
     for page_index, (page, rows) in enumerate(zip(document.pages, page_rows, strict=True)):
-        tendered: tuple[float, tuple[Word, ...], int] | None = None
-        for row_index, row in enumerate(rows):
-            read = _receipt_amount(row)
-            if read is None:
+        tendered: tuple[float, Word, int] | None = None
+        for row_index, line in enumerate(rows):
+            # A thermal print's amount may be cut at its decimal mark ("50. 00"): one word again.
+            row = rejoined(line)
+            money = tables._rightmost_money(row)
+            amount = parse_amount(money.text) if money is not None else None
+            if money is None or amount is None:
                 continue
-            amount, words = read
-            tokens = [_token(word.text) for word in row if word not in words]
+            tokens = [_token(word.text) for word in row if word is not money]
             if tendered is None:
                 if set(tokens) & _TENDERED and amount > 0:
-                    tendered = (amount, words, row_index)
+                    tendered = (amount, money, row_index)
                 continue
             if not _names_change(tokens):
                 continue
@@ -1178,7 +1167,7 @@ def _tendered_total(
             if printed is not None:
                 found["total_amount"] = Candidate("total_amount", printed.value, (printed.word,), page.number, 0.6)
             else:
-                found["total_amount"] = Candidate("total_amount", paid, (*tendered[1], *words), page.number, 0.6)
+                found["total_amount"] = Candidate("total_amount", paid, (tendered[1], money), page.number, 0.6)
             return
 
 
