@@ -32,7 +32,7 @@ from agents.shapes import (
     amount_paths,
     best_totals,
     cue_index,
-    rejoined,
+    mended,
 )
 from extractors.model import BBox, Document, Page, Word
 from extractors.normalize import (
@@ -1141,7 +1141,7 @@ def _tendered_total(
         tendered: tuple[float, Word, int] | None = None
         for row_index, line in enumerate(rows):
             # A thermal print's amount may be cut at its decimal mark ("50. 00"): one word again.
-            row = rejoined(line)
+            row = mended(line)
             money = tables._rightmost_money(row)
             amount = parse_amount(money.text) if money is not None else None
             if money is None or amount is None:

@@ -214,18 +214,34 @@ class AmountCandidate:
 
 # An amount OCR cut at its decimal mark on a thermal print, its two words joined by a space: "28. 81", "59 ,99".
 CUT_AT_MARK = re.compile(r"\d{1,5}(?: [.,]|[.,] )\d{2}")
+# A number with a table's rule read into its edge: "28,00|", "10,00!", "|-5,00", "[1,00" (a "!" before digits
+# may be a "1" misread, so only after them).
+_RULED_NUMBER = re.compile(r"^[|\[\]]*([-−(]?\d[\d.,'’]*\)?-?)[|!\[\]]*$")
 
 
-def rejoined(row: Sequence[Word]) -> list[Word]:
-    """``row`` with each amount OCR cut at its decimal mark made one word again (its box around both parts)."""
+def mended(row: Sequence[Word]) -> list[Word]:
+    """``row``'s amounts as printed, undoing what OCR does to them: an amount cut at its decimal mark is one word
+    again (its box around both parts; only where the gap is a character's, not a column's: "1. 20" is a position
+    and a quantity), and a table's rule read into an amount's edge is left off ("28,00|")."""
     out: list[Word] = []
     for word in row:
+        text = _strip_rule(word.text)
+        if text != word.text:
+            word = word.model_copy(update={"text": text})
         if out and CUT_AT_MARK.fullmatch(f"{out[-1].text} {word.text}"):
-            before = out.pop()
-            box = union_bbox([before.bbox, word.bbox])
-            word = Word(text=before.text + word.text, conf=min(before.conf, word.conf), bbox=box)
+            before = out[-1]
+            height = max(before.bbox[3] - before.bbox[1], word.bbox[3] - word.bbox[1])
+            if word.bbox[0] - before.bbox[2] <= height:
+                out.pop()
+                box = union_bbox([before.bbox, word.bbox])
+                word = Word(text=before.text + word.text, conf=min(before.conf, word.conf), bbox=box)
         out.append(word)
     return out
+
+
+def _strip_rule(text: str) -> str:
+    match = _RULED_NUMBER.match(text)
+    return match.group(1) if match is not None else text
 
 
 def _is_amount(text: str) -> bool:
@@ -242,7 +258,7 @@ def amount_candidates(
     pages = len(document.pages)
     for page_index, (page, rows) in enumerate(zip(document.pages, page_rows, strict=True)):
         for row_index, printed in enumerate(rows):
-            row = rejoined(printed)
+            row = mended(printed)
             amounts = [i for i, w in enumerate(row) if _is_amount(w.text)]
             if not amounts:
                 continue

@@ -32,7 +32,7 @@ from cachetools import LRUCache
 from agents import offline as core
 from agents.models import ExtractionMethod, FieldValue
 from agents.provenance import field_from_match, leaf_values, locate, spec_path
-from agents.shapes import TOTALS, CueIndex, cue_index
+from agents.shapes import TOTALS, CueIndex, cue_index, mended
 from extractors.model import BBox, Document, Line, Page, Word
 from extractors.normalize import fold
 from extractors.rules import PrintedRow, PrintedTable, number
@@ -86,6 +86,8 @@ _GROUP = re.compile(r"^\d{3}(?:[.,]\d{1,4})?$")  # a thousands group printed as 
 # A table cell holding a number holds nothing else (a currency sign at most): "SDMPP373MPP15" is a serial number.
 _NUMBER_SHAPE = re.compile(r"^[-+−(]?(?:[€$£¥\\]|[A-Z]{3})?\s?[-−]?\d[\d.,'’\u202f ]*(?:[€$£]|[A-Z]{3})?[)\-]?[,;]?$")
 # A till receipt prints each item's tax class after its amount: "Butter 2,19 A", "Dübel 9,70 1", "Pfand 0,25 *".
+# A day and month without the year ("bis spätestens 23.12. garantiert"): a date in a sentence, not money.
+_DAY_AND_MONTH = re.compile(r"^(?:0?[1-9]|[12]\d|3[01])\.(?:0[1-9]|1[0-2])\.$")
 _TAX_CLASS = re.compile(r"^(?:[A-H]|\d|\*)$")
 
 
@@ -138,7 +140,10 @@ def read_item_tables(
 ) -> ItemTables:
     """Every array field's table in ``document``, read across its pages. ``page_rows``: each page's rows
     (``offline.visual_rows``), when the caller has them already."""
-    rows_of = list(page_rows) if page_rows is not None else [core.visual_rows(page) for page in document.pages]
+    rows_of = [
+        [mended(row) for row in rows]
+        for rows in (page_rows if page_rows is not None else [core.visual_rows(page) for page in document.pages])
+    ]
     candidates: list[core.Candidate] = []
     printed: list[PrintedTable] = []
     count = _printed_count(rows_of)
@@ -562,7 +567,8 @@ def _typed_from_right(
 
 def _number(kind: FieldKind, word: Word) -> tuple[Any, tuple[Word, ...]] | None:
     """The number ``word`` prints when it is a number and nothing else (a currency sign aside)."""
-    if not _NUMBER_SHAPE.match(word.text.strip()) or core._date_at([word], 0):
+    text = word.text.strip()
+    if not _NUMBER_SHAPE.match(text) or _DAY_AND_MONTH.match(text) or core._date_at([word], 0):
         return None
     return core._read(kind, [word])
 
@@ -758,8 +764,8 @@ def _stop(
     texts = [w.text for w in row]
     if amount is None:
         blocks = core._blocks(row)
-        if len(blocks) >= 3 and not any(ch.isdigit() for text in texts for ch in text):
-            return "end"  # column headings of another table (the tax breakdown under the items)
+        if not any(ch.isdigit() for text in texts for ch in text) and (len(blocks) >= 3 or _sums_named(row, at)):
+            return "end"  # column headings of another table (the tax breakdown or the totals under the items)
         # A sum printed off the amount column, or a remark naming a tax inside an item: the table goes on only
         # if an item follows.
         return "subtotal" if _totals_cue(row, at) and _has_amount(row) else None
@@ -801,6 +807,13 @@ def _counted(cells: dict[str, tuple[Any, tuple[Word, ...]]]) -> bool:
 def _sum_labelled(row: list[Word], page: Page, scalar_labels: Labels) -> bool:
     """Whether ``row`` prints a totals label ("Subtotal", "Totaal incl. btw"), not merely a word of one."""
     return bool({hit.path for hit in core._find_labels(page, [row], scalar_labels)} & set(TOTALS))
+
+
+def _sums_named(row: list[Word], at: _Columns) -> bool:
+    """Whether ``row`` prints the labels of two sums or more ("Nettobetrag  MwSt-Betrag  Endbetrag"): the headings
+    of the totals, whatever their spacing (a scan may run them into one block)."""
+    hits = core._find_labels(at.page, [row], at.scalar_labels)
+    return len({hit.path for hit in hits} & set(TOTALS)) >= 2
 
 
 def _under_numbers(row: list[Word], at: _Columns) -> bool:

@@ -4,7 +4,7 @@ text: labels the type does not list, layouts the extractor was never shown."""
 from __future__ import annotations
 
 from agents.offline import _place_date, _read, offline_extract
-from agents.shapes import TOTALS, amount_candidates, best_totals, cue_index
+from agents.shapes import TOTALS, amount_candidates, best_totals, cue_index, mended
 from extractors.model import Word
 from extractors.types import get_type
 from tests.agents.layout import document_from_text
@@ -295,3 +295,16 @@ def test_the_title_lines_date_dates_a_number_read_under_its_label_elsewhere() ->
     )
     data = offline_extract(document, INVOICE).data
     assert (data["invoice_number"], data["issue_date"]) == ("6069999999", "2026-04-10")
+
+
+def test_an_amount_cut_at_its_mark_is_mended_but_a_position_and_a_quantity_a_column_apart_are_not() -> None:
+    def word(text: str, x0: float) -> Word:
+        return Word(text=text, conf=0.9, bbox=(x0, 0.0, x0 + 10 * len(text), 20.0))
+
+    assert [w.text for w in mended([word("Summe", 0), word("288,", 100), word("75", 145)])] == ["Summe", "288,75"]
+    assert [w.text for w in mended([word("1.", 0), word("20", 80), word("Stk", 120)])] == ["1.", "20", "Stk"]
+    assert [w.text for w in mended([word("28,00|", 0), word("[17589684]", 100), word("[FURN_7]", 220)])] == [
+        "28,00",
+        "17589684",
+        "[FURN_7]",
+    ]

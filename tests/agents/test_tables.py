@@ -861,3 +861,46 @@ def test_a_tax_breakdown_opening_the_next_page_ends_the_items_of_the_page_before
     data = offline_extract(document, INVOICE).data
     assert [(i["description"], i["amount"]) for i in data["line_items"]] == [("Lieferung und Montage", 20000.0)]
     assert not [e for e in validate_read(INVOICE, data, document).errors if e.field.startswith("line_items")]
+
+
+def test_a_scans_amounts_cut_at_their_decimal_mark_or_touching_a_rule_are_the_rows_amounts() -> None:
+    # OCR of a ruled table: the rule beside an amount read into it ("28,00|"), an amount cut at its comma.
+    document = document_from_text(
+        """
+        Optik Müller GmbH
+        Pos Beschreibung                Menge  Einzelpreis        Betrag
+        1   Fassung Titan                   1       120,00       120,00|
+        2   Gläser entspiegelt              2        80,00       160, 00
+        3   Etui                            1         4,50        |4,50
+
+                                  Nettobetrag                 284,50
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Fassung Titan", 120.0),
+        ("Gläser entspiegelt", 160.0),
+        ("Etui", 4.5),
+    ]
+    assert not [e for e in validate_read(INVOICE, data, document).errors if e.field.startswith("line_items")]
+
+
+def test_the_headings_of_the_totals_run_together_end_the_items() -> None:
+    # A scan runs the totals' headings into one block of words; the row of values under them is no item.
+    document = document_from_text(
+        """
+        Kostenlieferant GmbH
+        Rechnung KR-4711                                           Datum: 06.10.2024
+        Art-Nr  Artikelbezeichnung            Menge  Nettopreis  MwSt-%   Nettowert
+        WA997   Wirkarbeit                    10000      0,0520    19,0      520,00
+                Wichtige Information: Lieferung bis zum 19.12. ist bis spätestens 23.12.
+        FB05    Faltenbeutel                   3500      0,0105    19,0       36,75
+        Warenwert Fracht Skonto Nettobetrag MwSt-Betrag Endbetrag
+        556,75 15,00 -11,44 560,31 106,46 666,77
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("WA997 Wirkarbeit", 520.0),
+        ("FB05 Faltenbeutel", 36.75),
+    ]
