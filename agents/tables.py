@@ -34,7 +34,7 @@ from agents.models import ExtractionMethod, FieldValue
 from agents.provenance import field_from_match, leaf_values, locate, spec_path
 from agents.shapes import TOTALS, CueIndex, cue_index, mended
 from extractors.model import BBox, Document, Line, Page, Word
-from extractors.normalize import fold
+from extractors.normalize import fold, parse_amount
 from extractors.rules import PrintedRow, PrintedTable, number
 from extractors.types import DocumentType, FieldKind, Labels
 from extractors.validation import ValidationReport, validate
@@ -601,7 +601,9 @@ def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ..
     # Numbers go to number columns, text to text columns: a description's second line is no quantity.
     numeric: list[list[Word]] = []
     text: list[list[Word]] = []
-    for block in _split_at_columns(core._blocks(row), by_kind, at.table.height):
+    for block in (
+        part for b in _split_at_columns(core._blocks(row), by_kind, at.table.height) for part in _rate_apart(b)
+    ):
         if any("%" in w.text for w in block) and len(block) <= 2:
             continue  # a tax rate ("19 %", "0%"): no quantity, price or amount
         (numeric if _is_number_cell(block) else text).append(block)
@@ -629,6 +631,26 @@ def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ..
     if amount is not None and not all(at.in_amount_column(w) for w in amount[1]):
         return aligned
     return by_type if numbers(by_type) > numbers(aligned) else aligned
+
+
+_RATE = re.compile(r"^\d{1,2}(?:[.,]\d{1,2})?\s?%$")
+
+
+def _rate_apart(block: list[Word]) -> list[list[Word]]:
+    """``block`` with a tax rate printed close beside an amount cut off it ("60,00 10,00%": the amount and its
+    rate run together into one block), so that the amount is read and the rate passed over."""
+    for index, word in enumerate(block):
+        if word.text == "%" and index > 0 and _NUMBER_SHAPE.match(block[index - 1].text):
+            start = index - 1
+        elif _RATE.match(word.text):
+            start = index
+        else:
+            continue
+        if len(block) <= index - start + 1:
+            return [block]  # the rate alone
+        parts = [block[:start], block[start : index + 1], *(_rate_apart(block[index + 1 :]))]
+        return [part for part in parts if part]
+    return [block]
 
 
 def _is_number_cell(block: list[Word]) -> bool:
@@ -743,7 +765,10 @@ def _read_row(row: list[Word], at: _Columns) -> _Row:
             amount = float(value)
         else:
             del cells[path]  # an amount inside a description line ("Enthält 19 % Steuer = 9,50 €")
-    stop = None if position is not None and amount is not None else _stop(row, at, cells, amount)
+    # A position number and an amount make an item, unless the amount is a rate of a sum (an allowance's code
+    # read as a position number).
+    numbered = position is not None and amount is not None and _on_base(row) is None
+    stop = None if numbered else _stop(row, at, cells, amount)
     return _Row(words=list(row), cells=cells, position=position, amount=amount, stop=stop)
 
 
@@ -771,6 +796,8 @@ def _stop(
         return "subtotal" if _totals_cue(row, at) and _has_amount(row) else None
     if _CARRIED.search(fold(" ".join(texts))):
         return "carried"
+    if _on_base(row) is not None:
+        return "adjust"  # a rate of a sum, whatever columns its numbers fall in
     if sum(1 for path in cells if _kind(at.kinds, at.table.array, path) in _NUMERIC) >= 3:
         if _taxed_base(cells) and _totals_cue(row, at) == "final":
             return "final"  # "Umsatzsteuer (S)  20.000,00  19  3.800,00": the tax breakdown, with the totals
@@ -850,12 +877,34 @@ def _sum_cued(row: list[Word], cues: CueIndex) -> bool:
     return bool(cues.of_words([w.text for w in row if not _NUMBER_SHAPE.match(w.text)]))
 
 
+def _on_base(row: list[Word]) -> float | None:
+    """The amount of ``row`` when it prints a rate of a sum and what that comes to ("Remise 5,00% sur 100,00 EUR
+    -5,00", "Frais 10 % of 100.00  10.00"): a discount or surcharge on the items' sum, never an item (whose amount
+    is a count times a price), whatever its words."""
+    for index, word in enumerate(row[:-2]):
+        rate = word.text if _RATE.match(word.text) else None
+        if rate is None:
+            continue
+        money = [(i, w) for i, w in enumerate(row) if i > index and _MONEY.search(w.text) and "%" not in w.text]
+        if len(money) < 2 or money[0][0] > index + 3:
+            continue
+        base, amount = _money_of([money[0][1]]), _money_of([money[-1][1]])
+        percent = parse_amount(rate)
+        if base is None or amount is None or percent is None:
+            continue
+        if abs(abs(float(amount[0])) - float(base[0]) * percent / 100) <= 0.011:
+            return float(amount[0])
+    return None
+
+
 def _adjustment(row: list[Word]) -> float | None:
     """A surcharge (+) or discount (−) printed on ``row`` ("Versandkosten 4,90", "Rabatt 10 % -12,00")."""
     text = fold(" ".join(w.text for w in row))
     surcharge, discount = _SURCHARGE.search(text), _DISCOUNT.search(text)
-    if not (surcharge or discount) or _CARRIED.search(text):
+    if _CARRIED.search(text):
         return None
+    if not (surcharge or discount):
+        return _on_base(row)
     runs = [run for run in _number_runs([w for w in row if "%" not in w.text]) if _MONEY.search(run[-1].text)]
     read = _money_of(runs[-1]) if runs else None
     if read is None:

@@ -904,3 +904,55 @@ def test_the_headings_of_the_totals_run_together_end_the_items() -> None:
         ("WA997 Wirkarbeit", 520.0),
         ("FB05 Faltenbeutel", 36.75),
     ]
+
+
+def test_an_amount_run_together_with_its_tax_rate_is_still_the_rows_amount() -> None:
+    # The amount and the rate beside it read as one block of words ("60,00 10,00%"): the rate is passed over.
+    document = _placed(
+        ("Le Fournisseur SA", 0, 0),
+        ("Désignation", 0, 100),
+        ("P.U.", 380, 100),
+        ("Qté", 520, 100),
+        ("Montant", 650, 100),
+        ("TVA", 745, 100),
+        ("Prestation support", 0, 140),
+        ("60,00 PCE", 370, 140),
+        ("1,00", 520, 140),
+        ("60,00 10,00%", 660, 140),
+        ("Fournitures diverses", 0, 170),
+        ("10,00 PCE", 370, 170),
+        ("3,00", 520, 170),
+        ("30,00 10,00%", 660, 170),
+        ("Total HT", 450, 230),
+        ("90,00", 660, 230),
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["quantity"], i["amount"]) for i in data["line_items"]] == [
+        ("Prestation support", 1.0, 60.0),
+        ("Fournitures diverses", 3.0, 30.0),
+    ]
+
+
+def test_a_discount_or_charge_as_a_rate_of_a_sum_is_no_item_but_explains_the_totals() -> None:
+    # "5,00% sur 100,00 EUR  -5,00": a rate of the items' sum, its code read where position numbers are.
+    document = document_from_text(
+        """
+        Le Fournisseur SA
+        Facture F-2024-27                                            Date : 31/12/2024
+        Pos  Désignation                     Qté       P.U.        Montant   TVA
+        1    Prestation support               1       60,00          60,00   20%
+        2    Fournitures papier               4       10,00          40,00   20%
+        95   Remise commerciale  5,00% sur 100,00 EUR                -5,00   20%
+             Frais déplacement  10,00% sur 100,00 EUR                10,00   20%
+                                                   Total HT         105,00
+                                                   TVA 20%           21,00
+                                                   Total TTC        126,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Prestation support", 60.0),
+        ("Fournitures papier", 40.0),
+    ]
+    assert [t.adjustments for t in printed_tables(document, INVOICE)] == [[-5.0, 10.0]]
+    assert not [e for e in validate_read(INVOICE, data, document).errors if e.field.startswith("line_items")]
