@@ -508,6 +508,10 @@ def _amount_of(node: ET.Element | None) -> float | None:
         return None
 
 
+# UNTDID 1001 document types of a credit note: its XML states line totals positive, its page may print them negative.
+CREDIT_NOTE_CODES = frozenset({"81", "83", "261", "262", "381", "396", "532"})
+
+
 def cii_line_items(xml: bytes) -> dict[str, Any]:
     """The invoice lines a CII document (ZUGFeRD 1.0, 2.x, Factur-X) holds, and its document-level surcharges and
     discounts: ``{"line_items": [...], "charges": [...]}``.
@@ -515,11 +519,12 @@ def cii_line_items(xml: bytes) -> dict[str, Any]:
     Mapping per IncludedSupplyChainTradeLineItem: LineID -> position, SpecifiedTradeProduct Name -> description,
     BilledQuantity -> quantity, NetPriceProductTradePrice ChargeAmount -> unit_price, LineTotalAmount -> amount.
     ``printed_amounts``: what a page may print instead of the net line total: quantity × gross price (before a
-    line discount, or an insurance's price including its tax) and the line total with its VAT rate.
-    A line without a LineTotalAmount is a note (ZUGFeRD 1.0 prints remarks as lines) and is left out. Charges: the
+    line discount, or an insurance's price including its tax) and the line total with its VAT rate; on a credit
+    note, each of them negative as well. A line without a LineTotalAmount is a note (ZUGFeRD 1.0 prints remarks as lines) and is left out. Charges: the
     header's SpecifiedTradeAllowanceCharge, signed (a discount negative) with its Reason.
     """
     root = ET.fromstring(xml)
+    type_code = next((node.text or "" for node in root.iter() if _local(node.tag) == "TypeCode"), "").strip()
     items: list[dict[str, Any]] = []
     for line in (node for node in root.iter() if _local(node.tag) == "IncludedSupplyChainTradeLineItem"):
         amount = _amount_of(_find(line, "LineTotalAmount"))
@@ -535,6 +540,8 @@ def cii_line_items(xml: bytes) -> dict[str, Any]:
             printed.add(round(quantity * gross_price, 2))
         if rate:
             printed.add(round(amount * (1 + rate / 100), 2))
+        if type_code in CREDIT_NOTE_CODES:
+            printed |= {-value for value in [amount, *printed]}
         items.append(
             {
                 "position": position.text.strip() if position is not None and position.text else None,

@@ -27,8 +27,9 @@ Documents:
   totals, letterhead and page numbers on every page. Two seed families: ``synthetic tuning`` and ``synthetic held-out``.
 
 A truth row is right when an item has its amount (within half a cent; for the CII truths also the amount a page
-prints instead of the net line total: quantity × gross price, or the total with its VAT rate) and its description
-(rapidfuzz token set ratio >= 80: a longer printed description holds the truth's name); each item answers one row.
+prints instead of the net line total: quantity × gross price, or the total with its VAT rate; on a credit note,
+whose XML states its lines positive, each of them negative too) and its description (rapidfuzz token set ratio
+>= 80: a longer printed description holds the truth's name); each item answers one row.
 A row is missing when no item has its amount. A document is flagged when its extraction, validated against what
 its tables print (``agents.tables.validate_read``), has the error ``line_items_incomplete`` (or
 ``line_items_mismatch``: items adding up to more than the totals); either sends it to review. Prints figures;
