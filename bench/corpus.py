@@ -520,8 +520,9 @@ def cii_line_items(xml: bytes) -> dict[str, Any]:
     BilledQuantity -> quantity, NetPriceProductTradePrice ChargeAmount -> unit_price, LineTotalAmount -> amount.
     ``printed_amounts``: what a page may print instead of the net line total: quantity × gross price (before a
     line discount, or an insurance's price including its tax) and the line total with its VAT rate; on a credit
-    note, each of them negative as well. A line without a LineTotalAmount is a note (ZUGFeRD 1.0 prints remarks as lines) and is left out. Charges: the
-    header's SpecifiedTradeAllowanceCharge, signed (a discount negative) with its Reason.
+    note, each of them negative as well. A line without a LineTotalAmount is a note (ZUGFeRD 1.0 prints remarks as
+    lines) and is left out. Charges: the header's SpecifiedTradeAllowanceCharge, signed (a discount negative) with
+    its Reason.
     """
     root = ET.fromstring(xml)
     type_code = next((node.text or "" for node in root.iter() if _local(node.tag) == "TypeCode"), "").strip()
