@@ -310,6 +310,9 @@ def _compound_hits(page: Page, row: list[Word], columns: Labels, found: set[str]
     return hits
 
 
+_FIRST_ROWS = 3  # the rows under a header whose values show a column no heading names
+
+
 def _header(
     page: Page, rows: list[list[Word]], columns: Labels, kinds: dict[str, FieldKind], array: str, cues: CueIndex
 ) -> tuple[int, list[core.LabelHit], core.LabelHit | None] | None:
@@ -350,9 +353,9 @@ def _header(
         best: dict[str, core.LabelHit] = {}
         for hit in sorted(found, key=lambda h: -h.label_tokens):
             best.setdefault(hit.path, hit)
-        if "amount" in columns and "amount" not in best:
-            _amount_unnamed(page, best, found, band, kinds, array, cues)
         last = max(rows.index(line) for line in band)
+        if "amount" in columns and "amount" not in best:
+            _amount_unnamed(page, best, found, band, rows[last + 1 : last + 1 + _FIRST_ROWS], kinds, array, cues)
         headers = sorted(best.values(), key=lambda h: h.bbox[0])
         position = None
         for word in (w for line in band for w in line):
@@ -381,13 +384,15 @@ def _amount_unnamed(
     best: dict[str, core.LabelHit],
     found: list[core.LabelHit],
     band: list[list[Word]],
+    below: list[list[Word]],
     kinds: dict[str, FieldKind],
     array: str,
     cues: CueIndex,
 ) -> None:
     """The amount column when no label names it: of two price columns the right one ("Prijs per stuk … Prijs
     incl. BTW"), else the rightmost heading right of every named column that is no tax rate ("Entgelt",
-    "Nettowert")."""
+    "Nettowert"), else, no such heading printed (or a scan lost it), the money printed rightmost on the first
+    rows ``below`` the header, right of every named column."""
     for path in [p for p in best if _kind(kinds, array, p) == "amount"]:
         twins = sorted({id(h.words[0]): h for h in found if h.path == path}.values(), key=lambda h: h.bbox[0])
         if len(twins) >= 2:
@@ -403,6 +408,11 @@ def _amount_unnamed(
     if candidates:
         word = max(candidates, key=lambda w: w.bbox[2])
         best["amount"] = core.LabelHit(path="amount", page=page, words=(word,), label_tokens=1, quality=0.8)
+        return
+    values = [w for line in below for w in line if w.bbox[0] > right_edge and _money_of([w]) is not None]
+    if values:
+        word = max(values, key=lambda w: w.bbox[2])
+        best["amount"] = core.LabelHit(path="amount", page=page, words=(word,), label_tokens=1, quality=0.6)
 
 
 def _unnamed_description(

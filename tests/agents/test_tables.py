@@ -956,3 +956,24 @@ def test_a_discount_or_charge_as_a_rate_of_a_sum_is_no_item_but_explains_the_tot
     ]
     assert [t.adjustments for t in printed_tables(document, INVOICE)] == [[-5.0, 10.0]]
     assert not [e for e in validate_read(INVOICE, data, document).errors if e.field.startswith("line_items")]
+
+
+def test_the_amounts_under_a_heading_the_scan_lost_are_the_rows_amounts() -> None:
+    # No heading over the amounts (OCR dropped it), the tax rate's heading beside them: the money printed right
+    # of every named column in the first rows is the amount column, not the unit price.
+    document = document_from_text(
+        """
+        Muster Maschinenbau GmbH
+        Rechnung 2024-0815                                                   Datum: 03.04.2024
+        Pos  Beschreibung                 Nettopreis      Menge        MwSt
+        1    Fallschutzset                  4.500,00         10         19%      45.000,00
+        2    Gehörschutz                       12,50          4         19%          50,00
+                                                                 Nettobetrag     45.050,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["unit_price"], i["amount"]) for i in data["line_items"]] == [
+        ("Fallschutzset", 4500.0, 45000.0),
+        ("Gehörschutz", 12.5, 50.0),
+    ]
+    assert not [e for e in validate_read(INVOICE, data, document).errors if e.field.startswith("line_items")]
