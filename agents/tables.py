@@ -121,6 +121,7 @@ class _Table:
     doubtful: list[tuple[Page, list[Word], float]] = field(default_factory=list)
     section: int = 0  # the first item after the last subtotal
     values_last: bool = False  # items print their description first, their values on its last line
+    unnamed: list[tuple[float, float]] = field(default_factory=list)  # heading words of columns not read (x ranges)
 
 
 @dataclass(frozen=True)
@@ -315,9 +316,10 @@ _FIRST_ROWS = 3  # the rows under a header whose values show a column no heading
 
 def _header(
     page: Page, rows: list[list[Word]], columns: Labels, kinds: dict[str, FieldKind], array: str, cues: CueIndex
-) -> tuple[int, list[core.LabelHit], core.LabelHit | None] | None:
+) -> tuple[int, list[core.LabelHit], core.LabelHit | None, list[tuple[float, float]]] | None:
     """The first header on ``page``: the index of its last row, its column headers left to right (with those printed
-    on the rows just above or below it, "Positionsbetrag" under "Menge"), and the position column's header."""
+    on the rows just above or below it, "Positionsbetrag" under "Menge"), the position column's header, and where
+    (left, right) its other heading words stand: columns the array does not read ("Code article", "GTIN")."""
     hits = core._find_labels(page, rows, columns)
     by_row: dict[int, list[core.LabelHit]] = {}
     row_of = {id(word): index for index, row in enumerate(rows) for word in row}
@@ -367,7 +369,9 @@ def _header(
             described = _unheaded_description(page, rows[last + 1 : last + 6], headers, position, columns, kinds, array)
         if described is not None:
             headers = sorted([*headers, described], key=lambda h: h.bbox[0])
-        return last, headers, position
+        taken = {id(w) for h in headers for w in h.words} | ({id(w) for w in position.words} if position else set())
+        unnamed = [(w.bbox[0], w.bbox[2]) for line in band for w in line if id(w) not in taken]
+        return last, headers, position, unnamed
     return None
 
 
@@ -620,6 +624,7 @@ def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ..
     money = [i for i, block in enumerate(numeric) if any(_MONEY.search(w.text) for w in block)]
     if money and any(_kind(at.kinds, at.table.array, h.path) == "amount" for h in by_kind):
         numeric = numeric[: money[-1] + 1]  # right of the last amount: a tax rate printed without "%"
+    text = [block for block in text if not _under_unread_heading(block, others, at)]
     pairs = core._align([core._block_word(b) for b in text], others, at.table.height)
     pairs += core._align([core._block_word(b) for b in numeric], by_kind, at.table.height)
     aligned = _read_cells(row, sorted(pairs, key=lambda pair: pair[1].bbox[0]), at)
@@ -661,6 +666,17 @@ def _rate_apart(block: list[Word]) -> list[list[Word]]:
         parts = [block[:start], block[start : index + 1], *(_rate_apart(block[index + 1 :]))]
         return [part for part in parts if part]
     return [block]
+
+
+def _under_unread_heading(block: list[Word], text_headers: list[core.LabelHit], at: _Columns) -> bool:
+    """Whether ``block`` is text of a column the array does not read ("GLN:5987854125" under "Code article"): it
+    ends left of the description's heading, under a heading word of its own."""
+    described = [h.bbox[0] for h in text_headers if _kind(at.kinds, at.table.array, h.path) in ("text", "name")]
+    if not described or not at.table.unnamed or block[-1].bbox[2] >= min(described) - at.table.height:
+        return False
+    factor = at.page.width / at.table.width if at.table.width else 1.0
+    left, right = block[0].bbox[0], block[-1].bbox[2]
+    return any(x0 * factor < right and x1 * factor > left for x0, x1 in at.table.unnamed)
 
 
 def _is_number_cell(block: list[Word]) -> bool:
@@ -942,12 +958,12 @@ def _read_table(
         if table is None:
             if found is None:
                 continue
-            index, headers, position = found
+            index, headers, position, unnamed = found
             height = core._height([w for h in headers for w in h.words])
-            table = _Table(array, headers, position, height, float(page.width))
+            table = _Table(array, headers, position, height, float(page.width), unnamed=unnamed)
             _read_page(_columns(table, page, headers, kinds, doc_type), rows[index + 1 :], headed=True)
         elif found is not None:
-            index, headers, _position = found
+            index, headers, _position, _unnamed = found
             _read_page(_columns(table, page, headers, kinds, doc_type), rows[index + 1 :], headed=True)
         else:
             _read_page(_columns(table, page, _scaled(table, page), kinds, doc_type), rows, headed=False)
@@ -1169,7 +1185,7 @@ def _values_first(table: _Table, read: list[_Row], at: _Columns) -> list[_Row]:
     """``read`` with each item's values row before its description's lines when the values are printed apart
     from them, vertically centred on a description of two lines: a line of text right above a row of bare values,
     nearer to it than to the values above, goes with it."""
-    if table.position is not None or not any(_bare_values(row, at) for row in read):
+    if not any(_bare_values(row, at) for row in read):
         return read
 
     def centre(row: _Row) -> float:
@@ -1219,7 +1235,9 @@ def _described_above(read: list[_Row], at: _Columns) -> dict[int, int]:
     follows the last (only detail lines, "Lieferdatum: …", "geliefert am 01.04.2024"). Printed the other way round
     (values, then the description below), the last item's description follows its values. Between two values rows,
     detail lines right under the first stay with it; the lines from the first that is none on describe the second."""
-    items = [i for i, row in enumerate(read) if row.amount is not None and row.stop is None]
+    # The items above the first sum or surcharge: rows printed after them are no item of this reading.
+    end = next((i for i, row in enumerate(read) if row.stop not in (None, "carried")), len(read))
+    items = [i for i, row in enumerate(read[:end]) if row.amount is not None and row.stop is None]
     if not items or not all(_bare_values(read[i], at) for i in items):
         return {}
 

@@ -977,3 +977,38 @@ def test_the_amounts_under_a_heading_the_scan_lost_are_the_rows_amounts() -> Non
         ("Gehörschutz", 12.5, 50.0),
     ]
     assert not [e for e in validate_read(INVOICE, data, document).errors if e.field.startswith("line_items")]
+
+
+def test_descriptions_printed_above_numbered_values_with_an_unread_code_column() -> None:
+    # Each item's description on its own line above its numbered values row; the values row's text sits under a
+    # column the invoice type does not read ("Code article"), and a detail line follows.
+    document = _placed(
+        ("Le Fournisseur SA", 0, 0),
+        ("Ligne", 0, 100),
+        ("Code article", 60, 100),
+        ("Désignation", 240, 100),
+        ("P.U.", 420, 100),
+        ("Qté", 520, 100),
+        ("Montant", 650, 100),
+        ("Prestation support", 240, 140),
+        ("1", 0, 162),
+        ("GLN:5987854125", 60, 162),
+        ("60,00", 410, 162),
+        ("1,00", 520, 162),
+        ("60,00", 670, 162),
+        ("Période du 01/12/2018 au 31/12/2018", 240, 184),
+        ("Fournitures diverses", 240, 240),
+        ("2", 0, 262),
+        ("REF-2547", 60, 262),
+        ("10,00", 410, 262),
+        ("3,00", 520, 262),
+        ("30,00", 670, 262),
+        ("Date de fin : 31/12/2018", 240, 284),
+        ("Total HT", 450, 340),
+        ("90,00", 670, 340),
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Prestation support Période du 01/12/2018 au 31/12/2018", 60.0),
+        ("Fournitures diverses", 30.0),
+    ]
