@@ -85,9 +85,9 @@ _MONEY = re.compile(r"[.,]\d{2,4}\)?-?[,;.]?$|[€$£¥]|^[\\¥]?\d{1,3}(?:[.,' 
 _GROUP = re.compile(r"^\d{3}(?:[.,]\d{1,4})?$")  # a thousands group printed as a word of its own
 # A table cell holding a number holds nothing else (a currency sign at most): "SDMPP373MPP15" is a serial number.
 _NUMBER_SHAPE = re.compile(r"^[-+−(]?(?:[€$£¥\\]|[A-Z]{3})?\s?[-−]?\d[\d.,'’\u202f ]*(?:[€$£]|[A-Z]{3})?[)\-]?[,;]?$")
-# A till receipt prints each item's tax class after its amount: "Butter 2,19 A", "Dübel 9,70 1", "Pfand 0,25 *".
 # A day and month without the year ("bis spätestens 23.12. garantiert"): a date in a sentence, not money.
 _DAY_AND_MONTH = re.compile(r"^(?:0?[1-9]|[12]\d|3[01])\.(?:0[1-9]|1[0-2])\.$")
+# A till receipt prints each item's tax class after its amount: "Butter 2,19 A", "Dübel 9,70 1", "Pfand 0,25 *".
 _TAX_CLASS = re.compile(r"^(?:[A-H]|\d|\*)$")
 
 
@@ -648,7 +648,8 @@ def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ..
     return by_type if numbers(by_type) > numbers(aligned) else aligned
 
 
-_RATE = re.compile(r"^\d{1,2}(?:[.,]\d{1,2})?\s?%$")
+# A rate printed as one word: "19%", "10,00%".
+_RATE = re.compile(r"^\d{1,2}(?:[.,]\d{1,2})?%$")
 
 
 def _rate_apart(block: list[Word]) -> list[list[Word]]:
@@ -908,14 +909,13 @@ def _on_base(row: list[Word]) -> float | None:
     -5,00", "Frais 10 % of 100.00  10.00"): a discount or surcharge on the items' sum, never an item (whose amount
     is a count times a price), whatever its words."""
     for index, word in enumerate(row[:-2]):
-        rate = word.text if _RATE.match(word.text) else None
-        if rate is None:
+        if not _RATE.match(word.text):
             continue
         money = [(i, w) for i, w in enumerate(row) if i > index and _MONEY.search(w.text) and "%" not in w.text]
         if len(money) < 2 or money[0][0] > index + 3:
             continue
         base, amount = _money_of([money[0][1]]), _money_of([money[-1][1]])
-        percent = parse_amount(rate)
+        percent = parse_amount(word.text)
         if base is None or amount is None or percent is None:
             continue
         if abs(abs(float(amount[0])) - float(base[0]) * percent / 100) <= 0.011:
