@@ -816,7 +816,12 @@ def _stop(
     texts = [w.text for w in row]
     if amount is None:
         blocks = core._blocks(row)
-        if not any(ch.isdigit() for text in texts for ch in text) and (len(blocks) >= 3 or _sums_named(row, at)):
+        worded = sum(1 for text in texts if sum(ch.isalpha() for ch in text) >= 3) >= 2  # no scan's specks
+        if (
+            not any(ch.isdigit() for text in texts for ch in text)
+            and worded
+            and (len(blocks) >= 3 or _sums_named(row, at))
+        ):
             return "end"  # column headings of another table (the tax breakdown or the totals under the items)
         # A sum printed off the amount column, or a remark naming a tax inside an item: the table goes on only
         # if an item follows.

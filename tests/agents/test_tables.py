@@ -1012,3 +1012,23 @@ def test_descriptions_printed_above_numbered_values_with_an_unread_code_column()
         ("Prestation support Période du 01/12/2018 au 31/12/2018", 60.0),
         ("Fournitures diverses", 30.0),
     ]
+
+
+def test_a_row_of_a_scans_specks_between_the_items_ends_no_table() -> None:
+    # A shaded band read as specks in three blocks (": es  : PA  or) es") is no other table's headings.
+    document = document_from_text(
+        """
+        Le Fournisseur SA
+        Facture F-2024-27                                            Date : 31/12/2024
+        Désignation                         Qté        P.U.        Montant
+        Prestation support                  1,00      60,00          60,00
+        : es        : PA          or) es
+        Fournitures diverses                3,00      10,00          30,00
+                                                   Total HT          90,00
+        """
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["amount"]) for i in data["line_items"]] == [
+        ("Prestation support", 60.0),
+        ("Fournitures diverses", 30.0),
+    ]
