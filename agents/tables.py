@@ -623,7 +623,18 @@ def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ..
         (numeric if _is_number_cell(block) else text).append(block)
     money = [i for i, block in enumerate(numeric) if any(_MONEY.search(w.text) for w in block)]
     if money and any(_kind(at.kinds, at.table.array, h.path) == "amount" for h in by_kind):
-        numeric = numeric[: money[-1] + 1]  # right of the last amount: a tax rate printed without "%"
+        # Right of the last amount: a tax rate printed without "%", unless under a count's or price's heading (a
+        # quantity printed right of the price, its row's amount not read).
+        counted = [h for h in by_kind if _kind(at.kinds, at.table.array, h.path) != "amount"]
+        numeric = numeric[: money[-1] + 1] + [
+            block
+            for block in numeric[money[-1] + 1 :]
+            if not any(_MONEY.search(w.text) for w in block)
+            and any(
+                block[0].bbox[0] < h.bbox[2] + at.table.height and block[-1].bbox[2] > h.bbox[0] - at.table.height
+                for h in counted
+            )
+        ]
     text = [block for block in text if not _under_unread_heading(block, others, at)]
     pairs = core._align([core._block_word(b) for b in text], others, at.table.height)
     pairs += core._align([core._block_word(b) for b in numeric], by_kind, at.table.height)
@@ -1404,7 +1415,10 @@ def _starts_new(row: _Row, current: _Item | None, table: _Table) -> bool:
     if row.position is not None:
         return True
     if row.amount is None:
-        return False
+        # A description with its quantity and price, its amount on the line below (a scan's baseline may drop the
+        # amount's words under the row): an item, once the one above has its amount.
+        priced = all(path in row.cells for path in ("description", "quantity", "unit_price"))
+        return priced and row.stop is None and (current is None or current.amount is not None)
     if current is None:
         return True
     # An item whose amount is printed on its second line, under its position number, goes on.

@@ -1032,3 +1032,34 @@ def test_a_row_of_a_scans_specks_between_the_items_ends_no_table() -> None:
         ("Prestation support", 60.0),
         ("Fournitures diverses", 30.0),
     ]
+
+
+def test_an_amount_printed_under_its_items_values_row_with_the_quantity_right_of_the_price() -> None:
+    # The amount sits a line lower than the description, price and quantity (a scan's baseline, or a layout's):
+    # the values row begins the item, the amount completes it; the quantity right of the price is no tax rate.
+    document = _placed(
+        ("Muster Versicherung AG", 0, 0),
+        ("Pos", 0, 100),
+        ("Beschreibung", 60, 100),
+        ("Nettopreis", 420, 100),
+        ("Menge", 540, 100),
+        ("Steuersatz", 610, 100),
+        ("Nettobetrag", 730, 100),
+        ("Wohngebäudeversicherung", 60, 150),
+        ("1.000,00", 420, 150),
+        ("1", 570, 150),
+        ("0%", 640, 150),
+        ("1.000,00", 750, 173),
+        ("Hausratversicherung", 60, 220),
+        ("150,00", 440, 220),
+        ("2", 570, 220),
+        ("0%", 640, 220),
+        ("300,00", 770, 243),
+        ("Rechnungssumme", 450, 320),
+        ("1.300,00", 750, 320),
+    )
+    data = offline_extract(document, INVOICE).data
+    assert [(i["description"], i["quantity"], i["unit_price"], i["amount"]) for i in data["line_items"]] == [
+        ("Wohngebäudeversicherung", 1.0, 1000.0, 1000.0),
+        ("Hausratversicherung", 2.0, 150.0, 300.0),
+    ]
