@@ -1135,13 +1135,12 @@ def _tendered_total(
     """A receipt's total from the cash handed over and the change printed under it (a row naming the cash given,
     then one naming the change, each ending in an amount): two readings that agree beat one of the total's row,
     printed large and often misread ("SUMME EUR 4. 99" for 49,99). An amount printed above the cash on a row cued
-    as a total is kept where they account for it, or where the items add up to it (the change misread)."""
+    as a total is kept where they account for it, or where the items add up to it (the change misread).
+    ``page_rows``: each page's rows, their amounts mended (``shapes.mended``: "50. 00" is one amount)."""
     total = found.get("total_amount")
     for page_index, (page, rows) in enumerate(zip(document.pages, page_rows, strict=True)):
         tendered: tuple[float, Word, int] | None = None
-        for row_index, line in enumerate(rows):
-            # A thermal print's amount may be cut at its decimal mark ("50. 00"): one word again.
-            row = mended(line)
+        for row_index, row in enumerate(rows):
             money = tables._rightmost_money(row)
             amount = parse_amount(money.text) if money is not None else None
             if money is None or amount is None:
@@ -1409,7 +1408,9 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
             candidates.extend(_candidates_for(hit, kinds[hit.path], rows, stops))
         for table in doc_type.tables:
             candidates.extend(_read_tables(page, rows, table, kinds))
-    items.extend(tables.read_item_tables(document, doc_type, kinds, page_rows).candidates)
+    # The rows the amount readers share, with each amount as printed (OCR's cuts and a table's rules undone).
+    amount_rows = [[mended(row) for row in rows] for rows in page_rows]
+    items.extend(tables.read_item_tables(document, doc_type, kinds, amount_rows).candidates)
     if "issue_date" in specs and document.pages:
         # Above a generic label's score ("Datum", "Fecha": 0.75; "Datum" also labels a printout's time stamp),
         # below a specific one's ("Issued" 0.79, "Rechnungsdatum" 1.0).
@@ -1446,7 +1447,7 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
         # Amounts found by what they are: every printed amount, weighed by its row's cue words, the consistent
         # net + tax = total preferred; they compete with the labelled ones and fill what labels missed.
         cues = cue_index(doc_type.labels, TOTALS)
-        amounts = amount_candidates(document, cues, page_rows)
+        amounts = amount_candidates(document, cues, amount_rows)
         picks = best_totals(amounts)
         shaped = [Candidate(p.path, p.value, (p.word,), p.page, p.score) for p in picks.values()]
         _consistent_totals(candidates + shaped, found)
@@ -1458,7 +1459,7 @@ def _offline_extract(document: Document, doc_type: DocumentType) -> Extraction:
         _complete_totals(document, found)
         if "total_amount" in kinds:
             priced = [float(c.value) for c in items if c.path.endswith(".amount") and c.value is not None]
-            _tendered_total(document, page_rows, amounts, round(sum(priced), 2) if priced else None, found)
+            _tendered_total(document, amount_rows, amounts, round(sum(priced), 2) if priced else None, found)
     data: dict[str, Any] = {}
     fields: dict[str, FieldValue] = {}
     for path in specs:

@@ -253,12 +253,11 @@ def amount_candidates(
 ) -> list[AmountCandidate]:
     """Every amount with two decimals on the document, with the cues of the words left of it on its row and of
     the column header above it (a summary printed as a table: "Netto | MwSt | Brutto" over a row of amounts).
-    ``page_rows``: each page's words grouped into rows, top to bottom."""
+    ``page_rows``: each page's words grouped into rows, top to bottom, their amounts mended (:func:`mended`)."""
     out: list[AmountCandidate] = []
     pages = len(document.pages)
     for page_index, (page, rows) in enumerate(zip(document.pages, page_rows, strict=True)):
-        for row_index, printed in enumerate(rows):
-            row = mended(printed)
+        for row_index, row in enumerate(rows):
             amounts = [i for i, w in enumerate(row) if _is_amount(w.text)]
             if not amounts:
                 continue

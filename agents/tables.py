@@ -140,11 +140,11 @@ def read_item_tables(
     page_rows: Sequence[list[list[Word]]] | None = None,
 ) -> ItemTables:
     """Every array field's table in ``document``, read across its pages. ``page_rows``: each page's rows
-    (``offline.visual_rows``), when the caller has them already."""
-    rows_of = [
-        [mended(row) for row in rows]
-        for rows in (page_rows if page_rows is not None else [core.visual_rows(page) for page in document.pages])
-    ]
+    (``offline.visual_rows``, their amounts ``shapes.mended``), when the caller has them already."""
+    if page_rows is not None:
+        rows_of = list(page_rows)
+    else:
+        rows_of = [[mended(row) for row in core.visual_rows(page)] for page in document.pages]
     candidates: list[core.Candidate] = []
     printed: list[PrintedTable] = []
     count = _printed_count(rows_of)
@@ -615,9 +615,10 @@ def _cells(row: list[Word], at: _Columns) -> dict[str, tuple[Any, tuple[Word, ..
     # Numbers go to number columns, text to text columns: a description's second line is no quantity.
     numeric: list[list[Word]] = []
     text: list[list[Word]] = []
-    for block in (
-        part for b in _split_at_columns(core._blocks(row), by_kind, at.table.height) for part in _rate_apart(b)
-    ):
+    blocks = [
+        part for block in _split_at_columns(core._blocks(row), by_kind, at.table.height) for part in _rate_apart(block)
+    ]
+    for block in blocks:
         if any("%" in w.text for w in block) and len(block) <= 2:
             continue  # a tax rate ("19 %", "0%"): no quantity, price or amount
         (numeric if _is_number_cell(block) else text).append(block)
