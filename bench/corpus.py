@@ -164,7 +164,7 @@ def embedded_xml_case(name: str, language: str, data: bytes, origin: str) -> Cas
         truth = cii_truth(xml) if xml is not None and invoice else None
     except Exception:  # a damaged PDF or XML is simply not a case
         return None
-    text = _page_text(data)
+    text = text_layer(data)
     if truth is None or not _prints_total(text, truth.get("total_amount")):
         return None
     number = truth.get("invoice_number")
@@ -179,7 +179,7 @@ def embedded_xml_case(name: str, language: str, data: bytes, origin: str) -> Cas
 TEXT_LAYERS = Path(__file__).resolve().parent.parent / ".docline" / "bench-cache" / "text-layers"
 
 
-def _page_text(data: bytes) -> str:
+def text_layer(data: bytes) -> str:
     """The PDF's text layer, empty when it has none (or cannot be read); kept by content and pypdf's version."""
     import pypdf
 

@@ -63,11 +63,11 @@ from corpus import (  # noqa: E402
     CORE_INVOICE,
     DEFAULT_MIRRORS,
     Case,
-    _page_text,
     embedded_xml_case,
     invoice2data_truth,
     new_real_cases,
     ocr_key,
+    text_layer,
     write_corpus,
 )
 
@@ -206,7 +206,7 @@ def distinct(cases: list[Case]) -> list[Case]:
     def visible(case: Case) -> str:
         if not case.data.startswith(b"%PDF"):
             return hashlib.sha256(case.data).hexdigest()
-        return " ".join(_page_text(case.data).split()) or case.name
+        return " ".join(text_layer(case.data).split()) or case.name
 
     kept: dict[str, Case] = {}
     for case in cases:

@@ -451,12 +451,17 @@ class Score:
     silent_names: list[str] = field(default_factory=list)
 
 
+def printed_amounts(row: dict[str, Any]) -> list[float]:
+    """What a page may print as a truth row's amount: its own, or one of its ``printed_amounts``."""
+    return [float(row["amount"]), *row.get("printed_amounts", [])]
+
+
 def score_rows(truth: list[dict[str, Any]], got: list[dict[str, Any]]) -> tuple[int, int, int]:
     """(rows right, rows whose amount was read, rows missing) of ``truth`` in ``got``."""
     free = [item for item in got if isinstance(item, dict)]
     right = amount_right = 0
     for row in truth:
-        amounts = [float(row["amount"]), *row.get("printed_amounts", [])]
+        amounts = printed_amounts(row)
         options = [
             item
             for item in free
@@ -485,7 +490,7 @@ def missing_kinds(truth: list[dict[str, Any]], got: list[dict[str, Any]]) -> str
     ]
     zero = near = far = 0
     for row in truth:
-        printed = [float(row["amount"]), *row.get("printed_amounts", [])]
+        printed = printed_amounts(row)
         if any(abs(a - p) < 0.006 for a in amounts for p in printed):
             continue
         if abs(float(row["amount"])) < 0.006:
